@@ -1,0 +1,80 @@
+// Command healthdns is CoreDNS with a curated set of plugins plus healthdns.
+// Without -conf and without a Corefile in the working directory it serves
+// the embedded Corefile.example.
+package main
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
+
+	// The curated upstream plugins; healthdns is placed among them below.
+	_ "github.com/coredns/coredns/plugin/acl"
+	_ "github.com/coredns/coredns/plugin/any"
+	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/bufsize"
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/cancel"
+	_ "github.com/coredns/coredns/plugin/chaos"
+	_ "github.com/coredns/coredns/plugin/debug"
+	_ "github.com/coredns/coredns/plugin/dnssec"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/file"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/metrics"
+	_ "github.com/coredns/coredns/plugin/minimal"
+	_ "github.com/coredns/coredns/plugin/nsid"
+	_ "github.com/coredns/coredns/plugin/pprof"
+	_ "github.com/coredns/coredns/plugin/ready"
+	_ "github.com/coredns/coredns/plugin/reload"
+	_ "github.com/coredns/coredns/plugin/root"
+	_ "github.com/coredns/coredns/plugin/timeouts"
+	_ "github.com/coredns/coredns/plugin/whoami"
+
+	"github.com/healthdns/healthdns"
+	hdns "github.com/healthdns/healthdns/plugin/healthdns"
+)
+
+// directives is the execution order. healthdns sits just before file, so
+// cache, dnssec and log wrap it.
+var directives = []string{
+	"root", "cancel", "timeouts", "reload", "nsid", "bufsize", "bind", "debug",
+	"ready", "health", "pprof", "prometheus", "errors", "log", "any", "chaos",
+	"acl", "cache", "dnssec", "minimal", "healthdns", "file", "whoami",
+}
+
+func init() {
+	if !slices.Contains(dnsserver.Directives, "file") {
+		panic("coredns directive list has no file plugin")
+	}
+	if err := dnsserver.SetDirectives(directives); err != nil {
+		panic(err)
+	}
+}
+
+func main() {
+	caddy.SetDefaultCaddyfileLoader("healthdns", caddy.LoaderFunc(defaultCorefile))
+	coremain.Run()
+}
+
+// defaultCorefile is used when -conf is not given: ./Corefile as CoreDNS
+// does, else the embedded example with its zone files.
+func defaultCorefile(serverType string) (caddy.Input, error) {
+	if b, err := os.ReadFile(caddy.DefaultConfigFile); err == nil {
+		return caddy.CaddyfileInput{Contents: b, Filepath: caddy.DefaultConfigFile, ServerTypeName: serverType}, nil
+	} else if !os.IsNotExist(err) {
+		return nil, err
+	}
+	b, err := fs.ReadFile(healthdns.Defaults, "Corefile.example")
+	if err != nil {
+		return nil, fmt.Errorf("embedded Corefile.example: %w", err)
+	}
+	hdns.ZoneFS = healthdns.Defaults
+	return caddy.CaddyfileInput{Contents: b, Filepath: "Corefile.example (embedded)", ServerTypeName: serverType}, nil
+}

@@ -1,0 +1,75 @@
+package healthdns
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/policy"
+	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
+	"github.com/healthdns/healthdns/plugin/healthdns/zone"
+)
+
+// Defaults an operator gets without saying anything.
+const (
+	defaultInterval = 5 * time.Second
+	defaultTimeout  = 2 * time.Second
+	defaultRise     = 2
+	defaultFall     = 2
+	defaultTTL      = 30
+)
+
+// config is a validated healthdns block.
+type config struct {
+	zones []*zone.Data
+	names []*nameConfig
+}
+
+type timing struct {
+	interval, timeout time.Duration
+	rise, fall        int
+}
+
+type nameConfig struct {
+	fqdn       string
+	ttl        uint32
+	policy     policy.Kind
+	maxAnswers int
+	minHealthy int
+	fallback   snapshot.FallbackKind
+	fixed      []netip.Addr
+	quorum     health.Quorum
+	targets    []targetConfig
+}
+
+type targetConfig struct {
+	tier, weight int
+	probe        probe.Target
+}
+
+// probeTargets lists every target of the config once.
+func (c *config) probeTargets() []probe.Target {
+	seen := map[string]bool{}
+	var out []probe.Target
+	for _, n := range c.names {
+		for _, t := range n.targets {
+			if k := t.probe.Key(); !seen[k] {
+				seen[k] = true
+				out = append(out, t.probe)
+			}
+		}
+	}
+	return out
+}
+
+// maxTimeout is the longest check timeout, which bounds the first round.
+func (c *config) maxTimeout() time.Duration {
+	var d time.Duration
+	for _, n := range c.names {
+		for _, t := range n.targets {
+			d = max(d, t.probe.Timeout)
+		}
+	}
+	return d
+}

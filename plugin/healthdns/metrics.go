@@ -1,0 +1,75 @@
+package healthdns
+
+import (
+	"github.com/coredns/coredns/plugin"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+var (
+	targetHealthy = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "target_healthy",
+		Help:      "1 when the target's verdict is healthy and it may be answered, 0 otherwise.",
+	}, []string{"name", "target"})
+
+	probes = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "probes_total",
+		Help:      "Health check runs by target, check type and result (success or failure).",
+	}, []string{"target", "type", "result"})
+
+	probeDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "probe_duration_seconds",
+		Help:      "Time a health check took, by check type.",
+		Buckets:   []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"type"})
+
+	transitions = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "state_transitions_total",
+		Help:      "Target state changes seen by this observer, by target and new state.",
+	}, []string{"target", "to"})
+
+	answers = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "answers_total",
+		Help:      "Health-aware answers by policy and outcome: healthy (healthy targets), fallback (nothing healthy, fallback answered) or none (nothing healthy, NODATA).",
+	}, []string{"server", "policy", "outcome"})
+)
+
+// pool is the process's probe pool. It lives outside any plugin instance so
+// that probe state survives a CoreDNS reload.
+var pool = func() *probe.Pool {
+	p := probe.NewPool()
+	p.OnResult = func(r probe.Result) {
+		result := "success"
+		if r.Err != nil {
+			result = "failure"
+		}
+		probes.WithLabelValues(r.Target.Addr.String(), r.Check.Kind.String(), result).Inc()
+		probeDuration.WithLabelValues(r.Check.Kind.String()).Observe(r.Duration.Seconds())
+	}
+	p.OnChange = func(t *probe.Target, from, to health.State, why string) {
+		transitions.WithLabelValues(t.Addr.String(), to.String()).Inc()
+		if why != "" {
+			why = ": " + why
+		}
+		if from == health.Unknown {
+			log.Infof("target %s is %s after the first probe round%s", t.Addr, to, why)
+			return
+		}
+		log.Infof("target %s is %s, was %s (rise %d, fall %d, every %s)%s", t.Addr, to, from, t.Rise, t.Fall, t.Interval, why)
+	}
+	return p
+}()

@@ -1,0 +1,480 @@
+package healthdns
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/policy"
+	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
+	"github.com/healthdns/healthdns/plugin/healthdns/zone"
+
+	"github.com/miekg/dns"
+)
+
+const pluginName = "healthdns"
+
+var log = clog.NewWithPlugin(pluginName)
+
+// ZoneFS, when set, supplies zone files that are not on disk. The healthdns
+// binary sets it to the embedded examples only when it runs the embedded
+// Corefile.example.
+var ZoneFS fs.FS
+
+func init() { plugin.Register(pluginName, setup) }
+
+func setup(c *caddy.Controller) error {
+	cfg, err := parse(c)
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	h := newHandler(cfg, pool)
+	c.OnStartup(h.start)
+	c.OnShutdown(h.stop)
+	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+		h.Next = next
+		return h
+	})
+	return nil
+}
+
+// parse reads a healthdns block. Every error names the Corefile line.
+func parse(c *caddy.Controller) (*config, error) {
+	cfg := &config{}
+	root := dnsserver.GetConfig(c).Root
+	blocks := 0
+	for c.Next() {
+		blocks++
+		if blocks > 1 {
+			return nil, c.Err("healthdns can be used only once per server block")
+		}
+		origins := plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
+		def := timing{interval: defaultInterval, timeout: defaultTimeout, rise: defaultRise, fall: defaultFall}
+		ttl := uint32(defaultTTL)
+		files := map[string]string{} // origin -> file
+		type pendingName struct {
+			line int
+			n    *nameConfig
+			t    *timing
+			raw  []rawTarget
+		}
+		var pending []pendingName
+		for c.NextBlock() {
+			switch c.Val() {
+			case "zonefile":
+				args := c.RemainingArgs()
+				if len(args) < 1 || len(args) > 2 {
+					return nil, c.ArgErr()
+				}
+				origin := ""
+				if len(args) == 2 {
+					origin = plugin.Host(args[1]).NormalizeExact()[0]
+				} else if len(origins) == 1 {
+					origin = origins[0]
+				} else {
+					return nil, c.Errf("zonefile %s: this block serves %d zones; say which: zonefile FILE ZONE", args[0], len(origins))
+				}
+				if !slices.Contains(origins, origin) {
+					return nil, c.Errf("zonefile %s: zone %s is not served by this block (%s)", args[0], origin, strings.Join(origins, " "))
+				}
+				if _, dup := files[origin]; dup {
+					return nil, c.Errf("zonefile: zone %s already has a zone file", origin)
+				}
+				path := args[0]
+				if !filepath.IsAbs(path) && root != "" {
+					path = filepath.Join(root, path)
+				}
+				files[origin] = path
+			case "interval", "timeout", "rise", "fall":
+				if err := parseTiming(c, &def); err != nil {
+					return nil, err
+				}
+			case "ttl":
+				v, err := parseTTL(c)
+				if err != nil {
+					return nil, err
+				}
+				ttl = v
+			case "name":
+				args := c.RemainingArgs()
+				if len(args) != 1 {
+					return nil, c.Errf("name: want one name followed by {")
+				}
+				line := c.Line()
+				fqdn, err := qualify(args[0], origins)
+				if err != nil {
+					return nil, c.Err(err.Error())
+				}
+				p := pendingName{line: line, n: &nameConfig{fqdn: fqdn}, t: &timing{}}
+				*p.t = def
+				p.n.ttl = ttl
+				raw, err := parseName(c, p.n, p.t)
+				if err != nil {
+					return nil, err
+				}
+				p.raw = raw
+				pending = append(pending, p)
+			default:
+				return nil, c.Errf("unknown property %q", c.Val())
+			}
+		}
+		for _, o := range origins {
+			path, ok := files[o]
+			if !ok {
+				return nil, c.Errf("zone %s has no zonefile: the SOA and NS records come from it", o)
+			}
+			d, err := loadZone(path, o)
+			if err != nil {
+				return nil, c.Errf("%v", err)
+			}
+			cfg.zones = append(cfg.zones, d)
+		}
+		seen := map[string]int{}
+		for _, p := range pending {
+			if prev, dup := seen[p.n.fqdn]; dup {
+				return nil, fmt.Errorf("%s:%d - name %s is already defined at line %d", c.File(), p.line, p.n.fqdn, prev)
+			}
+			seen[p.n.fqdn] = p.line
+			if err := checkAgainstZone(p.n.fqdn, cfg.zones); err != nil {
+				return nil, fmt.Errorf("%s:%d - %v", c.File(), p.line, err)
+			}
+			if len(p.raw) == 0 {
+				return nil, fmt.Errorf("%s:%d - name %s has no target", c.File(), p.line, p.n.fqdn)
+			}
+			for _, r := range p.raw {
+				r.t.probe.Interval, r.t.probe.Timeout, r.t.probe.Rise, r.t.probe.Fall = p.t.interval, p.t.timeout, p.t.rise, p.t.fall
+				p.n.targets = append(p.n.targets, r.t)
+			}
+			if p.t.timeout > p.t.interval {
+				return nil, fmt.Errorf("%s:%d - name %s: timeout %s is longer than interval %s", c.File(), p.line, p.n.fqdn, p.t.timeout, p.t.interval)
+			}
+			cfg.names = append(cfg.names, p.n)
+		}
+	}
+	return cfg, nil
+}
+
+func loadZone(path, origin string) (*zone.Data, error) {
+	d, err := zone.Load(path, origin)
+	if err != nil && ZoneFS != nil && errors.Is(err, fs.ErrNotExist) {
+		f, ferr := ZoneFS.Open(filepath.ToSlash(path))
+		if ferr != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return zone.Parse(f, path+" (embedded)", origin)
+	}
+	return d, err
+}
+
+type rawTarget struct {
+	t targetConfig
+}
+
+// parseName reads the body of "name NAME { ... }"; the cursor is on NAME.
+func parseName(c *caddy.Controller, n *nameConfig, t *timing) ([]rawTarget, error) {
+	if !c.NextArg() || c.Val() != "{" {
+		return nil, c.Errf("name %s: want { at the end of the line", n.fqdn)
+	}
+	n.quorum = health.Quorum{Kind: health.Majority}
+	var targets []rawTarget
+	addrs := map[netip.Addr]bool{}
+	explicitMax := false
+	for {
+		if !c.Next() {
+			return nil, c.Errf("name %s: missing }", n.fqdn)
+		}
+		if c.Val() == "}" {
+			break
+		}
+		key := c.Val()
+		switch key {
+		case "policy":
+			v, err := oneArg(c)
+			if err != nil {
+				return nil, err
+			}
+			k, err := policy.ParseKind(v)
+			if err != nil {
+				return nil, c.Err(err.Error())
+			}
+			n.policy = k
+		case "ttl":
+			v, err := parseTTL(c)
+			if err != nil {
+				return nil, err
+			}
+			n.ttl = v
+		case "max-answers", "min-healthy":
+			v, err := oneArg(c)
+			if err != nil {
+				return nil, err
+			}
+			i, err := strconv.Atoi(v)
+			if err != nil || i < 1 || i > 16 {
+				return nil, c.Errf("%s %q: want a count from 1 to 16", key, v)
+			}
+			if key == "max-answers" {
+				n.maxAnswers, explicitMax = i, true
+			} else {
+				n.minHealthy = i
+			}
+		case "fallback":
+			args := c.RemainingArgs()
+			if len(args) == 0 {
+				return nil, c.ArgErr()
+			}
+			switch {
+			case len(args) == 1 && args[0] == "all":
+				n.fallback = snapshot.FallbackAll
+			case len(args) == 1 && args[0] == "last-good":
+				n.fallback = snapshot.FallbackLastGood
+			case len(args) == 1 && args[0] == "none":
+				n.fallback = snapshot.FallbackNone
+			default:
+				n.fallback = snapshot.FallbackFixed
+				for _, a := range args {
+					ip, err := netip.ParseAddr(a)
+					if err != nil || ip.Zone() != "" {
+						return nil, c.Errf("fallback %q: want all, last-good, none or IP addresses", a)
+					}
+					n.fixed = append(n.fixed, ip.Unmap())
+				}
+			}
+		case "quorum":
+			v, err := oneArg(c)
+			if err != nil {
+				return nil, err
+			}
+			q, err := health.ParseQuorum(v)
+			if err != nil {
+				return nil, c.Err(err.Error())
+			}
+			n.quorum = q
+		case "interval", "timeout", "rise", "fall":
+			if err := parseTiming(c, t); err != nil {
+				return nil, err
+			}
+		case "target":
+			tc, err := parseTarget(c)
+			if err != nil {
+				return nil, err
+			}
+			if addrs[tc.probe.Addr] {
+				return nil, c.Errf("target %s is listed twice", tc.probe.Addr)
+			}
+			addrs[tc.probe.Addr] = true
+			targets = append(targets, rawTarget{t: tc})
+		default:
+			return nil, c.Errf("name %s: unknown property %q", n.fqdn, key)
+		}
+	}
+	if !explicitMax && n.policy == policy.Weighted {
+		n.maxAnswers = 1 // one draw per query, as Route 53 does
+	}
+	return targets, nil
+}
+
+// parseTarget reads "target ADDR [tier N] [weight N] check SPEC [check SPEC]...".
+func parseTarget(c *caddy.Controller) (targetConfig, error) {
+	args := c.RemainingArgs()
+	if len(args) == 0 {
+		return targetConfig{}, c.ArgErr()
+	}
+	ip, err := netip.ParseAddr(args[0])
+	if err != nil || ip.Zone() != "" {
+		return targetConfig{}, c.Errf("target %q: not an IPv4 or IPv6 address", args[0])
+	}
+	tc := targetConfig{tier: 1, weight: 1, probe: probe.Target{Addr: ip.Unmap()}}
+	for i := 1; i < len(args); i++ {
+		key := args[i]
+		next := func() (string, error) {
+			if i+1 >= len(args) {
+				return "", c.Errf("target %s: %s needs a value", ip, key)
+			}
+			i++
+			return args[i], nil
+		}
+		switch key {
+		case "tier", "weight":
+			v, err := next()
+			if err != nil {
+				return tc, err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 1000000 || (key == "tier" && n < 1) {
+				return tc, c.Errf("target %s: %s %q: want a whole number (tier from 1, weight from 0)", ip, key, v)
+			}
+			if key == "tier" {
+				tc.tier = n
+			} else {
+				tc.weight = n
+			}
+		case "check":
+			v, err := next()
+			if err != nil {
+				return tc, err
+			}
+			var ch probe.Check
+			if v == "tcp" {
+				v, err = next()
+				if err != nil {
+					return tc, err
+				}
+				ch, err = probe.ParseTCPCheck(v)
+			} else {
+				ch, err = probe.ParseURLCheck(v)
+			}
+			if err != nil {
+				return tc, c.Errf("target %s: %v", ip, err)
+			}
+			// HTTP options follow the URL.
+			for ch.Kind != probe.TCP && i+1 < len(args) {
+				switch args[i+1] {
+				case "host":
+					i++
+					h, err := next()
+					if err != nil {
+						return tc, err
+					}
+					ch.Host = h
+				case "status":
+					i++
+					s, err := next()
+					if err != nil {
+						return tc, err
+					}
+					for _, f := range strings.Split(s, ",") {
+						code, err := strconv.Atoi(f)
+						if err != nil || code < 100 || code > 599 {
+							return tc, c.Errf("target %s: status %q: want HTTP status codes like 200 or 200,204", ip, s)
+						}
+						ch.Status = append(ch.Status, code)
+					}
+				case "insecure":
+					i++
+					ch.Insecure = true
+				default:
+					goto done
+				}
+			}
+		done:
+			tc.probe.Checks = append(tc.probe.Checks, ch)
+		default:
+			return tc, c.Errf("target %s: unknown option %q (want tier, weight or check)", ip, key)
+		}
+	}
+	if len(tc.probe.Checks) == 0 {
+		return tc, c.Errf("target %s has no check: add check http://... or check tcp HOST:PORT", ip)
+	}
+	return tc, nil
+}
+
+func parseTiming(c *caddy.Controller, t *timing) error {
+	key := c.Val()
+	v, err := oneArg(c)
+	if err != nil {
+		return err
+	}
+	switch key {
+	case "interval", "timeout":
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 10*time.Millisecond || d > time.Hour {
+			return c.Errf("%s %q: want a duration from 10ms to 1h, like 1s or 500ms", key, v)
+		}
+		if key == "interval" {
+			t.interval = d
+		} else {
+			t.timeout = d
+		}
+	default:
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return c.Errf("%s %q: want a count from 1 to 100", key, v)
+		}
+		if key == "rise" {
+			t.rise = n
+		} else {
+			t.fall = n
+		}
+	}
+	return nil
+}
+
+func parseTTL(c *caddy.Controller) (uint32, error) {
+	v, err := oneArg(c)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || n > 86400 {
+		return 0, c.Errf("ttl %q: want seconds from 0 to 86400", v)
+	}
+	return uint32(n), nil
+}
+
+func oneArg(c *caddy.Controller) (string, error) {
+	args := c.RemainingArgs()
+	if len(args) != 1 {
+		return "", c.ArgErr()
+	}
+	return args[0], nil
+}
+
+// qualify makes a name absolute: relative names belong to the block's zone.
+func qualify(name string, origins []string) (string, error) {
+	name = strings.ToLower(name)
+	if _, ok := dns.IsDomainName(name); !ok {
+		return "", fmt.Errorf("name %q is not a valid domain name", name)
+	}
+	if !dns.IsFqdn(name) {
+		if len(origins) != 1 {
+			return "", fmt.Errorf("name %q is relative but this block serves %d zones; write it in full with a trailing dot", name, len(origins))
+		}
+		if name == "@" {
+			return origins[0], nil
+		}
+		name = name + "." + origins[0]
+	}
+	for _, o := range origins {
+		if dns.IsSubDomain(o, name) {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("name %s is outside the zones of this block (%s)", name, strings.Join(origins, " "))
+}
+
+// checkAgainstZone refuses a health-aware name that the zone file also
+// gives addresses or a CNAME, or that lies below a delegation.
+func checkAgainstZone(fqdn string, zones []*zone.Data) error {
+	for _, d := range zones {
+		if !dns.IsSubDomain(d.Origin, fqdn) {
+			continue
+		}
+		types := d.Names[fqdn]
+		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCNAME} {
+			if len(types[t]) > 0 {
+				return fmt.Errorf("name %s also has %s records in the zone file; a health-aware name gets its addresses from its targets only", fqdn, dns.TypeToString[t])
+			}
+		}
+		for owner, ts := range d.Names {
+			if owner != d.Origin && len(ts[dns.TypeNS]) > 0 && dns.IsSubDomain(owner, fqdn) {
+				return fmt.Errorf("name %s is at or below the delegation %s", fqdn, owner)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,350 @@
+// Package snapshot turns zone data and verdicts into an immutable Snapshot
+// and answers queries from it. A Snapshot is built off the query path
+// whenever a verdict changes and swapped in atomically by the caller; the
+// query path only reads it: no locks, and no allocation beyond the reply.
+package snapshot
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/policy"
+	"github.com/healthdns/healthdns/plugin/healthdns/zone"
+
+	"github.com/miekg/dns"
+)
+
+// Outcome says where an answer came from, for metrics.
+type Outcome uint8
+
+const (
+	// Static is an answer from the zone file (or a negative answer).
+	Static Outcome = iota
+	// Healthy is a health-aware answer from healthy targets.
+	Healthy
+	// Fallback is a health-aware answer given while nothing was healthy.
+	Fallback
+	// Empty is a health-aware NODATA given while nothing was healthy
+	// (fallback none).
+	Empty
+	// Refused means no zone of the snapshot holds the name.
+	Refused
+)
+
+func (o Outcome) String() string {
+	return [...]string{"static", "healthy", "fallback", "none", "refused"}[o]
+}
+
+// Snapshot is the immutable state the query path reads.
+type Snapshot struct {
+	zones []*Zone // longest origin first
+}
+
+// Zone is one authoritative zone.
+type Zone struct {
+	Origin    string
+	negSOA    *dns.SOA // SOA with the RFC 2308 negative TTL
+	names     map[string]*node
+	ents      map[string]bool // empty non-terminals
+	cuts      map[string]bool // delegation points below the apex
+	wildcards bool
+}
+
+type node struct {
+	rrs map[uint16][]dns.RR
+	dyn *Dynamic
+}
+
+// Dynamic is the built answer of one health-aware name.
+type Dynamic struct {
+	Name    string
+	Policy  policy.Kind
+	A, AAAA Set
+	negSOA  *dns.SOA // shorter negative TTL for fallback none
+}
+
+// Set is the answer for one address family.
+type Set struct {
+	RRs     []dns.RR
+	Addrs   []netip.Addr
+	Outcome Outcome
+	weights []int // for Weighted only
+	max     int
+	kind    policy.Kind
+	rot     *atomic.Uint64
+}
+
+// Target is a health-aware target as the builder sees it.
+type Target struct {
+	Addr    netip.Addr
+	Healthy bool
+	Tier    int
+	Weight  int
+}
+
+// FallbackKind is what a name answers when nothing is healthy.
+type FallbackKind uint8
+
+const (
+	// FallbackAll answers every target (as Route 53 does).
+	FallbackAll FallbackKind = iota
+	// FallbackLastGood answers the last healthy set.
+	FallbackLastGood
+	// FallbackFixed answers a fixed list of addresses.
+	FallbackFixed
+	// FallbackNone answers NODATA with a short negative TTL.
+	FallbackNone
+)
+
+// Name is a health-aware name as the builder sees it.
+type Name struct {
+	FQDN       string // lower case
+	TTL        uint32
+	Policy     policy.Kind
+	MaxAnswers int
+	MinHealthy int
+	Fallback   FallbackKind
+	Fixed      []netip.Addr
+	LastGood   []netip.Addr // the previous healthy set, for FallbackLastGood
+	Targets    []Target
+}
+
+// Build makes a snapshot. prev (may be nil) passes round-robin positions on,
+// so a rebuild does not restart every rotation.
+func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
+	s := &Snapshot{}
+	for _, d := range zones {
+		z := &Zone{
+			Origin: d.Origin,
+			names:  make(map[string]*node, len(d.Names)),
+			ents:   make(map[string]bool),
+			cuts:   make(map[string]bool),
+		}
+		neg := dns.Copy(d.SOA).(*dns.SOA)
+		neg.Hdr.Ttl = min(d.SOA.Hdr.Ttl, d.SOA.Minttl)
+		z.negSOA = neg
+		for owner, types := range d.Names {
+			z.names[owner] = &node{rrs: types}
+			if owner != d.Origin && len(types[dns.TypeNS]) > 0 {
+				z.cuts[owner] = true
+			}
+			if strings.HasPrefix(owner, "*.") {
+				z.wildcards = true
+			}
+		}
+		s.zones = append(s.zones, z)
+	}
+	sort.Slice(s.zones, func(i, j int) bool { return len(s.zones[i].Origin) > len(s.zones[j].Origin) })
+	for _, n := range names {
+		z := s.zoneOf(n.FQDN)
+		if z == nil {
+			continue
+		}
+		nd := z.names[n.FQDN]
+		if nd == nil {
+			nd = &node{}
+			z.names[n.FQDN] = nd
+		}
+		nd.dyn = buildDynamic(prev, z, n)
+	}
+	for _, z := range s.zones {
+		for owner := range z.names {
+			for p := parent(owner); p != "" && len(p) > len(z.Origin); p = parent(p) {
+				if z.names[p] == nil {
+					z.ents[p] = true
+				}
+			}
+		}
+	}
+	return s
+}
+
+func buildDynamic(prev *Snapshot, z *Zone, n Name) *Dynamic {
+	dy := &Dynamic{Name: n.FQDN, Policy: n.Policy}
+	neg := dns.Copy(z.negSOA).(*dns.SOA)
+	neg.Hdr.Ttl = min(neg.Hdr.Ttl, n.TTL)
+	dy.negSOA = neg
+	var old *Dynamic
+	if prev != nil {
+		if pz := prev.zoneOf(n.FQDN); pz != nil && pz.names[n.FQDN] != nil {
+			old = pz.names[n.FQDN].dyn
+		}
+	}
+	for _, fam := range []struct {
+		set  *Set
+		is4  bool
+		prev *Set
+	}{{&dy.A, true, nil}, {&dy.AAAA, false, nil}} {
+		if old != nil {
+			if fam.is4 {
+				fam.prev = &old.A
+			} else {
+				fam.prev = &old.AAAA
+			}
+		}
+		buildSet(fam.set, fam.prev, n, fam.is4)
+	}
+	return dy
+}
+
+func buildSet(s *Set, prev *Set, n Name, is4 bool) {
+	s.max, s.kind = n.MaxAnswers, n.Policy
+	if prev != nil && prev.rot != nil {
+		s.rot = prev.rot
+	} else {
+		s.rot = new(atomic.Uint64)
+	}
+	var ts []Target
+	for _, t := range n.Targets {
+		if t.Addr.Is4() == is4 {
+			ts = append(ts, t)
+		}
+	}
+	if len(ts) == 0 {
+		s.Outcome = Static // the family has no targets: plain NODATA
+		return
+	}
+	cands := make([]policy.Candidate, len(ts))
+	for i, t := range ts {
+		cands[i] = policy.Candidate{Healthy: t.Healthy, Tier: t.Tier, Weight: t.Weight}
+	}
+	idx := policy.Eligible(n.Policy, cands, max(n.MinHealthy, 1))
+	if len(idx) > 0 {
+		s.Outcome = Healthy
+		for _, i := range idx {
+			s.Addrs = append(s.Addrs, ts[i].Addr)
+			if n.Policy == policy.Weighted {
+				s.weights = append(s.weights, ts[i].Weight)
+			}
+		}
+	} else {
+		s.Outcome = Fallback
+		s.kind = policy.RoundRobin
+		switch n.Fallback {
+		case FallbackNone:
+			s.Outcome = Empty
+		case FallbackFixed:
+			s.Addrs = family(n.Fixed, is4)
+		case FallbackLastGood:
+			s.Addrs = family(n.LastGood, is4)
+			if len(s.Addrs) == 0 {
+				s.Addrs = addrs(ts)
+			}
+		default:
+			s.Addrs = addrs(ts)
+		}
+		if n.Fallback == FallbackFixed && len(s.Addrs) == 0 {
+			s.Outcome = Empty
+		}
+	}
+	for _, a := range s.Addrs {
+		s.RRs = append(s.RRs, addrRR(n.FQDN, n.TTL, a))
+	}
+}
+
+func family(as []netip.Addr, is4 bool) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range as {
+		if a.Is4() == is4 {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func addrs(ts []Target) []netip.Addr {
+	out := make([]netip.Addr, len(ts))
+	for i, t := range ts {
+		out[i] = t.Addr
+	}
+	return out
+}
+
+func addrRR(name string, ttl uint32, a netip.Addr) dns.RR {
+	if a.Is4() {
+		return &dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl}, A: a.AsSlice()}
+	}
+	return &dns.AAAA{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeAAAA, Class: dns.ClassINET, Ttl: ttl}, AAAA: a.AsSlice()}
+}
+
+// parent returns the name with its first label removed, "" at the root.
+func parent(name string) string {
+	i, end := dns.NextLabel(name, 0)
+	if end {
+		return ""
+	}
+	return name[i:]
+}
+
+func (s *Snapshot) zoneOf(qname string) *Zone {
+	for _, z := range s.zones {
+		if dns.IsSubDomain(z.Origin, qname) {
+			return z
+		}
+	}
+	return nil
+}
+
+// Dynamic returns the built answer of a health-aware name, or nil.
+func (s *Snapshot) Dynamic(fqdn string) *Dynamic {
+	z := s.zoneOf(fqdn)
+	if z == nil || z.names[fqdn] == nil {
+		return nil
+	}
+	return z.names[fqdn].dyn
+}
+
+// Names returns the health-aware names of the snapshot.
+func (s *Snapshot) Names() []*Dynamic {
+	var out []*Dynamic
+	for _, z := range s.zones {
+		for _, n := range z.names {
+			if n.dyn != nil {
+				out = append(out, n.dyn)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// pick appends this query's share of the set to ans.
+func (s *Set) pick(ans []dns.RR) []dns.RR {
+	n := len(s.RRs)
+	if n == 0 {
+		return ans
+	}
+	if s.kind == policy.Weighted {
+		var buf [16]int
+		k := s.max
+		if k <= 0 {
+			k = 1
+		}
+		for _, i := range policy.Draw(buf[:0], s.weights, min(k, len(buf)), rand.Uint64) {
+			ans = append(ans, s.RRs[i])
+		}
+		return ans
+	}
+	k := s.max
+	if k <= 0 || k > n {
+		k = n
+	}
+	start := int(s.rot.Add(1) % uint64(n))
+	for i := 0; i < k; i++ {
+		ans = append(ans, s.RRs[(start+i)%n])
+	}
+	return ans
+}
+
+func (s *Set) size() int {
+	if s.kind == policy.Weighted {
+		return max(s.max, 1)
+	}
+	if s.max > 0 && s.max < len(s.RRs) {
+		return s.max
+	}
+	return len(s.RRs)
+}
