@@ -64,7 +64,11 @@ func parse(c *caddy.Controller) (*config, error) {
 		origins := plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
 		def := timing{interval: defaultInterval, timeout: defaultTimeout, rise: defaultRise, fall: defaultFall}
 		ttl := uint32(defaultTTL)
-		files := map[string]string{} // origin -> file
+		type zoneFile struct {
+			path string
+			line int
+		}
+		files := map[string]zoneFile{} // origin -> file
 		type pendingName struct {
 			line int
 			n    *nameConfig
@@ -97,7 +101,7 @@ func parse(c *caddy.Controller) (*config, error) {
 				if !filepath.IsAbs(path) && root != "" {
 					path = filepath.Join(root, path)
 				}
-				files[origin] = path
+				files[origin] = zoneFile{path, c.Line()}
 			case "interval", "timeout", "rise", "fall":
 				if err := parseTiming(c, &def); err != nil {
 					return nil, err
@@ -132,34 +136,34 @@ func parse(c *caddy.Controller) (*config, error) {
 			}
 		}
 		for _, o := range origins {
-			path, ok := files[o]
+			zf, ok := files[o]
 			if !ok {
 				return nil, c.Errf("zone %s has no zonefile: the SOA and NS records come from it", o)
 			}
-			d, err := loadZone(path, o)
+			d, err := loadZone(zf.path, o)
 			if err != nil {
-				return nil, c.Errf("%v", err)
+				return nil, errAt(c, zf.line, "%v", err)
 			}
 			cfg.zones = append(cfg.zones, d)
 		}
 		seen := map[string]int{}
 		for _, p := range pending {
 			if prev, dup := seen[p.n.fqdn]; dup {
-				return nil, fmt.Errorf("%s:%d - name %s is already defined at line %d", c.File(), p.line, p.n.fqdn, prev)
+				return nil, errAt(c, p.line, "name %s is already defined at line %d", p.n.fqdn, prev)
 			}
 			seen[p.n.fqdn] = p.line
 			if err := checkAgainstZone(p.n.fqdn, cfg.zones); err != nil {
-				return nil, fmt.Errorf("%s:%d - %v", c.File(), p.line, err)
+				return nil, errAt(c, p.line, "%v", err)
 			}
 			if len(p.raw) == 0 {
-				return nil, fmt.Errorf("%s:%d - name %s has no target", c.File(), p.line, p.n.fqdn)
+				return nil, errAt(c, p.line, "name %s has no target", p.n.fqdn)
 			}
 			for _, r := range p.raw {
 				r.t.probe.Interval, r.t.probe.Timeout, r.t.probe.Rise, r.t.probe.Fall = p.t.interval, p.t.timeout, p.t.rise, p.t.fall
 				p.n.targets = append(p.n.targets, r.t)
 			}
 			if p.t.timeout > p.t.interval {
-				return nil, fmt.Errorf("%s:%d - name %s: timeout %s is longer than interval %s", c.File(), p.line, p.n.fqdn, p.t.timeout, p.t.interval)
+				return nil, errAt(c, p.line, "name %s: timeout %s is longer than interval %s", p.n.fqdn, p.t.timeout, p.t.interval)
 			}
 			cfg.names = append(cfg.names, p.n)
 		}
@@ -178,6 +182,11 @@ func loadZone(path, origin string) (*zone.Data, error) {
 		return zone.Parse(f, path+" (embedded)", origin)
 	}
 	return d, err
+}
+
+// errAt is c.Errf for a line the cursor has left behind.
+func errAt(c *caddy.Controller, line int, format string, args ...any) error {
+	return fmt.Errorf("%s:%d - Error during parsing: %s", c.File(), line, fmt.Sprintf(format, args...))
 }
 
 type rawTarget struct {

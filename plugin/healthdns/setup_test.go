@@ -1,0 +1,141 @@
+package healthdns
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/coredns/caddy"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/policy"
+	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
+)
+
+const testZone = `$ORIGIN example.org.
+@   3600 IN SOA ns1 hostmaster 1 3600 600 604800 60
+@   3600 IN NS  ns1
+ns1 3600 IN A   192.0.2.53
+fixed 300 IN A  192.0.2.99
+sub 3600 IN NS  ns.elsewhere.net.
+`
+
+func writeZone(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "example.org.zone")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestSetupParses(t *testing.T) {
+	zf := writeZone(t, testZone)
+	c := caddy.NewTestController("dns", `healthdns example.org {
+		zonefile `+zf+`
+		interval 1s
+		timeout 300ms
+		rise 3
+		fall 4
+		ttl 20
+		name app {
+			policy priority
+			min-healthy 2
+			fallback last-good
+			quorum 2
+			target 192.0.2.1 tier 1 check http://192.0.2.1:8080/healthz host app.example.org status 200,204 check tcp 192.0.2.1:443
+			target 2001:db8::1 tier 2 check https://[2001:db8::1]/ insecure
+		}
+		name w.example.org. {
+			policy weighted
+			ttl 5
+			timeout 1s
+			interval 2s
+			fallback 192.0.2.200 2001:db8::200
+			target 192.0.2.2 weight 0 check tcp 192.0.2.2:80
+		}
+	}`)
+	cfg, err := parse(c)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	if len(cfg.names) != 2 {
+		t.Fatalf("names = %d, want 2", len(cfg.names))
+	}
+	app := cfg.names[0]
+	if app.fqdn != "app.example.org." || app.policy != policy.Priority || app.minHealthy != 2 || app.ttl != 20 ||
+		app.fallback != snapshot.FallbackLastGood || app.quorum != (health.Quorum{Kind: health.AtLeast, N: 2}) {
+		t.Errorf("app parsed as %+v", app)
+	}
+	t1 := app.targets[0]
+	if t1.tier != 1 || len(t1.probe.Checks) != 2 || t1.probe.Checks[0].Host != "app.example.org" ||
+		len(t1.probe.Checks[0].Status) != 2 || t1.probe.Rise != 3 || t1.probe.Fall != 4 || t1.probe.Interval.String() != "1s" {
+		t.Errorf("first target parsed as %+v", t1)
+	}
+	if !app.targets[1].probe.Checks[0].Insecure || app.targets[1].tier != 2 {
+		t.Errorf("second target parsed as %+v", app.targets[1])
+	}
+	w := cfg.names[1]
+	if w.maxAnswers != 1 || w.fallback != snapshot.FallbackFixed || len(w.fixed) != 2 || w.targets[0].weight != 0 ||
+		w.targets[0].probe.Timeout.String() != "1s" || w.targets[0].probe.Interval.String() != "2s" {
+		t.Errorf("w parsed as %+v", w)
+	}
+}
+
+// Every mistake stops start-up with the file, the line and the reason.
+func TestSetupErrors(t *testing.T) {
+	zf := writeZone(t, testZone)
+	bad := writeZone(t, "$ORIGIN example.org.\n@ IN SOA ns1 host 1 2 3 4 5\n@ IN NS ns1\nx IN A 300.1.1.1\n")
+	noSOA := writeZone(t, "$ORIGIN example.org.\n@ IN NS ns1\n")
+	tests := []struct {
+		name, body string
+		line       string // "Testfile:N" expected in the error
+		reason     string
+	}{
+		{"unknown option", "zonefile ZF\nfrobnicate 1", ":3", `unknown property "frobnicate"`},
+		{"unknown name option", "zonefile ZF\nname app {\ncolour blue\n}", ":4", `unknown property "colour"`},
+		{"bad ip", "zonefile ZF\nname app {\ntarget 192.0.2.300 check tcp 1.2.3.4:80\n}", ":4", "not an IPv4 or IPv6 address"},
+		{"bad duration", "zonefile ZF\ninterval 5 seconds", ":3", "Wrong argument count"},
+		{"bad duration value", "zonefile ZF\ninterval fast", ":3", `interval "fast"`},
+		{"negative weight", "zonefile ZF\nname app {\ntarget 192.0.2.1 weight -1 check tcp 192.0.2.1:80\n}", ":4", `weight "-1"`},
+		{"unknown policy", "zonefile ZF\nname app {\npolicy random\n}", ":4", `policy "random"`},
+		{"unknown fallback", "zonefile ZF\nname app {\nfallback sometimes\n}", ":4", `fallback "sometimes"`},
+		{"bad quorum", "zonefile ZF\nname app {\nquorum most\n}", ":4", `quorum "most"`},
+		{"name outside zone", "zonefile ZF\nname app.example.com. {\ntarget 192.0.2.1 check tcp 192.0.2.1:80\n}", ":3", "outside the zones"},
+		{"missing zone file", "zonefile /nonexistent/zone.db", ":2", "no such file"},
+		{"no zonefile", "interval 1s", ":3", "has no zonefile"},
+		{"broken zone file", "zonefile " + bad, ":2", bad + `: dns: bad A A: "300.1.1.1" at line: 4`},
+		{"zone without SOA", "zonefile " + noSOA, ":2", "no SOA"},
+		{"target without check", "zonefile ZF\nname app {\ntarget 192.0.2.1 tier 1\n}", ":4", "has no check"},
+		{"bad check url", "zonefile ZF\nname app {\ntarget 192.0.2.1 check ftp://x/\n}", ":4", "scheme must be http or https"},
+		{"bad tcp check", "zonefile ZF\nname app {\ntarget 192.0.2.1 check tcp 192.0.2.1\n}", ":4", "tcp check"},
+		{"bad status", "zonefile ZF\nname app {\ntarget 192.0.2.1 check http://x/ status 999\n}", ":4", "status"},
+		{"name with no target", "zonefile ZF\nname app {\npolicy priority\n}", ":3", "has no target"},
+		{"duplicate name", "zonefile ZF\nname app {\ntarget 192.0.2.1 check tcp 192.0.2.1:80\n}\nname app {\ntarget 192.0.2.1 check tcp 192.0.2.1:80\n}", ":6", "already defined at line 3"},
+		{"duplicate target", "zonefile ZF\nname app {\ntarget 192.0.2.1 check tcp 192.0.2.1:80\ntarget 192.0.2.1 check tcp 192.0.2.1:81\n}", ":5", "listed twice"},
+		{"name with static A", "zonefile ZF\nname fixed {\ntarget 192.0.2.1 check tcp 192.0.2.1:80\n}", ":3", "also has A records"},
+		{"name below delegation", "zonefile ZF\nname x.sub {\ntarget 192.0.2.1 check tcp 192.0.2.1:80\n}", ":3", "below the delegation"},
+		{"timeout over interval", "zonefile ZF\ninterval 1s\ntimeout 2s\nname app {\ntarget 192.0.2.1 check tcp 192.0.2.1:80\n}", ":5", "longer than interval"},
+		{"missing brace", "zonefile ZF\nname app\n", ":3", "want {"},
+		{"bad ttl", "zonefile ZF\nttl -5", ":3", `ttl "-5"`},
+		{"max answers zero", "zonefile ZF\nname app {\nmax-answers 0\n}", ":4", "max-answers"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			body := strings.ReplaceAll(tc.body, "ZF", zf)
+			c := caddy.NewTestController("dns", "healthdns example.org {\n"+body+"\n}")
+			_, err := parse(c)
+			if err == nil {
+				t.Fatal("parse succeeded, want an error")
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "Testfile"+tc.line+" ") {
+				t.Errorf("error %q does not start with the Corefile and line Testfile%s", msg, tc.line)
+			}
+			if !strings.Contains(msg, tc.reason) {
+				t.Errorf("error %q does not say %q", msg, tc.reason)
+			}
+		})
+	}
+}
