@@ -56,18 +56,27 @@ func (h *HealthDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	if len(r.Question) != 1 {
 		return reply(w, r, dns.RcodeFormatError)
 	}
+	state := request.Request{W: w, Req: r}
+	qname := state.Name()
+	s := h.snap.Load()
+	if !s.Covers(qname) {
+		// Not ours: the rest of the chain may serve it (a NOTIFY for a
+		// secondary zone, say); with nothing after us, REFUSED as the
+		// file plugin does.
+		if h.Next == nil {
+			return reply(w, r, dns.RcodeRefused)
+		}
+		return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
+	}
 	if r.Opcode != dns.OpcodeQuery {
 		return reply(w, r, dns.RcodeNotImplemented)
 	}
-	state := request.Request{W: w, Req: r}
-	qname := state.Name()
-	if plugin.Zones(h.origins).Matches(qname) == "" {
-		return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
-	}
-	if state.QClass() != dns.ClassINET {
+	switch {
+	case state.QClass() != dns.ClassINET:
 		return reply(w, r, dns.RcodeRefused)
+	case state.QType() == dns.TypeAXFR || state.QType() == dns.TypeIXFR:
+		return reply(w, r, dns.RcodeRefused) // no zone transfers of health-aware data
 	}
-	s := h.snap.Load()
 	m := new(dns.Msg)
 	m.SetReply(r)
 	out, pol := s.Answer(m, qname, state.QType())

@@ -82,7 +82,7 @@ func TestDrawDistinct(t *testing.T) {
 		}
 		s := slices.Clone(got)
 		slices.Sort(s)
-		if slices.Compact(s); len(slices.Compact(s)) != 3 {
+		if len(slices.Compact(s)) != 3 {
 			t.Fatalf("Draw = %v repeats a target", got)
 		}
 	}

@@ -50,11 +50,11 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16) (Outcome, poli
 			m.Ns = append(m.Ns, z.negSOA)
 			return out, 0
 		}
-		if cn := nd.rrs[dns.TypeCNAME]; len(cn) > 0 && qtype != dns.TypeCNAME {
+		if cn := nd.rrs[dns.TypeCNAME]; len(cn) > 0 && qtype != dns.TypeCNAME && qtype != dns.TypeANY {
 			m.Answer = append(m.Answer, cn...)
 			target := strings.ToLower(cn[0].(*dns.CNAME).Target)
-			if chain >= maxChain || !dns.IsSubDomain(z.Origin, target) {
-				return out, 0
+			if chain >= maxChain || !InZone(z.Origin, target) || inAnswer(m.Answer, target) {
+				return out, 0 // out of zone, or a loop: the resolver takes it from here
 			}
 			name = target
 			continue
@@ -97,6 +97,17 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16) (Outcome, poli
 		}
 		return out, 0
 	}
+}
+
+// inAnswer reports whether a CNAME in ans is owned by name: chasing it again
+// would loop.
+func inAnswer(ans []dns.RR, name string) bool {
+	for _, rr := range ans {
+		if rr.Header().Rrtype == dns.TypeCNAME && strings.EqualFold(rr.Header().Name, name) {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *node) anyType() uint16 {
@@ -169,7 +180,7 @@ func (z *Zone) wildcard(name string) *node {
 	if !z.wildcards {
 		return nil
 	}
-	for p := parent(name); p != "" && dns.IsSubDomain(z.Origin, p); p = parent(p) {
+	for p := parent(name); p != "" && InZone(z.Origin, p); p = parent(p) {
 		if z.names[p] == nil && !z.ents[p] && p != z.Origin {
 			continue
 		}

@@ -281,11 +281,39 @@ func parent(name string) string {
 
 func (s *Snapshot) zoneOf(qname string) *Zone {
 	for _, z := range s.zones {
-		if dns.IsSubDomain(z.Origin, qname) {
+		if InZone(z.Origin, qname) {
 			return z
 		}
 	}
 	return nil
+}
+
+// Covers reports whether a zone of the snapshot holds qname (lower case).
+func (s *Snapshot) Covers(qname string) bool { return s.zoneOf(qname) != nil }
+
+// InZone reports whether name is origin or below it. Both are lower-case
+// FQDNs. Unlike dns.IsSubDomain it does not allocate, which matters on the
+// query path.
+func InZone(origin, name string) bool {
+	if origin == "." {
+		return true
+	}
+	if !strings.HasSuffix(name, origin) {
+		return false
+	}
+	i := len(name) - len(origin)
+	if i == 0 {
+		return true
+	}
+	if name[i-1] != '.' {
+		return false
+	}
+	// The dot must end a label, not be an escaped "\." inside one.
+	slashes := 0
+	for j := i - 2; j >= 0 && name[j] == '\\'; j-- {
+		slashes++
+	}
+	return slashes%2 == 0
 }
 
 // Dynamic returns the built answer of a health-aware name, or nil.
