@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
+	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// agent probes the cluster's catalog and publishes its observations.
+type agent struct {
+	opts   options
+	log    *log.Logger
+	node   *gossip.Node
+	pool   *probe.Pool
+	reg    *prometheus.Registry
+	status net.Listener // nil without -status
+	srv    *http.Server
+
+	mu   sync.Mutex // guards held
+	held map[gossip.TargetID]*heldTarget
+}
+
+// heldTarget is a catalog target the pool is probing for us.
+type heldTarget struct {
+	cat     gossip.CatalogTarget
+	key     string
+	release func()
+}
+
+// catalogSettle is how long the agent lets catalog news settle before it
+// re-reads the catalog, so a burst of gossip costs one pass.
+const catalogSettle = 50 * time.Millisecond
+
+func newAgent(o options, logOut io.Writer) (*agent, error) {
+	if o.name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("no -name and no host name: %w", err)
+		}
+		o.name = h
+	}
+	if o.observer == "" {
+		o.observer = o.name
+	}
+	a := &agent{
+		opts: o,
+		log:  log.New(logOut, "[healthdns-agent] ", log.LstdFlags),
+		pool: probe.NewPool(),
+		reg:  prometheus.NewRegistry(),
+		held: map[gossip.TargetID]*heldTarget{},
+	}
+	bindHost, bindPort, _ := splitHostPort(o.bind)
+	cfg := gossip.Config{
+		Name:             o.name,
+		Observer:         o.observer,
+		Role:             gossip.RoleAgent,
+		BindAddr:         bindHost,
+		BindPort:         bindPort,
+		Join:             o.join,
+		KeyFile:          o.keyFile,
+		Label:            o.label,
+		GossipInterval:   o.gossipInterval,
+		PushPullInterval: o.pushPullInterval,
+		ProbeInterval:    o.probeInterval,
+		LogOutput:        &levelFilter{w: logOut, debug: o.debug},
+	}
+	if o.advertise != "" {
+		cfg.AdvertiseAddr, cfg.AdvertisePort, _ = splitHostPort(o.advertise)
+	}
+	if o.keyFile == "" {
+		a.log.Printf("[WARN] no -keyfile: gossip is not encrypted")
+	}
+	m := newMetrics(a.reg)
+	a.pool.OnResult = m.observeProbe
+	a.pool.OnChange = func(t *probe.Target, from, to health.State, why string) {
+		m.transitions.WithLabelValues(t.Addr.String(), to.String()).Inc()
+		if why != "" {
+			why = ": " + why
+		}
+		a.log.Printf("[INFO] target %s is %s, was %s%s", t.Addr, to, from, why)
+	}
+	if o.status != "" {
+		ln, err := net.Listen("tcp", o.status)
+		if err != nil {
+			return nil, fmt.Errorf("status listener: %w", err)
+		}
+		a.status = ln
+	}
+	node, err := gossip.New(cfg)
+	if err != nil {
+		if a.status != nil {
+			a.status.Close()
+		}
+		return nil, err
+	}
+	a.node = node
+	m.watch(a)
+	return a, nil
+}
+
+// run joins the cluster and probes until ctx ends, then leaves.
+func (a *agent) run(ctx context.Context) error {
+	if a.status != nil {
+		a.srv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 5 * time.Second}
+		go a.srv.Serve(a.status)
+		a.log.Printf("[INFO] status on http://%s/status", a.status.Addr())
+	}
+	a.log.Printf("[INFO] %s (observer %q) gossiping on %s", a.node.Name(), a.opts.observer, a.node.Addr())
+	nodeCh, unsubNode := a.node.Subscribe()
+	defer unsubNode()
+	poolCh, unsubPool := a.pool.Subscribe()
+	defer unsubPool()
+
+	joinCtx, stopJoin := context.WithCancel(ctx)
+	defer stopJoin()
+	go a.join(joinCtx)
+
+	// With no catalog yet the agent is still an observer, of nothing.
+	a.node.PublishObservations(nil)
+	a.syncCatalog()
+	settle := time.NewTimer(catalogSettle)
+	settle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return a.shutdown()
+		case <-nodeCh:
+			settle.Reset(catalogSettle)
+		case <-settle.C:
+			a.syncCatalog()
+		case <-poolCh:
+			a.publish()
+		}
+	}
+}
+
+// join contacts the -join addresses until one answers, backing off; after
+// that the gossip node itself rejoins whenever it finds itself alone.
+func (a *agent) join(ctx context.Context) {
+	if len(a.opts.join) == 0 {
+		a.log.Printf("[WARN] no -join: waiting for a member to join this agent")
+		return
+	}
+	wait := 500 * time.Millisecond
+	for {
+		n, err := a.node.Join()
+		if err == nil {
+			a.log.Printf("[INFO] joined the cluster via %d of %v", n, a.opts.join)
+			return
+		}
+		a.log.Printf("[WARN] %v; retrying in %s", err, wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+}
+
+// syncCatalog probes every target of the catalog, stops probing those that
+// left it, and publishes.
+func (a *agent) syncCatalog() {
+	cat := a.node.Catalog()
+	a.mu.Lock()
+	want := make(map[gossip.TargetID]bool, len(cat))
+	for _, c := range cat {
+		want[c.ID] = true
+		if a.held[c.ID] != nil {
+			continue
+		}
+		t, err := c.Probe()
+		if err != nil { // the gossip layer validated it; cannot happen
+			a.log.Printf("[ERR] catalog target %s (%s): %v", c.ID, c.Addr, err)
+			continue
+		}
+		a.held[c.ID] = &heldTarget{cat: c, key: t.Key(), release: a.pool.Acquire([]probe.Target{t})}
+		a.log.Printf("[INFO] probing %s (%s) every %s", c.Addr, c.Checks, c.Interval)
+	}
+	for id, h := range a.held {
+		if !want[id] {
+			h.release()
+			delete(a.held, id)
+			a.log.Printf("[INFO] stopped probing %s: no longer in the catalog", h.cat.Addr)
+		}
+	}
+	a.mu.Unlock()
+	a.publish()
+}
+
+// publish sends the current state of every held target; the gossip node
+// sends only what changed.
+func (a *agent) publish() {
+	a.mu.Lock()
+	states := make(map[gossip.TargetID]health.State, len(a.held))
+	for id, h := range a.held {
+		if s := a.pool.Status(h.key).State; s != health.Unknown {
+			states[id] = s
+		}
+	}
+	a.mu.Unlock()
+	a.node.PublishObservations(states)
+}
+
+func (a *agent) shutdown() error {
+	a.log.Printf("[INFO] leaving the cluster")
+	var errs []error
+	if err := a.node.Leave(a.opts.leaveTimeout); err != nil {
+		errs = append(errs, fmt.Errorf("leave: %w", err))
+	}
+	if err := a.node.Shutdown(); err != nil {
+		errs = append(errs, fmt.Errorf("shutdown: %w", err))
+	}
+	a.mu.Lock()
+	for id, h := range a.held {
+		h.release()
+		delete(a.held, id)
+	}
+	a.mu.Unlock()
+	if a.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		a.srv.Shutdown(ctx)
+	}
+	a.log.Printf("[INFO] stopped")
+	return errors.Join(errs...)
+}
+
+// levelFilter drops memberlist's [DEBUG] lines unless asked for.
+type levelFilter struct {
+	w     io.Writer
+	debug bool
+}
+
+func (f *levelFilter) Write(b []byte) (int, error) {
+	if !f.debug && bytes.Contains(b, []byte("[DEBUG]")) {
+		return len(b), nil
+	}
+	return f.w.Write(b)
+}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
+	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+)
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("after %v: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func agentState(server *gossip.Node, agent string, id gossip.TargetID) (gossip.ObserverView, health.State) {
+	for _, v := range server.Views() {
+		if v.Node == agent {
+			return v, v.Observation(id).State
+		}
+	}
+	return gossip.ObserverView{}, health.Unknown
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	return string(b)
+}
+
+// TestAgent runs the agent's main loop in-process against a gossip node
+// acting as a server: the agent learns a target from the server's catalog,
+// probes a real HTTP backend, and the server sees it go up, then down when
+// the backend closes, then gone when the agent leaves.
+func TestAgent(t *testing.T) {
+	key := make([]byte, 32)
+	rand.Read(key)
+	keyFile := filepath.Join(t.TempDir(), "gossip.key")
+	os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600)
+
+	server, err := gossip.New(gossip.Config{
+		Name: "server", Observer: "dc1", Role: gossip.RoleServer,
+		BindAddr: "127.0.0.1", KeyFile: keyFile, Label: "test",
+		GossipInterval: 50 * time.Millisecond, PushPullInterval: time.Second, ProbeInterval: 200 * time.Millisecond,
+		LogOutput: io.Discard,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Shutdown()
+
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+		}
+	}))
+	defer backend.Close()
+	check, err := probe.ParseURLCheck(backend.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := gossip.NewCatalogTarget(probe.Target{
+		Addr: netip.MustParseAddr("127.0.0.1"), Checks: []probe.Check{check},
+		Interval: 100 * time.Millisecond, Timeout: 500 * time.Millisecond, Rise: 1, Fall: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.PublishCatalog([]gossip.CatalogTarget{target}); err != nil {
+		t.Fatal(err)
+	}
+
+	var logs strings.Builder
+	opts, err := parseFlags([]string{
+		"-name", "agent-1", "-observer", "lab", "-bind", "127.0.0.1:0",
+		"-join", server.Addr(), "-keyfile", keyFile, "-label", "test", "-status", "127.0.0.1:0",
+		"-gossip-interval", "50ms", "-pushpull-interval", "1s", "-member-probe-interval", "200ms", "-leave-timeout", "1s",
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newAgent(opts, &syncWriter{w: &logs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx) }()
+
+	d := waitFor(t, 10*time.Second, "server sees the agent's observation up", func() bool {
+		_, s := agentState(server, "agent-1", target.ID)
+		return s == health.Up
+	})
+	t.Logf("agent joined, learned the catalog, probed and published up in %v", d)
+	v, _ := agentState(server, "agent-1", target.ID)
+	if v.Observer != "lab" || v.Role != gossip.RoleAgent || !v.Alive {
+		t.Errorf("server's view of the agent: %+v", v)
+	}
+
+	statusURL := "http://" + a.status.Addr().String()
+	var st status
+	if err := json.Unmarshal([]byte(get(t, statusURL+"/status")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Targets) != 1 || st.Targets[0].State != "up" || st.Targets[0].ID != target.ID.String() || len(st.Members) != 2 {
+		t.Errorf("status: %+v", st)
+	}
+	metrics := get(t, statusURL+"/metrics")
+	for _, want := range []string{
+		`coredns_healthdns_probes_total{result="success",target="127.0.0.1",type="http"}`,
+		`coredns_healthdns_gossip_members{state="alive"} 2`,
+		`coredns_healthdns_catalog_targets 1`,
+		`coredns_healthdns_observed_targets{state="up"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
+	backend.Close()
+	d = waitFor(t, 5*time.Second, "server sees the agent's observation down", func() bool {
+		_, s := agentState(server, "agent-1", target.ID)
+		return s == health.Down
+	})
+	t.Logf("backend closed: down at the server in %v (interval 100ms, fall 1)", d)
+
+	// The target leaves the catalog: the agent stops probing it and drops
+	// its observation.
+	server.PublishCatalog(nil)
+	waitFor(t, 5*time.Second, "agent drops the observation", func() bool {
+		v, _ := agentState(server, "agent-1", target.ID)
+		return v.Node != "" && len(v.States) == 0
+	})
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("agent did not stop")
+	}
+	waitFor(t, 5*time.Second, "server sees the agent left", func() bool {
+		v, _ := agentState(server, "agent-1", target.ID)
+		return v.State == gossip.MemberLeft && !v.Alive
+	})
+	if t.Failed() {
+		t.Log(logs.String())
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-name", "a", "-join", "10.0.0.1:7946, 10.0.0.2:7946", "-bind", "127.0.0.1:7000"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.join) != 2 || o.join[1] != "10.0.0.2:7946" || o.bind != "127.0.0.1:7000" {
+		t.Errorf("%+v", o)
+	}
+	for _, args := range [][]string{
+		{"-bind", "nope"},
+		{"-bind", "127.0.0.1:99999"},
+		{"-join", "host-without-port"},
+		{"-advertise", "1.2.3.4"},
+		{"extra"},
+		{"-unknown"},
+	} {
+		if _, err := parseFlags(args, io.Discard); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+}

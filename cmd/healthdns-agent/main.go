@@ -1,0 +1,122 @@
+// Command healthdns-agent is a healthdns probe agent. It joins the gossip
+// cluster of healthdns servers, learns from their catalog which targets to
+// probe, probes them from where it runs, and publishes what it sees as the
+// observations of its location. It has no CoreDNS inside.
+//
+//	healthdns-agent -name agent-eu1 -observer eu-west -bind 0.0.0.0:7946 \
+//	    -join dns1.example.com:7946,dns2.example.com:7946 \
+//	    -keyfile /etc/healthdns/gossip.key -label prod -status 127.0.0.1:8054
+//
+// -status serves /status (JSON), /metrics (Prometheus) and /health.
+// SIGINT or SIGTERM makes it leave the cluster and exit.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the agent's command line.
+type options struct {
+	name      string
+	observer  string
+	bind      string
+	advertise string
+	join      []string
+	keyFile   string
+	label     string
+	status    string
+	debug     bool
+
+	gossipInterval   time.Duration
+	pushPullInterval time.Duration
+	probeInterval    time.Duration
+	leaveTimeout     time.Duration
+}
+
+func parseFlags(args []string, errOut io.Writer) (options, error) {
+	var o options
+	var join string
+	fs := flag.NewFlagSet("healthdns-agent", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	fs.StringVar(&o.name, "name", "", "node name, unique in the cluster (default: the host name)")
+	fs.StringVar(&o.observer, "observer", "", "location label of this agent's observations, e.g. eu-west (default: the node name)")
+	fs.StringVar(&o.bind, "bind", "0.0.0.0:7946", "gossip listen address, host:port (UDP and TCP)")
+	fs.StringVar(&o.advertise, "advertise", "", "address other nodes reach this one at, host:port (default: the bind address)")
+	fs.StringVar(&join, "join", "", "comma-separated host:port of cluster members to join")
+	fs.StringVar(&o.keyFile, "keyfile", "", "gossip key file: one base64 key per line, the first encrypts")
+	fs.StringVar(&o.label, "label", "", "cluster label; nodes with another label are refused")
+	fs.StringVar(&o.status, "status", "", "listen address for /status, /metrics and /health, e.g. 127.0.0.1:8054 (default: off)")
+	fs.BoolVar(&o.debug, "debug", false, "log memberlist's debug lines")
+	fs.DurationVar(&o.gossipInterval, "gossip-interval", 0, "gossip interval (default: memberlist's LAN default, 200ms)")
+	fs.DurationVar(&o.pushPullInterval, "pushpull-interval", 0, "full state sync interval (default: memberlist's LAN default, 30s)")
+	fs.DurationVar(&o.probeInterval, "member-probe-interval", 0, "memberlist failure detector interval (default 1s)")
+	fs.DurationVar(&o.leaveTimeout, "leave-timeout", 5*time.Second, "how long to wait for the leave to go out on shutdown")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for _, j := range strings.Split(join, ",") {
+		if j = strings.TrimSpace(j); j != "" {
+			if _, _, err := net.SplitHostPort(j); err != nil {
+				return o, fmt.Errorf("-join %q: %w", j, err)
+			}
+			o.join = append(o.join, j)
+		}
+	}
+	if _, _, err := splitHostPort(o.bind); err != nil {
+		return o, fmt.Errorf("-bind: %w", err)
+	}
+	if o.advertise != "" {
+		if _, _, err := splitHostPort(o.advertise); err != nil {
+			return o, fmt.Errorf("-advertise: %w", err)
+		}
+	}
+	return o, nil
+}
+
+func splitHostPort(s string) (string, int, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return "", 0, fmt.Errorf("%q: bad port", s)
+	}
+	return host, p, nil
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "healthdns-agent:", err)
+		os.Exit(2)
+	}
+	a, err := newAgent(o, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "healthdns-agent:", err)
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := a.run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "healthdns-agent:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
+	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// The agent's metrics share the server's namespace and subsystem, and the
+// probe metrics have the server's names and labels, so one dashboard
+// covers both.
+const (
+	namespace = "coredns"
+	subsystem = "healthdns"
+)
+
+type metrics struct {
+	probes        *prometheus.CounterVec
+	probeDuration *prometheus.HistogramVec
+	transitions   *prometheus.CounterVec
+	reg           *prometheus.Registry
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		reg: reg,
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: subsystem, Name: "probes_total",
+			Help: "Health check runs by target, check type and result (success or failure).",
+		}, []string{"target", "type", "result"}),
+		probeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: subsystem, Name: "probe_duration_seconds",
+			Help:    "Time a health check took, by check type.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"type"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: subsystem, Name: "state_transitions_total",
+			Help: "Target state changes seen by this observer, by target and new state.",
+		}, []string{"target", "to"}),
+	}
+	reg.MustRegister(m.probes, m.probeDuration, m.transitions,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) observeProbe(r probe.Result) {
+	result := "success"
+	if r.Err != nil {
+		result = "failure"
+	}
+	m.probes.WithLabelValues(r.Target.Addr.String(), r.Check.Kind.String(), result).Inc()
+	m.probeDuration.WithLabelValues(r.Check.Kind.String()).Observe(r.Duration.Seconds())
+}
+
+// watch registers the metrics read from the agent at scrape time.
+func (m *metrics) watch(a *agent) {
+	m.reg.MustRegister(&agentCollector{a: a})
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, name), help, labels, nil)
+}
+
+var (
+	descMembers = desc("gossip_members", "Gossip cluster members known to this node, by state.", "state")
+	descMsgs    = desc("gossip_messages_total",
+		"Gossip messages received, by result: fresh (news), duplicate, garbled (undecodable), oversized, dropped (inbound queue full).", "result")
+	descStates = desc("gossip_states_total",
+		"Push/pull states, by result: merged, garbled (received, undecodable), too_large (own state over the limit, not sent).", "result")
+	descQueue    = desc("gossip_broadcast_queue", "Gossip messages waiting to be sent.")
+	descCatalog  = desc("catalog_targets", "Targets in the cluster's catalog, which this agent probes.")
+	descObserved = desc("observed_targets", "Targets by this agent's current state.", "state")
+)
+
+// agentCollector reads gossip counters and the agent's view at scrape
+// time.
+type agentCollector struct{ a *agent }
+
+func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descMembers, descMsgs, descStates, descQueue, descCatalog, descObserved} {
+		ch <- d
+	}
+}
+
+func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
+	n := c.a.node
+	st := n.Stats()
+	counter := func(d *prometheus.Desc, v uint64, label string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), label)
+	}
+	counter(descMsgs, st.Fresh, "fresh")
+	counter(descMsgs, st.Received-st.Fresh, "duplicate")
+	counter(descMsgs, st.Garbled, "garbled")
+	counter(descMsgs, st.Oversized, "oversized")
+	counter(descMsgs, st.Dropped, "dropped")
+	counter(descStates, st.StatesMerged, "merged")
+	counter(descStates, st.StatesGarbled, "garbled")
+	counter(descStates, st.StateTooLarge, "too_large")
+	ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(st.Queued))
+
+	byState := map[gossip.MemberState]int{}
+	for _, m := range n.Members() {
+		byState[m.State]++
+	}
+	for _, s := range []gossip.MemberState{gossip.MemberAlive, gossip.MemberSuspect, gossip.MemberDead, gossip.MemberLeft} {
+		ch <- prometheus.MustNewConstMetric(descMembers, prometheus.GaugeValue, float64(byState[s]), s.String())
+	}
+
+	a := c.a
+	counts := map[health.State]int{}
+	a.mu.Lock()
+	held := len(a.held)
+	for _, h := range a.held {
+		counts[a.pool.Status(h.key).State]++
+	}
+	a.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(descCatalog, prometheus.GaugeValue, float64(held))
+	for _, s := range []health.State{health.Up, health.Down, health.Unknown} {
+		ch <- prometheus.MustNewConstMetric(descObserved, prometheus.GaugeValue, float64(counts[s]), s.String())
+	}
+}

@@ -1,0 +1,220 @@
+package gossip
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Role says what a node does in the cluster.
+type Role uint8
+
+const (
+	// RoleServer answers DNS and publishes the catalog of targets it serves.
+	RoleServer Role = 1
+	// RoleAgent probes the catalog's targets and publishes observations.
+	RoleAgent Role = 2
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleServer:
+		return "server"
+	case RoleAgent:
+		return "agent"
+	}
+	return "unknown"
+}
+
+// Config configures a Node. Zero durations take memberlist's
+// DefaultLANConfig values (gossip every 200ms, push/pull every 30s, probe
+// every 1s).
+type Config struct {
+	// Name is the node's name, unique in the cluster (default: host name).
+	Name string
+	// Observer is the node's location label, e.g. "eu-west-1".
+	Observer string
+	// Role is RoleServer or RoleAgent (default RoleServer).
+	Role Role
+
+	// BindAddr and BindPort are where gossip listens (UDP and TCP);
+	// default 0.0.0.0:7946. Port 0 picks a free port: see Node.Addr.
+	BindAddr string
+	BindPort int
+	// AdvertiseAddr and AdvertisePort are what other nodes dial, when not
+	// the bind address (NAT, 0.0.0.0 binds).
+	AdvertiseAddr string
+	AdvertisePort int
+
+	// Join lists host:port addresses of members to join. Join uses them
+	// and, while the node is alone, it retries them every RejoinInterval.
+	Join []string
+	// KeyFile holds one base64 key (16, 24 or 32 bytes) per line; the
+	// first encrypts, all decrypt, so keys can be rotated. Empty means no
+	// encryption (for tests and single machines only).
+	KeyFile string
+	// Label is carried on every packet and stream; nodes with another
+	// label are refused, so two clusters never mix.
+	Label string
+
+	GossipInterval   time.Duration
+	PushPullInterval time.Duration
+	ProbeInterval    time.Duration
+	// HeartbeatInterval is how often the node re-announces itself even
+	// with nothing new (default 5 × GossipInterval).
+	HeartbeatInterval time.Duration
+	// RejoinInterval is how often a node alone retries Join (default 10s).
+	RejoinInterval time.Duration
+	// Retention is how long the state of a node not heard from is kept
+	// (default 10m). A dead server's catalog stays in Catalog that long.
+	Retention time.Duration
+
+	// LogOutput receives memberlist's log lines (default os.Stderr).
+	LogOutput io.Writer
+}
+
+// Defaults.
+const (
+	defaultRejoin    = 10 * time.Second
+	defaultRetention = 10 * time.Minute
+	inboxDepth       = 4096
+	maxQueued        = 8192 // broadcasts kept queued; older ones are pruned
+)
+
+func (c *Config) fill() error {
+	if c.Name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("gossip: no node name and no host name: %w", err)
+		}
+		c.Name = h
+	}
+	if len(c.Name) > maxNameLen {
+		return fmt.Errorf("gossip: node name longer than %d bytes", maxNameLen)
+	}
+	if len(c.Observer) > maxLabelLen {
+		return fmt.Errorf("gossip: observer label longer than %d bytes", maxLabelLen)
+	}
+	if c.Role == 0 {
+		c.Role = RoleServer
+	}
+	if c.Role != RoleServer && c.Role != RoleAgent {
+		return fmt.Errorf("gossip: bad role %d", c.Role)
+	}
+	if len(c.Label) > 255 {
+		return errors.New("gossip: cluster label longer than 255 bytes")
+	}
+	def := memberlist.DefaultLANConfig()
+	if c.BindAddr == "" {
+		c.BindAddr = def.BindAddr
+	}
+	if c.GossipInterval <= 0 {
+		c.GossipInterval = def.GossipInterval
+	}
+	if c.PushPullInterval <= 0 {
+		c.PushPullInterval = def.PushPullInterval
+	}
+	if c.ProbeInterval <= 0 {
+		c.ProbeInterval = def.ProbeInterval
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 5 * c.GossipInterval
+	}
+	if c.RejoinInterval <= 0 {
+		c.RejoinInterval = defaultRejoin
+	}
+	if c.Retention <= 0 {
+		c.Retention = defaultRetention
+	}
+	if c.LogOutput == nil {
+		c.LogOutput = os.Stderr
+	}
+	return nil
+}
+
+// memberlistConfig builds memberlist's configuration, delegates aside.
+func (c *Config) memberlistConfig(keyring *memberlist.Keyring) *memberlist.Config {
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = c.Name
+	mc.BindAddr = c.BindAddr
+	mc.BindPort = c.BindPort
+	mc.AdvertiseAddr = c.AdvertiseAddr
+	mc.AdvertisePort = c.AdvertisePort
+	if c.AdvertisePort == 0 {
+		mc.AdvertisePort = c.BindPort
+	}
+	mc.Label = c.Label
+	mc.Keyring = keyring
+	mc.GossipInterval = c.GossipInterval
+	mc.PushPullInterval = c.PushPullInterval
+	mc.ProbeInterval = c.ProbeInterval
+	if mc.ProbeTimeout > c.ProbeInterval {
+		mc.ProbeTimeout = c.ProbeInterval / 2
+	}
+	mc.LogOutput = c.LogOutput
+	return mc
+}
+
+// LoadKeyring reads a key file: one base64 key of 16, 24 or 32 bytes per
+// line, blank lines and # comments ignored. The first key is the primary
+// (it encrypts); every key decrypts, which is how keys are rotated: add
+// the new key on a second line everywhere, then move it first, then drop
+// the old one.
+func LoadKeyring(path string) (*memberlist.Keyring, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("gossip key file: %w", err)
+	}
+	var keys [][]byte
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for line := 1; sc.Scan(); line++ {
+		s := strings.TrimSpace(sc.Text())
+		if s == "" || strings.HasPrefix(s, "#") {
+			continue
+		}
+		k, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, fmt.Errorf("gossip key file %s line %d: not base64: %w", path, line, err)
+		}
+		if n := len(k); n != 16 && n != 24 && n != 32 {
+			return nil, fmt.Errorf("gossip key file %s line %d: key of %d bytes, want 16, 24 or 32", path, line, n)
+		}
+		keys = append(keys, k)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("gossip key file %s: %w", path, err)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("gossip key file %s: no key", path)
+	}
+	return memberlist.NewKeyring(keys, keys[0])
+}
+
+// meta is what a node says of itself in memberlist's NodeMeta: wire
+// version, role, observer label. It stays far below memberlist's 512 bytes.
+type meta struct {
+	Role     Role
+	Observer string
+}
+
+func (m meta) encode() []byte {
+	b := []byte{wireVersion, byte(m.Role)}
+	return appendString(b, m.Observer)
+}
+
+func decodeMeta(b []byte) (meta, error) {
+	if len(b) < 2 || b[0] != wireVersion {
+		return meta{}, errors.New("bad node meta")
+	}
+	d := &decoder{b: b[1:]}
+	m := meta{Role: d.role(true), Observer: d.string(maxLabelLen, "observer length")}
+	return m, d.finish()
+}

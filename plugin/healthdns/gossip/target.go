@@ -1,0 +1,190 @@
+package gossip
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+)
+
+// TargetID is a small stable name for a target: the first 8 bytes of the
+// SHA-256 of probe.Target.Key(). Every node computes the same ID for the
+// same address, checks and timing without coordination, and an observation
+// costs 8 bytes of ID on the wire instead of the whole key. Changing the
+// hash changes every ID, so it is part of the wire format.
+type TargetID uint64
+
+// IDOf returns the ID of t.
+func IDOf(t probe.Target) TargetID { return idOfKey(t.Key()) }
+
+func idOfKey(key string) TargetID {
+	sum := sha256.Sum256([]byte(key))
+	return TargetID(binary.BigEndian.Uint64(sum[:8]))
+}
+
+// String is the ID as 16 hex digits.
+func (id TargetID) String() string { return fmt.Sprintf("%016x", uint64(id)) }
+
+// CatalogTarget is a target as servers publish it so that agents learn what
+// to probe. Checks are in the canonical form of probe.Check.String(): "tcp
+// HOST:PORT", or a URL that probe.ParseURLCheck accepts followed by the
+// options "host NAME", "status CODE..." and "insecure".
+type CatalogTarget struct {
+	ID       TargetID
+	Addr     netip.Addr
+	Checks   []string
+	Interval time.Duration
+	Timeout  time.Duration
+	Rise     int
+	Fall     int
+}
+
+// Limits on what a catalog target may hold, so one fits in a gossip packet.
+const (
+	maxChecks    = 16
+	maxCheckLen  = 512
+	maxTargetLen = 800 // encoded bytes
+	maxRiseFall  = 1000
+	maxTiming    = time.Hour
+)
+
+// NewCatalogTarget describes t for the catalog. It fails when t would not
+// come back identical (same Key, same ID) on an agent.
+func NewCatalogTarget(t probe.Target) (CatalogTarget, error) {
+	c := CatalogTarget{
+		ID:       IDOf(t),
+		Addr:     t.Addr,
+		Interval: t.Interval,
+		Timeout:  t.Timeout,
+		Rise:     t.Rise,
+		Fall:     t.Fall,
+	}
+	for _, ch := range t.Checks {
+		c.Checks = append(c.Checks, ch.String())
+	}
+	if err := c.validate(); err != nil {
+		return CatalogTarget{}, err
+	}
+	if len(appendTarget(nil, c)) > maxTargetLen {
+		return CatalogTarget{}, fmt.Errorf("target %s: too large for the catalog (over %d bytes)", t.Addr, maxTargetLen)
+	}
+	return c, nil
+}
+
+// Probe turns the catalog entry back into a target to probe.
+func (c CatalogTarget) Probe() (probe.Target, error) {
+	t := probe.Target{Addr: c.Addr, Interval: c.Interval, Timeout: c.Timeout, Rise: c.Rise, Fall: c.Fall}
+	for _, s := range c.Checks {
+		ch, err := parseCheck(s)
+		if err != nil {
+			return probe.Target{}, err
+		}
+		t.Checks = append(t.Checks, ch)
+	}
+	return t, nil
+}
+
+// validate checks that c is a target worth probing and that its ID is the
+// hash of what it describes, so a corrupt or forged entry cannot stand in
+// for another target.
+func (c CatalogTarget) validate() error {
+	if !c.Addr.IsValid() {
+		return errors.New("target: no address")
+	}
+	if len(c.Checks) == 0 || len(c.Checks) > maxChecks {
+		return fmt.Errorf("target %s: %d checks, want 1 to %d", c.Addr, len(c.Checks), maxChecks)
+	}
+	for _, s := range c.Checks {
+		if len(s) > maxCheckLen {
+			return fmt.Errorf("target %s: check longer than %d bytes", c.Addr, maxCheckLen)
+		}
+	}
+	if c.Interval <= 0 || c.Interval > maxTiming || c.Timeout <= 0 || c.Timeout > maxTiming {
+		return fmt.Errorf("target %s: interval %s and timeout %s must be in (0, %s]", c.Addr, c.Interval, c.Timeout, maxTiming)
+	}
+	if c.Rise < 1 || c.Rise > maxRiseFall || c.Fall < 1 || c.Fall > maxRiseFall {
+		return fmt.Errorf("target %s: rise %d and fall %d must be in [1, %d]", c.Addr, c.Rise, c.Fall, maxRiseFall)
+	}
+	t, err := c.Probe()
+	if err != nil {
+		return err
+	}
+	for i, ch := range t.Checks {
+		if ch.String() != c.Checks[i] {
+			return fmt.Errorf("target %s: check %q is not in canonical form (%q)", c.Addr, c.Checks[i], ch.String())
+		}
+	}
+	if id := IDOf(t); id != c.ID {
+		return fmt.Errorf("target %s: ID %s does not match its definition (%s)", c.Addr, c.ID, id)
+	}
+	return nil
+}
+
+func (c CatalogTarget) equal(o CatalogTarget) bool {
+	if c.ID != o.ID || c.Addr != o.Addr || c.Interval != o.Interval || c.Timeout != o.Timeout ||
+		c.Rise != o.Rise || c.Fall != o.Fall || len(c.Checks) != len(o.Checks) {
+		return false
+	}
+	for i := range c.Checks {
+		if c.Checks[i] != o.Checks[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// parseCheck reads the canonical form written by probe.Check.String.
+func parseCheck(s string) (probe.Check, error) {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return probe.Check{}, errors.New("empty check")
+	}
+	if f[0] == "tcp" {
+		if len(f) != 2 {
+			return probe.Check{}, fmt.Errorf("check %q: want tcp HOST:PORT", s)
+		}
+		return probe.ParseTCPCheck(f[1])
+	}
+	ch, err := probe.ParseURLCheck(f[0])
+	if err != nil {
+		return probe.Check{}, err
+	}
+	for i := 1; i < len(f); i++ {
+		switch f[i] {
+		case "host":
+			if i+1 >= len(f) {
+				return probe.Check{}, fmt.Errorf("check %q: host without a name", s)
+			}
+			i++
+			ch.Host = f[i]
+		case "status":
+			n := 0
+			for i+1 < len(f) {
+				code, err := strconv.Atoi(f[i+1])
+				if err != nil {
+					break
+				}
+				if code < 100 || code > 599 {
+					return probe.Check{}, fmt.Errorf("check %q: bad status %d", s, code)
+				}
+				ch.Status = append(ch.Status, code)
+				i++
+				n++
+			}
+			if n == 0 {
+				return probe.Check{}, fmt.Errorf("check %q: status without codes", s)
+			}
+		case "insecure":
+			ch.Insecure = true
+		default:
+			return probe.Check{}, fmt.Errorf("check %q: unknown option %q", s, f[i])
+		}
+	}
+	return ch, nil
+}

@@ -1,0 +1,213 @@
+package gossip
+
+import (
+	"slices"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/health"
+)
+
+// view is one observer's observations as this node knows them, within one
+// incarnation (epoch) of the observer.
+//
+// The observer numbers its changes 1, 2, 3, ... (seq), each change a set
+// of (target, state) pairs; state Unknown removes a target. A change is
+// sent once as a delta, and a full view is sent by push/pull. Since seqs
+// are consecutive, a node knows which changes it has: complete says the
+// rows are exact as of that seq; changes after it that arrived out of order
+// (a lost or late packet left a gap) are applied to their rows at once and
+// listed in pending until the gap fills, from a late delta or a push/pull.
+//
+// Each row keeps the seq that last set it, so that out-of-order changes
+// resolve per target to the highest seq ("highest version wins"). Rows
+// at or before complete need no exact seq, which is why a full view sends
+// them as bare (ID, state) pairs and only the few rows past a gap carry
+// their seq. Removed targets are kept as Unknown rows only while a gap may
+// still bring an older state for them; then they are dropped.
+//
+// view does no I/O and holds no lock; its owner serialises access.
+type view struct {
+	complete uint64
+	latest   uint64   // highest seq known to exist
+	pending  []uint64 // applied seqs > complete, ascending
+	rows     map[TargetID]row
+	removed  int // Unknown rows
+}
+
+type row struct {
+	state health.State
+	seq   uint64
+}
+
+func newView() *view { return &view{rows: map[TargetID]row{}} }
+
+// set changes one row if seq is newer than what it holds.
+func (v *view) set(id TargetID, s health.State, seq uint64) bool {
+	r, ok := v.rows[id]
+	if ok && r.seq >= seq {
+		return false
+	}
+	if ok && r.state == health.Unknown {
+		v.removed--
+	}
+	if !ok && s == health.Unknown && seq <= v.complete {
+		return false
+	}
+	v.rows[id] = row{state: s, seq: seq}
+	if s == health.Unknown {
+		v.removed++
+	}
+	return r.state != s // a missing row reads as Unknown
+}
+
+// applyDelta applies change seq. It reports whether the change was new
+// (so worth passing on) and whether any row's state changed.
+func (v *view) applyDelta(seq uint64, pairs []pair) (fresh, changed bool) {
+	if seq == 0 || seq <= v.complete {
+		return false, false
+	}
+	if _, dup := slices.BinarySearch(v.pending, seq); dup {
+		return false, false
+	}
+	for _, p := range pairs {
+		if v.set(p.ID, p.State, seq) {
+			changed = true
+		}
+	}
+	v.addPending(seq)
+	v.latest = max(v.latest, seq)
+	v.fold()
+	return true, changed
+}
+
+func (v *view) addPending(seq uint64) {
+	if seq <= v.complete {
+		return
+	}
+	i, found := slices.BinarySearch(v.pending, seq)
+	if found || len(v.pending) >= maxPending {
+		// Past the limit the gap can only close by push/pull; rows are
+		// still applied.
+		return
+	}
+	v.pending = slices.Insert(v.pending, i, seq)
+}
+
+// fold advances complete over consecutive pending seqs and drops removed
+// rows that no older change can revive.
+func (v *view) fold() {
+	i := 0
+	for i < len(v.pending) && v.pending[i] <= v.complete+1 {
+		v.complete = max(v.complete, v.pending[i])
+		i++
+	}
+	v.pending = v.pending[i:]
+	if len(v.pending) == 0 {
+		v.pending = nil
+	}
+	v.latest = max(v.latest, v.complete)
+	if v.removed == 0 {
+		return
+	}
+	for id, r := range v.rows {
+		if r.state == health.Unknown && r.seq <= v.complete {
+			delete(v.rows, id)
+			v.removed--
+		}
+	}
+}
+
+// applyFull merges a full view from push/pull and reports whether any
+// target's state changed.
+func (v *view) applyFull(s *viewState) (changed bool) {
+	if s.Complete > v.complete {
+		// Rows at or before s.Complete are replaced by its rows; newer
+		// rows of ours stay, and so do its newer rows (below).
+		old := v.rows
+		v.rows = make(map[TargetID]row, len(s.Base)+len(s.Newer))
+		v.removed = 0
+		for id, r := range old {
+			if r.seq > s.Complete {
+				v.rows[id] = r
+				if r.state == health.Unknown {
+					v.removed++
+				}
+			}
+		}
+		for _, p := range s.Base {
+			if _, newer := v.rows[p.ID]; !newer && p.State != health.Unknown {
+				v.rows[p.ID] = row{state: p.State, seq: s.Complete}
+			}
+		}
+		changed = !sameStates(old, v.rows)
+		v.complete = s.Complete
+	}
+	for _, r := range s.Newer {
+		if r.Seq > v.complete && v.set(r.ID, r.State, r.Seq) {
+			changed = true
+		}
+	}
+	for _, seq := range s.Pending {
+		v.addPending(seq)
+	}
+	v.latest = max(v.latest, s.Latest)
+	v.fold()
+	return changed
+}
+
+func sameStates(a, b map[TargetID]row) bool {
+	n := 0
+	for id, r := range a {
+		if r.state == health.Unknown {
+			continue
+		}
+		n++
+		if b[id].state != r.state {
+			return false
+		}
+	}
+	for _, r := range b {
+		if r.state != health.Unknown {
+			n--
+		}
+	}
+	return n == 0
+}
+
+// state returns the view for push/pull.
+func (v *view) state() *viewState {
+	s := &viewState{Complete: v.complete, Latest: v.latest, Pending: slices.Clone(v.pending)}
+	for id, r := range v.rows {
+		if r.seq > v.complete {
+			s.Newer = append(s.Newer, seqRow{ID: id, State: r.state, Seq: r.seq})
+		} else if r.state != health.Unknown {
+			s.Base = append(s.Base, pair{ID: id, State: r.state})
+		}
+	}
+	slices.SortFunc(s.Base, func(a, b pair) int { return cmpID(a.ID, b.ID) })
+	slices.SortFunc(s.Newer, func(a, b seqRow) int { return cmpID(a.ID, b.ID) })
+	return s
+}
+
+// states returns the known states, without removed rows.
+func (v *view) states() map[TargetID]health.State {
+	m := make(map[TargetID]health.State, len(v.rows))
+	for id, r := range v.rows {
+		if r.state != health.Unknown {
+			m[id] = r.state
+		}
+	}
+	return m
+}
+
+// synced reports whether the view has every change known to exist.
+func (v *view) synced() bool { return v.complete == v.latest }
+
+func cmpID(a, b TargetID) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
