@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
@@ -22,8 +23,9 @@ const (
 
 // config is a validated healthdns block.
 type config struct {
-	zones []*zone.Data
-	names []*nameConfig
+	zones   []*zone.Data
+	names   []*nameConfig
+	cluster *clusterConfig // nil: a single server probing by itself
 }
 
 type timing struct {
@@ -46,6 +48,7 @@ type nameConfig struct {
 type targetConfig struct {
 	tier, weight int
 	probe        probe.Target
+	id           gossip.TargetID // the target's name on the wire
 }
 
 // probeTargets lists every target of the config once.

@@ -6,7 +6,9 @@ package healthdns
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/coredns/coredns/request"
 
+	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
@@ -32,15 +35,20 @@ type HealthDNS struct {
 	snap    atomic.Pointer[snapshot.Snapshot]
 
 	mu       sync.Mutex // serialises rebuilds; never taken on the query path
-	verdicts map[string]health.State
+	judge    *health.Judge
 	lastGood map[string][]netip.Addr
 	release  func()
+	member   *member // nil without a cluster block
 	done     chan struct{}
 	wg       sync.WaitGroup
 }
 
 func newHandler(cfg *config, p *probe.Pool) *HealthDNS {
-	h := &HealthDNS{cfg: cfg, pool: p, verdicts: map[string]health.State{}, lastGood: map[string][]netip.Addr{}}
+	stale := time.Duration(0)
+	if cfg.cluster != nil {
+		stale = cfg.cluster.stale
+	}
+	h := &HealthDNS{cfg: cfg, pool: p, judge: health.NewJudge(stale), lastGood: map[string][]netip.Addr{}}
 	for _, z := range cfg.zones {
 		h.origins = append(h.origins, z.Origin)
 	}
@@ -97,29 +105,62 @@ func reply(w dns.ResponseWriter, r *dns.Msg, rcode int) (int, error) {
 
 // start acquires the targets and waits for the first probe round, bounded
 // by the longest check timeout, so a fresh server never answers from an
-// empty view. CoreDNS runs it before the listeners open; on a reload the
-// targets are already probed and it returns at once.
+// empty view. In a cluster it also joins and syncs state from a peer
+// first (cold start). CoreDNS runs it before the listeners open; on a
+// reload the targets are already probed and it returns at once.
 func (h *HealthDNS) start() error {
-	h.release = h.pool.Acquire(h.cfg.probeTargets())
-	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.maxTimeout()+time.Second)
-	defer cancel()
-	if err := h.pool.WaitFirstRound(ctx, h.cfg.probeTargets()); err != nil {
-		log.Warningf("first probe round not done after %s; answering with what is known", h.cfg.maxTimeout()+time.Second)
+	targets := h.cfg.probeTargets()
+	probing := h.cfg.cluster == nil || h.cfg.cluster.probe
+	if probing {
+		h.release = h.pool.Acquire(targets)
+	}
+	var gossipChanges <-chan struct{}
+	unsubscribeGossip := func() {}
+	if cc := h.cfg.cluster; cc != nil {
+		m, err := acquireMember(cc)
+		if err != nil {
+			if h.release != nil {
+				h.release()
+			}
+			return plugin.Error(pluginName, fmt.Errorf("cluster: %w", err))
+		}
+		h.member = m
+		m.setCatalog(h, targets, probing)
+		gossipChanges, unsubscribeGossip = m.node.Subscribe()
+	}
+	if probing {
+		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.maxTimeout()+time.Second)
+		defer cancel()
+		if err := h.pool.WaitFirstRound(ctx, targets); err != nil {
+			log.Warningf("first probe round not done after %s; answering with what is known", h.cfg.maxTimeout()+time.Second)
+		}
+		if h.member != nil {
+			h.member.publishObservations(h.pool)
+		}
 	}
 	h.rebuild()
-	ch, unsubscribe := h.pool.Subscribe()
+	probeChanges, unsubscribe := h.pool.Subscribe()
 	h.done = make(chan struct{})
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
 		defer unsubscribe()
+		defer unsubscribeGossip()
+		// Staleness and partitions change with time alone.
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
 		for {
 			select {
 			case <-h.done:
 				return
-			case <-ch:
-				h.rebuild()
+			case <-probeChanges:
+				if h.member != nil && probing {
+					h.member.publishObservations(h.pool)
+				}
+			case <-gossipChanges:
+			case <-tick.C:
 			}
+			h.rebuild()
 		}
 	}()
 	return nil
@@ -130,6 +171,10 @@ func (h *HealthDNS) stop() error {
 		close(h.done)
 		h.wg.Wait()
 		h.done = nil
+	}
+	if h.member != nil {
+		h.member.release(h)
+		h.member = nil
 	}
 	if h.release != nil {
 		h.release()
@@ -143,6 +188,60 @@ func (h *HealthDNS) rebuild() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := time.Now()
+	probing := h.cfg.cluster == nil || h.cfg.cluster.probe
+	self := "self"
+	var views []gossip.ObserverView
+	heard, known := 0, 0
+	if probing {
+		heard, known = 1, 1
+	}
+	if h.member != nil {
+		self = h.member.node.Name()
+		for _, v := range h.member.node.Views() {
+			if v.Node == self {
+				continue // our own probes come straight from the pool
+			}
+			views = append(views, v)
+			if v.State == gossip.MemberLeft {
+				continue // a planned departure is not a partition
+			}
+			known++
+			if v.Alive && now.Sub(v.LastHeard) <= h.judge.Stale {
+				heard++
+			}
+		}
+	}
+	var qs []health.Question
+	for _, n := range h.cfg.names {
+		for _, t := range n.targets {
+			q := health.Question{Key: verdictKey(n, t), Quorum: n.quorum}
+			if probing {
+				q.Obs = append(q.Obs, health.Observation{Observer: self, State: h.pool.Status(t.probe.Key()).State, At: now})
+			}
+			for _, v := range views {
+				q.Obs = append(q.Obs, v.Observation(t.id))
+			}
+			qs = append(qs, q)
+		}
+	}
+	changes, partitionMoved := h.judge.Round(now, qs, heard, known)
+	if partitionMoved {
+		if h.judge.Partitioned() {
+			log.Warningf("partition entered: hearing %d of %d observers; keeping the last verdicts until more are heard", heard, known)
+		} else {
+			log.Infof("partition left: hearing %d of %d observers; verdicts follow the observers again", heard, known)
+		}
+	}
+	partitioned.Set(b2f(h.judge.Partitioned()))
+	if h.member != nil {
+		for _, c := range changes {
+			if c.From.State != health.Unknown {
+				name, addr, _ := strings.Cut(c.Key, " ")
+				addr, _, _ = strings.Cut(addr, "|")
+				log.Infof("verdict %s %s: %s -> %s: %s", name, addr, c.From.State, c.To.State, c.To.Reason)
+			}
+		}
+	}
 	names := make([]snapshot.Name, 0, len(h.cfg.names))
 	for _, n := range h.cfg.names {
 		sn := snapshot.Name{
@@ -150,15 +249,9 @@ func (h *HealthDNS) rebuild() {
 			Fallback: n.fallback, Fixed: n.fixed, LastGood: h.lastGood[n.fqdn],
 		}
 		for _, t := range n.targets {
-			k := t.probe.Key()
-			st := h.pool.Status(k)
-			v := health.Decide(n.quorum, []health.Observation{{Observer: "self", State: st.State, At: st.Checked}}, now, 0)
-			if v == health.Unknown {
-				v = h.verdicts[k] // no evidence: keep what we had
-			}
-			h.verdicts[k] = v
-			targetHealthy.WithLabelValues(n.fqdn, t.probe.Addr.String()).Set(b2f(v == health.Up))
-			sn.Targets = append(sn.Targets, snapshot.Target{Addr: t.probe.Addr, Healthy: v == health.Up, Tier: t.tier, Weight: t.weight})
+			up := h.judge.Verdict(verdictKey(n, t)).State == health.Up
+			targetHealthy.WithLabelValues(n.fqdn, t.probe.Addr.String()).Set(b2f(up))
+			sn.Targets = append(sn.Targets, snapshot.Target{Addr: t.probe.Addr, Healthy: up, Tier: t.tier, Weight: t.weight})
 		}
 		names = append(names, sn)
 	}
@@ -177,6 +270,11 @@ func (h *HealthDNS) rebuild() {
 	}
 	h.snap.Store(s)
 }
+
+// verdictKey names a target of a name: "app.example.org. 192.0.2.1|checks".
+// Two names may share a target under different quorum rules, so verdicts
+// are per name.
+func verdictKey(n *nameConfig, t targetConfig) string { return n.fqdn + " " + t.probe.Key() }
 
 func b2f(b bool) float64 {
 	if b {

@@ -40,6 +40,13 @@ var (
 		Help:      "Target state changes seen by this observer, by target and new state.",
 	}, []string{"target", "to"})
 
+	partitioned = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "partitioned",
+		Help:      "1 while this server hears fewer than half of the observers it knows and keeps its last verdicts.",
+	})
+
 	answers = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "healthdns",

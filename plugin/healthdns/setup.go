@@ -16,6 +16,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 
+	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
@@ -112,6 +113,15 @@ func parse(c *caddy.Controller) (*config, error) {
 					return nil, err
 				}
 				ttl = v
+			case "cluster":
+				if cfg.cluster != nil {
+					return nil, c.Err("cluster: only one cluster block")
+				}
+				cc, err := parseCluster(c)
+				if err != nil {
+					return nil, err
+				}
+				cfg.cluster = cc
 			case "name":
 				args := c.RemainingArgs()
 				if len(args) != 1 {
@@ -160,6 +170,7 @@ func parse(c *caddy.Controller) (*config, error) {
 			}
 			for _, r := range p.raw {
 				r.t.probe.Interval, r.t.probe.Timeout, r.t.probe.Rise, r.t.probe.Fall = p.t.interval, p.t.timeout, p.t.rise, p.t.fall
+				r.t.id = gossip.IDOf(r.t.probe)
 				p.n.targets = append(p.n.targets, r.t)
 			}
 			if p.t.timeout > p.t.interval {

@@ -1,0 +1,311 @@
+package healthdns
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/coredns/caddy"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
+	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+)
+
+// clusterConfig is the cluster block: this server's place in the gossip
+// cluster of servers and agents.
+type clusterConfig struct {
+	gossip      gossip.Config
+	stale       time.Duration // observations older than this are unknown
+	syncTimeout time.Duration // cold start: how long to wait for a peer
+	probe       bool          // this server is an observer too
+}
+
+const (
+	defaultStale       = 10 * time.Second
+	defaultSyncTimeout = 5 * time.Second
+)
+
+// parseCluster reads "cluster { ... }"; the cursor is on "cluster".
+func parseCluster(c *caddy.Controller) (*clusterConfig, error) {
+	if !c.NextArg() || c.Val() != "{" {
+		return nil, c.Err("cluster: want { at the end of the line")
+	}
+	cc := &clusterConfig{stale: defaultStale, syncTimeout: defaultSyncTimeout, probe: true}
+	g := &cc.gossip
+	g.Role = gossip.RoleServer
+	g.BindAddr, g.BindPort = "0.0.0.0", 7946
+	for {
+		if !c.Next() {
+			return nil, c.Err("cluster: missing }")
+		}
+		if c.Val() == "}" {
+			break
+		}
+		key := c.Val()
+		args := c.RemainingArgs()
+		one := func() (string, error) {
+			if len(args) != 1 {
+				return "", c.Errf("cluster %s: want one value", key)
+			}
+			return args[0], nil
+		}
+		dur := func(lo, hi time.Duration) (time.Duration, error) {
+			v, err := one()
+			if err != nil {
+				return 0, err
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil || d < lo || d > hi {
+				return 0, c.Errf("cluster %s %q: want a duration from %s to %s", key, v, lo, hi)
+			}
+			return d, nil
+		}
+		var err error
+		switch key {
+		case "name":
+			g.Name, err = one()
+		case "observer":
+			g.Observer, err = one()
+		case "bind", "advertise":
+			var v string
+			if v, err = one(); err != nil {
+				return nil, err
+			}
+			host, port, perr := splitHostPort(v)
+			if perr != nil {
+				return nil, c.Errf("cluster %s %q: %v", key, v, perr)
+			}
+			if key == "bind" {
+				g.BindAddr, g.BindPort = host, port
+			} else {
+				g.AdvertiseAddr, g.AdvertisePort = host, port
+			}
+		case "join":
+			if len(args) == 0 {
+				return nil, c.ArgErr()
+			}
+			for _, a := range args {
+				if _, _, perr := net.SplitHostPort(a); perr != nil {
+					return nil, c.Errf("cluster join %q: want host:port", a)
+				}
+			}
+			g.Join = append(g.Join, args...)
+		case "keyfile":
+			g.KeyFile, err = one()
+			if err == nil {
+				if _, kerr := gossip.LoadKeyring(g.KeyFile); kerr != nil {
+					return nil, c.Errf("cluster keyfile: %v", kerr)
+				}
+			}
+		case "label":
+			g.Label, err = one()
+		case "stale":
+			cc.stale, err = dur(100*time.Millisecond, time.Hour)
+		case "sync-timeout":
+			cc.syncTimeout, err = dur(0, 5*time.Minute)
+		case "gossip-interval":
+			g.GossipInterval, err = dur(10*time.Millisecond, time.Minute)
+		case "pushpull-interval":
+			g.PushPullInterval, err = dur(100*time.Millisecond, time.Hour)
+		case "probe-interval":
+			g.ProbeInterval, err = dur(50*time.Millisecond, time.Minute)
+		case "probe":
+			var v string
+			if v, err = one(); err == nil {
+				switch v {
+				case "on":
+					cc.probe = true
+				case "off":
+					cc.probe = false
+				default:
+					return nil, c.Errf("cluster probe %q: want on or off", v)
+				}
+			}
+		default:
+			return nil, c.Errf("cluster: unknown property %q", key)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if g.Name == "" {
+		return nil, c.Err("cluster: name is required: every node needs a name unique in the cluster")
+	}
+	return cc, nil
+}
+
+func splitHostPort(s string) (string, int, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return "", 0, fmt.Errorf("bad port %q", port)
+	}
+	return host, p, nil
+}
+
+// member is this process's gossip node, shared by every server block that
+// names the same bind address and kept across reloads the way the probe
+// pool is: a reload acquires before the old instance releases.
+type member struct {
+	node   *gossip.Node
+	cfg    clusterConfig
+	refs   int
+	synced bool
+
+	mu       sync.Mutex
+	catalogs map[*HealthDNS][]gossip.CatalogTarget
+	observed map[*HealthDNS]map[gossip.TargetID]string // ID -> probe key
+}
+
+var (
+	membersMu sync.Mutex
+	members   = map[string]*member{}
+)
+
+func memberKey(cc *clusterConfig) string {
+	return net.JoinHostPort(cc.gossip.BindAddr, strconv.Itoa(cc.gossip.BindPort))
+}
+
+// acquireMember returns the gossip node for cc, starting and joining it if
+// it is new. A new node waits up to the sync timeout for a full state
+// exchange with a peer (cold start) before the server answers.
+func acquireMember(cc *clusterConfig) (*member, error) {
+	membersMu.Lock()
+	defer membersMu.Unlock()
+	k := memberKey(cc)
+	if m := members[k]; m != nil {
+		if m.cfg.gossip.Name != cc.gossip.Name || m.cfg.gossip.KeyFile != cc.gossip.KeyFile || m.cfg.gossip.Label != cc.gossip.Label {
+			log.Warningf("cluster: name, keyfile and label changes take effect on restart, not reload")
+		}
+		m.refs++
+		return m, nil
+	}
+	cfg := cc.gossip
+	cfg.LogOutput = memberlistLog{}
+	n, err := gossip.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	m := &member{node: n, cfg: *cc, refs: 1, catalogs: map[*HealthDNS][]gossip.CatalogTarget{}, observed: map[*HealthDNS]map[gossip.TargetID]string{}}
+	members[k] = m
+	m.coldStart()
+	return m, nil
+}
+
+// coldStart joins the cluster; Join returns after a full state exchange
+// with a peer, so once it succeeds this server knows what its peers know.
+func (m *member) coldStart() {
+	if len(m.cfg.gossip.Join) == 0 {
+		log.Infof("cluster: node %s started with no one to join; answering from its own probes", m.node.Name())
+		return
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.node.Join()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil && len(m.node.Members()) > 1 {
+			m.synced = true
+			log.Infof("cluster: cold-start sync done: node %s has the state of %d members", m.node.Name(), len(m.node.Members())-1)
+			return
+		}
+		log.Warningf("cluster: cold start: no peer answered (%v); answering from own probes until one does", err)
+	case <-time.After(m.cfg.syncTimeout):
+		log.Warningf("cluster: cold start: no peer answered within %s; answering from own probes until one does", m.cfg.syncTimeout)
+	}
+}
+
+func (m *member) release(h *HealthDNS) {
+	m.mu.Lock()
+	delete(m.catalogs, h)
+	delete(m.observed, h)
+	m.mu.Unlock()
+	membersMu.Lock()
+	m.refs--
+	last := m.refs == 0
+	if last {
+		for k, v := range members {
+			if v == m {
+				delete(members, k)
+			}
+		}
+	}
+	membersMu.Unlock()
+	if last {
+		m.node.Leave(2 * time.Second)
+		m.node.Shutdown()
+		return
+	}
+	m.publishCatalog()
+}
+
+// setCatalog records an instance's targets and publishes the union.
+func (m *member) setCatalog(h *HealthDNS, ts []probe.Target, probing bool) {
+	var cat []gossip.CatalogTarget
+	ids := map[gossip.TargetID]string{}
+	for _, t := range ts {
+		ct, err := gossip.NewCatalogTarget(t)
+		if err != nil {
+			log.Errorf("cluster: target %s not published: %v", t.Addr, err)
+			continue
+		}
+		cat = append(cat, ct)
+		ids[ct.ID] = t.Key()
+	}
+	m.mu.Lock()
+	m.catalogs[h] = cat
+	if probing {
+		m.observed[h] = ids
+	}
+	m.mu.Unlock()
+	m.publishCatalog()
+}
+
+func (m *member) publishCatalog() {
+	m.mu.Lock()
+	seen := map[gossip.TargetID]bool{}
+	var all []gossip.CatalogTarget
+	for _, cat := range m.catalogs {
+		for _, ct := range cat {
+			if !seen[ct.ID] {
+				seen[ct.ID] = true
+				all = append(all, ct)
+			}
+		}
+	}
+	m.mu.Unlock()
+	if err := m.node.PublishCatalog(all); err != nil {
+		log.Errorf("cluster: catalog not published: %v", err)
+	}
+}
+
+// publishObservations sends this server's own probe results.
+func (m *member) publishObservations(p *probe.Pool) {
+	m.mu.Lock()
+	states := map[gossip.TargetID]health.State{}
+	for _, ids := range m.observed {
+		for id, key := range ids {
+			states[id] = p.Status(key).State
+		}
+	}
+	m.mu.Unlock()
+	m.node.PublishObservations(states)
+}
+
+// memberlistLog sends memberlist's own log lines through CoreDNS's logger
+// at debug level; they are chatty and the state changes that matter are
+// logged by this package.
+type memberlistLog struct{}
+
+func (memberlistLog) Write(b []byte) (int, error) {
+	log.Debug(string(b))
+	return len(b), nil
+}
