@@ -57,7 +57,7 @@ func (m *metrics) observeProbe(r probe.Result) {
 
 // watch registers the metrics read from the agent at scrape time.
 func (m *metrics) watch(a *agent) {
-	m.reg.MustRegister(&agentCollector{a: a})
+	m.reg.MustRegister(&agentCollector{a: a}, gossip.NewCollector(a.node))
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -65,50 +65,20 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 var (
-	descMembers = desc("gossip_members", "Gossip cluster members known to this node, by state.", "state")
-	descMsgs    = desc("gossip_messages_total",
-		"Gossip messages received, by result: fresh (news), duplicate, garbled (undecodable), oversized, dropped (inbound queue full).", "result")
-	descStates = desc("gossip_states_total",
-		"Push/pull states, by result: merged, garbled (received, undecodable), too_large (own state over the limit, not sent).", "result")
-	descQueue    = desc("gossip_broadcast_queue", "Gossip messages waiting to be sent.")
 	descCatalog  = desc("catalog_targets", "Targets in the cluster's catalog, which this agent probes.")
 	descObserved = desc("observed_targets", "Targets by this agent's current state.", "state")
 )
 
-// agentCollector reads gossip counters and the agent's view at scrape
-// time.
+// agentCollector reads the agent's own view at scrape time; the gossip
+// counters come from gossip.Collector.
 type agentCollector struct{ a *agent }
 
 func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMembers, descMsgs, descStates, descQueue, descCatalog, descObserved} {
-		ch <- d
-	}
+	ch <- descCatalog
+	ch <- descObserved
 }
 
 func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
-	n := c.a.node
-	st := n.Stats()
-	counter := func(d *prometheus.Desc, v uint64, label string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), label)
-	}
-	counter(descMsgs, st.Fresh, "fresh")
-	counter(descMsgs, st.Received-st.Fresh, "duplicate")
-	counter(descMsgs, st.Garbled, "garbled")
-	counter(descMsgs, st.Oversized, "oversized")
-	counter(descMsgs, st.Dropped, "dropped")
-	counter(descStates, st.StatesMerged, "merged")
-	counter(descStates, st.StatesGarbled, "garbled")
-	counter(descStates, st.StateTooLarge, "too_large")
-	ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(st.Queued))
-
-	byState := map[gossip.MemberState]int{}
-	for _, m := range n.Members() {
-		byState[m.State]++
-	}
-	for _, s := range []gossip.MemberState{gossip.MemberAlive, gossip.MemberSuspect, gossip.MemberDead, gossip.MemberLeft} {
-		ch <- prometheus.MustNewConstMetric(descMembers, prometheus.GaugeValue, float64(byState[s]), s.String())
-	}
-
 	a := c.a
 	counts := map[health.State]int{}
 	a.mu.Lock()

@@ -12,6 +12,8 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // clusterConfig is the cluster block: this server's place in the gossip
@@ -153,10 +155,11 @@ func splitHostPort(s string) (string, int, error) {
 // names the same bind address and kept across reloads the way the probe
 // pool is: a reload acquires before the old instance releases.
 type member struct {
-	node   *gossip.Node
-	cfg    clusterConfig
-	refs   int
-	synced bool
+	node      *gossip.Node
+	collector *gossip.Collector
+	cfg       clusterConfig
+	refs      int
+	synced    bool
 
 	mu       sync.Mutex
 	catalogs map[*HealthDNS][]gossip.CatalogTarget
@@ -192,7 +195,11 @@ func acquireMember(cc *clusterConfig) (*member, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &member{node: n, cfg: *cc, refs: 1, catalogs: map[*HealthDNS][]gossip.CatalogTarget{}, observed: map[*HealthDNS]map[gossip.TargetID]string{}}
+	collector := gossip.NewCollector(n)
+	if err := prometheus.DefaultRegisterer.Register(collector); err != nil {
+		log.Warningf("cluster: gossip metrics not registered: %v", err)
+	}
+	m := &member{node: n, collector: collector, cfg: *cc, refs: 1, catalogs: map[*HealthDNS][]gossip.CatalogTarget{}, observed: map[*HealthDNS]map[gossip.TargetID]string{}}
 	members[k] = m
 	m.coldStart()
 	return m, nil
@@ -240,6 +247,7 @@ func (m *member) release(h *HealthDNS) {
 	}
 	membersMu.Unlock()
 	if last {
+		prometheus.DefaultRegisterer.Unregister(m.collector)
 		m.node.Leave(2 * time.Second)
 		m.node.Shutdown()
 		return

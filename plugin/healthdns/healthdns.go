@@ -242,6 +242,7 @@ func (h *HealthDNS) rebuild() {
 			}
 		}
 	}
+	byState := map[health.State]int{}
 	names := make([]snapshot.Name, 0, len(h.cfg.names))
 	for _, n := range h.cfg.names {
 		sn := snapshot.Name{
@@ -249,11 +250,16 @@ func (h *HealthDNS) rebuild() {
 			Fallback: n.fallback, Fixed: n.fixed, LastGood: h.lastGood[n.fqdn],
 		}
 		for _, t := range n.targets {
-			up := h.judge.Verdict(verdictKey(n, t)).State == health.Up
+			v := h.judge.Verdict(verdictKey(n, t)).State
+			byState[v]++
+			up := v == health.Up
 			targetHealthy.WithLabelValues(n.fqdn, t.probe.Addr.String()).Set(b2f(up))
 			sn.Targets = append(sn.Targets, snapshot.Target{Addr: t.probe.Addr, Healthy: up, Tier: t.tier, Weight: t.weight})
 		}
 		names = append(names, sn)
+	}
+	for _, st := range []health.State{health.Up, health.Down, health.Unknown} {
+		verdicts.WithLabelValues(st.String()).Set(float64(byState[st]))
 	}
 	s := snapshot.Build(h.snap.Load(), h.cfg.zones, names)
 	for _, d := range s.Names() {

@@ -40,6 +40,13 @@ var (
 		Help:      "Target state changes seen by this observer, by target and new state.",
 	}, []string{"target", "to"})
 
+	verdicts = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "verdicts",
+		Help:      "Targets of health-aware names by verdict (up, down, unknown).",
+	}, []string{"state"})
+
 	partitioned = promauto.NewGauge(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "healthdns",

@@ -23,6 +23,7 @@ func (d *delegate) NodeMeta(limit int) []byte {
 // for the receive loop; when the queue is full it drops and counts it
 // rather than stall memberlist's packet loop.
 func (d *delegate) NotifyMsg(b []byte) {
+	d.n.stats.recvBytes.Add(uint64(len(b)))
 	if len(b) > maxInbound {
 		d.n.stats.oversized.Add(1)
 		return
@@ -37,7 +38,12 @@ func (d *delegate) NotifyMsg(b []byte) {
 }
 
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
-	return d.n.queue.GetBroadcasts(overhead, limit)
+	out := d.n.queue.GetBroadcasts(overhead, limit)
+	for _, b := range out {
+		d.n.stats.sentMsgs.Add(1)
+		d.n.stats.sentBytes.Add(uint64(len(b)))
+	}
+	return out
 }
 
 // LocalState is the node's whole state for push/pull (and join).
@@ -50,8 +56,9 @@ func (d *delegate) LocalState(join bool) []byte {
 	if len(b) > maxState {
 		n.stats.stateTooLarge.Add(1)
 		n.logger.Printf("[ERR] healthdns gossip: state of %d bytes is over the %d-byte limit; not sent", len(b), maxState)
-		return (&fullState{Sender: n.cfg.Name}).encode()
+		b = (&fullState{Sender: n.cfg.Name}).encode()
 	}
+	n.stats.stateSentBytes.Add(uint64(len(b)))
 	return b
 }
 
@@ -59,6 +66,7 @@ func (d *delegate) LocalState(join bool) []byte {
 // connection's goroutine, not the packet loop, so it works inline.
 func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	n := d.n
+	n.stats.stateRecvBytes.Add(uint64(len(buf)))
 	fs, err := decodeState(buf)
 	if err != nil {
 		n.stats.stateGarbled.Add(1)

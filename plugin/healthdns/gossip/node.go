@@ -40,6 +40,8 @@ type Node struct {
 	stats struct {
 		received, dropped, garbled, oversized, stale atomic.Uint64
 		merged, stateGarbled, stateTooLarge          atomic.Uint64
+		sentMsgs, sentBytes, recvBytes               atomic.Uint64
+		stateSentBytes, stateRecvBytes               atomic.Uint64
 	}
 
 	stop     chan struct{}
@@ -270,6 +272,11 @@ type Stats struct {
 	StatesGarbled uint64 // push/pull states that could not be decoded
 	StateTooLarge uint64 // own push/pull states over the limit, not sent
 	IDCollisions  uint64 // target IDs published with two definitions
+	SentMsgs      uint64 // gossip messages handed to memberlist to send
+	SentBytes     uint64 // their bytes
+	RecvBytes     uint64 // bytes of gossip messages received
+	StateSent     uint64 // bytes of push/pull state sent
+	StateRecv     uint64 // bytes of push/pull state received
 	Queued        int    // broadcasts waiting to go out
 	Members       int    // live members, this node included
 }
@@ -285,6 +292,11 @@ func (n *Node) Stats() Stats {
 		StatesMerged:  n.stats.merged.Load(),
 		StatesGarbled: n.stats.stateGarbled.Load(),
 		StateTooLarge: n.stats.stateTooLarge.Load(),
+		SentMsgs:      n.stats.sentMsgs.Load(),
+		SentBytes:     n.stats.sentBytes.Load(),
+		RecvBytes:     n.stats.recvBytes.Load(),
+		StateSent:     n.stats.stateSentBytes.Load(),
+		StateRecv:     n.stats.stateRecvBytes.Load(),
 		Queued:        n.queue.NumQueued(),
 		Members:       int(n.alive.Load()),
 	}

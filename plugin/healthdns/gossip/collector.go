@@ -1,0 +1,85 @@
+package gossip
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Collector exports a node's gossip counters and membership at scrape time,
+// under the names servers and agents share (coredns_healthdns_gossip_*), so
+// one dashboard covers both.
+type Collector struct {
+	n *Node
+}
+
+// NewCollector returns a collector for n.
+func NewCollector(n *Node) *Collector { return &Collector{n: n} }
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName("coredns", "healthdns", name), help, labels, nil)
+}
+
+var (
+	descMembers = desc("gossip_members", "Gossip cluster members known to this node, by state.", "state")
+	descMsgs    = desc("gossip_messages_total",
+		"Gossip messages received, by result: fresh (news), duplicate, garbled (undecodable), oversized, dropped (inbound queue full).", "result")
+	descSent   = desc("gossip_messages_sent_total", "Gossip messages handed to memberlist to send.")
+	descBytes  = desc("gossip_bytes_total", "Bytes of gossip messages and push/pull state, by direction (sent, received) and kind (message, state).", "direction", "kind")
+	descStates = desc("gossip_states_total",
+		"Push/pull states, by result: merged, garbled (received, undecodable), too_large (own state over the limit, not sent).", "result")
+	descQueue       = desc("gossip_broadcast_queue", "Gossip messages waiting to be sent.")
+	descObservers   = desc("observers", "Observers (agents, and servers that probe) this node holds a view of, by member state.", "state")
+	descObservation = desc("observations", "Observations held: one per observer and target.")
+	descLag         = desc("observer_lag_seconds", "Time since this node last heard from each observer: the convergence lag of its view.", "observer")
+)
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descMembers, descMsgs, descSent, descBytes, descStates, descQueue, descObservers, descObservation, descLag} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	n := c.n
+	st := n.Stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	counter(descMsgs, st.Fresh, "fresh")
+	counter(descMsgs, st.Received-st.Fresh, "duplicate")
+	counter(descMsgs, st.Garbled, "garbled")
+	counter(descMsgs, st.Oversized, "oversized")
+	counter(descMsgs, st.Dropped, "dropped")
+	counter(descSent, st.SentMsgs)
+	counter(descBytes, st.SentBytes, "sent", "message")
+	counter(descBytes, st.RecvBytes, "received", "message")
+	counter(descBytes, st.StateSent, "sent", "state")
+	counter(descBytes, st.StateRecv, "received", "state")
+	counter(descStates, st.StatesMerged, "merged")
+	counter(descStates, st.StatesGarbled, "garbled")
+	counter(descStates, st.StateTooLarge, "too_large")
+	ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(st.Queued))
+
+	members := map[MemberState]int{}
+	for _, m := range n.Members() {
+		members[m.State]++
+	}
+	observers := map[MemberState]int{}
+	held := 0
+	now := time.Now()
+	for _, v := range n.Views() {
+		observers[v.State]++
+		held += len(v.States)
+		if v.Node != n.Name() {
+			ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, now.Sub(v.LastHeard).Seconds(), v.Node)
+		}
+	}
+	for _, s := range []MemberState{MemberAlive, MemberSuspect, MemberDead, MemberLeft} {
+		ch <- prometheus.MustNewConstMetric(descMembers, prometheus.GaugeValue, float64(members[s]), s.String())
+		ch <- prometheus.MustNewConstMetric(descObservers, prometheus.GaugeValue, float64(observers[s]), s.String())
+	}
+	ch <- prometheus.MustNewConstMetric(descObservation, prometheus.GaugeValue, float64(held))
+}
