@@ -18,6 +18,7 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+	"github.com/healthdns/healthdns/plugin/healthdns/status"
 )
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
@@ -125,15 +126,41 @@ func TestAgent(t *testing.T) {
 		t.Errorf("server's view of the agent: %+v", v)
 	}
 
-	statusURL := "http://" + a.status.Addr().String()
-	var st status
-	if err := json.Unmarshal([]byte(get(t, statusURL+"/status")), &st); err != nil {
+	base := "http://" + a.status.Addr().String()
+	var st status.Document
+	if err := json.Unmarshal([]byte(get(t, base+"/status")), &st); err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Targets) != 1 || st.Targets[0].State != "up" || st.Targets[0].ID != target.ID.String() || len(st.Members) != 2 {
+	if st.Node != "agent-1" || st.Role != status.RoleAgent || st.Observer != "lab" || st.Partition != nil || len(st.Names) != 0 {
 		t.Errorf("status: %+v", st)
 	}
-	metrics := get(t, statusURL+"/metrics")
+	if len(st.Catalog) != 1 || st.Catalog[0].State != status.StateUp || st.Catalog[0].ID != target.ID.String() ||
+		st.Catalog[0].Address != "127.0.0.1" || st.Catalog[0].Interval != "100ms" || st.Catalog[0].Checked.IsZero() {
+		t.Errorf("status catalog: %+v", st.Catalog)
+	}
+	if len(st.Members) != 2 || st.Members[0].Name != "agent-1" || st.Members[0].Role != "agent" ||
+		st.Members[1].Name != "server" || st.Members[1].State != "alive" {
+		t.Errorf("status members: %+v", st.Members)
+	}
+	// The server observes nothing here: the only view is the agent's own.
+	if len(st.Views) != 1 || st.Views[0].Node != "agent-1" || st.Views[0].Location != "lab" || st.Views[0].Up != 1 ||
+		st.Views[0].LastHeard.IsZero() {
+		t.Errorf("status views: %+v", st.Views)
+	}
+	if page := get(t, base+"/"); !strings.Contains(page, `http-equiv="refresh"`) || !strings.Contains(page, "probed by this node") {
+		t.Errorf("status page:\n%s", page)
+	}
+	if ok := get(t, base+"/health"); ok != "OK" {
+		t.Errorf("/health: %q", ok)
+	}
+	var table strings.Builder
+	if err := statusCommand(context.Background(), []string{"-url", base}, &table, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "node agent-1 (agent, observer lab)") || !strings.Contains(table.String(), "127.0.0.1  up") {
+		t.Errorf("healthdns-agent status:\n%s", table.String())
+	}
+	metrics := get(t, base+"/metrics")
 	for _, want := range []string{
 		`coredns_healthdns_probes_total{result="success",target="127.0.0.1",type="http"}`,
 		`coredns_healthdns_gossip_members{state="alive"} 2`,

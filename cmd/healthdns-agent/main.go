@@ -7,8 +7,13 @@
 //	    -join dns1.example.com:7946,dns2.example.com:7946 \
 //	    -keyfile /etc/healthdns/gossip.key -label prod -status 127.0.0.1:8054
 //
-// -status serves /status (JSON), /metrics (Prometheus) and /health.
-// SIGINT or SIGTERM makes it leave the cluster and exit.
+// -status serves /status (JSON), the status page at /, /metrics
+// (Prometheus) and /health. SIGINT or SIGTERM makes it leave the cluster
+// and exit.
+//
+// The status subcommand prints the health matrix of a server or agent:
+//
+//	healthdns-agent status [-url http://127.0.0.1:8053] [-name app.gslb.example.com]
 package main
 
 import (
@@ -49,6 +54,11 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	var join string
 	fs := flag.NewFlagSet("healthdns-agent", flag.ContinueOnError)
 	fs.SetOutput(errOut)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: healthdns-agent [flags]          run a probe agent")
+		fmt.Fprintln(fs.Output(), "       healthdns-agent status [-url URL] [-name NAME]   print a server's or agent's health matrix")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&o.name, "name", "", "node name, unique in the cluster (default: the host name)")
 	fs.StringVar(&o.observer, "observer", "", "location label of this agent's observations, e.g. eu-west (default: the node name)")
 	fs.StringVar(&o.bind, "bind", "0.0.0.0:7946", "gossip listen address, host:port (UDP and TCP)")
@@ -100,6 +110,21 @@ func splitHostPort(s string) (string, int, error) {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "status" {
+		err := statusCommand(context.Background(), os.Args[2:], os.Stdout, os.Stderr)
+		var usage usageError
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			os.Exit(0)
+		case errors.As(err, &usage):
+			fmt.Fprintln(os.Stderr, "healthdns-agent:", err)
+			os.Exit(2)
+		case err != nil:
+			fmt.Fprintln(os.Stderr, "healthdns-agent:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	o, err := parseFlags(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)

@@ -1,102 +1,87 @@
 package main
 
 import (
-	"encoding/json"
+	"cmp"
 	"net/http"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/status"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+// handler serves the agent's status (/status, the page at /, /health) and
+// its metrics (/metrics).
 func (a *agent) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", a.serveStatus)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("OK")) })
+	metrics := promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{})
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		metrics.ServeHTTP(w, r)
+	})
+	mux.Handle("/", status.Handler(a.document))
 	return mux
 }
 
-// status is the read-only JSON of /status.
-type status struct {
-	Name     string         `json:"name"`
-	Observer string         `json:"observer"`
-	Addr     string         `json:"addr"`
-	Members  []memberJSON   `json:"members"`
-	Targets  []targetJSON   `json:"targets"`
-	Views    []viewJSON     `json:"views"`
-	Gossip   map[string]any `json:"gossip"`
-}
-
-type memberJSON struct {
-	Name     string    `json:"name"`
-	Addr     string    `json:"addr"`
-	Role     string    `json:"role"`
-	Observer string    `json:"observer"`
-	State    string    `json:"state"`
-	Since    time.Time `json:"since,omitzero"`
-}
-
-type targetJSON struct {
-	ID       string    `json:"id"`
-	Addr     string    `json:"addr"`
-	Checks   []string  `json:"checks"`
-	Interval string    `json:"interval"`
-	State    string    `json:"state"`
-	Since    time.Time `json:"since,omitzero"`
-	Checked  time.Time `json:"checked,omitzero"`
-	Error    string    `json:"error,omitempty"`
-}
-
-// viewJSON summarises an observer's view; per-target states are in
-// targets for this agent and in the servers' status for all.
-type viewJSON struct {
-	Node      string    `json:"node"`
-	Observer  string    `json:"observer"`
-	Role      string    `json:"role"`
-	State     string    `json:"state"`
-	LastHeard time.Time `json:"last_heard,omitzero"`
-	Synced    bool      `json:"synced"`
-	Up        int       `json:"up"`
-	Down      int       `json:"down"`
-}
-
-func (a *agent) serveStatus(w http.ResponseWriter, _ *http.Request) {
-	s := status{Name: a.node.Name(), Observer: a.opts.observer, Addr: a.node.Addr()}
-	for _, m := range a.node.Members() {
-		s.Members = append(s.Members, memberJSON{Name: m.Name, Addr: m.Addr, Role: m.Role.String(), Observer: m.Observer, State: m.State.String(), Since: m.Since})
+// document is the agent's status: its members, the observers' views it
+// holds, and the targets it probes with its own state of each. An agent decides no verdicts and answers no
+// names, so it has neither Names nor Partition.
+func (a *agent) document() *status.Document {
+	d := &status.Document{
+		Node: a.node.Name(), Role: status.RoleAgent, Observer: a.opts.observer, Time: time.Now().UTC(),
 	}
-	a.mu.Lock()
-	for id, h := range a.held {
-		st := a.pool.Status(h.key)
-		s.Targets = append(s.Targets, targetJSON{
-			ID: id.String(), Addr: h.cat.Addr.String(), Checks: h.cat.Checks, Interval: h.cat.Interval.String(),
-			State: st.State.String(), Since: st.Since, Checked: st.Checked, Error: st.Err,
+	for _, m := range a.node.Members() {
+		d.Members = append(d.Members, status.Member{
+			Name: m.Name, Addr: m.Addr, Role: m.Role.String(), Observer: m.Observer, State: m.State.String(), Since: utc(m.Since),
 		})
 	}
-	a.mu.Unlock()
-	sort.Slice(s.Targets, func(i, j int) bool { return s.Targets[i].Addr < s.Targets[j].Addr })
 	for _, v := range a.node.Views() {
-		vj := viewJSON{Node: v.Node, Observer: v.Observer, Role: v.Role.String(), State: v.State.String(), LastHeard: v.LastHeard, Synced: v.Synced}
+		sv := status.View{
+			Node: v.Node, Location: v.Observer, Role: v.Role.String(), State: v.State.String(),
+			LastHeard: utc(v.LastHeard), Synced: v.Synced,
+		}
 		for _, st := range v.States {
 			switch st {
 			case health.Up:
-				vj.Up++
+				sv.Up++
 			case health.Down:
-				vj.Down++
+				sv.Down++
 			}
 		}
-		s.Views = append(s.Views, vj)
+		d.Views = append(d.Views, sv)
 	}
-	st := a.node.Stats()
-	s.Gossip = map[string]any{
-		"received": st.Received, "fresh": st.Fresh, "garbled": st.Garbled, "oversized": st.Oversized, "dropped": st.Dropped,
-		"states_merged": st.StatesMerged, "states_garbled": st.StatesGarbled, "queued": st.Queued, "members_alive": st.Members,
+	a.mu.Lock()
+	held := make([]*heldTarget, 0, len(a.held))
+	for _, h := range a.held {
+		held = append(held, h)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(s)
+	a.mu.Unlock()
+	slices.SortFunc(held, func(x, y *heldTarget) int {
+		if c := x.cat.Addr.Compare(y.cat.Addr); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.cat.ID, y.cat.ID)
+	})
+	for _, h := range held {
+		st := a.pool.Status(h.key)
+		d.Catalog = append(d.Catalog, status.CatalogEntry{
+			ID: h.cat.ID.String(), Address: h.cat.Addr.String(), Checks: slices.Clone(h.cat.Checks), Interval: h.cat.Interval.String(),
+			State: st.State.String(), Since: utc(st.Since), Checked: utc(st.Checked), Error: st.Err,
+		})
+	}
+	return d
+}
+
+// utc shows times in UTC; the zero time stays zero (absent in JSON).
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
 }

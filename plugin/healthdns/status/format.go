@@ -1,0 +1,126 @@
+package status
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// stamp is a time as every view shows it: RFC 3339 in UTC to the second,
+// "-" when unknown.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// ago is how long before now t was, compact and rounded down to the
+// second: "12s", "3m04s", "2h05m", "3d04h"; "-" when t is unknown.
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return span(now.Sub(t))
+}
+
+func span(d time.Duration) string {
+	s := int64(max(d, 0) / time.Second)
+	switch {
+	case s < 60:
+		return strconv.FormatInt(s, 10) + "s"
+	case s < 3600:
+		return strconv.FormatInt(s/60, 10) + "m" + pad2(s%60) + "s"
+	case s < 48*3600:
+		return strconv.FormatInt(s/3600, 10) + "h" + pad2(s%3600/60) + "m"
+	}
+	return strconv.FormatInt(s/86400, 10) + "d" + pad2(s%86400/3600) + "h"
+}
+
+func pad2(n int64) string {
+	if n < 10 {
+		return "0" + strconv.FormatInt(n, 10)
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// seconds is an observation's age: "0.4s", "12.0s".
+func seconds(f float64) string {
+	return strconv.FormatFloat(max(f, 0), 'f', 1, 64) + "s"
+}
+
+// shown is the state an observation is shown with: "stale" when it no
+// longer counts, whatever it said.
+func (o Observation) shown() string {
+	if o.Stale {
+		return "stale"
+	}
+	return orUnknown(o.State)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return StateUnknown
+	}
+	return s
+}
+
+// column is an observer as a column of the matrix.
+type column struct {
+	Observer, Location string
+}
+
+// columns are the observers of a name's matrix: every observer that
+// reports on any of its targets, sorted by node name.
+func columns(n Name) []column {
+	seen := map[string]bool{}
+	var cs []column
+	for _, t := range n.Targets {
+		for _, o := range t.Observations {
+			if !seen[o.Observer] {
+				seen[o.Observer] = true
+				cs = append(cs, column{o.Observer, o.Location})
+			}
+		}
+	}
+	slices.SortFunc(cs, func(a, b column) int { return strings.Compare(a.Observer, b.Observer) })
+	return cs
+}
+
+// observation is what observer says of t, and whether it says anything.
+func (t Target) observation(observer string) (Observation, bool) {
+	for _, o := range t.Observations {
+		if o.Observer == observer {
+			return o, true
+		}
+	}
+	return Observation{}, false
+}
+
+// answer is a name's answer set, A then AAAA.
+func (n Name) answer() []string {
+	return append(slices.Clip(n.AnswerA), n.AnswerAAAA...)
+}
+
+// answered says whether t's address is in the name's current answer.
+func (n Name) answered(t Target) bool {
+	return slices.Contains(n.AnswerA, t.Address) || slices.Contains(n.AnswerAAAA, t.Address)
+}
+
+// canonical is a name as Document.Names holds it: lower case, final dot.
+func canonical(name string) string {
+	name = strings.ToLower(strings.TrimSpace(name))
+	if !strings.HasSuffix(name, ".") {
+		name += "."
+	}
+	return name
+}
+
+// now is the moment a document's ages are relative to.
+func (d *Document) now() time.Time {
+	if d.Time.IsZero() {
+		return time.Now()
+	}
+	return d.Time
+}

@@ -1,0 +1,142 @@
+package status
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxTXT is the longest character-string a TXT record can hold.
+const MaxTXT = 255
+
+// MatrixTXT is the health matrix of a name as TXT strings, the answer to
+// `dig CH TXT NAME`. Every string is at most MaxTXT bytes, one fact per
+// string, key=value words, so it greps well:
+//
+//	app.gslb.example.com. policy=priority quorum=majority ttl=10 fallback=all outcome=healthy answer=192.0.2.10,2001:db8::10
+//	target 192.0.2.10 tier=1 weight=1 owner=- verdict=down since=2026-11-26T02:01:02Z (12s)
+//	192.0.2.10 observer=agent1 location=eu-west state=down age=0.4s
+//
+// The first string is the summary (an empty answer is "answer=-"). A
+// summary too long for one string goes on in the next ones, word by word,
+// and an answer list that does not fit continues in "answer+=ADDR,..."
+// strings, so no address is lost. Then each target, followed by one string per observer that
+// reports on it, sorted by observer; a stale observation says
+// state=stale. Empty values are "-", spaces inside values "_". now is the
+// reference for the verdict's age, usually Document.Time.
+func MatrixTXT(n Name, now time.Time) []string {
+	var p packer
+	p.word(tok(n.Name))
+	p.word("policy=" + tok(n.Policy))
+	p.word("quorum=" + tok(n.Quorum))
+	p.word("ttl=" + strconv.FormatUint(uint64(n.TTL), 10))
+	p.word("fallback=" + tok(strings.Join(strings.Fields(n.Fallback), ",")))
+	p.word("outcome=" + tok(n.Outcome))
+	p.list("answer", n.answer())
+	p.flush()
+	lines := p.lines
+	for _, t := range n.Targets {
+		since := "-"
+		if !t.Since.IsZero() {
+			since = stamp(t.Since) + " (" + ago(now, t.Since) + ")"
+		}
+		lines = append(lines, fit(fmt.Sprintf("target %s tier=%d weight=%d owner=%s verdict=%s since=%s",
+			tok(t.Address), t.Tier, t.Weight, tok(t.Owner), orUnknown(t.Verdict), since)))
+		obs := slices.Clone(t.Observations)
+		slices.SortStableFunc(obs, func(a, b Observation) int { return strings.Compare(a.Observer, b.Observer) })
+		for _, o := range obs {
+			age := "-"
+			if !o.LastHeard.IsZero() || o.AgeSeconds > 0 {
+				age = seconds(o.AgeSeconds)
+			}
+			lines = append(lines, fit(fmt.Sprintf("%s observer=%s location=%s state=%s age=%s",
+				tok(t.Address), tok(o.Observer), tok(o.Location), o.shown(), age)))
+		}
+	}
+	return lines
+}
+
+// packer joins words with spaces into strings of at most MaxTXT bytes,
+// starting a new string when the next word does not fit.
+type packer struct {
+	lines []string
+	line  string
+}
+
+// fits says whether w fits on the current string.
+func (p *packer) fits(w string) bool {
+	if p.line == "" {
+		return len(w) <= MaxTXT
+	}
+	return len(p.line)+1+len(w) <= MaxTXT
+}
+
+func (p *packer) word(w string) {
+	if !p.fits(w) {
+		p.flush()
+	}
+	if p.line == "" {
+		p.line = w
+		return
+	}
+	p.line += " " + w
+}
+
+func (p *packer) flush() {
+	if p.line != "" {
+		p.lines = append(p.lines, fit(p.line))
+		p.line = ""
+	}
+}
+
+// list adds key=ITEM,ITEM,...; the items that do not fit continue in new
+// strings as key+=ITEM,..., so none is lost.
+func (p *packer) list(key string, items []string) {
+	if len(items) == 0 {
+		p.word(key + "=-")
+		return
+	}
+	w := key + "=" + items[0]
+	if !p.fits(w) {
+		p.flush()
+	}
+	for _, it := range items[1:] {
+		if next := w + "," + it; p.fits(next) {
+			w = next
+			continue
+		}
+		p.word(w)
+		p.flush()
+		w = key + "+=" + it
+	}
+	p.word(w)
+}
+
+// fit cuts s to MaxTXT bytes, on a character boundary, marking the cut.
+func fit(s string) string {
+	if len(s) <= MaxTXT {
+		return s
+	}
+	cut := MaxTXT - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+// tok makes a value one word: "-" when empty, spaces replaced by "_".
+func tok(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return '_'
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,255 @@
+// Package status renders the health state of a healthdns server or agent
+// for people and tools: the JSON of the status API, the HTML status page,
+// the CHAOS TXT health matrix that dig shows, and the terminal table of
+// `healthdns-agent status`.
+//
+// It computes nothing. The server (or agent) fills a Document with what it
+// already decided (verdicts, answers, observations, partition) and this
+// package only formats it, so every view says exactly the same thing. It
+// must not import the packages that decide (health, policy, snapshot,
+// gossip): data flows into it, never back out.
+//
+// The Document is a stable, documented contract: field names and JSON
+// keys are listed in README.md and only ever added to.
+package status
+
+import "time"
+
+// Roles of a Document and a Member.
+const (
+	RoleServer = "server"
+	RoleAgent  = "agent"
+)
+
+// States of a verdict, an observation and a catalog entry.
+const (
+	StateUp      = "up"
+	StateDown    = "down"
+	StateUnknown = "unknown"
+)
+
+// Outcomes of a name's answer.
+const (
+	OutcomeHealthy  = "healthy"  // answered with healthy targets
+	OutcomeFallback = "fallback" // nothing healthy: answered the fallback
+	OutcomeNone     = "none"     // nothing healthy and nothing to fall back to: NODATA
+)
+
+// Document is everything one node says about its state at one moment.
+type Document struct {
+	// Node is this node's name in the gossip cluster ("self" for a
+	// server without a cluster block).
+	Node string `json:"node"`
+	// Role is RoleServer or RoleAgent.
+	Role string `json:"role"`
+	// Observer is this node's location label (the observer name its
+	// probes are published under).
+	Observer string `json:"observer"`
+	// Time is when the document was made. Every age in it (and every
+	// "12s ago" a renderer shows) is relative to Time, so a reader on
+	// another machine is not misled by clock skew.
+	Time time.Time `json:"time"`
+	// Partition is the server's partition state; nil (absent) on agents.
+	Partition *Partition `json:"partition,omitempty"`
+	// Members are the gossip cluster's members as this node knows them,
+	// itself included; empty without a cluster.
+	Members []Member `json:"members"`
+	// Views are the observers' views this node holds (its own included),
+	// sorted by node: who it hears, and how much.
+	Views []View `json:"views"`
+	// Names are the health-aware names this server answers, sorted by
+	// name; empty on agents.
+	Names []Name `json:"names"`
+	// Owners are the owners (clusters) that wrote records through the
+	// webhook, sorted by name; empty without a webhook.
+	Owners []Owner `json:"owners"`
+	// Catalog is the targets this node probes itself, with its own state
+	// for each (before any quorum): what an agent does. A server that
+	// probes may fill it too.
+	Catalog []CatalogEntry `json:"catalog"`
+}
+
+// Partition says whether a server hears enough observers to trust them.
+type Partition struct {
+	// Partitioned is true while the server hears fewer than half of the
+	// observers it knows and keeps its last verdicts.
+	Partitioned bool `json:"partitioned"`
+	// Heard is how many observers are alive and fresh (this server's own
+	// probes included).
+	Heard int `json:"heard"`
+	// Known is how many observers the server knows that did not leave on
+	// purpose.
+	Known int `json:"known"`
+	// Since is when Partitioned last changed (absent if never).
+	Since time.Time `json:"since,omitzero"`
+}
+
+// Member is one node of the gossip cluster.
+type Member struct {
+	// Name is the node's name, unique in the cluster.
+	Name string `json:"name"`
+	// Addr is its gossip address, host:port.
+	Addr string `json:"addr"`
+	// Role is RoleServer or RoleAgent.
+	Role string `json:"role"`
+	// Observer is its location label.
+	Observer string `json:"observer"`
+	// State is its liveness: "alive", "suspect", "dead", "left" or
+	// "unknown".
+	State string `json:"state"`
+	// Since is when this node saw it join, leave or die (absent if
+	// unknown).
+	Since time.Time `json:"since,omitzero"`
+}
+
+// View is one observer's view as this node holds it: how fresh it is and
+// how many targets it reports up and down. It tells whether this node
+// hears an observer, whatever names the targets belong to.
+type View struct {
+	// Node is the observer's node name.
+	Node string `json:"node"`
+	// Location is its location label.
+	Location string `json:"location"`
+	// Role is RoleServer or RoleAgent.
+	Role string `json:"role"`
+	// State is its member state, as in Member.
+	State string `json:"state"`
+	// LastHeard is when news of it (an update or a heartbeat) last
+	// arrived (absent if never).
+	LastHeard time.Time `json:"last_heard,omitzero"`
+	// Synced is false while this node knows it missed some of the
+	// observer's changes, until the next full sync repairs it.
+	Synced bool `json:"synced"`
+	// Up is how many targets it reports up.
+	Up int `json:"up"`
+	// Down is how many targets it reports down.
+	Down int `json:"down"`
+}
+
+// Name is one health-aware name and what it answers now.
+type Name struct {
+	// Name is the fully qualified name, lower case with the final dot:
+	// "app.gslb.example.com.".
+	Name string `json:"name"`
+	// Policy is "roundrobin", "weighted" or "priority".
+	Policy string `json:"policy"`
+	// Quorum is the rule that combines observers: "any", "majority",
+	// "all" or a count such as "2".
+	Quorum string `json:"quorum"`
+	// TTL is the TTL of the name's answers, in seconds.
+	TTL uint32 `json:"ttl"`
+	// Fallback is what answers when nothing is healthy: "all",
+	// "last-good", "none", or the fixed addresses separated by spaces.
+	Fallback string `json:"fallback"`
+	// MinHealthy is the priority policy's min-healthy (absent if 0).
+	MinHealthy int `json:"min_healthy,omitempty"`
+	// MaxAnswers is the name's max-answers (absent if 0: no limit).
+	MaxAnswers int `json:"max_answers,omitempty"`
+	// AnswerA is the IPv4 addresses an A query gets now, in answer
+	// order (rotation aside).
+	AnswerA []string `json:"answer_a"`
+	// AnswerAAAA is the IPv6 addresses an AAAA query gets now.
+	AnswerAAAA []string `json:"answer_aaaa"`
+	// Outcome is where the answer comes from: OutcomeHealthy,
+	// OutcomeFallback or OutcomeNone. With both families, the worse of
+	// the two (none is worse than fallback, fallback than healthy).
+	Outcome string `json:"outcome"`
+	// Targets are the name's targets from every source (Corefile and
+	// webhook owners), in configuration order.
+	Targets []Target `json:"targets"`
+}
+
+// Target is one address of a name, its verdict and what each observer
+// sees of it.
+type Target struct {
+	// ID is the target's gossip ID, 16 hex digits (absent if the server
+	// has none), the key that ties it to agents' catalogs.
+	ID string `json:"id,omitempty"`
+	// Address is the IPv4 or IPv6 address answered.
+	Address string `json:"address"`
+	// Owner is the webhook owner (cluster) that wrote it, "" for a
+	// Corefile target.
+	Owner string `json:"owner"`
+	// Tier is its priority tier (lower is preferred).
+	Tier int `json:"tier"`
+	// Weight is its weight for the weighted policy.
+	Weight int `json:"weight"`
+	// Checks are its health checks in canonical form, e.g.
+	// "tcp 192.0.2.10:443" or "http://192.0.2.10/healthz".
+	Checks []string `json:"checks"`
+	// Verdict is the server's verdict: StateUp, StateDown or
+	// StateUnknown.
+	Verdict string `json:"verdict"`
+	// Since is when the verdict last changed (absent if never decided).
+	Since time.Time `json:"since,omitzero"`
+	// Reason says which observers said what and the rule that decided,
+	// e.g. "agent1=down dns1=up dns2=down by quorum majority".
+	Reason string `json:"reason"`
+	// Observations are each observer's view of the target, sorted by
+	// observer.
+	Observations []Observation `json:"observations"`
+	// History is the target's recent verdict changes, oldest first; the
+	// server bounds its length.
+	History []Change `json:"history"`
+}
+
+// Observation is what one observer says of one target.
+type Observation struct {
+	// Observer is the observer's node name ("self" for a server without
+	// a cluster).
+	Observer string `json:"observer"`
+	// Location is the observer's location label.
+	Location string `json:"location"`
+	// State is what it says: StateUp, StateDown or StateUnknown.
+	State string `json:"state"`
+	// LastHeard is when news of the observer last arrived (absent if
+	// never).
+	LastHeard time.Time `json:"last_heard,omitzero"`
+	// AgeSeconds is Document.Time minus LastHeard, in seconds.
+	AgeSeconds float64 `json:"age_seconds"`
+	// Stale is true when the observation is older than the staleness
+	// window or the observer is gone: it counts as unknown whatever
+	// State says.
+	Stale bool `json:"stale"`
+}
+
+// Change is one verdict change of a target.
+type Change struct {
+	// Time is when the verdict changed.
+	Time time.Time `json:"time"`
+	// From is the verdict before.
+	From string `json:"from"`
+	// To is the verdict after.
+	To string `json:"to"`
+	// Reason is the Target.Reason of the new verdict.
+	Reason string `json:"reason"`
+}
+
+// Owner is one webhook owner (an ExternalDNS instance, usually a cluster).
+type Owner struct {
+	// Name is the owner ID.
+	Name string `json:"name"`
+	// Records is how many records it owns.
+	Records int `json:"records"`
+}
+
+// CatalogEntry is one target this node probes, with its own state.
+type CatalogEntry struct {
+	// ID is the target's gossip ID, 16 hex digits.
+	ID string `json:"id"`
+	// Address is the target's address.
+	Address string `json:"address"`
+	// Checks are its checks in canonical form.
+	Checks []string `json:"checks"`
+	// Interval is the check interval as a Go duration, e.g. "1s".
+	Interval string `json:"interval"`
+	// State is this node's own state of it after rise/fall: StateUp,
+	// StateDown or StateUnknown.
+	State string `json:"state"`
+	// Since is when State last changed (absent if never probed).
+	Since time.Time `json:"since,omitzero"`
+	// Checked is when the last probe round finished (absent if none).
+	Checked time.Time `json:"checked,omitzero"`
+	// Error is why the last failing check failed ("" when passing).
+	Error string `json:"error"`
+}
