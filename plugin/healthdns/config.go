@@ -26,7 +26,15 @@ type config struct {
 	zones   []*zone.Data
 	names   []*nameConfig
 	cluster *clusterConfig // nil: a single server probing by itself
+
+	statusAddr string         // the status API and page listener, "" for none
+	matrixOff  bool           // refuse the CH TXT health matrix to everyone
+	matrixNets []netip.Prefix // who may ask it
 }
+
+// defaultMatrixNets: the matrix reveals topology, so by default only the
+// machine itself may ask.
+var defaultMatrixNets = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 type timing struct {
 	interval, timeout time.Duration

@@ -21,6 +21,7 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
+	"github.com/healthdns/healthdns/plugin/healthdns/status"
 
 	"github.com/miekg/dns"
 )
@@ -34,13 +35,16 @@ type HealthDNS struct {
 	pool    *probe.Pool
 	snap    atomic.Pointer[snapshot.Snapshot]
 
-	mu       sync.Mutex // serialises rebuilds; never taken on the query path
-	judge    *health.Judge
-	lastGood map[string][]netip.Addr
-	release  func()
-	member   *member // nil without a cluster block
-	done     chan struct{}
-	wg       sync.WaitGroup
+	mu             sync.Mutex // serialises rebuilds; never taken on the query path
+	judge          *health.Judge
+	history        map[string][]status.Change
+	heard, known   int
+	partitionSince time.Time
+	lastGood       map[string][]netip.Addr
+	release        func()
+	member         *member // nil without a cluster block
+	done           chan struct{}
+	wg             sync.WaitGroup
 }
 
 func newHandler(cfg *config, p *probe.Pool) *HealthDNS {
@@ -48,7 +52,7 @@ func newHandler(cfg *config, p *probe.Pool) *HealthDNS {
 	if cfg.cluster != nil {
 		stale = cfg.cluster.stale
 	}
-	h := &HealthDNS{cfg: cfg, pool: p, judge: health.NewJudge(stale), lastGood: map[string][]netip.Addr{}}
+	h := &HealthDNS{cfg: cfg, pool: p, judge: health.NewJudge(stale), lastGood: map[string][]netip.Addr{}, history: map[string][]status.Change{}}
 	for _, z := range cfg.zones {
 		h.origins = append(h.origins, z.Origin)
 	}
@@ -80,6 +84,8 @@ func (h *HealthDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		return reply(w, r, dns.RcodeNotImplemented)
 	}
 	switch {
+	case state.QClass() == dns.ClassCHAOS:
+		return h.serveMatrix(w, r, state)
 	case state.QClass() != dns.ClassINET:
 		return reply(w, r, dns.RcodeRefused)
 	case state.QType() == dns.TypeAXFR || state.QType() == dns.TypeIXFR:
@@ -139,6 +145,12 @@ func (h *HealthDNS) start() error {
 		}
 	}
 	h.rebuild()
+	if h.cfg.statusAddr != "" {
+		if err := acquireStatus(h.cfg.statusAddr, h); err != nil {
+			h.stopEarly()
+			return plugin.Error(pluginName, fmt.Errorf("status %s: %w", h.cfg.statusAddr, err))
+		}
+	}
 	probeChanges, unsubscribe := h.pool.Subscribe()
 	h.done = make(chan struct{})
 	h.wg.Add(1)
@@ -166,7 +178,15 @@ func (h *HealthDNS) start() error {
 	return nil
 }
 
+// stopEarly undoes what start did before it failed.
+func (h *HealthDNS) stopEarly() {
+	h.stop()
+}
+
 func (h *HealthDNS) stop() error {
+	if h.cfg.statusAddr != "" {
+		releaseStatus(h.cfg.statusAddr, h)
+	}
 	if h.done != nil {
 		close(h.done)
 		h.wg.Wait()
@@ -225,7 +245,10 @@ func (h *HealthDNS) rebuild() {
 		}
 	}
 	changes, partitionMoved := h.judge.Round(now, qs, heard, known)
+	h.heard, h.known = heard, known
+	h.recordHistory(changes)
 	if partitionMoved {
+		h.partitionSince = now.UTC()
 		if h.judge.Partitioned() {
 			log.Warningf("partition entered: hearing %d of %d observers; keeping the last verdicts until more are heard", heard, known)
 		} else {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -35,7 +36,12 @@ var log = clog.NewWithPlugin(pluginName)
 // Corefile.example.
 var ZoneFS fs.FS
 
-func init() { plugin.Register(pluginName, setup) }
+func init() {
+	plugin.Register(pluginName, setup)
+	// CoreDNS refuses non-IN classes unless a plugin asks for them; the
+	// CH TXT health matrix needs CH.
+	dnsserver.EnableChaos[pluginName] = struct{}{}
+}
 
 func setup(c *caddy.Controller) error {
 	cfg, err := parse(c)
@@ -54,7 +60,7 @@ func setup(c *caddy.Controller) error {
 
 // parse reads a healthdns block. Every error names the Corefile line.
 func parse(c *caddy.Controller) (*config, error) {
-	cfg := &config{}
+	cfg := &config{matrixNets: defaultMatrixNets}
 	root := dnsserver.GetConfig(c).Root
 	blocks := 0
 	for c.Next() {
@@ -113,6 +119,36 @@ func parse(c *caddy.Controller) (*config, error) {
 					return nil, err
 				}
 				ttl = v
+			case "status":
+				v, err := oneArg(c)
+				if err != nil {
+					return nil, err
+				}
+				if _, _, err := net.SplitHostPort(v); err != nil {
+					return nil, c.Errf("status %q: want a listen address like 127.0.0.1:8053", v)
+				}
+				cfg.statusAddr = v
+			case "matrix":
+				args := c.RemainingArgs()
+				if len(args) == 0 {
+					return nil, c.ArgErr()
+				}
+				cfg.matrixNets = nil
+				if len(args) == 1 && args[0] == "off" {
+					cfg.matrixOff = true
+					break
+				}
+				for _, a := range args {
+					p, err := netip.ParsePrefix(a)
+					if err != nil {
+						ip, ierr := netip.ParseAddr(a)
+						if ierr != nil {
+							return nil, c.Errf("matrix %q: want off, or networks like 127.0.0.0/8 or addresses", a)
+						}
+						p = netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen())
+					}
+					cfg.matrixNets = append(cfg.matrixNets, p.Masked())
+				}
 			case "cluster":
 				if cfg.cluster != nil {
 					return nil, c.Err("cluster: only one cluster block")

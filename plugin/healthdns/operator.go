@@ -1,0 +1,279 @@
+package healthdns
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coredns/coredns/request"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
+	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
+	"github.com/healthdns/healthdns/plugin/healthdns/status"
+
+	"github.com/miekg/dns"
+)
+
+// historyLen bounds the verdict changes kept per target for the status API.
+const historyLen = 20
+
+// matrixAllowed says whether a client may ask the CH TXT health matrix.
+func (h *HealthDNS) matrixAllowed(state request.Request) bool {
+	if h.cfg.matrixOff {
+		return false
+	}
+	ip, err := netip.ParseAddr(state.IP())
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range h.cfg.matrixNets {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// serveMatrix answers "dig CH TXT NAME": the health matrix of a
+// health-aware name, one TXT string per target and per observer view. It
+// is a debugging path: it allocates freely and takes the rebuild lock.
+func (h *HealthDNS) serveMatrix(w dns.ResponseWriter, r *dns.Msg, state request.Request) (int, error) {
+	if state.QType() != dns.TypeTXT || !h.matrixAllowed(state) {
+		return reply(w, r, dns.RcodeRefused)
+	}
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+	doc := h.document(state.Name())
+	if len(doc.Names) == 0 {
+		m.Rcode = dns.RcodeNameError
+	} else {
+		for _, s := range status.MatrixTXT(doc.Names[0], doc.Time) {
+			m.Answer = append(m.Answer, &dns.TXT{
+				Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS, Ttl: 0},
+				Txt: []string{s},
+			})
+		}
+	}
+	state.SizeAndDo(m)
+	w.WriteMsg(m)
+	return dns.RcodeSuccess, nil
+}
+
+// recordHistory keeps the last verdict changes per target. Called from
+// rebuild with h.mu held.
+func (h *HealthDNS) recordHistory(changes []health.Change) {
+	for _, c := range changes {
+		hist := append(h.history[c.Key], status.Change{Time: c.To.Since.UTC(), From: c.From.State.String(), To: c.To.State.String(), Reason: c.To.Reason})
+		if len(hist) > historyLen {
+			hist = hist[len(hist)-historyLen:]
+		}
+		h.history[c.Key] = hist
+	}
+}
+
+// document builds the status document from the current state, only when
+// asked. only, if not "", keeps that one name (lower-case FQDN).
+func (h *HealthDNS) document(only string) *status.Document {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now().UTC()
+	doc := &status.Document{
+		Node: "self", Role: status.RoleServer, Time: now,
+		Partition: &status.Partition{Partitioned: h.judge.Partitioned(), Heard: h.heard, Known: h.known, Since: h.partitionSince},
+		Members:   []status.Member{}, Views: []status.View{}, Names: []status.Name{}, Owners: []status.Owner{}, Catalog: []status.CatalogEntry{},
+	}
+	var views []gossip.ObserverView
+	if h.member != nil {
+		n := h.member.node
+		doc.Node, doc.Observer = n.Name(), h.member.cfg.gossip.Observer
+		for _, m := range n.Members() {
+			doc.Members = append(doc.Members, status.Member{Name: m.Name, Addr: m.Addr, Role: m.Role.String(), Observer: m.Observer, State: m.State.String(), Since: m.Since.UTC()})
+		}
+		for _, v := range n.Views() {
+			sv := status.View{Node: v.Node, Location: v.Observer, Role: v.Role.String(), State: v.State.String(), LastHeard: v.LastHeard.UTC(), Synced: v.Synced}
+			for _, s := range v.States {
+				switch s {
+				case health.Up:
+					sv.Up++
+				case health.Down:
+					sv.Down++
+				}
+			}
+			doc.Views = append(doc.Views, sv)
+			if v.Node != n.Name() {
+				views = append(views, v)
+			}
+		}
+	}
+	probing := h.cfg.cluster == nil || h.cfg.cluster.probe
+	snap := h.snap.Load()
+	for _, n := range h.cfg.names {
+		if only != "" && n.fqdn != only {
+			continue
+		}
+		sn := status.Name{
+			Name: n.fqdn, Policy: n.policy.String(), Quorum: n.quorum.String(), TTL: n.ttl,
+			Fallback: fallbackString(n), MinHealthy: n.minHealthy, MaxAnswers: n.maxAnswers,
+			AnswerA: []string{}, AnswerAAAA: []string{}, Targets: []status.Target{},
+		}
+		if d := snap.Dynamic(n.fqdn); d != nil {
+			sn.AnswerA, sn.AnswerAAAA = addrStrings(d.A.Addrs), addrStrings(d.AAAA.Addrs)
+			sn.Outcome = worstOutcome(d.A, d.AAAA)
+		}
+		for _, t := range n.targets {
+			key := verdictKey(n, t)
+			v := h.judge.Verdict(key)
+			st := status.Target{
+				ID: t.id.String(), Address: t.probe.Addr.String(), Tier: t.tier, Weight: t.weight,
+				Verdict: v.State.String(), Since: v.Since.UTC(), Reason: v.Reason,
+				Checks: []string{}, Observations: []status.Observation{}, History: append([]status.Change{}, h.history[key]...),
+			}
+			for _, c := range t.probe.Checks {
+				st.Checks = append(st.Checks, c.String())
+			}
+			if probing {
+				ps := h.pool.Status(t.probe.Key())
+				st.Observations = append(st.Observations, status.Observation{
+					Observer: doc.Node, Location: doc.Observer, State: ps.State.String(), LastHeard: ps.Checked.UTC(), AgeSeconds: ageOf(now, ps.Checked),
+				})
+			}
+			for _, view := range views {
+				o := view.Observation(t.id)
+				stale := !view.Alive || (h.judge.Stale > 0 && now.Sub(view.LastHeard) > h.judge.Stale)
+				st.Observations = append(st.Observations, status.Observation{
+					Observer: view.Node, Location: view.Observer, State: o.State.String(), LastHeard: view.LastHeard.UTC(), AgeSeconds: ageOf(now, view.LastHeard), Stale: stale,
+				})
+			}
+			sn.Targets = append(sn.Targets, st)
+		}
+		doc.Names = append(doc.Names, sn)
+	}
+	sort.Slice(doc.Names, func(i, j int) bool { return doc.Names[i].Name < doc.Names[j].Name })
+	return doc
+}
+
+func ageOf(now, t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return now.Sub(t).Seconds()
+}
+
+func addrStrings(as []netip.Addr) []string {
+	out := make([]string, 0, len(as))
+	for _, a := range as {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+// worstOutcome is the status of a name: the worse of its two families.
+func worstOutcome(a, aaaa snapshot.Set) string {
+	rank := func(o snapshot.Outcome) int {
+		switch o {
+		case snapshot.Empty:
+			return 0
+		case snapshot.Fallback:
+			return 1
+		case snapshot.Healthy:
+			return 2
+		}
+		return 3 // no targets of that family: says nothing
+	}
+	worst := a.Outcome
+	if rank(aaaa.Outcome) < rank(worst) {
+		worst = aaaa.Outcome
+	}
+	switch worst {
+	case snapshot.Empty:
+		return status.OutcomeNone
+	case snapshot.Fallback:
+		return status.OutcomeFallback
+	}
+	return status.OutcomeHealthy
+}
+
+func fallbackString(n *nameConfig) string {
+	switch n.fallback {
+	case snapshot.FallbackLastGood:
+		return "last-good"
+	case snapshot.FallbackNone:
+		return "none"
+	case snapshot.FallbackFixed:
+		return strings.Join(addrStrings(n.fixed), " ")
+	}
+	return "all"
+}
+
+// statusServer is one status listener, shared across reloads: a new
+// instance takes it over before the old one lets go, so the port never
+// closes during a reload.
+type statusServer struct {
+	srv    *http.Server
+	refs   int
+	source atomic.Pointer[HealthDNS]
+}
+
+var (
+	statusMu      sync.Mutex
+	statusServers = map[string]*statusServer{}
+)
+
+func acquireStatus(addr string, h *HealthDNS) error {
+	statusMu.Lock()
+	defer statusMu.Unlock()
+	s := statusServers[addr]
+	if s == nil {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		s = &statusServer{}
+		s.srv = &http.Server{
+			Handler: status.Handler(func() *status.Document {
+				if src := s.source.Load(); src != nil {
+					return src.document("")
+				}
+				return nil
+			}),
+			ReadHeaderTimeout: 5 * time.Second,
+		}
+		go func() {
+			if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Errorf("status listener %s: %v", addr, err)
+			}
+		}()
+		statusServers[addr] = s
+	}
+	s.refs++
+	s.source.Store(h)
+	return nil
+}
+
+func releaseStatus(addr string, h *HealthDNS) {
+	statusMu.Lock()
+	defer statusMu.Unlock()
+	s := statusServers[addr]
+	if s == nil {
+		return
+	}
+	s.refs--
+	s.source.CompareAndSwap(h, nil)
+	if s.refs > 0 {
+		return
+	}
+	delete(statusServers, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s.srv.Shutdown(ctx)
+}
