@@ -23,8 +23,9 @@ import (
 	"github.com/miekg/dns"
 )
 
-// binary is the healthdns binary built by TestMain.
-var binary string
+// binary is the healthdns binary and agentBinary the healthdns-agent
+// binary, both built by TestMain.
+var binary, agentBinary string
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
@@ -36,10 +37,12 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "healthdns")
-	build := exec.Command("go", "build", "-o", binary, "./cmd/healthdns")
+	agentBinary = filepath.Join(dir, "healthdns-agent")
+	// One build for both: with several packages, -o names a directory.
+	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/healthdns", "./cmd/healthdns-agent")
 	build.Dir = ".." // the module root, relative to this package
 	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build ./cmd/healthdns: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "go build ./cmd/healthdns ./cmd/healthdns-agent: %v\n%s", err, out)
 		return 1
 	}
 	return m.Run()
@@ -160,9 +163,16 @@ type process struct {
 // t.Cleanup, and its output goes to the test log if the test failed.
 func launch(t *testing.T, dir string, args ...string) *process {
 	t.Helper()
-	p := &process{out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(binary, args...)
-	p.cmd.Dir = dir
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	return launchCmd(t, "healthdns "+strings.Join(args, " "), cmd)
+}
+
+// launchCmd starts cmd (its output is collected) and stops it in
+// t.Cleanup; what names the process in the test log if the test failed.
+func launchCmd(t *testing.T, what string, cmd *exec.Cmd) *process {
+	t.Helper()
+	p := &process{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -174,7 +184,7 @@ func launch(t *testing.T, dir string, args ...string) *process {
 	t.Cleanup(func() {
 		p.stop()
 		if t.Failed() {
-			t.Logf("healthdns %s output:\n%s", strings.Join(args, " "), p.out.String())
+			t.Logf("%s output:\n%s", what, p.out.String())
 		}
 	})
 	return p
