@@ -221,6 +221,15 @@ func (p *Pool) round(ctx context.Context, e *entry, checks []Check) {
 	p.mu.Lock()
 	states := make([]health.State, len(checks))
 	e.status.Err = ""
+	if !e.status.Checked.IsZero() && now.Sub(e.status.Checked) > 2*t.Interval+t.Timeout {
+		// The process was paused or starved: the old run of results is
+		// history, not evidence. Let this result decide at once, as the
+		// first one does, rather than vouch for a stale state for fall
+		// more rounds.
+		for i := range e.trackers {
+			e.trackers[i].State = health.Unknown
+		}
+	}
 	for i := range checks {
 		e.trackers[i].Observe(errs[i] == nil, t.Rise, t.Fall, now)
 		states[i] = e.trackers[i].State

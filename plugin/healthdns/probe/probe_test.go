@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,5 +165,32 @@ func TestPoolRiseFallAndReacquire(t *testing.T) {
 	release2()
 	if st := p.Status(tg.Key()); st.State != health.Down {
 		t.Errorf("just after the last release: %v, want it kept for the grace period", st.State)
+	}
+}
+
+// After a pause longer than two intervals (SIGSTOP, a starved process) the
+// first result decides, instead of keeping a state nobody checked for
+// fall more rounds.
+func TestPoolForgetsRunAfterPause(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := ParseTCPCheck(ln.Addr().String())
+	tg := Target{Addr: netip.MustParseAddr("192.0.2.2"), Checks: []Check{c}, Interval: 50 * time.Millisecond, Timeout: 40 * time.Millisecond, Rise: 5, Fall: 5}
+	p := NewPool()
+	clock := time.Now()
+	var mu sync.Mutex
+	p.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	release := p.Acquire([]Target{tg})
+	defer release()
+	waitState(t, p, tg.Key(), health.Up, time.Second)
+	ln.Close()
+	mu.Lock()
+	clock = clock.Add(time.Minute) // as if the process had been stopped
+	mu.Unlock()
+	d := waitState(t, p, tg.Key(), health.Down, time.Second)
+	if d > 4*tg.Interval {
+		t.Errorf("after a pause it took %v to go down, want the first failure to decide", d)
 	}
 }
