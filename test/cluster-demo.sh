@@ -38,6 +38,7 @@ gslb.example.com:1053 {
     errors
     prometheus $ip:9153
     healthdns {
+        status $ip:8053
         zonefile zones/gslb.example.com.zone
         interval 1s
         timeout 500ms
@@ -102,6 +103,11 @@ echo "== killed east's backend; all three servers moved to west after $(wait_all
 grep -h "verdict" "$dir"/dns1.log | tail -1
 
 "$dir/backend" 127.0.0.1:9011 >>"$dir/backend-east.log" 2>&1 & east=$!; pids+=("$east")
+echo "== why, as dns2 sees it (dig CH TXT):"
+dig +norec @127.0.0.12 -p 1053 CH TXT app.gslb.example.com +short
+echo "== the same from its status API (healthdns-agent status -url 127.0.0.12:8053):"
+"$dir/healthdns-agent" status -url 127.0.0.12:8053 -name app.gslb.example.com
+
 echo "== restarted east's backend; all three servers back on east after $(wait_all 192.0.2.10)s:"; answers
 grep -h "verdict" "$dir"/dns1.log | tail -1
 
