@@ -46,7 +46,9 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return out
 }
 
-// LocalState is the node's whole state for push/pull (and join).
+// LocalState is the node's whole state for push/pull (and join): the
+// observation state and, when the node knows record Sets, the record
+// state beside it in a states envelope.
 func (d *delegate) LocalState(join bool) []byte {
 	n := d.n
 	n.mu.Lock()
@@ -58,6 +60,9 @@ func (d *delegate) LocalState(join bool) []byte {
 		n.logger.Printf("[ERR] healthdns gossip: state of %d bytes is over the %d-byte limit; not sent", len(b), maxState)
 		b = (&fullState{Sender: n.cfg.Name}).encode()
 	}
+	if rec := n.localRecordState(min(maxRecordState, maxState-len(b)-1024)); rec != nil {
+		b = encodeStates(b, rec)
+	}
 	n.stats.stateSentBytes.Add(uint64(len(b)))
 	return b
 }
@@ -67,6 +72,28 @@ func (d *delegate) LocalState(join bool) []byte {
 func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	n := d.n
 	n.stats.stateRecvBytes.Add(uint64(len(buf)))
+	if len(buf) > 0 && buf[0] == msgStates {
+		parts, err := decodeStates(buf)
+		if err != nil {
+			n.stats.stateGarbled.Add(1)
+			n.logger.Printf("[WARN] healthdns gossip: dropped a push/pull state: %v", err)
+			return
+		}
+		for _, p := range parts {
+			if p[0] == msgRecordState {
+				n.mergeRecordState(p)
+			} else {
+				d.mergeState(p)
+			}
+		}
+		return
+	}
+	d.mergeState(buf)
+}
+
+// mergeState merges a peer's observation state.
+func (d *delegate) mergeState(buf []byte) {
+	n := d.n
 	fs, err := decodeState(buf)
 	if err != nil {
 		n.stats.stateGarbled.Add(1)

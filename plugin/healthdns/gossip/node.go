@@ -37,6 +37,11 @@ type Node struct {
 	subsMu sync.Mutex
 	subs   map[chan struct{}]struct{}
 
+	recMu     sync.Mutex // guards rec; never held with mu
+	rec       *recordState
+	recSubsMu sync.Mutex
+	recSubs   map[chan struct{}]struct{}
+
 	stats struct {
 		received, dropped, garbled, oversized, stale atomic.Uint64
 		merged, stateGarbled, stateTooLarge          atomic.Uint64
@@ -73,6 +78,8 @@ func New(cfg Config) (*Node, error) {
 		members: map[string]*Member{},
 		inbox:   make(chan []byte, inboxDepth),
 		subs:    map[chan struct{}]struct{}{},
+		rec:     newRecordState(),
+		recSubs: map[chan struct{}]struct{}{},
 		stop:    make(chan struct{}),
 	}
 	header := 2 + 2 + len(cfg.Name) + 10 + 10 + 3
@@ -369,6 +376,10 @@ func (n *Node) handle(b []byte) {
 		return
 	}
 	n.stats.received.Add(1)
+	if p, ok := m.(*recordPage); ok {
+		n.handleRecordPage(p, b)
+		return
+	}
 	now := n.now()
 	var o outcome
 	var name string

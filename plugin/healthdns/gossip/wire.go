@@ -34,6 +34,8 @@ import (
 //	        seq-complete uv) newer rows, n uv, n × (seq-complete uv) newer
 //	        seqs applied; then if catalog: epoch uv, seq uv, n uv, n × id
 //
+// Record Sets travel in messages of their own (5-7), in records_wire.go.
+//
 // Health states are 0 unknown, 1 up, 2 down. Gossip messages (1-3) are at
 // most maxBroadcast bytes so they fit one UDP packet with memberlist's
 // framing, label and encryption; the push/pull state is at most maxState.
@@ -464,8 +466,8 @@ func (d *decoder) finish() error {
 	return d.err
 }
 
-// decodeMessage decodes a gossip message: *observations, *heartbeat or
-// *catalogPage.
+// decodeMessage decodes a gossip message: *observations, *heartbeat,
+// *catalogPage or *recordPage (records_wire.go).
 func decodeMessage(b []byte) (any, error) {
 	if len(b) > maxInbound {
 		return nil, errTooLarge
@@ -507,6 +509,8 @@ func decodeMessage(b []byte) (any, error) {
 			m.Targets = append(m.Targets, d.target())
 		}
 		return m, d.finish()
+	case msgRecordPage:
+		return decodeRecordPage(d)
 	}
 	return nil, fmt.Errorf("unknown message type %d", typ)
 }

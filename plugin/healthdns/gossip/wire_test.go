@@ -73,6 +73,8 @@ func reencode(m any) []byte {
 		return m.encode()
 	case *fullState:
 		return m.encode()
+	case *recordPage:
+		return m.encode()
 	}
 	return nil
 }

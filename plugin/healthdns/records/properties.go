@@ -1,0 +1,217 @@
+package records
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/policy"
+	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+)
+
+// healthdns's provider-specific properties. ExternalDNS turns an annotation
+// external-dns.kubernetes.io/webhook-NAME into the property webhook/NAME,
+// and with --provider=webhook it drops every property with another
+// provider's prefix, so ours live under webhook/.
+const (
+	// PropWeight is the endpoint's targets' weight for the weighted
+	// policy: a whole number from 0 (used only when nothing else is
+	// healthy) to 1000000.
+	PropWeight = "webhook/weight"
+	// PropTier is the targets' priority tier for the priority policy: a
+	// whole number from 1 (the first tier) to 1000000.
+	PropTier = "webhook/tier"
+	// PropCheck is the targets' health check, in the Corefile's syntax:
+	// "URL [host NAME] [status CODE,...] [insecure]" or "tcp HOST:PORT",
+	// where {addr} stands for each target's address ([...] for IPv6).
+	PropCheck = "webhook/check"
+	// PropPolicy is the name's answer policy: roundrobin, weighted or
+	// priority.
+	PropPolicy = "webhook/policy"
+
+	propPrefix = "webhook/"
+	// AddrPlaceholder in a check stands for the address of each target.
+	AddrPlaceholder = "{addr}"
+
+	maxWeight = 1000000
+	maxTier   = 1000000
+)
+
+// Properties are healthdns's settings of an endpoint. Unset ones take the
+// owner's defaults.
+type Properties struct {
+	Weight    int
+	HasWeight bool
+	Tier      int    // 0: not set
+	Policy    string // "": not set
+	Check     string // "": not set; in the canonical form of PropCheck
+}
+
+// Properties returns the healthdns settings of a canonical endpoint.
+func (e Endpoint) Properties() Properties {
+	var p Properties
+	for _, pr := range e.ProviderSpecific {
+		switch pr.Name {
+		case PropWeight:
+			p.Weight, _ = strconv.Atoi(pr.Value)
+			p.HasWeight = true
+		case PropTier:
+			p.Tier, _ = strconv.Atoi(pr.Value)
+		case PropPolicy:
+			p.Policy = pr.Value
+		case PropCheck:
+			p.Check = pr.Value
+		}
+	}
+	return p
+}
+
+// NormalizeProperty checks one property and returns its canonical value.
+// Properties under webhook/ must be one of healthdns's; others are kept
+// as they are.
+func NormalizeProperty(name, value string) (string, error) {
+	if name == "" || len(name) > MaxPropNameLen || !printable(name) {
+		return "", fmt.Errorf("property %.40q: want a name of 1 to %d printable characters", name, MaxPropNameLen)
+	}
+	if len(value) > MaxPropValLen || !printable(value) {
+		return "", fmt.Errorf("property %s: want a value of up to %d printable characters", name, MaxPropValLen)
+	}
+	switch name {
+	case PropWeight, PropTier:
+		v := strings.TrimSpace(value)
+		n, err := strconv.Atoi(v)
+		lo, hi := 0, maxWeight
+		if name == PropTier {
+			lo, hi = 1, maxTier
+		}
+		if err != nil || n < lo || n > hi {
+			return "", fmt.Errorf("property %s %.40q: want a whole number from %d to %d", name, value, lo, hi)
+		}
+		return strconv.Itoa(n), nil
+	case PropPolicy:
+		v := strings.ToLower(strings.TrimSpace(value))
+		if _, err := policy.ParseKind(v); err != nil {
+			return "", fmt.Errorf("property %s: %v", name, err)
+		}
+		return v, nil
+	case PropCheck:
+		return normalizeCheck(value)
+	}
+	if strings.HasPrefix(name, propPrefix) {
+		return "", fmt.Errorf("property %s is not one of healthdns's (%s, %s, %s, %s)", name, PropWeight, PropTier, PropCheck, PropPolicy)
+	}
+	return value, nil
+}
+
+func normalizeProperties(ps []Property) ([]Property, error) {
+	if len(ps) > MaxProperties {
+		return nil, fmt.Errorf("%d provider-specific properties, more than %d", len(ps), MaxProperties)
+	}
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	out := make([]Property, 0, len(ps))
+	for _, p := range ps {
+		v, err := NormalizeProperty(p.Name, p.Value)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Property{Name: p.Name, Value: v})
+	}
+	slices.SortStableFunc(out, func(a, b Property) int { return cmp.Compare(a.Name, b.Name) })
+	for i := 1; i < len(out); i++ {
+		if out[i].Name == out[i-1].Name && out[i].Value != out[i-1].Value {
+			return nil, fmt.Errorf("property %s given twice with different values", out[i].Name)
+		}
+	}
+	return slices.Compact(out), nil
+}
+
+// normalizeCheck checks a check spec against both address families and
+// returns it with its options in a fixed order and single spaces.
+func normalizeCheck(spec string) (string, error) {
+	var canon string
+	for _, a := range []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")} {
+		_, c, err := parseCheck(spec, a)
+		if err != nil {
+			return "", fmt.Errorf("property %s: %v", PropCheck, err)
+		}
+		canon = c
+	}
+	return canon, nil
+}
+
+// CheckFor returns the check that spec (a PropCheck value) describes for
+// the target at addr.
+func CheckFor(spec string, addr netip.Addr) (probe.Check, error) {
+	ch, _, err := parseCheck(spec, addr)
+	return ch, err
+}
+
+// parseCheck reads "URL [host NAME] [status CODE,...] [insecure]" or
+// "tcp HOST:PORT" with {addr} replaced by addr, and returns the check and
+// the spec's canonical form (with {addr} kept).
+func parseCheck(spec string, addr netip.Addr) (probe.Check, string, error) {
+	f := strings.Fields(spec)
+	if len(f) == 0 {
+		return probe.Check{}, "", fmt.Errorf("empty check")
+	}
+	host := addr.String()
+	if addr.Is6() {
+		host = "[" + host + "]"
+	}
+	expand := func(s string) string { return strings.ReplaceAll(s, AddrPlaceholder, host) }
+	if f[0] == "tcp" {
+		if len(f) != 2 {
+			return probe.Check{}, "", fmt.Errorf("check %q: want tcp HOST:PORT", spec)
+		}
+		ch, err := probe.ParseTCPCheck(expand(f[1]))
+		return ch, "tcp " + f[1], err
+	}
+	ch, err := probe.ParseURLCheck(expand(f[0]))
+	if err != nil {
+		return probe.Check{}, "", err
+	}
+	var status []string
+	for i := 1; i < len(f); i++ {
+		switch f[i] {
+		case "host":
+			if i+1 >= len(f) || ch.Host != "" {
+				return probe.Check{}, "", fmt.Errorf("check %q: want host NAME once", spec)
+			}
+			i++
+			ch.Host = f[i]
+		case "status":
+			if i+1 >= len(f) || ch.Status != nil {
+				return probe.Check{}, "", fmt.Errorf("check %q: want status CODE,... once", spec)
+			}
+			i++
+			for _, s := range strings.Split(f[i], ",") {
+				code, err := strconv.Atoi(s)
+				if err != nil || code < 100 || code > 599 {
+					return probe.Check{}, "", fmt.Errorf("check %q: status %q: want HTTP status codes like 200 or 200,204", spec, f[i])
+				}
+				ch.Status = append(ch.Status, code)
+				status = append(status, strconv.Itoa(code))
+			}
+		case "insecure":
+			ch.Insecure = true
+		default:
+			return probe.Check{}, "", fmt.Errorf("check %q: unknown option %q (want host, status or insecure)", spec, f[i])
+		}
+	}
+	canon := f[0]
+	if ch.Host != "" {
+		canon += " host " + ch.Host
+	}
+	if len(status) > 0 {
+		canon += " status " + strings.Join(status, ",")
+	}
+	if ch.Insecure {
+		canon += " insecure"
+	}
+	return ch, canon, nil
+}

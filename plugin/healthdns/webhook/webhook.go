@@ -1,0 +1,400 @@
+// Package webhook serves the ExternalDNS webhook provider protocol for one
+// owner (a cluster) over a records.Store, as ExternalDNS's own client
+// (sigs.k8s.io/external-dns/provider/webhook) speaks it:
+//
+//	GET  /                 negotiation: the domain filter, in the media type
+//	GET  /records          the owner's endpoints, and only the owner's
+//	POST /records          a batch of changes; 204 once it is on disk
+//	POST /adjustendpoints  the endpoints as healthdns would store them
+//	GET  /healthz          on the separate health listener, with /metrics
+//
+// Every change touches only the owner's Set, so two clusters that publish
+// the same name never delete or overwrite each other's targets. Bad input
+// gets a 4xx with a JSON body {"error": "..."} and changes nothing.
+//
+// The package speaks HTTP and validates; storing is package records',
+// replicating package gossip's, and it never looks at DNS or health.
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/records"
+)
+
+// The protocol's constants, as in sigs.k8s.io/external-dns/provider/webhook/api.
+const (
+	// MediaType is the only media type of the protocol, version 1.
+	MediaType = "application/external.dns.webhook+json;version=1"
+	mediaBase = "application/external.dns.webhook+json"
+
+	// DefaultAddr is where ExternalDNS looks for its provider by default
+	// (--webhook-provider-url=http://localhost:8888): localhost only.
+	DefaultAddr = "localhost:8888"
+	// DefaultHealthAddr is where a webhook provider serves /healthz and
+	// /metrics by ExternalDNS's recommendation: port 8080, all interfaces,
+	// for the kubelet's probes.
+	DefaultHealthAddr = ":8080"
+	// DefaultMaxBody bounds a request body.
+	DefaultMaxBody = 8 << 20
+)
+
+// Config configures a webhook.
+type Config struct {
+	// Owner is the one owner whose records this webhook reads and writes.
+	Owner string
+	// Filter is the domain filter negotiated with ExternalDNS: the zones
+	// the servers are authoritative for. Names outside it are refused.
+	Filter records.Filter
+	// MaxBodyBytes bounds request bodies (default DefaultMaxBody); a
+	// larger one gets 413.
+	MaxBodyBytes int64
+	// Logf receives a line per applied batch and per refused request or
+	// adjusted endpoint (default log.Printf).
+	Logf func(format string, args ...any)
+}
+
+// Webhook is the provider API of one owner. It is an http.Handler.
+type Webhook struct {
+	store *records.Store
+	cfg   Config
+}
+
+var _ http.Handler = &Webhook{}
+
+// New returns the webhook of cfg.Owner over store.
+func New(store *records.Store, cfg Config) (*Webhook, error) {
+	if err := records.CheckOwner(cfg.Owner); err != nil {
+		return nil, fmt.Errorf("webhook: %w", err)
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBody
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = log.Printf
+	}
+	w := &Webhook{store: store, cfg: cfg}
+	recordCount.WithLabelValues(cfg.Owner).Set(float64(len(store.Set(cfg.Owner).Endpoints)))
+	return w, nil
+}
+
+// Owner is the webhook's owner.
+func (w *Webhook) Owner() string { return w.cfg.Owner }
+
+// endpoint names a route for the metrics, after the provider's methods.
+func endpointOf(r *http.Request) string {
+	switch {
+	case r.URL.Path == "/":
+		return "negotiate"
+	case r.URL.Path == "/records" && r.Method == http.MethodPost:
+		return "applychanges"
+	case r.URL.Path == "/records":
+		return "records"
+	case r.URL.Path == "/adjustendpoints":
+		return "adjustendpoints"
+	}
+	return "other"
+}
+
+// ServeHTTP serves the provider API.
+func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	sw := &statusWriter{ResponseWriter: rw}
+	defer func() {
+		requests.WithLabelValues(w.cfg.Owner, endpointOf(r), strconv.Itoa(sw.code())).Inc()
+	}()
+	switch r.URL.Path {
+	case "/":
+		if !allow(sw, r, http.MethodGet) || !w.acceptable(sw, r) {
+			return
+		}
+		w.negotiate(sw)
+	case "/records":
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			if w.acceptable(sw, r) {
+				w.records(sw)
+			}
+		case http.MethodPost:
+			w.applyChanges(sw, r)
+		default:
+			allow(sw, r, http.MethodGet, http.MethodPost)
+		}
+	case "/adjustendpoints":
+		if !allow(sw, r, http.MethodPost) || !w.acceptable(sw, r) {
+			return
+		}
+		w.adjustEndpoints(sw, r)
+	default:
+		writeError(sw, http.StatusNotFound, fmt.Sprintf("no such path %q: the webhook serves /, /records and /adjustendpoints", r.URL.Path))
+	}
+}
+
+// filterJSON is endpoint.DomainFilter's JSON form.
+type filterJSON struct {
+	Include []string `json:"include,omitempty"`
+	Exclude []string `json:"exclude,omitempty"`
+}
+
+func (w *Webhook) negotiate(rw http.ResponseWriter) {
+	writeJSON(rw, http.StatusOK, filterJSON{Include: w.cfg.Filter.Include, Exclude: w.cfg.Filter.Exclude})
+}
+
+func (w *Webhook) records(rw http.ResponseWriter) {
+	set := w.store.Set(w.cfg.Owner)
+	recordCount.WithLabelValues(w.cfg.Owner).Set(float64(len(set.Endpoints)))
+	eps := set.Endpoints
+	if eps == nil {
+		eps = []records.Endpoint{}
+	}
+	writeJSON(rw, http.StatusOK, eps)
+}
+
+func (w *Webhook) applyChanges(rw http.ResponseWriter, r *http.Request) {
+	if !w.contentType(rw, r) {
+		return
+	}
+	var c records.Changes
+	if !w.decode(rw, r, &c) {
+		return
+	}
+	if err := c.Check(&w.cfg.Filter); err != nil {
+		w.refuse(rw, r, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	start := time.Now()
+	set, err := w.store.Apply(w.cfg.Owner, c)
+	applyDuration.WithLabelValues(w.cfg.Owner).Observe(time.Since(start).Seconds())
+	switch {
+	case errors.Is(err, records.ErrInvalid):
+		w.refuse(rw, r, http.StatusUnprocessableEntity, err.Error())
+		return
+	case errors.Is(err, records.ErrBroken), errors.Is(err, records.ErrClosed):
+		// 5xx: ExternalDNS retries, and reports a soft error.
+		w.cfg.Logf("[ERR] healthdns webhook %s: %v", w.cfg.Owner, err)
+		writeError(rw, http.StatusServiceUnavailable, err.Error())
+		return
+	case err != nil:
+		w.cfg.Logf("[ERR] healthdns webhook %s: %v", w.cfg.Owner, err)
+		writeError(rw, http.StatusInternalServerError, err.Error())
+		return
+	}
+	recordCount.WithLabelValues(w.cfg.Owner).Set(float64(len(set.Endpoints)))
+	if c.Len() > 0 {
+		w.cfg.Logf("[INFO] healthdns webhook %s: applied %d create, %d update, %d delete; %d records at version %s",
+			w.cfg.Owner, len(c.Create), len(c.UpdateNew), len(c.Delete), len(set.Endpoints), set.Version)
+	}
+	rw.WriteHeader(http.StatusNoContent)
+}
+
+// adjustEndpoints returns the endpoints as healthdns would store them, so
+// that ExternalDNS's plan compares like with like: canonical names and
+// targets, healthdns's properties normalised. An endpoint healthdns cannot
+// serve (an unsupported type, a bad target, a name outside the filter) is
+// left out, and an invalid healthdns property is dropped from its endpoint
+// (the owner's default applies), each with a log line: one bad annotation
+// must not stop a cluster's other records from syncing, and POST /records
+// would refuse them anyway.
+func (w *Webhook) adjustEndpoints(rw http.ResponseWriter, r *http.Request) {
+	if !w.contentType(rw, r) {
+		return
+	}
+	var in []*records.Endpoint
+	if !w.decode(rw, r, &in) {
+		return
+	}
+	out := make([]records.Endpoint, 0, len(in))
+	for i, e := range in {
+		if e == nil {
+			continue
+		}
+		a, err := w.adjust(*e)
+		if err != nil {
+			w.cfg.Logf("[WARN] healthdns webhook %s: adjustendpoints: left out endpoint %d: %v", w.cfg.Owner, i, err)
+			continue
+		}
+		out = append(out, a)
+	}
+	writeJSON(rw, http.StatusOK, out)
+}
+
+func (w *Webhook) adjust(e records.Endpoint) (records.Endpoint, error) {
+	var props []records.Property
+	for _, p := range e.ProviderSpecific {
+		if _, err := records.NormalizeProperty(p.Name, p.Value); err != nil {
+			w.cfg.Logf("[WARN] healthdns webhook %s: adjustendpoints: %s %s: dropped %v", w.cfg.Owner, e.DNSName, e.RecordType, err)
+			continue
+		}
+		props = append(props, p)
+	}
+	e.ProviderSpecific = props
+	a, err := records.Normalize(e)
+	if err != nil {
+		return records.Endpoint{}, err
+	}
+	if !w.cfg.Filter.Match(a.DNSName) {
+		return records.Endpoint{}, fmt.Errorf("name %s is outside the domain filter %v", a.DNSName, w.cfg.Filter.Include)
+	}
+	return a, nil
+}
+
+// Request checks. Each writes the error response and returns false.
+
+func allow(rw http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m || (m == http.MethodGet && r.Method == http.MethodHead) {
+			return true
+		}
+	}
+	rw.Header().Set("Allow", strings.Join(methods, ", "))
+	writeError(rw, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(methods, ", ")))
+	return false
+}
+
+// acceptable checks the Accept header: absent, or admitting the media
+// type (version 1), application/*, */*, or application/json.
+func (w *Webhook) acceptable(rw http.ResponseWriter, r *http.Request) bool {
+	accept := r.Header.Values("Accept")
+	if strings.TrimSpace(strings.Join(accept, "")) == "" {
+		return true
+	}
+	for _, h := range accept {
+		for _, part := range strings.Split(h, ",") {
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil {
+				continue
+			}
+			switch mt {
+			case "*/*", "application/*", "application/json":
+				return true
+			case mediaBase:
+				if v, ok := params["version"]; !ok || v == "1" {
+					return true
+				}
+			}
+		}
+	}
+	w.refuse(rw, r, http.StatusNotAcceptable, fmt.Sprintf("Accept %q: this webhook serves %s", strings.Join(accept, ", "), MediaType))
+	return false
+}
+
+// contentType checks that a request body is in the media type, version 1.
+func (w *Webhook) contentType(rw http.ResponseWriter, r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err == nil && mt == mediaBase {
+		if v, ok := params["version"]; !ok || v == "1" {
+			return true
+		}
+	}
+	w.refuse(rw, r, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: want %s", ct, MediaType))
+	return false
+}
+
+// decode reads a JSON body of at most MaxBodyBytes into v.
+func (w *Webhook) decode(rw http.ResponseWriter, r *http.Request, v any) bool {
+	if r.ContentLength > w.cfg.MaxBodyBytes {
+		w.refuse(rw, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes, over the limit of %d", r.ContentLength, w.cfg.MaxBodyBytes))
+		return false
+	}
+	body := http.MaxBytesReader(rw, r.Body, w.cfg.MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	err := dec.Decode(v)
+	if err == nil {
+		// One JSON value and nothing after it.
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("data after the JSON value")
+		}
+	}
+	if err == nil {
+		return true
+	}
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		w.refuse(rw, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over the limit of %d bytes", w.cfg.MaxBodyBytes))
+		return false
+	}
+	if errors.Is(err, io.EOF) {
+		err = errors.New("empty body")
+	}
+	w.refuse(rw, r, http.StatusBadRequest, "malformed JSON: "+err.Error())
+	return false
+}
+
+func (w *Webhook) refuse(rw http.ResponseWriter, r *http.Request, code int, msg string) {
+	w.cfg.Logf("[WARN] healthdns webhook %s: %s %s: %d: %s", w.cfg.Owner, r.Method, r.URL.Path, code, msg)
+	writeError(rw, code, msg)
+}
+
+// Responses.
+
+type errorJSON struct {
+	Error string `json:"error"`
+}
+
+func writeError(rw http.ResponseWriter, code int, msg string) {
+	b, _ := json.Marshal(errorJSON{Error: msg})
+	rw.Header().Set("Content-Type", "application/json")
+	rw.Header().Set("X-Content-Type-Options", "nosniff")
+	rw.WriteHeader(code)
+	rw.Write(append(b, '\n'))
+}
+
+func writeJSON(rw http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(rw, http.StatusInternalServerError, err.Error())
+		return
+	}
+	rw.Header().Set("Content-Type", MediaType)
+	rw.WriteHeader(code)
+	rw.Write(append(b, '\n'))
+}
+
+// statusWriter remembers the status code for the metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) code() int {
+	if s.status == 0 {
+		return http.StatusOK
+	}
+	return s.status
+}
+
+// Health serves /healthz: 200 while the store takes changes, 503 when it
+// cannot write (ExternalDNS's sidecar probes restart the container then).
+func (w *Webhook) Health() http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if err := w.store.Err(); err != nil {
+			writeError(rw, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(rw, "OK\n")
+	})
+}
