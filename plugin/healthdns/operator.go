@@ -154,6 +154,7 @@ func (h *HealthDNS) document(only string) *status.Document {
 					Observer: view.Node, Location: view.Observer, State: o.State.String(), LastHeard: view.LastHeard.UTC(), AgeSeconds: ageOf(now, view.LastHeard), Stale: stale,
 				})
 			}
+			sort.Slice(st.Observations, func(i, j int) bool { return st.Observations[i].Observer < st.Observations[j].Observer })
 			sn.Targets = append(sn.Targets, st)
 		}
 		doc.Names = append(doc.Names, sn)
