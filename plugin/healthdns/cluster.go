@@ -1,6 +1,7 @@
 package healthdns
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+	"github.com/healthdns/healthdns/plugin/healthdns/records"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -161,9 +163,10 @@ type member struct {
 	refs      int
 	synced    bool
 
-	mu       sync.Mutex
-	catalogs map[*HealthDNS][]gossip.CatalogTarget
-	observed map[*HealthDNS]map[gossip.TargetID]string // ID -> probe key
+	mu         sync.Mutex
+	recordSync context.CancelFunc
+	catalogs   map[*HealthDNS][]gossip.CatalogTarget
+	observed   map[*HealthDNS]map[gossip.TargetID]string // ID -> probe key
 }
 
 var (
@@ -230,6 +233,22 @@ func (m *member) coldStart() {
 	}
 }
 
+// syncRecords runs the node's record replication into st, once per node.
+func (m *member) syncRecords(st *records.Store) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.recordSync != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.recordSync = cancel
+	go func() {
+		if err := m.node.SyncRecords(ctx, st); err != nil && ctx.Err() == nil {
+			log.Errorf("cluster: record replication: %v", err)
+		}
+	}()
+}
+
 func (m *member) release(h *HealthDNS) {
 	m.mu.Lock()
 	delete(m.catalogs, h)
@@ -247,6 +266,11 @@ func (m *member) release(h *HealthDNS) {
 	}
 	membersMu.Unlock()
 	if last {
+		m.mu.Lock()
+		if m.recordSync != nil {
+			m.recordSync()
+		}
+		m.mu.Unlock()
 		prometheus.DefaultRegisterer.Unregister(m.collector)
 		m.node.Leave(2 * time.Second)
 		m.node.Shutdown()

@@ -27,6 +27,11 @@ type config struct {
 	names   []*nameConfig
 	cluster *clusterConfig // nil: a single server probing by itself
 
+	timing  timing // the block's check timing, for targets from records
+	ttl     uint32 // the block's default TTL, likewise
+	dataDir string // the record store, "" for none
+	webhook *webhookConfig
+
 	statusAddr string         // the status API and page listener, "" for none
 	matrixOff  bool           // refuse the CH TXT health matrix to everyone
 	matrixNets []netip.Prefix // who may ask it
@@ -54,6 +59,7 @@ type nameConfig struct {
 }
 
 type targetConfig struct {
+	owner        string // "" for targets of the Corefile
 	tier, weight int
 	probe        probe.Target
 	id           gossip.TargetID // the target's name on the wire
@@ -76,7 +82,7 @@ func (c *config) probeTargets() []probe.Target {
 
 // maxTimeout is the longest check timeout, which bounds the first round.
 func (c *config) maxTimeout() time.Duration {
-	var d time.Duration
+	d := c.timing.timeout // targets from records use the block's timing
 	for _, n := range c.names {
 		for _, t := range n.targets {
 			d = max(d, t.probe.Timeout)

@@ -20,6 +20,7 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+	"github.com/healthdns/healthdns/plugin/healthdns/records"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
 	"github.com/healthdns/healthdns/plugin/healthdns/status"
 
@@ -43,8 +44,16 @@ type HealthDNS struct {
 	lastGood       map[string][]netip.Addr
 	release        func()
 	member         *member // nil without a cluster block
-	done           chan struct{}
-	wg             sync.WaitGroup
+	store          *records.Store
+
+	started    bool
+	names      []*nameConfig     // Corefile names with the records' targets merged in
+	staticKeys map[string]bool   // probe keys of Corefile targets
+	dynamic    map[string]func() // probe keys of record targets -> release
+	warned     map[string]bool
+
+	done chan struct{}
+	wg   sync.WaitGroup
 }
 
 func newHandler(cfg *config, p *probe.Pool) *HealthDNS {
@@ -52,7 +61,11 @@ func newHandler(cfg *config, p *probe.Pool) *HealthDNS {
 	if cfg.cluster != nil {
 		stale = cfg.cluster.stale
 	}
-	h := &HealthDNS{cfg: cfg, pool: p, judge: health.NewJudge(stale), lastGood: map[string][]netip.Addr{}, history: map[string][]status.Change{}}
+	h := &HealthDNS{cfg: cfg, pool: p, judge: health.NewJudge(stale), lastGood: map[string][]netip.Addr{}, history: map[string][]status.Change{},
+		staticKeys: map[string]bool{}, dynamic: map[string]func(){}, warned: map[string]bool{}, names: cfg.names}
+	for _, t := range cfg.probeTargets() {
+		h.staticKeys[t.Key()] = true
+	}
 	for _, z := range cfg.zones {
 		h.origins = append(h.origins, z.Origin)
 	}
@@ -120,6 +133,27 @@ func (h *HealthDNS) start() error {
 	if probing {
 		h.release = h.pool.Acquire(targets)
 	}
+	if h.cfg.dataDir != "" {
+		st, err := acquireStore(h.cfg.dataDir)
+		if err != nil {
+			h.stop()
+			return plugin.Error(pluginName, fmt.Errorf("data %s: %w", h.cfg.dataDir, err))
+		}
+		h.store = st
+		if h.cfg.webhook != nil {
+			if err := acquireWebhook(h.cfg.webhook, st, h.origins); err != nil {
+				h.store = nil
+				releaseStore(h.cfg.dataDir)
+				h.stop()
+				return plugin.Error(pluginName, err)
+			}
+		}
+	}
+	var recordChanges <-chan struct{}
+	unsubscribeRecords := func() {}
+	if h.store != nil {
+		recordChanges, unsubscribeRecords = h.store.Subscribe()
+	}
 	var gossipChanges <-chan struct{}
 	unsubscribeGossip := func() {}
 	if cc := h.cfg.cluster; cc != nil {
@@ -132,12 +166,33 @@ func (h *HealthDNS) start() error {
 		}
 		h.member = m
 		m.setCatalog(h, targets, probing)
+		if h.store != nil {
+			m.syncRecords(h.store)
+		} else {
+			var unsubscribeNode func()
+			recordChanges, unsubscribeNode = m.node.SubscribeRecords()
+			unsubscribeRecords = unsubscribeNode
+		}
 		gossipChanges, unsubscribeGossip = m.node.Subscribe()
 	}
+	// Records (from disk or from peers) add targets: acquire them now so
+	// that the first round covers them too.
+	h.mu.Lock()
+	h.started = true
+	h.mu.Unlock()
+	h.rebuild()
 	if probing {
+		h.mu.Lock()
+		var all []probe.Target
+		for _, n := range h.names {
+			for _, t := range n.targets {
+				all = append(all, t.probe)
+			}
+		}
+		h.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.maxTimeout()+time.Second)
 		defer cancel()
-		if err := h.pool.WaitFirstRound(ctx, targets); err != nil {
+		if err := h.pool.WaitFirstRound(ctx, all); err != nil {
 			log.Warningf("first probe round not done after %s; answering with what is known", h.cfg.maxTimeout()+time.Second)
 		}
 		if h.member != nil {
@@ -158,6 +213,7 @@ func (h *HealthDNS) start() error {
 		defer h.wg.Done()
 		defer unsubscribe()
 		defer unsubscribeGossip()
+		defer unsubscribeRecords()
 		// Staleness and partitions change with time alone.
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
@@ -170,6 +226,7 @@ func (h *HealthDNS) start() error {
 					h.member.publishObservations(h.pool)
 				}
 			case <-gossipChanges:
+			case <-recordChanges:
 			case <-tick.C:
 			}
 			h.rebuild()
@@ -199,6 +256,20 @@ func (h *HealthDNS) stop() error {
 	if h.release != nil {
 		h.release()
 		h.release = nil
+	}
+	h.mu.Lock()
+	for k, release := range h.dynamic {
+		release()
+		delete(h.dynamic, k)
+	}
+	h.started = false
+	h.mu.Unlock()
+	if h.cfg.webhook != nil && h.store != nil {
+		releaseWebhook(h.cfg.webhook.addr)
+	}
+	if h.store != nil {
+		releaseStore(h.cfg.dataDir)
+		h.store = nil
 	}
 	return nil
 }
@@ -231,8 +302,11 @@ func (h *HealthDNS) rebuild() {
 			}
 		}
 	}
+	names, zones := h.withRecords(h.recordSets())
+	h.names = names
+	h.syncTargets(names)
 	var qs []health.Question
-	for _, n := range h.cfg.names {
+	for _, n := range names {
 		for _, t := range n.targets {
 			q := health.Question{Key: verdictKey(n, t), Quorum: n.quorum}
 			if probing {
@@ -266,8 +340,8 @@ func (h *HealthDNS) rebuild() {
 		}
 	}
 	byState := map[health.State]int{}
-	names := make([]snapshot.Name, 0, len(h.cfg.names))
-	for _, n := range h.cfg.names {
+	built := make([]snapshot.Name, 0, len(names))
+	for _, n := range names {
 		sn := snapshot.Name{
 			FQDN: n.fqdn, TTL: n.ttl, Policy: n.policy, MaxAnswers: n.maxAnswers, MinHealthy: n.minHealthy,
 			Fallback: n.fallback, Fixed: n.fixed, LastGood: h.lastGood[n.fqdn],
@@ -279,12 +353,12 @@ func (h *HealthDNS) rebuild() {
 			targetHealthy.WithLabelValues(n.fqdn, t.probe.Addr.String()).Set(b2f(up))
 			sn.Targets = append(sn.Targets, snapshot.Target{Addr: t.probe.Addr, Healthy: up, Tier: t.tier, Weight: t.weight})
 		}
-		names = append(names, sn)
+		built = append(built, sn)
 	}
 	for _, st := range []health.State{health.Up, health.Down, health.Unknown} {
 		verdicts.WithLabelValues(st.String()).Set(float64(byState[st]))
 	}
-	s := snapshot.Build(h.snap.Load(), h.cfg.zones, names)
+	s := snapshot.Build(h.snap.Load(), zones, built)
 	for _, d := range s.Names() {
 		var good []netip.Addr
 		if d.A.Outcome == snapshot.Healthy {

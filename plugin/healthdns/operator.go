@@ -117,7 +117,7 @@ func (h *HealthDNS) document(only string) *status.Document {
 	}
 	probing := h.cfg.cluster == nil || h.cfg.cluster.probe
 	snap := h.snap.Load()
-	for _, n := range h.cfg.names {
+	for _, n := range h.names {
 		if only != "" && n.fqdn != only {
 			continue
 		}
@@ -134,7 +134,7 @@ func (h *HealthDNS) document(only string) *status.Document {
 			key := verdictKey(n, t)
 			v := h.judge.Verdict(key)
 			st := status.Target{
-				ID: t.id.String(), Address: t.probe.Addr.String(), Tier: t.tier, Weight: t.weight,
+				ID: t.id.String(), Address: t.probe.Addr.String(), Owner: t.owner, Tier: t.tier, Weight: t.weight,
 				Verdict: v.State.String(), Since: v.Since.UTC(), Reason: v.Reason,
 				Checks: []string{}, Observations: []status.Observation{}, History: append([]status.Change{}, h.history[key]...),
 			}
@@ -160,6 +160,9 @@ func (h *HealthDNS) document(only string) *status.Document {
 		doc.Names = append(doc.Names, sn)
 	}
 	sort.Slice(doc.Names, func(i, j int) bool { return doc.Names[i].Name < doc.Names[j].Name })
+	for _, set := range h.recordSets() {
+		doc.Owners = append(doc.Owners, status.Owner{Name: set.Owner, Records: len(set.Endpoints)})
+	}
 	return doc
 }
 

@@ -119,6 +119,24 @@ func parse(c *caddy.Controller) (*config, error) {
 					return nil, err
 				}
 				ttl = v
+			case "data":
+				v, err := oneArg(c)
+				if err != nil {
+					return nil, err
+				}
+				if !filepath.IsAbs(v) && root != "" {
+					v = filepath.Join(root, v)
+				}
+				cfg.dataDir = v
+			case "webhook":
+				if cfg.webhook != nil {
+					return nil, c.Err("webhook: only one per block (one owner per webhook)")
+				}
+				wc, err := parseWebhook(c)
+				if err != nil {
+					return nil, err
+				}
+				cfg.webhook = wc
 			case "status":
 				v, err := oneArg(c)
 				if err != nil {
@@ -180,6 +198,10 @@ func parse(c *caddy.Controller) (*config, error) {
 			default:
 				return nil, c.Errf("unknown property %q", c.Val())
 			}
+		}
+		cfg.timing, cfg.ttl = def, ttl
+		if cfg.webhook != nil && cfg.dataDir == "" {
+			return nil, c.Err("webhook: needs data DIR: acknowledged records are written there before ExternalDNS is told")
 		}
 		for _, o := range origins {
 			zf, ok := files[o]

@@ -61,6 +61,11 @@ type Config struct {
 	// Logf receives a line per applied batch and per refused request or
 	// adjusted endpoint (default log.Printf).
 	Logf func(format string, args ...any)
+	// Defaults are the owner's webhook/* properties (weight, tier, check,
+	// policy). They are written into every A and AAAA endpoint that does
+	// not set them, so a record means the same on every server, whoever
+	// took it.
+	Defaults []records.Property
 }
 
 // Webhook is the provider API of one owner. It is an http.Handler.
@@ -81,6 +86,11 @@ func New(store *records.Store, cfg Config) (*Webhook, error) {
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = log.Printf
+	}
+	for _, d := range cfg.Defaults {
+		if _, err := records.NormalizeProperty(d.Name, d.Value); err != nil {
+			return nil, fmt.Errorf("webhook: owner default %s: %w", d.Name, err)
+		}
 	}
 	w := &Webhook{store: store, cfg: cfg}
 	recordCount.WithLabelValues(cfg.Owner).Set(float64(len(store.Set(cfg.Owner).Endpoints)))
@@ -166,6 +176,11 @@ func (w *Webhook) applyChanges(rw http.ResponseWriter, r *http.Request) {
 	if !w.decode(rw, r, &c) {
 		return
 	}
+	for _, es := range [][]records.Endpoint{c.Create, c.UpdateNew} {
+		for i := range es {
+			es[i] = w.withDefaults(es[i])
+		}
+	}
 	if err := c.Check(&w.cfg.Filter); err != nil {
 		w.refuse(rw, r, http.StatusUnprocessableEntity, err.Error())
 		return
@@ -226,6 +241,26 @@ func (w *Webhook) adjustEndpoints(rw http.ResponseWriter, r *http.Request) {
 	writeJSON(rw, http.StatusOK, out)
 }
 
+// withDefaults adds the owner's default properties an address endpoint
+// lacks.
+func (w *Webhook) withDefaults(e records.Endpoint) records.Endpoint {
+	if len(w.cfg.Defaults) == 0 || (e.RecordType != records.TypeA && e.RecordType != records.TypeAAAA) {
+		return e
+	}
+	have := map[string]bool{}
+	for _, p := range e.ProviderSpecific {
+		have[p.Name] = true
+	}
+	props := append([]records.Property(nil), e.ProviderSpecific...)
+	for _, d := range w.cfg.Defaults {
+		if !have[d.Name] {
+			props = append(props, d)
+		}
+	}
+	e.ProviderSpecific = props
+	return e
+}
+
 func (w *Webhook) adjust(e records.Endpoint) (records.Endpoint, error) {
 	var props []records.Property
 	for _, p := range e.ProviderSpecific {
@@ -236,7 +271,7 @@ func (w *Webhook) adjust(e records.Endpoint) (records.Endpoint, error) {
 		props = append(props, p)
 	}
 	e.ProviderSpecific = props
-	a, err := records.Normalize(e)
+	a, err := records.Normalize(w.withDefaults(e))
 	if err != nil {
 		return records.Endpoint{}, err
 	}
