@@ -22,13 +22,14 @@ import (
 
 // agent probes the cluster's catalog and publishes its observations.
 type agent struct {
-	opts   options
-	log    *log.Logger
-	node   *gossip.Node
-	pool   *probe.Pool
-	reg    *prometheus.Registry
-	status net.Listener // nil without -status
-	srv    *http.Server
+	opts    options
+	log     *log.Logger
+	node    *gossip.Node
+	pool    *probe.Pool
+	reg     *prometheus.Registry
+	status  net.Listener // nil without -status
+	srv     *http.Server
+	sidecar *sidecar // nil without -webhook
 
 	mu   sync.Mutex // guards held
 	held map[gossip.TargetID]*heldTarget
@@ -109,6 +110,18 @@ func newAgent(o options, logOut io.Writer) (*agent, error) {
 	}
 	a.node = node
 	m.watch(a)
+	if o.sidecar.enabled() {
+		logf := func(f string, args ...any) { a.log.Printf(f, args...) }
+		sc, err := startSidecar(o.sidecar, prometheus.Gatherers{a.reg, prometheus.DefaultGatherer}, logf)
+		if err != nil {
+			node.Shutdown()
+			if a.status != nil {
+				a.status.Close()
+			}
+			return nil, fmt.Errorf("webhook: %w", err)
+		}
+		a.sidecar = sc
+	}
 	return a, nil
 }
 
@@ -128,6 +141,14 @@ func (a *agent) run(ctx context.Context) error {
 	joinCtx, stopJoin := context.WithCancel(ctx)
 	defer stopJoin()
 	go a.join(joinCtx)
+	if a.sidecar != nil {
+		a.log.Printf("[INFO] webhook for owner %s on http://%s", a.opts.sidecar.owner, a.sidecar.srv.Addr())
+		go func() {
+			if err := a.node.SyncRecords(joinCtx, a.sidecar.store); err != nil && joinCtx.Err() == nil {
+				a.log.Printf("[ERR] record replication: %v", err)
+			}
+		}()
+	}
 
 	// With no catalog yet the agent is still an observer, of nothing.
 	a.node.PublishObservations(nil)
@@ -217,6 +238,9 @@ func (a *agent) publish() {
 }
 
 func (a *agent) shutdown() error {
+	if a.sidecar != nil {
+		a.sidecar.close()
+	}
 	a.log.Printf("[INFO] leaving the cluster")
 	var errs []error
 	if err := a.node.Leave(a.opts.leaveTimeout); err != nil {

@@ -42,6 +42,7 @@ type options struct {
 	label     string
 	status    string
 	debug     bool
+	sidecar   sidecarOptions
 
 	gossipInterval   time.Duration
 	pushPullInterval time.Duration
@@ -67,6 +68,15 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.StringVar(&o.keyFile, "keyfile", "", "gossip key file: one base64 key per line, the first encrypts")
 	fs.StringVar(&o.label, "label", "", "cluster label; nodes with another label are refused")
 	fs.StringVar(&o.status, "status", "", "listen address for /status, /metrics and /health, e.g. 127.0.0.1:8054 (default: off)")
+	fs.StringVar(&o.sidecar.addr, "webhook", "", "serve the ExternalDNS webhook provider on this address, e.g. localhost:8888 (default: off)")
+	fs.StringVar(&o.sidecar.health, "webhook-health", "", "the webhook's /healthz and /metrics listener, e.g. :8080 (default: off)")
+	fs.StringVar(&o.sidecar.owner, "owner", "", "the webhook's owner: this cluster's name, as ExternalDNS's --txt-owner-id")
+	fs.StringVar(&o.sidecar.data, "data", "", "directory of the webhook's record store (acknowledged records are fsynced there)")
+	fs.StringVar(&o.sidecar.domains, "domain-filter", "", "comma-separated zones the servers serve, e.g. gslb.example.com")
+	fs.StringVar(&o.sidecar.check, "default-check", "", "the owner's default health check, e.g. \"tcp {addr}:443\" or \"https://{addr}/healthz host app.example.com\"")
+	fs.StringVar(&o.sidecar.tier, "default-tier", "", "the owner's default priority tier (default 1)")
+	fs.StringVar(&o.sidecar.weight, "default-weight", "", "the owner's default weight (default 1)")
+	fs.StringVar(&o.sidecar.policy, "default-policy", "", "the owner's default policy for names only it defines: roundrobin, weighted or priority")
 	fs.BoolVar(&o.debug, "debug", false, "log memberlist's debug lines")
 	fs.DurationVar(&o.gossipInterval, "gossip-interval", 0, "gossip interval (default: memberlist's LAN default, 200ms)")
 	fs.DurationVar(&o.pushPullInterval, "pushpull-interval", 0, "full state sync interval (default: memberlist's LAN default, 30s)")
@@ -88,6 +98,9 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	}
 	if _, _, err := splitHostPort(o.bind); err != nil {
 		return o, fmt.Errorf("-bind: %w", err)
+	}
+	if err := o.sidecar.validate(); err != nil {
+		return o, err
 	}
 	if o.advertise != "" {
 		if _, _, err := splitHostPort(o.advertise); err != nil {

@@ -6,7 +6,6 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // The agent's metrics share the server's namespace and subsystem, and the
@@ -41,8 +40,9 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help: "Target state changes seen by this observer, by target and new state.",
 		}, []string{"target", "to"}),
 	}
-	reg.MustRegister(m.probes, m.probeDuration, m.transitions,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Go and process metrics come from the default registry, which /metrics
+	// serves alongside (it also holds the webhook's metrics).
+	reg.MustRegister(m.probes, m.probeDuration, m.transitions)
 	return m
 }
 

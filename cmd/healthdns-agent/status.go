@@ -9,6 +9,7 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/status"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -16,7 +17,7 @@ import (
 // its metrics (/metrics).
 func (a *agent) handler() http.Handler {
 	mux := http.NewServeMux()
-	metrics := promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{})
+	metrics := promhttp.HandlerFor(prometheus.Gatherers{a.reg, prometheus.DefaultGatherer}, promhttp.HandlerOpts{})
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
