@@ -29,6 +29,7 @@ import (
 	_ "github.com/coredns/coredns/plugin/log"
 	_ "github.com/coredns/coredns/plugin/metrics"
 	_ "github.com/coredns/coredns/plugin/minimal"
+	_ "github.com/coredns/coredns/plugin/multisocket"
 	_ "github.com/coredns/coredns/plugin/nsid"
 	_ "github.com/coredns/coredns/plugin/pprof"
 	_ "github.com/coredns/coredns/plugin/ready"
@@ -44,7 +45,7 @@ import (
 // directives is the execution order. healthdns sits just before file, so
 // cache, dnssec and log wrap it.
 var directives = []string{
-	"root", "cancel", "timeouts", "reload", "nsid", "bufsize", "bind", "debug",
+	"root", "cancel", "timeouts", "multisocket", "reload", "nsid", "bufsize", "bind", "debug",
 	"ready", "health", "pprof", "prometheus", "errors", "log", "any", "chaos",
 	"acl", "cache", "dnssec", "minimal", "healthdns", "file", "whoami",
 }

@@ -108,7 +108,7 @@ func (h *HealthDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	m.SetReply(r)
 	out, pol := s.Answer(m, qname, state.QType())
 	if out != snapshot.Static {
-		answers.WithLabelValues(metrics.WithServer(ctx), pol.String(), out.String()).Inc()
+		answerCounter(metrics.WithServer(ctx), pol, out).Inc()
 	}
 	state.SizeAndDo(m)
 	w.WriteMsg(m)

@@ -1,10 +1,14 @@
 package healthdns
 
 import (
+	"sync"
+
 	"github.com/coredns/coredns/plugin"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -61,6 +65,24 @@ var (
 		Help:      "Health-aware answers by policy and outcome: healthy (healthy targets), fallback (nothing healthy, fallback answered) or none (nothing healthy, NODATA).",
 	}, []string{"server", "policy", "outcome"})
 )
+
+// answerCounters caches answers_total's counters per server label, so the
+// query path does one map load instead of hashing three labels.
+var answerCounters sync.Map // server -> *[3][5]prometheus.Counter
+
+func answerCounter(server string, pol policy.Kind, out snapshot.Outcome) prometheus.Counter {
+	v, ok := answerCounters.Load(server)
+	if !ok {
+		var cs [3][5]prometheus.Counter
+		for p := range cs {
+			for o := range cs[p] {
+				cs[p][o] = answers.WithLabelValues(server, policy.Kind(p).String(), snapshot.Outcome(o).String())
+			}
+		}
+		v, _ = answerCounters.LoadOrStore(server, &cs)
+	}
+	return v.(*[3][5]prometheus.Counter)[pol][out]
+}
 
 // pool is the process's probe pool. It lives outside any plugin instance so
 // that probe state survives a CoreDNS reload.

@@ -356,6 +356,9 @@ func (s *Set) pick(ans []dns.RR) []dns.RR {
 		}
 		return ans
 	}
+	if n == 1 {
+		return append(ans, s.RRs[0]) // the common case: no rotation to share
+	}
 	k := s.max
 	if k <= 0 || k > n {
 		k = n
