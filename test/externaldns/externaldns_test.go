@@ -4,9 +4,16 @@
 // are one reconcile cycle of the ExternalDNS controller. It is a module of
 // its own so that ExternalDNS's dependencies stay out of healthdns's.
 //
-// The tests take the webhook's URL from an Env: here the webhook runs in
-// this process over a records.Store in a temporary directory; pointed at a
-// real healthdns server, the same steps can assert its DNS answers.
+// The tests take the webhook's URL from an Env. In TestTwoClustersOneName
+// the webhooks run in this process over a records.Store in a temporary
+// directory. TestTwoClustersRealServer (e2e_test.go) runs the real
+// binaries, built by TestMain from the main module: a healthdns server and
+// two healthdns-agent sidecars, one per cluster, on 127.0.0.91-94; its Env
+// answers with the server's DNS answers over UDP and TCP.
+//
+// Run from the repository root:
+//
+//	cd test/externaldns && go test -count=1 ./...
 package externaldns
 
 import (

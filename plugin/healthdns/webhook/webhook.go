@@ -336,10 +336,10 @@ func (w *Webhook) contentType(rw http.ResponseWriter, r *http.Request) bool {
 
 // decode reads a JSON body of at most MaxBodyBytes into v.
 func (w *Webhook) decode(rw http.ResponseWriter, r *http.Request, v any) bool {
-	if r.ContentLength > w.cfg.MaxBodyBytes {
-		w.refuse(rw, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes, over the limit of %d", r.ContentLength, w.cfg.MaxBodyBytes))
-		return false
-	}
+	// No early 413 on Content-Length: answering before the body is read
+	// makes the server close the connection on an unread body, and the
+	// client often sees a reset instead of the 413. MaxBytesReader reads up
+	// to the limit and then refuses.
 	body := http.MaxBytesReader(rw, r.Body, w.cfg.MaxBodyBytes)
 	dec := json.NewDecoder(body)
 	err := dec.Decode(v)
