@@ -28,15 +28,19 @@ var (
 	descBytes  = desc("gossip_bytes_total", "Bytes of gossip messages and push/pull state, by direction (sent, received) and kind (message, state).", "direction", "kind")
 	descStates = desc("gossip_states_total",
 		"Push/pull states, by result: merged, garbled (received, undecodable), too_large (own state over the limit, not sent).", "result")
+	descDirect = desc("gossip_direct_messages_total",
+		"Messages sent to one member over TCP (bulk changes, large catalogs and record sets, anti-entropy answers), by result: sent, failed, dropped (too many waiting).", "result")
+	descStalls      = desc("gossip_stalls_total", "Heartbeat ticks that came far too late: the process was paused or starved, and its observations counted as old until it observed again.")
+	descReconnects  = desc("gossip_reconnects_total", "Joins to members thought dead that succeeded: partitions healed.")
 	descQueue       = desc("gossip_broadcast_queue", "Gossip messages waiting to be sent.")
 	descObservers   = desc("observers", "Observers (agents, and servers that probe) this node holds a view of, by member state.", "state")
 	descObservation = desc("observations", "Observations held: one per observer and target.")
-	descLag         = desc("observer_lag_seconds", "Time since this node last heard from each observer: the convergence lag of its view.", "observer")
+	descLag         = desc("observer_lag_seconds", "Age of each observer's latest observation round as this node knows it (ObserverView.LastHeard): how old its view is.", "observer")
 )
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMembers, descMsgs, descSent, descBytes, descStates, descQueue, descObservers, descObservation, descLag} {
+	for _, d := range []*prometheus.Desc{descMembers, descMsgs, descSent, descBytes, descStates, descDirect, descStalls, descReconnects, descQueue, descObservers, descObservation, descLag} {
 		ch <- d
 	}
 }
@@ -61,6 +65,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descStates, st.StatesMerged, "merged")
 	counter(descStates, st.StatesGarbled, "garbled")
 	counter(descStates, st.StateTooLarge, "too_large")
+	counter(descDirect, st.DirectSent, "sent")
+	counter(descDirect, st.DirectFailed, "failed")
+	counter(descDirect, st.DirectDropped, "dropped")
+	counter(descStalls, st.Stalls)
+	counter(descReconnects, st.Reconnects)
 	ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(st.Queued))
 
 	members := map[MemberState]int{}
@@ -73,7 +82,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, v := range n.Views() {
 		observers[v.State]++
 		held += len(v.States)
-		if v.Node != n.Name() {
+		if v.Node != n.Name() && !v.LastHeard.IsZero() {
 			ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, now.Sub(v.LastHeard).Seconds(), v.Node)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"strings"
 	"time"
@@ -71,14 +72,21 @@ type Config struct {
 	// HeartbeatInterval is how often the node re-announces itself even
 	// with nothing new (default 5 × GossipInterval).
 	HeartbeatInterval time.Duration
-	// RejoinInterval is how often a node alone retries Join (default 10s).
+	// RejoinInterval is how often a node alone retries Join, and how
+	// often a node tries to join a few of the members it thinks dead, to
+	// heal a partition (default 10s).
 	RejoinInterval time.Duration
 	// Retention is how long the state of a node not heard from is kept
-	// (default 10m). A dead server's catalog stays in Catalog that long.
+	// (default 10m), and how long a dead member is tried again. A dead
+	// server's catalog stays in Catalog that long.
 	Retention time.Duration
 
 	// LogOutput receives memberlist's log lines (default os.Stderr).
 	LogOutput io.Writer
+
+	// wrapTransport, for tests, wraps the node's network transport (to
+	// cut it off from some addresses).
+	wrapTransport func(memberlist.NodeAwareTransport) memberlist.NodeAwareTransport
 }
 
 // Defaults.
@@ -141,7 +149,7 @@ func (c *Config) fill() error {
 }
 
 // memberlistConfig builds memberlist's configuration, delegates aside.
-func (c *Config) memberlistConfig(keyring *memberlist.Keyring) *memberlist.Config {
+func (c *Config) memberlistConfig(keyring *memberlist.Keyring) (*memberlist.Config, error) {
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = c.Name
 	mc.BindAddr = c.BindAddr
@@ -159,8 +167,45 @@ func (c *Config) memberlistConfig(keyring *memberlist.Keyring) *memberlist.Confi
 	if mc.ProbeTimeout > c.ProbeInterval {
 		mc.ProbeTimeout = c.ProbeInterval / 2
 	}
+	// memberlist gossips to the dead for 30 probe intervals by default;
+	// keep that ratio with other probe intervals.
+	mc.GossipToTheDeadTime = 30 * c.ProbeInterval
 	mc.LogOutput = c.LogOutput
-	return mc
+	t, port, err := c.transport()
+	if err != nil {
+		return nil, err
+	}
+	if c.BindPort == 0 {
+		mc.BindPort, mc.AdvertisePort = port, port
+	}
+	mc.Transport = t
+	return mc, nil
+}
+
+// transport builds memberlist's network transport, as memberlist would
+// (with a few tries for a free port when BindPort is 0), wrapped so that
+// streams have a deadline (streamTransport).
+func (c *Config) transport() (memberlist.NodeAwareTransport, int, error) {
+	nc := &memberlist.NetTransportConfig{BindAddrs: []string{c.BindAddr}, BindPort: c.BindPort, Logger: log.New(c.LogOutput, "", log.LstdFlags)}
+	tries := 1
+	if c.BindPort == 0 {
+		tries = 10 // the port is free for UDP, maybe not for TCP
+	}
+	var nt *memberlist.NetTransport
+	var err error
+	for range tries {
+		if nt, err = memberlist.NewNetTransport(nc); err == nil || !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("gossip: listen on %s:%d: %w", c.BindAddr, c.BindPort, err)
+	}
+	var t memberlist.NodeAwareTransport = nt
+	if c.wrapTransport != nil {
+		t = c.wrapTransport(t)
+	}
+	return newStreamTransport(t, streamTimeout), nt.GetAutoBindPort(), nil
 }
 
 // LoadKeyring reads a key file: one base64 key of 16, 24 or 32 bytes per

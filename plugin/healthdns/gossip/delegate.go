@@ -21,19 +21,34 @@ func (d *delegate) NodeMeta(limit int) []byte {
 
 // NotifyMsg copies the message (memberlist reuses the buffer) and queues it
 // for the receive loop; when the queue is full it drops and counts it
-// rather than stall memberlist's packet loop.
+// rather than stall memberlist's packet loop. Gossip messages must fit a
+// packet; direct ones (by type) come over TCP and may be larger.
 func (d *delegate) NotifyMsg(b []byte) {
-	d.n.stats.recvBytes.Add(uint64(len(b)))
+	n := d.n
+	if len(b) > 0 && direct(b[0]) {
+		if b[0] == msgBulk {
+			n.stats.recvBytes.Add(uint64(len(b)))
+		} else {
+			n.stats.stateRecvBytes.Add(uint64(len(b)))
+		}
+		if len(b) > maxDirect {
+			n.stats.oversized.Add(1)
+			return
+		}
+		n.receiveDirect(b)
+		return
+	}
+	n.stats.recvBytes.Add(uint64(len(b)))
 	if len(b) > maxInbound {
-		d.n.stats.oversized.Add(1)
+		n.stats.oversized.Add(1)
 		return
 	}
 	c := make([]byte, len(b))
 	copy(c, b)
 	select {
-	case d.n.inbox <- c:
+	case n.inbox <- c:
 	default:
-		d.n.stats.dropped.Add(1)
+		n.stats.dropped.Add(1)
 	}
 }
 
@@ -46,13 +61,28 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return out
 }
 
-// LocalState is the node's whole state for push/pull (and join): the
-// observation state and, when the node knows record Sets, the record
-// state beside it in a states envelope.
+// LocalState is the node's push/pull state. On join it is the whole
+// state (the observation state and, when the node knows record Sets, the
+// record state beside it in a states envelope), so that Join returns with
+// everything. After join it is a digest, the versions of what the node
+// holds: the peer sends directly what it finds missing (Node.answer), and
+// a push/pull costs a few bytes a node when nothing changed.
 func (d *delegate) LocalState(join bool) []byte {
 	n := d.n
+	now := n.now()
+	if !join {
+		n.mu.Lock()
+		dg := n.st.digest(now)
+		n.mu.Unlock()
+		n.recMu.Lock()
+		dg.Sets = n.rec.versions()
+		n.recMu.Unlock()
+		b := dg.encode()
+		n.stats.stateSentBytes.Add(uint64(len(b)))
+		return b
+	}
 	n.mu.Lock()
-	fs := n.st.full(n.now())
+	fs := n.st.full(now)
 	n.mu.Unlock()
 	b := fs.encode()
 	if len(b) > maxState {
@@ -68,10 +98,16 @@ func (d *delegate) LocalState(join bool) []byte {
 }
 
 // MergeRemoteState merges a peer's state. It runs on the push/pull
-// connection's goroutine, not the packet loop, so it works inline.
+// connection's goroutine, not the packet loop. A whole state (join) is
+// merged inline, so that Join returns with it; a digest goes to the
+// receive loop, which answers it.
 func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	n := d.n
 	n.stats.stateRecvBytes.Add(uint64(len(buf)))
+	if len(buf) > 0 && buf[0] == msgDigest {
+		n.receiveDirect(buf)
+		return
+	}
 	if len(buf) > 0 && buf[0] == msgStates {
 		parts, err := decodeStates(buf)
 		if err != nil {
@@ -104,10 +140,5 @@ func (d *delegate) mergeState(buf []byte) {
 	o := n.st.mergeFull(fs, n.now())
 	n.mu.Unlock()
 	n.stats.merged.Add(1)
-	if o.self != 0 {
-		n.refute(o.self)
-	}
-	if o.changed {
-		n.notify()
-	}
+	n.settle(o)
 }

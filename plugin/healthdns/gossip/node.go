@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,8 +23,9 @@ type Node struct {
 	ml     *memberlist.Memberlist
 	queue  *memberlist.TransmitLimitedQueue
 	perMsg int // observation pairs per delta
-	now    func() time.Time
 	logger *log.Logger
+	// skew moves the node's clock, for tests that play a paused process.
+	skew atomic.Int64
 
 	mu sync.Mutex // guards st
 	st *state
@@ -32,7 +34,23 @@ type Node struct {
 	members map[string]*Member
 	alive   atomic.Int64
 
-	inbox chan []byte
+	inbox chan []byte // gossip messages received
+	// directIn holds direct messages and push/pull digests received, and
+	// directBytes their size.
+	directIn    chan []byte
+	directBytes atomic.Int64
+	courMu      sync.Mutex
+	couriers    map[string]chan outMsg // by member name; see sendDirect
+
+	// explicit is set by the first Observed: from then on only Observed
+	// and PublishObservations date the node's observations. Until then
+	// each heartbeat tick does, except for a while after the process was
+	// paused (resumeAt, guarded by mu).
+	explicit atomic.Bool
+	lastTick time.Time // guarded by mu
+	resumeAt time.Time // guarded by mu
+	stalls   atomic.Uint64
+	joining  atomic.Bool // a reconnect to dead members is under way
 
 	subsMu sync.Mutex
 	subs   map[chan struct{}]struct{}
@@ -47,6 +65,8 @@ type Node struct {
 		merged, stateGarbled, stateTooLarge          atomic.Uint64
 		sentMsgs, sentBytes, recvBytes               atomic.Uint64
 		stateSentBytes, stateRecvBytes               atomic.Uint64
+		directSent, directFailed, directDropped      atomic.Uint64
+		reconnects                                   atomic.Uint64
 	}
 
 	stop     chan struct{}
@@ -71,20 +91,25 @@ func New(cfg Config) (*Node, error) {
 		keyring = k
 	}
 	n := &Node{
-		cfg:     cfg,
-		now:     time.Now,
-		logger:  log.New(cfg.LogOutput, "", log.LstdFlags),
-		st:      newState(cfg.Name, cfg.Observer, cfg.Role, uint64(time.Now().UnixMicro()), cfg.Retention),
-		members: map[string]*Member{},
-		inbox:   make(chan []byte, inboxDepth),
-		subs:    map[chan struct{}]struct{}{},
-		rec:     newRecordState(),
-		recSubs: map[chan struct{}]struct{}{},
-		stop:    make(chan struct{}),
+		cfg:      cfg,
+		logger:   log.New(cfg.LogOutput, "", log.LstdFlags),
+		st:       newState(cfg.Name, cfg.Observer, cfg.Role, uint64(time.Now().UnixMicro()), cfg.Retention),
+		members:  map[string]*Member{},
+		inbox:    make(chan []byte, inboxDepth),
+		directIn: make(chan []byte, directInDepth),
+		couriers: map[string]chan outMsg{},
+		subs:     map[chan struct{}]struct{}{},
+		rec:      newRecordState(),
+		recSubs:  map[chan struct{}]struct{}{},
+		stop:     make(chan struct{}),
 	}
 	header := 2 + 2 + len(cfg.Name) + 10 + 10 + 3
 	n.perMsg = (maxBroadcast - header) / minPair
-	mc := cfg.memberlistConfig(keyring)
+	n.st.bulkAfter = bulkAfter
+	mc, err := cfg.memberlistConfig(keyring)
+	if err != nil {
+		return nil, err
+	}
 	mc.Delegate = &delegate{n: n}
 	mc.Events = &events{n: n}
 	n.queue = &memberlist.TransmitLimitedQueue{
@@ -102,6 +127,8 @@ func New(cfg Config) (*Node, error) {
 	go n.rejoin()
 	return n, nil
 }
+
+func (n *Node) now() time.Time { return time.Now().Add(time.Duration(n.skew.Load())) }
 
 // Name is the node's name.
 func (n *Node) Name() string { return n.cfg.Name }
@@ -122,9 +149,20 @@ func (n *Node) Join(addrs ...string) (int, error) {
 	}
 	k, err := n.ml.Join(addrs)
 	if err != nil {
-		return k, fmt.Errorf("gossip: join %v: %w", addrs, oneLine{err})
+		return k, joinError(addrs, err)
 	}
 	return k, nil
+}
+
+// joinError words a failed join. A peer with another label hangs up
+// without a word, which memberlist reports as a bare EOF: say what that
+// usually means.
+func joinError(addrs []string, err error) error {
+	err = fmt.Errorf("gossip: join %v: %w", addrs, oneLine{err})
+	if strings.Contains(err.Error(), "EOF") {
+		err = fmt.Errorf("%w (the peer hung up: wrong key or label?)", err)
+	}
+	return err
 }
 
 // oneLine shows memberlist's multi-line multierror on one line.
@@ -156,23 +194,81 @@ func (n *Node) PublishCatalog(ts []CatalogTarget) error {
 	if err != nil {
 		return err
 	}
-	n.queuePages(pages)
+	if len(pages) == 0 {
+		return nil // the catalog published already
+	}
+	n.sendCatalog(pages)
 	n.notify()
 	return nil
 }
 
+// sendCatalog sends the node's new catalog: by gossip when it fits a few
+// pages, else whole and directly to every member.
+func (n *Node) sendCatalog(pages []*catalogPage) {
+	if len(pages) <= bulkAfter {
+		n.queuePages(pages)
+		return
+	}
+	n.mu.Lock()
+	fs := n.st.selfCatalog(n.now())
+	n.mu.Unlock()
+	for _, b := range splitState(fs, maxDirect) {
+		n.sendDirect("", b, false)
+	}
+}
+
 // PublishObservations sets this node's observations to states (targets
 // absent or Unknown have no observation) and sends what changed as deltas
-// under new versions. With nothing changed it sends nothing; heartbeats
-// keep the node fresh.
+// under new versions: by gossip when the change fits a couple of packets,
+// else directly to every member. With nothing changed it sends nothing.
+//
+// It also counts as an observation round (see Observed): states must be
+// what the node's probes say now.
 func (n *Node) PublishObservations(states map[TargetID]health.State) {
+	now := n.now()
 	n.mu.Lock()
 	msgs := n.st.publishObservations(states, n.perMsg)
+	n.st.observe(now)
+	n.resumeAt = time.Time{}
 	n.mu.Unlock()
 	n.queueObservations(msgs)
 	if len(msgs) > 0 {
 		n.notify()
 	}
+}
+
+// Observed tells the cluster that this node's observations are current.
+// Call it after every probe round (each target probed once more), once
+// the round's results have been given to PublishObservations; or call
+// ObservedAt with the time of the oldest of the targets' latest results.
+// Every node dates this node's view by its latest round (heartbeats carry
+// the round's age, a change dates it at once), not by its heartbeats, so
+// that a node that was paused, or whose probes stalled, has its view age
+// until it observes again, however alive it is. A view elsewhere is then
+// as old as a probe interval plus a heartbeat interval, and relaying:
+// staleness windows must be larger. A node with no observations is always
+// current.
+//
+// Until its first call, the node dates its view itself at every
+// heartbeat, except after a pause of the process (a heartbeat tick more
+// than 3 heartbeat intervals late, and at least 2s), when it waits for
+// PublishObservations, or for the longest interval plus timeout of the
+// catalog's targets, whichever comes first.
+func (n *Node) Observed() { n.ObservedAt(n.now()) }
+
+// ObservedAt is Observed for a round whose oldest result was taken at t.
+// Times in the future count as now, and a time before one given already
+// changes nothing.
+func (n *Node) ObservedAt(t time.Time) {
+	n.explicit.Store(true)
+	now := n.now()
+	if t.After(now) {
+		t = now
+	}
+	n.mu.Lock()
+	n.st.observe(t)
+	n.resumeAt = time.Time{}
+	n.mu.Unlock()
 }
 
 // Catalog returns the union of the catalogs of the cluster's servers (this
@@ -194,9 +290,13 @@ type ObserverView struct {
 	// Alive is true while the observer is a live member (alive or
 	// suspect). Observations of a node that left or died are unknown.
 	Alive bool
-	// LastHeard is the local time news of the observer last arrived (an
-	// update or a heartbeat, directly or relayed); observations older
-	// than the consumer's staleness window are unknown.
+	// LastHeard is the local time of the observer's latest observation
+	// round as far as this node knows: when its latest change arrived,
+	// or its heartbeat's time less the age of its latest round (see
+	// Node.Observed). It is not the time of its latest heartbeat: an
+	// observer that was paused, or whose probes stalled, keeps an old
+	// LastHeard until it observes again. Observations older than the
+	// consumer's staleness window are unknown. Zero when not known.
 	LastHeard time.Time
 	// Synced is false while this node knows it missed some of the
 	// observer's changes (a lost packet); push/pull will repair it.
@@ -220,22 +320,23 @@ func (v ObserverView) Observation(id TargetID) health.Observation {
 // sorted by node name.
 func (n *Node) Views() []ObserverView {
 	states := n.memberStates()
+	now := n.now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []ObserverView
-	add := func(p *peer, st MemberState) {
+	add := func(p *peer, st MemberState, observed time.Time) {
 		if p.view == nil {
 			return
 		}
 		out = append(out, ObserverView{
 			Node: p.node, Observer: p.label, Role: p.role, State: st,
-			Alive: st == MemberAlive || st == MemberSuspect, LastHeard: p.heard,
+			Alive: st == MemberAlive || st == MemberSuspect, LastHeard: observed,
 			Synced: p.view.synced(), States: p.view.states(),
 		})
 	}
-	add(n.st.self, states[n.cfg.Name])
+	add(n.st.self, states[n.cfg.Name], n.st.selfObserved(now))
 	for _, p := range n.st.peers {
-		add(p, states[p.node])
+		add(p, states[p.node], p.observed)
 	}
 	slices.SortFunc(out, func(a, b ObserverView) int { return strings.Compare(a.Node, b.Node) })
 	return out
@@ -286,6 +387,15 @@ type Stats struct {
 	StateRecv     uint64 // bytes of push/pull state received
 	Queued        int    // broadcasts waiting to go out
 	Members       int    // live members, this node included
+	// Direct messages (bulk changes, large catalogs and record Sets,
+	// anti-entropy answers) go to one member over TCP. Their bytes count
+	// in SentBytes and RecvBytes (bulk changes) or StateSent and StateRecv
+	// (the rest), and the states among them in StatesMerged.
+	DirectSent    uint64 // sent
+	DirectFailed  uint64 // not sent: the member did not take it
+	DirectDropped uint64 // not sent: too many waiting
+	Stalls        uint64 // heartbeat ticks that came far too late (the process was paused)
+	Reconnects    uint64 // joins to members thought dead that succeeded
 }
 
 // Stats returns the node's counters.
@@ -306,6 +416,11 @@ func (n *Node) Stats() Stats {
 		StateRecv:     n.stats.stateRecvBytes.Load(),
 		Queued:        n.queue.NumQueued(),
 		Members:       int(n.alive.Load()),
+		DirectSent:    n.stats.directSent.Load(),
+		DirectFailed:  n.stats.directFailed.Load(),
+		DirectDropped: n.stats.directDropped.Load(),
+		Stalls:        n.stalls.Load(),
+		Reconnects:    n.stats.reconnects.Load(),
 	}
 	n.mu.Lock()
 	s.IDCollisions = uint64(len(n.st.collided))
@@ -346,7 +461,9 @@ func (n *Node) Leave(timeout time.Duration) error {
 func (n *Node) Shutdown() error {
 	var err error
 	n.shutdown.Do(func() {
+		n.courMu.Lock()
 		n.closed.Store(true)
+		n.courMu.Unlock()
 		close(n.stop)
 		err = n.ml.Shutdown()
 		n.wg.Wait()
@@ -356,7 +473,8 @@ func (n *Node) Shutdown() error {
 
 // Loops.
 
-// receive handles gossip messages off memberlist's receive path.
+// receive handles gossip and direct messages off memberlist's receive
+// paths.
 func (n *Node) receive() {
 	defer n.wg.Done()
 	for {
@@ -365,6 +483,9 @@ func (n *Node) receive() {
 			return
 		case b := <-n.inbox:
 			n.handle(b)
+		case b := <-n.directIn:
+			n.directBytes.Add(-int64(len(b)))
+			n.handle(b)
 		}
 	}
 }
@@ -372,7 +493,19 @@ func (n *Node) receive() {
 func (n *Node) handle(b []byte) {
 	m, err := decodeMessage(b)
 	if err != nil {
-		n.stats.garbled.Add(1)
+		if len(b) > 0 && direct(b[0]) && b[0] != msgBulk {
+			n.stats.stateGarbled.Add(1)
+			n.logger.Printf("[WARN] healthdns gossip: dropped a state: %v", err)
+		} else {
+			n.stats.garbled.Add(1)
+		}
+		return
+	}
+	if direct(b[0]) { // not relayed
+		if b[0] == msgBulk {
+			n.stats.received.Add(1)
+		}
+		n.handleDirect(m)
 		return
 	}
 	n.stats.received.Add(1)
@@ -418,7 +551,9 @@ func (n *Node) refute(seen uint64) {
 	n.mu.Unlock()
 	n.logger.Printf("[WARN] healthdns gossip: heard of node %s from a later incarnation; republishing under a new one (clock went back, or a second node uses this name)", n.cfg.Name)
 	n.queueObservations(obs)
-	n.queuePages(pages)
+	if len(pages) > 0 {
+		n.sendCatalog(pages)
+	}
 	n.queue.QueueBroadcast(&broadcast{name: "h/" + hb.Node, msg: hb.encode()})
 }
 
@@ -430,6 +565,17 @@ func (n *Node) tick() {
 	for {
 		n.mu.Lock()
 		now := n.now()
+		if !n.lastTick.IsZero() && now.Sub(n.lastTick) > n.stallGap() {
+			// The process was paused (SIGSTOP, a VM frozen) or starved:
+			// what its probes said before is old news until they run.
+			n.resumeAt = now.Add(n.st.grace())
+			n.stalls.Add(1)
+			n.logger.Printf("[WARN] healthdns gossip: %s stalled for %v; its observations count as old until it observes again", n.cfg.Name, now.Sub(n.lastTick).Round(time.Millisecond))
+		}
+		n.lastTick = now
+		if !n.explicit.Load() && !now.Before(n.resumeAt) {
+			n.st.observe(now)
+		}
 		var hb *heartbeat
 		if !n.left.Load() { // after Leave, the leaving heartbeat must not be replaced
 			hb = n.st.heartbeat(now)
@@ -443,6 +589,7 @@ func (n *Node) tick() {
 		if forgot {
 			n.notify()
 		}
+		n.repair(now)
 		select {
 		case <-n.stop:
 			return
@@ -451,13 +598,21 @@ func (n *Node) tick() {
 	}
 }
 
-// rejoin retries the join addresses while the node is alone, so a cluster
-// heals after every peer restarted or the node started first.
+// stallGap is how late a heartbeat tick must come for the node to take
+// it that the process was paused.
+func (n *Node) stallGap() time.Duration {
+	return max(3*n.cfg.HeartbeatInterval, 2*time.Second)
+}
+
+// rejoin heals the cluster. While the node is alone it retries the join
+// addresses, so a cluster heals after every peer restarted or the node
+// started first. And, as serf's reconnect does, it tries to join a few
+// members it thinks dead, until the retention forgets them: memberlist
+// stops gossiping to the dead after a while and push/pull only picks live
+// members, so two halves of a partition that each hold two nodes or more
+// would otherwise never find each other again.
 func (n *Node) rejoin() {
 	defer n.wg.Done()
-	if len(n.cfg.Join) == 0 {
-		return
-	}
 	t := time.NewTicker(n.cfg.RejoinInterval)
 	defer t.Stop()
 	for {
@@ -466,12 +621,59 @@ func (n *Node) rejoin() {
 			return
 		case <-t.C:
 		}
-		if n.alive.Load() <= 1 && !n.left.Load() {
+		if n.left.Load() {
+			continue
+		}
+		if len(n.cfg.Join) > 0 && n.alive.Load() <= 1 {
 			if _, err := n.ml.Join(n.cfg.Join); err == nil {
 				n.logger.Printf("[INFO] healthdns gossip: %s rejoined via %v", n.cfg.Name, n.cfg.Join)
 			}
 		}
+		if addrs := n.deadAddrs(maxReconnect); len(addrs) > 0 && !n.joining.Swap(true) {
+			// Off this loop: a join to an address that does not answer
+			// takes memberlist's TCP timeout.
+			n.wg.Add(1)
+			go func() {
+				defer n.wg.Done()
+				defer n.joining.Store(false)
+				if k, err := n.ml.Join(addrs); k > 0 {
+					n.stats.reconnects.Add(uint64(k))
+					n.logger.Printf("[INFO] healthdns gossip: %s reconnected to %d of the members it thought dead at %v", n.cfg.Name, k, addrs)
+				} else if err != nil {
+					n.logger.Printf("[DEBUG] healthdns gossip: reconnect to %v: %v", addrs, oneLine{err})
+				}
+			}()
+		}
 	}
+}
+
+// maxReconnect bounds the dead members tried at each rejoin.
+const maxReconnect = 3
+
+// deadAddrs returns the addresses of up to k members thought dead (not
+// left) within the retention, at random, leaving out addresses a live
+// member holds now.
+func (n *Node) deadAddrs(k int) []string {
+	n.mu.Lock()
+	leaving := n.st.leaving()
+	n.mu.Unlock()
+	taken := map[string]bool{}
+	for _, m := range n.ml.Members() {
+		taken[m.Address()] = true
+	}
+	now := time.Now()
+	var out []string
+	n.memMu.Lock()
+	for name, m := range n.members {
+		if m.State == MemberDead && !leaving[name] && name != n.cfg.Name && m.Addr != "" && !taken[m.Addr] && now.Sub(m.Since) <= n.cfg.Retention {
+			out = append(out, m.Addr)
+		}
+	}
+	n.memMu.Unlock()
+	slices.Sort(out)
+	out = slices.Compact(out)
+	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out[:min(k, len(out))]
 }
 
 func obsName(node string, epoch, seq uint64) string {
@@ -480,6 +682,10 @@ func obsName(node string, epoch, seq uint64) string {
 
 func (n *Node) queueObservations(msgs []*observations) {
 	for _, m := range msgs {
+		if m.Bulk {
+			n.sendDirect("", m.encode(), false)
+			continue
+		}
 		n.queue.QueueBroadcast(&broadcast{name: obsName(m.Node, m.Epoch, m.Seq), msg: m.encode()})
 	}
 }

@@ -16,7 +16,9 @@ import (
 // PublishRecords makes a Set known to the cluster: the owner's writer
 // calls it after the Set was stored (records.Store.Apply), and any node
 // may call it with a Set it holds (a server restarted from its data
-// directory), since the highest version wins everywhere. A Set this node
+// directory), since the highest version wins everywhere. A Set that fits
+// a couple of gossip messages is gossiped; a larger one goes whole and
+// directly to every member. A Set this node
 // has already, or an older one, is not sent again. It fails for a Set
 // that is invalid or too large to gossip.
 func (n *Node) PublishRecords(s records.Set) error {
@@ -39,7 +41,14 @@ func (n *Node) PublishRecords(s records.Set) error {
 	if err != nil {
 		return err
 	}
-	n.queueRecordPages(pages)
+	if len(pages) > bulkAfter {
+		// Too large to gossip: whole, to every member directly.
+		for _, b := range encodeRecordStates(n.cfg.Name, []records.Set{s}, maxRecordState) {
+			n.sendDirect("", b, false)
+		}
+	} else {
+		n.queueRecordPages(pages)
+	}
 	if len(pages) > 0 {
 		n.notifyRecords()
 	}

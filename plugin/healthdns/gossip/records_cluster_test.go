@@ -121,7 +121,9 @@ func TestRecordsReplicate(t *testing.T) {
 		t.Error("an older set replaced a newer one")
 	}
 
-	// A late joiner gets records and catalog by push/pull on join.
+	// A late joiner gets records and catalog by push/pull on join. (The
+	// Set went directly; the catalog, one page, by gossip: wait for it.)
+	waitFor(t, 5*time.Second, "the catalog at s2", func() bool { return hasCatalog(s2, cat) })
 	s3 := start(t, testConfig(t, "s3", "dc3", gossip.RoleServer, kf, "test"))
 	join(t, s3, s2)
 	if !hasSet(s3, "eu", set.Version) {

@@ -179,6 +179,33 @@ func (r *recordState) mergeFull(m *recordStateMsg) bool {
 	return changed
 }
 
+// versions returns the version of every Set, for a digest.
+func (r *recordState) versions() []setVersion {
+	out := make([]setVersion, 0, len(r.sets))
+	for owner, o := range r.sets {
+		out = append(out, setVersion{Owner: owner, Version: o.set.Version, Digest: o.digest})
+	}
+	slices.SortFunc(out, func(a, b setVersion) int { return cmp.Compare(a.Owner, b.Owner) })
+	return out
+}
+
+// lacks returns the Sets that supersede those of theirs, a digest's
+// versions: what its sender lacks.
+func (r *recordState) lacks(theirs []setVersion) []records.Set {
+	known := make(map[string]setVersion, len(theirs))
+	for _, v := range theirs {
+		known[v.Owner] = v
+	}
+	var out []records.Set
+	for owner, o := range r.sets {
+		if t, ok := known[owner]; !ok || after(o.set.Version, o.digest, t.Version, t.Digest) {
+			out = append(out, o.set)
+		}
+	}
+	slices.SortFunc(out, func(a, b records.Set) int { return cmp.Compare(a.Owner, b.Owner) })
+	return out
+}
+
 // list returns every Set, sorted by owner.
 func (r *recordState) list() []records.Set {
 	out := make([]records.Set, 0, len(r.sets))

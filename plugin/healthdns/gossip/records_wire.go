@@ -16,11 +16,11 @@ import (
 //
 //	record page  (5): owner str, epoch uv, seq uv, digest dg, page uv,
 //	                  pages uv, chunk (uv length, bytes)
-//	states       (6): push/pull only: n uv (1 or 2), n × part (uv length,
-//	                  bytes); a part is a whole state (4) or record state
-//	                  (7) message with its own header
-//	record state (7): push/pull only: sender str, n uv, n × (owner str,
-//	                  epoch uv, seq uv, body (uv length, bytes))
+//	states       (6): push/pull on join only: n uv (1 or 2), n × part (uv
+//	                  length, bytes); a part is a whole state (4) or record
+//	                  state (7) message with its own header
+//	record state (7): push/pull on join, or direct: sender str, n uv, n ×
+//	                  (owner str, epoch uv, seq uv, body (uv length, bytes))
 //
 //	body:     n uv, n × endpoint, in key order (records.Set.Endpoints)
 //	endpoint: name str, type byte (1 A, 2 AAAA, 3 CNAME, 4 TXT), set
@@ -29,11 +29,14 @@ import (
 //	          name str, value str)
 //
 // A Set is sent whole under its version (records.Set says why): as pages
-// of its body cut to fit one gossip message each, by broadcast, and whole
-// in push/pull. The digest (records.Set.Digest) tells apart two Sets of
-// one version, so pages of the two are never mixed, and checks the body
-// once assembled. A node with no Sets sends its push/pull state as before
-// (a bare state message, 4).
+// of its body cut to fit one gossip message each, by broadcast, when it
+// fits a few; as a record state sent directly to every member when it is
+// larger; and whole in push/pull on join. After join, push/pull carries
+// only the Sets' versions (in the digest, wire.go), and a node sends a
+// peer, directly, the Sets it lacks. The digest (records.Set.Digest) tells
+// apart two Sets of one version, so pages of the two are never mixed, and
+// checks the body once assembled. A node with no Sets sends its push/pull
+// state on join as a bare state message (4).
 const (
 	msgRecordPage  byte = 5
 	msgStates      byte = 6
@@ -128,6 +131,27 @@ func (m *recordStateMsg) encode() []byte {
 		b = append(b, body...)
 	}
 	return b
+}
+
+// encodeRecordStates encodes sets as record states of at most budget
+// bytes of Sets each.
+func encodeRecordStates(sender string, sets []records.Set, budget int) [][]byte {
+	var out [][]byte
+	m := &recordStateMsg{Sender: sender}
+	used := 0
+	for _, s := range sets {
+		size := s.Size()
+		if used+size > budget && len(m.Sets) > 0 {
+			out = append(out, m.encode())
+			m, used = &recordStateMsg{Sender: sender}, 0
+		}
+		m.Sets = append(m.Sets, s)
+		used += size
+	}
+	if len(m.Sets) > 0 {
+		out = append(out, m.encode())
+	}
+	return out
 }
 
 // encodeStates wraps push/pull parts in the states envelope.
@@ -233,7 +257,8 @@ func decodeRecordPage(d *decoder) (*recordPage, error) {
 	return m, d.finish()
 }
 
-// decodeRecordState decodes a push/pull record state.
+// decodeRecordState decodes a record state, from push/pull or a direct
+// message.
 func decodeRecordState(b []byte) (*recordStateMsg, error) {
 	if len(b) > maxState {
 		return nil, errTooLarge
@@ -245,6 +270,10 @@ func decodeRecordState(b []byte) (*recordStateMsg, error) {
 	if typ != msgRecordState {
 		return nil, fmt.Errorf("record state of type %d, want %d", typ, msgRecordState)
 	}
+	return decodeRecordStateBody(d)
+}
+
+func decodeRecordStateBody(d *decoder) (*recordStateMsg, error) {
 	m := &recordStateMsg{Sender: d.node()}
 	n := d.count(minOwnerSet, "record sets")
 	seen := map[string]bool{}

@@ -74,9 +74,27 @@ func TestStateAtScale(t *testing.T) {
 	merge := time.Since(start)
 	t.Logf("push/pull state: %d bytes (%.2f MiB); encode %v, decode %v, merge into an empty node %v", len(b), float64(len(b))/(1<<20), enc, dec, merge)
 	t.Logf("a change of 2 targets by one observer: one %d-byte message", len(delta))
-	if len(b) > 4<<20 {
-		t.Errorf("state of %d bytes; want a few MiB at most", len(b))
+	if len(b) > 1<<20 {
+		t.Errorf("state of %d bytes; want under a MiB", len(b))
 	}
+	// After join, push/pull sends a digest.
+	dg := me.digest(t0).encode()
+	t.Logf("push/pull digest after join: %d bytes", len(dg))
+	if len(dg) > 2048 {
+		t.Errorf("digest of %d bytes", len(dg))
+	}
+	// An agent's first observations: one bulk change, sent directly.
+	obs := newState("agent-x", "loc", RoleAgent, 1, time.Hour)
+	obs.bulkAfter = 2
+	all := make(map[TargetID]health.State, targets)
+	for _, c := range cat {
+		all[c.ID] = health.Up
+	}
+	msgs := obs.publishObservations(all, 100)
+	if len(msgs) != 1 || !msgs[0].Bulk {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	t.Logf("an agent's first %d observations: one direct message of %d bytes", targets, len(msgs[0].encode()))
 	if len(other.catalogUnion(func(string) bool { return false })) != targets || len(other.peers["agent-3"].view.states()) != targets {
 		t.Error("merged state incomplete")
 	}

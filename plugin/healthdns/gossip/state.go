@@ -3,6 +3,7 @@ package gossip
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -25,6 +26,10 @@ type state struct {
 	catSeq    uint64
 	retention time.Duration
 	collided  map[TargetID]bool
+	// bulkAfter is the most gossip messages a change of the node's own
+	// observations or catalog may take; a larger change is sent whole and
+	// directly to every member (bulk). 0: never bulk.
+	bulkAfter int
 }
 
 // peer is what is known of one node.
@@ -35,12 +40,22 @@ type peer struct {
 	epoch uint64
 	beat  uint64
 	heard time.Time // local time of the last news from it; zero for never
+	// observed is the local time of its latest observation round as far
+	// as this node knows; zero for never. Its view is as fresh as that,
+	// however recent its heartbeats.
+	observed time.Time
 	// leaving: it announced that it leaves; when memberlist then reports
 	// it gone, it left rather than died.
 	leaving bool
-	view    *view     // nil until it publishes observations
-	cat     *catalog  // nil until it publishes a catalog
-	asm     *assembly // catalog pages being collected
+	view    *view      // nil until it publishes observations
+	cat     *catalog   // nil until it publishes a catalog
+	asm     *assembly  // catalog pages being collected
+	catWant catVersion // the latest catalog version it announced
+	// behind is since when this node knows it lacks some of the node's
+	// data (a gap in its view, a newer catalog); asked is when it last
+	// asked a peer for it, asks how often (see Node.repair).
+	behind, asked time.Time
+	asks          int
 }
 
 type catalog struct {
@@ -84,7 +99,7 @@ func (p *peer) advance(epoch uint64) bool {
 		return false
 	}
 	if epoch > p.epoch {
-		p.epoch, p.beat, p.view, p.asm, p.leaving = epoch, 0, nil, nil, false
+		p.epoch, p.beat, p.view, p.asm, p.leaving, p.observed = epoch, 0, nil, nil, false, time.Time{}
 	}
 	return true
 }
@@ -111,6 +126,11 @@ func (s *state) publishObservations(states map[TargetID]health.State, perMsg int
 		}
 	}
 	slices.SortFunc(diff, func(a, b pair) int { return cmp.Compare(a.ID, b.ID) })
+	if s.bulkAfter > 0 && len(diff) > s.bulkAfter*perMsg {
+		m := &observations{Node: me.node, Epoch: me.epoch, Seq: v.latest + 1, Pairs: diff, Bulk: true}
+		v.applyDelta(m.Seq, m.Pairs)
+		return []*observations{m}
+	}
 	var msgs []*observations
 	for len(diff) > 0 {
 		n := min(len(diff), perMsg)
@@ -122,7 +142,8 @@ func (s *state) publishObservations(states map[TargetID]health.State, perMsg int
 	return msgs
 }
 
-// publishCatalog sets the node's own catalog and returns it as pages.
+// publishCatalog sets the node's own catalog and returns it as pages; none
+// when it is the catalog published already.
 func (s *state) publishCatalog(ts []CatalogTarget, name string) ([]*catalogPage, error) {
 	byID := make(map[TargetID]CatalogTarget, len(ts))
 	for _, t := range ts {
@@ -136,6 +157,9 @@ func (s *state) publishCatalog(ts []CatalogTarget, name string) ([]*catalogPage,
 		sorted = append(sorted, t)
 	}
 	slices.SortFunc(sorted, func(a, b CatalogTarget) int { return cmp.Compare(a.ID, b.ID) })
+	if c := s.self.cat; c != nil && c.epoch == s.self.epoch && slices.EqualFunc(c.targets, sorted, CatalogTarget.equal) {
+		return nil, nil
+	}
 	pages, err := paginate(name, s.self.epoch, s.catSeq+1, sorted)
 	if err != nil {
 		return nil, err
@@ -176,7 +200,7 @@ func (s *state) heartbeat(now time.Time) *heartbeat {
 	me := s.self
 	me.beat++
 	me.heard = now
-	hb := &heartbeat{Node: me.node, Label: me.label, Role: me.role, Epoch: me.epoch, Beat: me.beat, Leaving: me.leaving}
+	hb := &heartbeat{Node: me.node, Label: me.label, Role: me.role, Epoch: me.epoch, Beat: me.beat, Leaving: me.leaving, ObsAgeMS: s.obsAge(now)}
 	if me.view != nil {
 		hb.ObsSeq = me.view.latest
 	}
@@ -184,6 +208,31 @@ func (s *state) heartbeat(now time.Time) *heartbeat {
 		hb.CatEpoch, hb.CatSeq = me.cat.epoch, me.cat.seq
 	}
 	return hb
+}
+
+// observe records an observation round of the node's own at t: its view
+// is current as of then.
+func (s *state) observe(t time.Time) {
+	if t.After(s.self.observed) {
+		s.self.observed = t
+	}
+}
+
+// selfObserved is when the node's own view was last current: an empty
+// view always is, since it says nothing that could grow old.
+func (s *state) selfObserved(now time.Time) time.Time {
+	if v := s.self.view; v != nil && len(v.rows) == v.removed {
+		return now
+	}
+	return s.self.observed
+}
+
+// obsAge is the age of the node's latest observation round on the wire.
+func (s *state) obsAge(now time.Time) uint64 {
+	if s.self.view == nil {
+		return ageNever
+	}
+	return ageMS(now, s.selfObserved(now))
 }
 
 // refute moves the node past an incarnation of itself it heard of and
@@ -234,11 +283,42 @@ func (s *state) applyObservations(m *observations, now time.Time) outcome {
 		p.view = newView()
 	}
 	var o outcome
+	latest := p.view.latest
 	o.fresh, o.changed = p.view.applyDelta(m.Seq, m.Pairs)
 	if o.fresh {
 		p.heard = now
+		if m.Seq > latest {
+			// The observer publishes after observing: its newest change
+			// dates its view. (An older one, late, does not.)
+			p.seen(now)
+		}
 	}
 	return o
+}
+
+// seen moves the date of p's latest observation round to t if later.
+func (p *peer) seen(t time.Time) {
+	if t.After(p.observed) {
+		p.observed = t
+	}
+}
+
+// wantCatalog notes a catalog version p announced.
+func (p *peer) wantCatalog(epoch, seq uint64) {
+	if newer(epoch, seq, p.catWant.Epoch, p.catWant.Seq) {
+		p.catWant = catVersion{Epoch: epoch, Seq: seq}
+	}
+}
+
+// lacking reports whether this node knows it lacks some of p's data.
+func (p *peer) lacking() bool {
+	if p.view != nil && !p.view.synced() {
+		return true
+	}
+	if p.catWant.Epoch == p.epoch && (p.cat == nil || newer(p.catWant.Epoch, p.catWant.Seq, p.cat.epoch, p.cat.seq)) && p.catWant.Seq > 0 {
+		return true
+	}
+	return false
 }
 
 func (s *state) applyHeartbeat(m *heartbeat, now time.Time) outcome {
@@ -261,6 +341,8 @@ func (s *state) applyHeartbeat(m *heartbeat, now time.Time) outcome {
 		}
 		p.view.latest = max(p.view.latest, m.ObsSeq)
 	}
+	p.seen(since(now, m.ObsAgeMS))
+	p.wantCatalog(m.CatEpoch, m.CatSeq)
 	return o
 }
 
@@ -302,64 +384,153 @@ func (s *state) applyPage(m *catalogPage, now time.Time) outcome {
 	return o
 }
 
-// Push/pull.
+// Push/pull and repair.
 
-// full returns the state to send in push/pull.
-func (s *state) full(now time.Time) *fullState {
-	fs := &fullState{Sender: s.self.node}
-	add := func(p *peer) {
-		ps := peerState{Node: p.node, Label: p.label, Role: p.role, Epoch: p.epoch, Beat: p.beat, AgeMS: ageNever, Leaving: p.leaving}
-		if !p.heard.IsZero() {
-			ps.AgeMS = uint64(min(max(now.Sub(p.heard), 0).Milliseconds(), ageNever-1))
-		}
-		if p.view != nil {
-			ps.View = p.view.state()
-		}
-		if p.cat != nil {
-			ps.Cat = &catState{Epoch: p.cat.epoch, Seq: p.cat.seq, Targets: p.cat.targets}
-		}
-		fs.Peers = append(fs.Peers, ps)
+// info returns what a state or digest says of p besides its data.
+func (s *state) info(p *peer, now time.Time) peerInfo {
+	pi := peerInfo{Node: p.node, Label: p.label, Role: p.role, Epoch: p.epoch, Beat: p.beat,
+		AgeMS: ageMS(now, p.heard), ObsAgeMS: ageMS(now, p.observed), Leaving: p.leaving}
+	if p == s.self {
+		pi.AgeMS, pi.ObsAgeMS = 0, s.obsAge(now)
 	}
-	add(s.self)
+	return pi
+}
+
+// known returns self and every node heard from within the retention.
+func (s *state) known(now time.Time) []*peer {
+	out := []*peer{s.self}
 	for _, p := range s.peers {
 		if !p.heard.IsZero() && now.Sub(p.heard) <= s.retention {
-			add(p)
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// peerState returns p's data for a state: its view if view, its catalog
+// if cat.
+func (s *state) peerState(p *peer, now time.Time, view, cat bool) peerState {
+	ps := peerState{peerInfo: s.info(p, now)}
+	if view && p.view != nil {
+		ps.View = p.view.state()
+	}
+	if cat && p.cat != nil {
+		ps.Cat = &catState{Epoch: p.cat.epoch, Seq: p.cat.seq, Targets: p.cat.targets}
+	}
+	return ps
+}
+
+// full returns the whole state, for push/pull on join.
+func (s *state) full(now time.Time) *fullState {
+	fs := &fullState{Sender: s.self.node}
+	for _, p := range s.known(now) {
+		fs.Peers = append(fs.Peers, s.peerState(p, now, true, true))
+	}
+	return fs
+}
+
+// selfCatalog returns a state of the node's own catalog alone, to send
+// a catalog too large to gossip.
+func (s *state) selfCatalog(now time.Time) *fullState {
+	return &fullState{Sender: s.self.node, Peers: []peerState{s.peerState(s.self, now, false, true)}}
+}
+
+// digest returns the versions of everything the node holds: the push/pull
+// state after join, and what it sends a peer to ask for what it lacks.
+func (s *state) digest(now time.Time) *digest {
+	dg := &digest{Sender: s.self.node}
+	for _, p := range s.known(now) {
+		ps := peerSummary{peerInfo: s.info(p, now)}
+		if v := p.view; v != nil {
+			ps.View = &viewVersion{Complete: v.complete, Latest: v.latest, Pending: uint64(len(v.pending))}
+		}
+		if c := p.cat; c != nil {
+			ps.Cat = &catVersion{Epoch: c.epoch, Seq: c.seq}
+		}
+		dg.Peers = append(dg.Peers, ps)
+	}
+	return dg
+}
+
+// lacks returns, as a state, what this node holds that the sender of dg
+// lacks: the views and catalogs newer than those it listed. A view goes
+// whole: a node that missed a change misses its removals too, which only
+// the whole view carries.
+func (s *state) lacks(dg *digest, now time.Time) *fullState {
+	theirs := make(map[string]*peerSummary, len(dg.Peers))
+	for i := range dg.Peers {
+		theirs[dg.Peers[i].Node] = &dg.Peers[i]
+	}
+	fs := &fullState{Sender: s.self.node}
+	for _, p := range s.known(now) {
+		if p.node == dg.Sender {
+			continue // it knows itself best
+		}
+		t := theirs[p.node]
+		view := p.view != nil
+		cat := p.cat != nil
+		if t != nil {
+			switch {
+			case t.Epoch > p.epoch:
+				view = false
+			case t.Epoch == p.epoch && t.View != nil && view:
+				v := p.view
+				view = v.complete > t.View.Complete || (v.complete == t.View.Complete && uint64(len(v.pending)) > t.View.Pending)
+			}
+			if cat && t.Cat != nil {
+				cat = newer(p.cat.epoch, p.cat.seq, t.Cat.Epoch, t.Cat.Seq)
+			}
+		}
+		if view || cat {
+			fs.Peers = append(fs.Peers, s.peerState(p, now, view, cat))
 		}
 	}
 	return fs
 }
 
-// mergeFull merges a state received by push/pull and reports whether what
-// consumers see changed, and an epoch of self to refute.
+// mergeInfo merges what a state or digest says of a node besides its
+// data; it returns the node, or nil when the news is about self, too old
+// or of an older incarnation.
+func (s *state) mergeInfo(pi *peerInfo, now time.Time, o *outcome) *peer {
+	if me, so := s.aboutSelf(pi.Node, pi.Epoch); me {
+		o.self = max(o.self, so.self)
+		return nil
+	}
+	heard := since(now, pi.AgeMS)
+	if heard.IsZero() || now.Sub(heard) > s.retention {
+		return nil
+	}
+	p := s.peer(pi.Node)
+	if !p.advance(pi.Epoch) {
+		return nil
+	}
+	if pi.Role != 0 { // 0: the sender has not heard its heartbeat yet
+		if p.label != pi.Label || p.role != pi.Role {
+			o.changed = true
+		}
+		p.label, p.role = pi.Label, pi.Role
+	}
+	p.beat = max(p.beat, pi.Beat)
+	if pi.Leaving && !p.leaving {
+		p.leaving = true
+		o.changed = true
+	}
+	if heard.After(p.heard) {
+		p.heard = heard
+	}
+	p.seen(since(now, pi.ObsAgeMS))
+	return p
+}
+
+// mergeFull merges a state received by push/pull or directly and reports
+// whether what consumers see changed, and an epoch of self to refute.
 func (s *state) mergeFull(fs *fullState, now time.Time) outcome {
 	var o outcome
 	for i := range fs.Peers {
 		ps := &fs.Peers[i]
-		if me, so := s.aboutSelf(ps.Node, ps.Epoch); me {
-			o.self = max(o.self, so.self)
+		p := s.mergeInfo(&ps.peerInfo, now, &o)
+		if p == nil {
 			continue
-		}
-		age := time.Duration(ps.AgeMS) * time.Millisecond
-		if ps.AgeMS == ageNever || age > s.retention {
-			continue
-		}
-		p := s.peer(ps.Node)
-		if !p.advance(ps.Epoch) {
-			continue
-		}
-		if ps.Role != 0 { // 0: the sender has not heard its heartbeat yet
-			if p.label != ps.Label || p.role != ps.Role {
-				o.changed = true
-			}
-			p.label, p.role = ps.Label, ps.Role
-		}
-		p.beat = max(p.beat, ps.Beat)
-		if ps.Leaving && !p.leaving {
-			p.leaving = true
-			o.changed = true
-		}
-		if heard := now.Add(-age); heard.After(p.heard) {
-			p.heard = heard
 		}
 		if ps.View != nil {
 			if p.view == nil {
@@ -377,10 +548,80 @@ func (s *state) mergeFull(fs *fullState, now time.Time) outcome {
 			if p.asm != nil && !newer(p.asm.epoch, p.asm.seq, c.Epoch, c.Seq) {
 				p.asm = nil
 			}
+			p.wantCatalog(c.Epoch, c.Seq)
 			o.changed = true
 		}
 	}
 	return o
+}
+
+// mergeDigest merges the news of a digest (liveness, versions known to
+// exist) and reports an epoch of self to refute. The data it lacks comes
+// by lacks, at the other end.
+func (s *state) mergeDigest(dg *digest, now time.Time) outcome {
+	var o outcome
+	for i := range dg.Peers {
+		ps := &dg.Peers[i]
+		p := s.mergeInfo(&ps.peerInfo, now, &o)
+		if p == nil {
+			continue
+		}
+		if v := ps.View; v != nil && v.Latest > 0 && ps.Epoch == p.epoch {
+			if p.view == nil {
+				p.view = newView()
+				o.changed = true
+			}
+			p.view.latest = max(p.view.latest, v.Latest)
+		}
+		if c := ps.Cat; c != nil && c.Epoch == p.epoch {
+			p.wantCatalog(c.Epoch, c.Seq)
+		}
+	}
+	return o
+}
+
+// lag is a node whose data this node lacks.
+type lag struct {
+	node  string
+	asked int // how often this node asked for it before
+}
+
+// lagging returns the nodes whose data this node has lacked for at least
+// after and has not asked for within every, and marks them asked.
+func (s *state) lagging(now time.Time, after, every time.Duration) []lag {
+	var out []lag
+	for name, p := range s.peers {
+		if !p.lacking() {
+			p.behind, p.asks = time.Time{}, 0
+			continue
+		}
+		if p.behind.IsZero() {
+			p.behind = now
+		}
+		if now.Sub(p.behind) >= after && now.Sub(p.asked) >= every {
+			out = append(out, lag{node: name, asked: p.asks})
+			p.asked = now
+			p.asks++
+		}
+	}
+	slices.SortFunc(out, func(a, b lag) int { return cmp.Compare(a.node, b.node) })
+	return out
+}
+
+// grace is how long after a pause the node's own observations take to be
+// current again: the longest interval and timeout of the targets it may
+// probe, at most a minute.
+func (s *state) grace() time.Duration {
+	var g time.Duration
+	for _, p := range append([]*peer{s.self}, slices.Collect(maps.Values(s.peers))...) {
+		if p.cat == nil {
+			continue
+		}
+		for _, t := range p.cat.targets {
+			g = max(g, t.Interval+t.Timeout)
+		}
+	}
+	return min(g, time.Minute)
 }
 
 // gc forgets nodes not heard from within the retention.

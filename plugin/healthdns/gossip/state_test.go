@@ -203,3 +203,194 @@ func TestStatePublishChunks(t *testing.T) {
 		t.Errorf("no change sent %d messages", len(msgs))
 	}
 }
+
+func TestStateBulk(t *testing.T) {
+	s := newState("me", "", RoleAgent, 10, time.Minute)
+	s.bulkAfter = 2
+	states := map[TargetID]health.State{}
+	for i := range 200 {
+		states[TargetID(i)] = up
+	}
+	// Two messages' worth gossips.
+	if msgs := s.publishObservations(states, 100); len(msgs) != 2 || msgs[0].Bulk || msgs[1].Bulk {
+		t.Fatalf("200 changes: %d messages", len(msgs))
+	}
+	// More goes whole, under one version.
+	for i := range 201 {
+		states[TargetID(i)] = down
+	}
+	msgs := s.publishObservations(states, 100)
+	if len(msgs) != 1 || !msgs[0].Bulk || len(msgs[0].Pairs) != 201 || msgs[0].Seq != 3 {
+		t.Fatalf("201 changes: %+v", msgs)
+	}
+	b := msgs[0].encode()
+	if b[0] != msgBulk {
+		t.Errorf("bulk encoded as type %d", b[0])
+	}
+	r := newState("r", "", RoleServer, 1, time.Minute)
+	m, err := decodeMessage(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := r.applyObservations(m.(*observations), t0); !o.fresh || !o.changed {
+		t.Errorf("bulk applied: %+v", o)
+	}
+	if v := r.peers["me"].view; v.complete != 0 || v.latest != 3 || len(v.states()) != 201 {
+		t.Errorf("after the bulk alone: complete %d latest %d, %d states", v.complete, v.latest, len(v.states()))
+	}
+}
+
+func TestStatePublishCatalogUnchanged(t *testing.T) {
+	ts := []CatalogTarget{testTarget(t, "192.0.2.1", "tcp 192.0.2.1:80"), testTarget(t, "192.0.2.2", "tcp 192.0.2.2:80")}
+	s := newState("srv", "", RoleServer, 10, time.Minute)
+	if pages, _ := s.publishCatalog(ts, "srv"); len(pages) != 1 {
+		t.Fatalf("%d pages", len(pages))
+	}
+	if pages, _ := s.publishCatalog([]CatalogTarget{ts[1], ts[0]}, "srv"); len(pages) != 0 || s.catSeq != 1 {
+		t.Errorf("the same catalog again: %d pages, seq %d", len(pages), s.catSeq)
+	}
+	if pages, _ := s.publishCatalog(ts[:1], "srv"); len(pages) != 1 || s.catSeq != 2 {
+		t.Errorf("a new catalog: %d pages, seq %d", len(pages), s.catSeq)
+	}
+}
+
+// TestStateObservationDating: a view is dated by its observer's latest
+// observation round (the age its heartbeat carries, or a new change), not
+// by the heartbeat itself.
+func TestStateObservationDating(t *testing.T) {
+	obs := newState("a", "eu", RoleAgent, 10, time.Minute)
+	obs.publishObservations(map[TargetID]health.State{1: up}, 100)
+	obs.observe(t0)
+	r := newState("r", "", RoleServer, 1, time.Minute)
+	r.applyHeartbeat(obs.heartbeat(t0.Add(400*time.Millisecond)), t0.Add(time.Second))
+	p := r.peers["a"]
+	if want := t0.Add(600 * time.Millisecond); !p.observed.Equal(want) {
+		t.Errorf("observed %v, want %v (received at t0+1s, 400ms after the round)", p.observed.Sub(t0), want.Sub(t0))
+	}
+	if !p.heard.Equal(t0.Add(time.Second)) {
+		t.Errorf("heard %v", p.heard.Sub(t0))
+	}
+	// The observer is paused 30s; its heartbeats come back at once, its
+	// rounds do not.
+	r.applyHeartbeat(obs.heartbeat(t0.Add(30*time.Second)), t0.Add(30*time.Second))
+	if want := t0.Add(600 * time.Millisecond); !p.observed.Equal(want) {
+		t.Errorf("after the pause observed %v, want %v", p.observed.Sub(t0), want.Sub(t0))
+	}
+	// A change is a round.
+	obs.observe(t0.Add(32 * time.Second))
+	msgs := obs.publishObservations(map[TargetID]health.State{1: down}, 100)
+	r.applyObservations(msgs[0], t0.Add(33*time.Second))
+	if !p.observed.Equal(t0.Add(33 * time.Second)) {
+		t.Errorf("after a change observed %v", p.observed.Sub(t0))
+	}
+	// An older change arriving late does not date it.
+	r.applyObservations(&observations{Node: "a", Epoch: 10, Seq: 1, Pairs: []pair{{1, up}}}, t0.Add(40*time.Second))
+	if !p.observed.Equal(t0.Add(33 * time.Second)) {
+		t.Errorf("a late old change dated the view at %v", p.observed.Sub(t0))
+	}
+	// Relayed by push/pull: the age carries over.
+	c := newState("c", "", RoleServer, 1, time.Minute)
+	fs, _ := decodeState(r.full(t0.Add(34 * time.Second)).encode())
+	c.mergeFull(fs, t0.Add(50*time.Second))
+	if got, want := c.peers["a"].observed, t0.Add(49*time.Second); !got.Equal(want) {
+		t.Errorf("relayed: observed %v, want %v", got.Sub(t0), want.Sub(t0))
+	}
+	// An observer with nothing to say is always current.
+	empty := newState("e", "", RoleAgent, 10, time.Minute)
+	empty.publishObservations(nil, 100)
+	if hb := empty.heartbeat(t0); hb.ObsAgeMS != 0 {
+		t.Errorf("empty view: age %d", hb.ObsAgeMS)
+	}
+	// A node that does not observe says so.
+	if hb := newState("s", "", RoleServer, 10, time.Minute).heartbeat(t0); hb.ObsAgeMS != ageNever {
+		t.Errorf("no view: age %d", hb.ObsAgeMS)
+	}
+}
+
+// TestStateDigest: a digest lets each side of a push/pull find what the
+// other lacks, and only that.
+func TestStateDigest(t *testing.T) {
+	ts := []CatalogTarget{testTarget(t, "192.0.2.1", "tcp 192.0.2.1:80"), testTarget(t, "192.0.2.2", "tcp 192.0.2.2:80")}
+	srv := newState("srv", "dc", RoleServer, 10, time.Minute)
+	srv.publishCatalog(ts, "srv")
+	srv.heartbeat(t0)
+	ag := newState("ag", "eu", RoleAgent, 20, time.Minute)
+	ag.publishObservations(map[TargetID]health.State{ts[0].ID: up}, 100)
+	ag.observe(t0)
+	ag.heartbeat(t0)
+
+	// Each knows only itself: each lacks all of the other.
+	exchange := func(a, b *state, now time.Time) (aToB, bToA *fullState) {
+		da, _ := decodeMessage(a.digest(now).encode())
+		db, _ := decodeMessage(b.digest(now).encode())
+		a.mergeDigest(db.(*digest), now)
+		b.mergeDigest(da.(*digest), now)
+		return a.lacks(db.(*digest), now), b.lacks(da.(*digest), now)
+	}
+	toAg, toSrv := exchange(srv, ag, t0)
+	if len(toAg.Peers) != 1 || toAg.Peers[0].Node != "srv" || toAg.Peers[0].Cat == nil || toAg.Peers[0].View != nil {
+		t.Errorf("srv sends ag %+v", toAg.Peers)
+	}
+	if len(toSrv.Peers) != 1 || toSrv.Peers[0].Node != "ag" || toSrv.Peers[0].View == nil {
+		t.Errorf("ag sends srv %+v", toSrv.Peers)
+	}
+	// The digest told each what exists: srv knows it lacks ag's view.
+	if p := srv.peers["ag"]; p == nil || !p.lacking() {
+		t.Error("srv does not know it lacks ag's view")
+	}
+	if p := ag.peers["srv"]; p == nil || !p.lacking() {
+		t.Error("ag does not know it lacks srv's catalog")
+	}
+	ag.mergeFull(toAg, t0)
+	srv.mergeFull(toSrv, t0)
+	if srv.peers["ag"].lacking() || ag.peers["srv"].lacking() {
+		t.Error("still lacking after the answers")
+	}
+	if toAg, toSrv = exchange(srv, ag, t0.Add(time.Second)); len(toAg.Peers)+len(toSrv.Peers) != 0 {
+		t.Errorf("in step, yet %d and %d peers to send", len(toAg.Peers), len(toSrv.Peers))
+	}
+
+	// A third node that missed ag's latest change: srv sends ag's view.
+	late := newState("late", "", RoleServer, 30, time.Minute)
+	late.mergeFull(srv.full(t0), t0)
+	msgs := ag.publishObservations(map[TargetID]health.State{ts[0].ID: down, ts[1].ID: up}, 100)
+	srv.applyObservations(msgs[0], t0.Add(time.Second))
+	toLate, _ := exchange(srv, late, t0.Add(2*time.Second))
+	if len(toLate.Peers) != 1 || toLate.Peers[0].Node != "ag" || toLate.Peers[0].View == nil || toLate.Peers[0].Cat != nil {
+		t.Fatalf("srv sends late %+v", toLate.Peers)
+	}
+	late.mergeFull(toLate, t0.Add(2*time.Second))
+	if got, want := late.peers["ag"].view.states(), ag.self.view.states(); !maps.Equal(got, want) {
+		t.Errorf("late has %v, want %v", got, want)
+	}
+	b := srv.digest(t0).encode()
+	t.Logf("a digest of %d nodes: %d bytes", len(srv.digest(t0).Peers), len(b))
+}
+
+func TestStateLagging(t *testing.T) {
+	s := newState("me", "", RoleServer, 1, time.Minute)
+	s.applyHeartbeat(&heartbeat{Node: "a", Role: RoleAgent, Epoch: 5, Beat: 1, ObsSeq: 2}, t0)
+	if l := s.lagging(t0, time.Second, 2*time.Second); len(l) != 0 {
+		t.Errorf("lagging at once: %v", l)
+	}
+	if l := s.lagging(t0.Add(time.Second), time.Second, 2*time.Second); len(l) != 1 || l[0].node != "a" || l[0].asked != 0 {
+		t.Errorf("lagging after 1s: %v", l)
+	}
+	if l := s.lagging(t0.Add(2*time.Second), time.Second, 2*time.Second); len(l) != 0 {
+		t.Errorf("asked again within 2s: %v", l)
+	}
+	if l := s.lagging(t0.Add(3*time.Second), time.Second, 2*time.Second); len(l) != 1 || l[0].asked != 1 {
+		t.Errorf("asked again after 2s: %v", l)
+	}
+	s.applyObservations(&observations{Node: "a", Epoch: 5, Seq: 1}, t0)
+	s.applyObservations(&observations{Node: "a", Epoch: 5, Seq: 2}, t0)
+	if l := s.lagging(t0.Add(9*time.Second), time.Second, 2*time.Second); len(l) != 0 || s.peers["a"].asks != 0 {
+		t.Errorf("lagging once synced: %v", l)
+	}
+	// A catalog announced and not received.
+	s.applyHeartbeat(&heartbeat{Node: "srv", Role: RoleServer, Epoch: 5, Beat: 1, CatEpoch: 5, CatSeq: 1}, t0)
+	s.lagging(t0.Add(10*time.Second), time.Second, 2*time.Second)
+	if l := s.lagging(t0.Add(11*time.Second), time.Second, 2*time.Second); len(l) != 1 || l[0].node != "srv" {
+		t.Errorf("catalog: %v", l)
+	}
+}

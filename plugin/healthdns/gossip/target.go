@@ -94,36 +94,47 @@ func (c CatalogTarget) Probe() (probe.Target, error) {
 // hash of what it describes, so a corrupt or forged entry cannot stand in
 // for another target.
 func (c CatalogTarget) validate() error {
-	if !c.Addr.IsValid() {
-		return errors.New("target: no address")
-	}
-	if len(c.Checks) == 0 || len(c.Checks) > maxChecks {
-		return fmt.Errorf("target %s: %d checks, want 1 to %d", c.Addr, len(c.Checks), maxChecks)
-	}
-	for _, s := range c.Checks {
-		if len(s) > maxCheckLen {
-			return fmt.Errorf("target %s: check longer than %d bytes", c.Addr, maxCheckLen)
-		}
-	}
-	if c.Interval <= 0 || c.Interval > maxTiming || c.Timeout <= 0 || c.Timeout > maxTiming {
-		return fmt.Errorf("target %s: interval %s and timeout %s must be in (0, %s]", c.Addr, c.Interval, c.Timeout, maxTiming)
-	}
-	if c.Rise < 1 || c.Rise > maxRiseFall || c.Fall < 1 || c.Fall > maxRiseFall {
-		return fmt.Errorf("target %s: rise %d and fall %d must be in [1, %d]", c.Addr, c.Rise, c.Fall, maxRiseFall)
-	}
-	t, err := c.Probe()
+	id, err := c.identify()
 	if err != nil {
 		return err
 	}
-	for i, ch := range t.Checks {
-		if ch.String() != c.Checks[i] {
-			return fmt.Errorf("target %s: check %q is not in canonical form (%q)", c.Addr, c.Checks[i], ch.String())
-		}
-	}
-	if id := IDOf(t); id != c.ID {
+	if id != c.ID {
 		return fmt.Errorf("target %s: ID %s does not match its definition (%s)", c.Addr, c.ID, id)
 	}
 	return nil
+}
+
+// identify checks that c, its ID aside, is a target worth probing in
+// canonical form, and returns the ID it must have. The wire does not carry
+// the ID: the receiver computes it from what the target describes.
+func (c CatalogTarget) identify() (TargetID, error) {
+	if !c.Addr.IsValid() {
+		return 0, errors.New("target: no address")
+	}
+	if len(c.Checks) == 0 || len(c.Checks) > maxChecks {
+		return 0, fmt.Errorf("target %s: %d checks, want 1 to %d", c.Addr, len(c.Checks), maxChecks)
+	}
+	for _, s := range c.Checks {
+		if len(s) > maxCheckLen {
+			return 0, fmt.Errorf("target %s: check longer than %d bytes", c.Addr, maxCheckLen)
+		}
+	}
+	if c.Interval <= 0 || c.Interval > maxTiming || c.Timeout <= 0 || c.Timeout > maxTiming {
+		return 0, fmt.Errorf("target %s: interval %s and timeout %s must be in (0, %s]", c.Addr, c.Interval, c.Timeout, maxTiming)
+	}
+	if c.Rise < 1 || c.Rise > maxRiseFall || c.Fall < 1 || c.Fall > maxRiseFall {
+		return 0, fmt.Errorf("target %s: rise %d and fall %d must be in [1, %d]", c.Addr, c.Rise, c.Fall, maxRiseFall)
+	}
+	t, err := c.Probe()
+	if err != nil {
+		return 0, err
+	}
+	for i, ch := range t.Checks {
+		if ch.String() != c.Checks[i] {
+			return 0, fmt.Errorf("target %s: check %q is not in canonical form (%q)", c.Addr, c.Checks[i], ch.String())
+		}
+	}
+	return IDOf(t), nil
 }
 
 func (c CatalogTarget) equal(o CatalogTarget) bool {

@@ -1,60 +1,92 @@
 package gossip
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/records"
 )
 
 // Wire format. Every message is a type byte, a wire version byte and a body
 // of unsigned varints (uv), fixed 8-byte big-endian target IDs (id), single
-// bytes, and strings (uv length, then bytes):
+// bytes, and strings (uv length, then bytes). Ages are milliseconds by the
+// sender's clock, max uint32 for never.
+//
+// Gossip messages, at most maxBroadcast bytes so they fit one UDP packet
+// with memberlist's framing, label and encryption; relayed by every node
+// that learns them:
 //
 //	observations (1): node str, epoch uv, seq uv, n uv, n × (id, state byte)
 //	heartbeat    (2): node str, label str, role byte, epoch uv, beat uv,
-//	                  obs seq uv, catalog epoch uv, catalog seq uv,
+//	                  obs seq uv, obs age uv (the age of the node's latest
+//	                  observation round), catalog epoch uv, catalog seq uv,
 //	                  flags byte (1 = leaving)
 //	catalog page (3): node str, epoch uv, seq uv, page uv, pages uv,
 //	                  n uv, n × target
-//	state        (4): push/pull only: sender str, n uv, n × target (the
-//	                  union of all catalogs, each target once), n uv,
-//	                  n × peer
 //
-//	target: id, addr (uv length + netip.Addr binary), n uv, n × check str,
-//	        interval ns uv, timeout ns uv, rise uv, fall uv
-//	peer:   node str, label str, role byte (0 = not heard yet), epoch uv, beat uv,
-//	        age ms uv (how long ago the sender last heard the peer, by the
-//	        sender's own clock; max uint32 = never), flags byte (1 = view,
-//	        2 = catalog, 4 = leaving), then if view: complete uv, latest-complete uv,
-//	        n uv, n × (id, state) rows as of complete, n uv, n × (id, state,
-//	        seq-complete uv) newer rows, n uv, n × (seq-complete uv) newer
-//	        seqs applied; then if catalog: epoch uv, seq uv, n uv, n × id
+// Direct messages, sent to one member over memberlist's reliable stream
+// (SendReliable) and never relayed, at most maxDirect bytes:
+//
+//	bulk         (8): an observations (1) body too large to gossip
+//	digest      (10): also the push/pull state (join false): sender str,
+//	                  n uv, n × summary, n uv, n × (owner str, epoch uv,
+//	                  seq uv, digest 8 bytes) record Set versions
+//	state        (4): also the push/pull state on join (in a states (6)
+//	                  envelope when there are record Sets): sender str,
+//	                  n uv, n × target (the table: every target of the
+//	                  state's catalogs once, in ID order), n uv, n × id
+//	                  (IDs the views name that no catalog here has, in
+//	                  order), n uv, n × peer
+//	record state (7): records_wire.go
+//
+//	target:  addr (uv length + netip.Addr binary), n uv, n × check str,
+//	         interval ns uv, timeout ns uv, rise uv, fall uv; its ID is
+//	         not sent but computed (IDOf), which also checks it
+//	info:    node str, label str, role byte (0 = not heard yet), epoch uv,
+//	         beat uv, age uv (since the sender last heard of the node),
+//	         obs age uv (of the node's latest observation round), flags
+//	         byte (1 = view, 2 = catalog, 4 = leaving)
+//	summary: info, then if view: complete uv, latest-complete uv, pending
+//	         count uv; then if catalog: epoch uv, seq uv
+//	peer:    info, then if view: complete uv, latest-complete uv, n uv,
+//	         n × row as of complete, n uv, n × (row, seq-complete uv) newer
+//	         rows, n uv, n × (seq-complete uv) newer seqs applied; then if
+//	         catalog: epoch uv, seq uv, n uv, n × gap
+//	row:     uv (gap << 2 | state)
+//	gap:     a target by its index in the state's table followed by its
+//	         extra IDs, as the distance from the previous index of the
+//	         list (the first from -1), so at least 1: a view of every
+//	         target costs one byte a target
 //
 // Record Sets travel in messages of their own (5-7), in records_wire.go.
-//
-// Health states are 0 unknown, 1 up, 2 down. Gossip messages (1-3) are at
-// most maxBroadcast bytes so they fit one UDP packet with memberlist's
-// framing, label and encryption; the push/pull state is at most maxState.
+// Health states are 0 unknown, 1 up, 2 down.
 const (
-	wireVersion byte = 1
+	wireVersion byte = 2
 
 	msgObservations byte = 1
 	msgHeartbeat    byte = 2
 	msgCatalogPage  byte = 3
 	msgState        byte = 4
+	msgBulk         byte = 8
+	msgDigest       byte = 10
 
 	// maxBroadcast bounds every gossip message we send. memberlist's UDP
 	// buffer is 1,400 bytes; a label of up to 255 bytes, encryption and
 	// compound framing take the rest.
 	maxBroadcast = 1024
-	// maxInbound bounds what NotifyMsg accepts; anything larger is not ours.
+	// maxInbound bounds the gossip messages NotifyMsg accepts; anything
+	// larger is not ours.
 	maxInbound = 1400
 	// maxState bounds a push/pull state; memberlist caps it at 20 MiB.
 	maxState = 16 << 20
+	// maxDirect bounds a direct message; memberlist caps them at 20 MiB.
+	maxDirect = maxState
 
 	maxNameLen  = 128
 	maxLabelLen = 64
@@ -67,6 +99,16 @@ var (
 	errTruncated = errors.New("truncated message")
 	errTooLarge  = errors.New("message too large")
 )
+
+// direct reports whether messages of type typ travel over the reliable
+// stream only, and so may be larger than a packet and are never relayed.
+func direct(typ byte) bool {
+	switch typ {
+	case msgState, msgBulk, msgDigest, msgRecordState:
+		return true
+	}
+	return false
+}
 
 // pair is one (target, state) observation.
 type pair struct {
@@ -81,11 +123,14 @@ type seqRow struct {
 	Seq   uint64
 }
 
+// observations is a change of an observer's view: by gossip (1), or
+// direct (8) when Bulk.
 type observations struct {
 	Node  string
 	Epoch uint64
 	Seq   uint64
 	Pairs []pair
+	Bulk  bool
 }
 
 type heartbeat struct {
@@ -95,6 +140,7 @@ type heartbeat struct {
 	Epoch    uint64
 	Beat     uint64
 	ObsSeq   uint64
+	ObsAgeMS uint64 // age of the latest observation round; ageNever for none
 	CatEpoch uint64
 	CatSeq   uint64
 	Leaving  bool // the node announced it is leaving the cluster
@@ -114,18 +160,27 @@ type fullState struct {
 	Peers  []peerState
 }
 
-type peerState struct {
+// peerInfo is what a state or digest says of one node besides its data.
+type peerInfo struct {
 	Node  string
 	Label string
 	Role  Role
 	Epoch uint64
 	Beat  uint64
+	// AgeMS is how long ago the sender last heard of the node.
 	AgeMS uint64
+	// ObsAgeMS is the age of the node's latest observation round, as far
+	// as the sender knows.
+	ObsAgeMS uint64
 	// Leaving says the node announced it is leaving: memberlist does not
 	// tell a node that left from one that died (memberlist#293).
 	Leaving bool
-	View    *viewState
-	Cat     *catState
+}
+
+type peerState struct {
+	peerInfo
+	View *viewState
+	Cat  *catState
 }
 
 type viewState struct {
@@ -142,6 +197,37 @@ type catState struct {
 	Targets []CatalogTarget
 }
 
+// digest says which versions of what the sender holds: the push/pull
+// state after join, and a request for what the receiver has and the
+// sender lacks (see state.lacks).
+type digest struct {
+	Sender string
+	Peers  []peerSummary
+	Sets   []setVersion
+}
+
+type peerSummary struct {
+	peerInfo
+	View *viewVersion
+	Cat  *catVersion
+}
+
+type viewVersion struct {
+	Complete uint64
+	Latest   uint64
+	Pending  uint64 // changes past Complete applied
+}
+
+type catVersion struct {
+	Epoch, Seq uint64
+}
+
+type setVersion struct {
+	Owner   string
+	Version records.Version
+	Digest  uint64
+}
+
 // Encoding.
 
 func appendHeader(b []byte, typ byte) []byte { return append(b, typ, wireVersion) }
@@ -155,18 +241,19 @@ func appendString(b []byte, s string) []byte {
 
 func appendID(b []byte, id TargetID) []byte { return binary.BigEndian.AppendUint64(b, uint64(id)) }
 
-func appendState(b []byte, s health.State) []byte {
+func stateByte(s health.State) byte {
 	switch s {
 	case health.Up:
-		return append(b, 1)
+		return 1
 	case health.Down:
-		return append(b, 2)
+		return 2
 	}
-	return append(b, 0)
+	return 0
 }
 
+func appendState(b []byte, s health.State) []byte { return append(b, stateByte(s)) }
+
 func appendTarget(b []byte, t CatalogTarget) []byte {
-	b = appendID(b, t.ID)
 	addr, _ := t.Addr.MarshalBinary()
 	b = appendUvarint(b, uint64(len(addr)))
 	b = append(b, addr...)
@@ -180,9 +267,36 @@ func appendTarget(b []byte, t CatalogTarget) []byte {
 	return appendUvarint(b, uint64(t.Fall))
 }
 
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+// ageMS turns the time since t into an age on the wire.
+func ageMS(now, t time.Time) uint64 {
+	if t.IsZero() {
+		return ageNever
+	}
+	return uint64(min(max(now.Sub(t), 0).Milliseconds(), ageNever-1))
+}
+
+// since turns an age on the wire back into a local time; zero for never.
+func since(now time.Time, ms uint64) time.Time {
+	if ms >= ageNever {
+		return time.Time{}
+	}
+	return now.Add(-time.Duration(ms) * time.Millisecond)
+}
+
 func (m *observations) encode() []byte {
 	b := make([]byte, 0, 32+len(m.Node)+9*len(m.Pairs))
-	b = appendHeader(b, msgObservations)
+	typ := msgObservations
+	if m.Bulk {
+		typ = msgBulk
+	}
+	b = appendHeader(b, typ)
 	b = appendString(b, m.Node)
 	b = appendUvarint(b, m.Epoch)
 	b = appendUvarint(b, m.Seq)
@@ -203,16 +317,10 @@ func (m *heartbeat) encode() []byte {
 	b = appendUvarint(b, m.Epoch)
 	b = appendUvarint(b, m.Beat)
 	b = appendUvarint(b, m.ObsSeq)
+	b = appendUvarint(b, m.ObsAgeMS)
 	b = appendUvarint(b, m.CatEpoch)
 	b = appendUvarint(b, m.CatSeq)
 	return appendBool(b, m.Leaving)
-}
-
-func appendBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, 1)
-	}
-	return append(b, 0)
 }
 
 func (m *catalogPage) encode() []byte {
@@ -229,36 +337,82 @@ func (m *catalogPage) encode() []byte {
 	return b
 }
 
-// encode writes the state; the catalogs' targets go once into a shared
-// table, since every server usually publishes the same ones.
+func (p *peerInfo) append(b []byte, flags byte) []byte {
+	b = appendString(b, p.Node)
+	b = appendString(b, p.Label)
+	b = append(b, byte(p.Role))
+	b = appendUvarint(b, p.Epoch)
+	b = appendUvarint(b, p.Beat)
+	b = appendUvarint(b, p.AgeMS)
+	b = appendUvarint(b, p.ObsAgeMS)
+	if p.Leaving {
+		flags |= 4
+	}
+	return append(b, flags)
+}
+
+// indexed is a row by its index in a state's table.
+type indexed struct {
+	idx   uint32
+	state health.State
+	seq   uint64
+}
+
+// encode writes the state. The catalogs' targets go once into a table,
+// since every server usually publishes the same ones, and views and
+// catalogs name targets by their index in it.
 func (m *fullState) encode() []byte {
 	table := map[TargetID]CatalogTarget{}
-	var order []TargetID
 	for _, p := range m.Peers {
-		if p.Cat == nil {
-			continue
-		}
-		for _, t := range p.Cat.Targets {
-			if _, ok := table[t.ID]; !ok {
+		if p.Cat != nil {
+			for _, t := range p.Cat.Targets {
 				table[t.ID] = t
-				order = append(order, t.ID)
 			}
 		}
 	}
-	b := appendHeader(nil, msgState)
+	var extra []TargetID
+	for _, p := range m.Peers {
+		if v := p.View; v != nil {
+			for _, r := range v.Base {
+				if _, ok := table[r.ID]; !ok {
+					extra = append(extra, r.ID)
+				}
+			}
+			for _, r := range v.Newer {
+				if _, ok := table[r.ID]; !ok {
+					extra = append(extra, r.ID)
+				}
+			}
+		}
+	}
+	slices.Sort(extra)
+	extra = slices.Compact(extra)
+	order := make([]TargetID, 0, len(table))
+	for id := range table {
+		order = append(order, id)
+	}
+	slices.Sort(order)
+	index := make(map[TargetID]uint32, len(order)+len(extra))
+	for i, id := range order {
+		index[id] = uint32(i)
+	}
+	for i, id := range extra {
+		index[id] = uint32(len(order) + i)
+	}
+
+	b := appendHeader(make([]byte, 0, 64*len(order)+8*len(extra)+1024), msgState)
 	b = appendString(b, m.Sender)
 	b = appendUvarint(b, uint64(len(order)))
 	for _, id := range order {
 		b = appendTarget(b, table[id])
 	}
+	b = appendUvarint(b, uint64(len(extra)))
+	for _, id := range extra {
+		b = appendID(b, id)
+	}
 	b = appendUvarint(b, uint64(len(m.Peers)))
+	var rows []indexed
 	for _, p := range m.Peers {
-		b = appendString(b, p.Node)
-		b = appendString(b, p.Label)
-		b = append(b, byte(p.Role))
-		b = appendUvarint(b, p.Epoch)
-		b = appendUvarint(b, p.Beat)
-		b = appendUvarint(b, p.AgeMS)
 		var flags byte
 		if p.View != nil {
 			flags |= 1
@@ -266,24 +420,20 @@ func (m *fullState) encode() []byte {
 		if p.Cat != nil {
 			flags |= 2
 		}
-		if p.Leaving {
-			flags |= 4
-		}
-		b = append(b, flags)
+		b = p.peerInfo.append(b, flags)
 		if v := p.View; v != nil {
 			b = appendUvarint(b, v.Complete)
 			b = appendUvarint(b, v.Latest-v.Complete)
-			b = appendUvarint(b, uint64(len(v.Base)))
+			rows = rows[:0]
 			for _, r := range v.Base {
-				b = appendID(b, r.ID)
-				b = appendState(b, r.State)
+				rows = append(rows, indexed{idx: index[r.ID], state: r.State})
 			}
-			b = appendUvarint(b, uint64(len(v.Newer)))
+			b = appendRows(b, rows, false, 0)
+			rows = rows[:0]
 			for _, r := range v.Newer {
-				b = appendID(b, r.ID)
-				b = appendState(b, r.State)
-				b = appendUvarint(b, r.Seq-v.Complete)
+				rows = append(rows, indexed{idx: index[r.ID], state: r.State, seq: r.Seq})
 			}
+			b = appendRows(b, rows, true, v.Complete)
 			b = appendUvarint(b, uint64(len(v.Pending)))
 			for _, s := range v.Pending {
 				b = appendUvarint(b, s-v.Complete)
@@ -292,11 +442,69 @@ func (m *fullState) encode() []byte {
 		if c := p.Cat; c != nil {
 			b = appendUvarint(b, c.Epoch)
 			b = appendUvarint(b, c.Seq)
-			b = appendUvarint(b, uint64(len(c.Targets)))
+			idx := make([]uint32, 0, len(c.Targets))
 			for _, t := range c.Targets {
-				b = appendID(b, t.ID)
+				idx = append(idx, index[t.ID])
+			}
+			slices.Sort(idx)
+			idx = slices.Compact(idx)
+			b = appendUvarint(b, uint64(len(idx)))
+			prev := int64(-1)
+			for _, i := range idx {
+				b = appendUvarint(b, uint64(int64(i)-prev))
+				prev = int64(i)
 			}
 		}
+	}
+	return b
+}
+
+// appendRows writes rows in index order, each as its gap from the one
+// before and its state, and its seq when withSeq.
+func appendRows(b []byte, rows []indexed, withSeq bool, complete uint64) []byte {
+	slices.SortFunc(rows, func(a, b indexed) int { return cmp.Compare(a.idx, b.idx) })
+	rows = slices.CompactFunc(rows, func(a, b indexed) bool { return a.idx == b.idx })
+	b = appendUvarint(b, uint64(len(rows)))
+	prev := int64(-1)
+	for _, r := range rows {
+		b = appendUvarint(b, uint64(int64(r.idx)-prev)<<2|uint64(stateByte(r.state)))
+		prev = int64(r.idx)
+		if withSeq {
+			b = appendUvarint(b, r.seq-complete)
+		}
+	}
+	return b
+}
+
+func (m *digest) encode() []byte {
+	b := appendHeader(make([]byte, 0, 64*len(m.Peers)+48*len(m.Sets)+64), msgDigest)
+	b = appendString(b, m.Sender)
+	b = appendUvarint(b, uint64(len(m.Peers)))
+	for _, p := range m.Peers {
+		var flags byte
+		if p.View != nil {
+			flags |= 1
+		}
+		if p.Cat != nil {
+			flags |= 2
+		}
+		b = p.peerInfo.append(b, flags)
+		if v := p.View; v != nil {
+			b = appendUvarint(b, v.Complete)
+			b = appendUvarint(b, v.Latest-v.Complete)
+			b = appendUvarint(b, v.Pending)
+		}
+		if c := p.Cat; c != nil {
+			b = appendUvarint(b, c.Epoch)
+			b = appendUvarint(b, c.Seq)
+		}
+	}
+	b = appendUvarint(b, uint64(len(m.Sets)))
+	for _, s := range m.Sets {
+		b = appendString(b, s.Owner)
+		b = appendUvarint(b, s.Version.Epoch)
+		b = appendUvarint(b, s.Version.Seq)
+		b = appendDigest(b, s.Digest)
 	}
 	return b
 }
@@ -385,18 +593,25 @@ func (d *decoder) id() TargetID {
 	return TargetID(v)
 }
 
-func (d *decoder) state() health.State {
-	switch v := d.byte(); v {
+func decodeStateByte(v byte) (health.State, bool) {
+	switch v {
 	case 0:
-		return health.Unknown
+		return health.Unknown, true
 	case 1:
-		return health.Up
+		return health.Up, true
 	case 2:
-		return health.Down
-	default:
-		d.fail(fmt.Errorf("bad health state %d", v))
-		return health.Unknown
+		return health.Down, true
 	}
+	return health.Unknown, false
+}
+
+func (d *decoder) state() health.State {
+	v := d.byte()
+	s, ok := decodeStateByte(v)
+	if !ok {
+		d.fail(fmt.Errorf("bad health state %d", v))
+	}
+	return s
 }
 
 // role reads a role; 0 (not known yet) is allowed only where known is
@@ -419,7 +634,6 @@ func (d *decoder) node() string {
 
 func (d *decoder) target() CatalogTarget {
 	var t CatalogTarget
-	t.ID = d.id()
 	if a := d.bytes(16+64, "address length"); d.err == nil {
 		if err := t.Addr.UnmarshalBinary(a); err != nil {
 			d.fail(fmt.Errorf("target address: %w", err))
@@ -434,19 +648,35 @@ func (d *decoder) target() CatalogTarget {
 	t.Rise = int(d.bounded(maxRiseFall, "rise"))
 	t.Fall = int(d.bounded(maxRiseFall, "fall"))
 	if d.err == nil {
-		if err := t.validate(); err != nil {
+		id, err := t.identify()
+		if err != nil {
 			d.fail(err)
 		}
+		t.ID = id
 	}
 	return t
 }
 
+// info reads a peerInfo and its flags byte.
+func (d *decoder) info() (peerInfo, byte) {
+	p := peerInfo{Node: d.node(), Label: d.string(maxLabelLen, "label length"), Role: d.role(false)}
+	p.Epoch, p.Beat = d.uvarint(), d.uvarint()
+	p.AgeMS = d.bounded(ageNever, "age")
+	p.ObsAgeMS = d.bounded(ageNever, "observation age")
+	flags := d.byte()
+	if flags&^7 != 0 && d.err == nil {
+		d.fail(fmt.Errorf("bad peer flags %#x", flags))
+	}
+	p.Leaving = flags&4 != 0
+	return p, flags
+}
+
 // The smallest encodings, to bound counts.
 const (
-	minPair   = 9
-	minSeqRow = 10
-	minTarget = 8 + 1 + 4 + 1 + 2 + 1 + 1 + 1 + 1 // id, addr, checks, a tiny check, timing
-	minPeer   = 2 + 1 + 1 + 5
+	minPair    = 9
+	minTarget  = 1 + 4 + 1 + 2 + 1 + 1 + 1 + 1 // addr, checks, a tiny check, timing
+	minInfo    = 2 + 1 + 1 + 1 + 1 + 1 + 1 + 1
+	minSetVers = 2 + 1 + 1 + 8
 )
 
 func decodeHeader(b []byte) (byte, *decoder, error) {
@@ -466,10 +696,11 @@ func (d *decoder) finish() error {
 	return d.err
 }
 
-// decodeMessage decodes a gossip message: *observations, *heartbeat,
-// *catalogPage or *recordPage (records_wire.go).
+// decodeMessage decodes a message: *observations, *heartbeat,
+// *catalogPage, *recordPage (records_wire.go) by gossip, and direct ones:
+// *observations (Bulk), *digest, *fullState, *recordStateMsg.
 func decodeMessage(b []byte) (any, error) {
-	if len(b) > maxInbound {
+	if len(b) > maxInbound && (len(b) < 1 || !direct(b[0]) || len(b) > maxDirect) {
 		return nil, errTooLarge
 	}
 	typ, d, err := decodeHeader(b)
@@ -477,8 +708,8 @@ func decodeMessage(b []byte) (any, error) {
 		return nil, err
 	}
 	switch typ {
-	case msgObservations:
-		m := &observations{Node: d.node(), Epoch: d.uvarint(), Seq: d.uvarint()}
+	case msgObservations, msgBulk:
+		m := &observations{Node: d.node(), Epoch: d.uvarint(), Seq: d.uvarint(), Bulk: typ == msgBulk}
 		n := d.count(minPair, "observations")
 		for i := 0; i < n && d.err == nil; i++ {
 			m.Pairs = append(m.Pairs, pair{ID: d.id(), State: d.state()})
@@ -489,7 +720,9 @@ func decodeMessage(b []byte) (any, error) {
 		return m, d.finish()
 	case msgHeartbeat:
 		m := &heartbeat{Node: d.node(), Label: d.string(maxLabelLen, "label length"), Role: d.role(true)}
-		m.Epoch, m.Beat, m.ObsSeq, m.CatEpoch, m.CatSeq = d.uvarint(), d.uvarint(), d.uvarint(), d.uvarint(), d.uvarint()
+		m.Epoch, m.Beat, m.ObsSeq = d.uvarint(), d.uvarint(), d.uvarint()
+		m.ObsAgeMS = d.bounded(ageNever, "observation age")
+		m.CatEpoch, m.CatSeq = d.uvarint(), d.uvarint()
 		switch f := d.byte(); f {
 		case 0, 1:
 			m.Leaving = f == 1
@@ -511,11 +744,17 @@ func decodeMessage(b []byte) (any, error) {
 		return m, d.finish()
 	case msgRecordPage:
 		return decodeRecordPage(d)
+	case msgDigest:
+		return decodeDigest(d)
+	case msgState:
+		return decodeStateBody(d)
+	case msgRecordState:
+		return decodeRecordStateBody(d)
 	}
 	return nil, fmt.Errorf("unknown message type %d", typ)
 }
 
-// decodeState decodes a push/pull state.
+// decodeState decodes a state (4), from push/pull or a direct message.
 func decodeState(b []byte) (*fullState, error) {
 	if len(b) > maxState {
 		return nil, errTooLarge
@@ -527,64 +766,143 @@ func decodeState(b []byte) (*fullState, error) {
 	if typ != msgState {
 		return nil, fmt.Errorf("state of type %d, want %d", typ, msgState)
 	}
+	return decodeStateBody(d)
+}
+
+// index reads a gap coded index: prev is the previous index (-1 first),
+// n the size of the index space.
+func (d *decoder) index(v uint64, prev int64, n int) int64 {
+	if d.err != nil {
+		return prev
+	}
+	if v == 0 || v > uint64(n) || prev+int64(v) >= int64(n) {
+		d.fail(fmt.Errorf("target index gap %d after %d of %d", v, prev, n))
+		return prev
+	}
+	return prev + int64(v)
+}
+
+func decodeStateBody(d *decoder) (*fullState, error) {
 	m := &fullState{Sender: d.node()}
-	table := map[TargetID]CatalogTarget{}
 	n := d.count(minTarget, "targets")
+	ids := make([]TargetID, 0, n)
+	table := make([]CatalogTarget, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
 		t := d.target()
-		if _, dup := table[t.ID]; dup && d.err == nil {
-			d.fail(fmt.Errorf("target %s twice in the table", t.ID))
+		if i > 0 && d.err == nil && t.ID <= ids[i-1] {
+			d.fail(fmt.Errorf("target %s out of order in the table", t.ID))
 		}
-		table[t.ID] = t
+		ids = append(ids, t.ID)
+		table = append(table, t)
 	}
-	n = d.count(minPeer, "peers")
+	n = d.count(8, "extra IDs")
+	inTable := len(ids)
+	for i := 0; i < n && d.err == nil; i++ {
+		id := d.id()
+		if i > 0 && d.err == nil && id <= ids[len(ids)-1] {
+			d.fail(fmt.Errorf("extra ID %s out of order", id))
+		}
+		if _, found := slices.BinarySearch(ids[:inTable], id); found && d.err == nil {
+			d.fail(fmt.Errorf("extra ID %s in the table", id))
+		}
+		ids = append(ids, id)
+	}
+	n = d.count(minInfo, "peers")
 	seen := map[string]bool{}
 	for i := 0; i < n && d.err == nil; i++ {
-		p := peerState{Node: d.node(), Label: d.string(maxLabelLen, "label length"), Role: d.role(false)}
-		p.Epoch, p.Beat = d.uvarint(), d.uvarint()
-		p.AgeMS = d.bounded(ageNever, "age")
+		info, flags := d.info()
+		p := peerState{peerInfo: info}
 		if seen[p.Node] && d.err == nil {
 			d.fail(fmt.Errorf("peer %q twice", p.Node))
 		}
 		seen[p.Node] = true
-		flags := d.byte()
-		if flags&^7 != 0 && d.err == nil {
-			d.fail(fmt.Errorf("bad peer flags %#x", flags))
-		}
-		p.Leaving = flags&4 != 0
 		if flags&1 != 0 {
 			v := &viewState{Complete: d.uvarint()}
 			v.Latest = v.Complete + d.bounded(math.MaxUint64-v.Complete, "latest")
-			k := d.count(minPair, "rows")
+			k := d.count(1, "rows")
+			prev := int64(-1)
 			for j := 0; j < k && d.err == nil; j++ {
-				v.Base = append(v.Base, pair{ID: d.id(), State: d.state()})
+				r := d.uvarint()
+				prev = d.index(r>>2, prev, len(ids))
+				st, ok := decodeStateByte(byte(r & 3))
+				if !ok && d.err == nil {
+					d.fail(fmt.Errorf("bad health state %d", r&3))
+				}
+				if d.err == nil {
+					v.Base = append(v.Base, pair{ID: ids[prev], State: st})
+				}
 			}
-			k = d.count(minSeqRow, "newer rows")
+			k = d.count(2, "newer rows")
+			prev = -1
 			for j := 0; j < k && d.err == nil; j++ {
-				r := seqRow{ID: d.id(), State: d.state()}
-				r.Seq = v.Complete + d.bounded(v.Latest-v.Complete, "row seq")
-				v.Newer = append(v.Newer, r)
+				r := d.uvarint()
+				prev = d.index(r>>2, prev, len(ids))
+				st, ok := decodeStateByte(byte(r & 3))
+				if !ok && d.err == nil {
+					d.fail(fmt.Errorf("bad health state %d", r&3))
+				}
+				seq := v.Complete + d.bounded(v.Latest-v.Complete, "row seq")
+				if d.err == nil {
+					v.Newer = append(v.Newer, seqRow{ID: ids[prev], State: st, Seq: seq})
+				}
 			}
 			k = int(d.bounded(maxPending, "pending"))
 			for j := 0; j < k && d.err == nil; j++ {
 				v.Pending = append(v.Pending, v.Complete+d.bounded(v.Latest-v.Complete, "pending seq"))
 			}
+			// Views list their rows in ID order, whatever the table.
+			slices.SortFunc(v.Base, func(a, b pair) int { return cmp.Compare(a.ID, b.ID) })
+			slices.SortFunc(v.Newer, func(a, b seqRow) int { return cmp.Compare(a.ID, b.ID) })
 			p.View = v
 		}
 		if flags&2 != 0 {
 			c := &catState{Epoch: d.uvarint(), Seq: d.uvarint()}
-			k := d.count(8, "catalog targets")
+			k := d.count(1, "catalog targets")
+			prev := int64(-1)
 			for j := 0; j < k && d.err == nil; j++ {
-				id := d.id()
-				t, ok := table[id]
-				if !ok && d.err == nil {
-					d.fail(fmt.Errorf("catalog target %s not in the table", id))
+				prev = d.index(d.uvarint(), prev, len(table))
+				if d.err == nil {
+					c.Targets = append(c.Targets, table[prev])
 				}
-				c.Targets = append(c.Targets, t)
 			}
 			p.Cat = c
 		}
 		m.Peers = append(m.Peers, p)
+	}
+	return m, d.finish()
+}
+
+func decodeDigest(d *decoder) (*digest, error) {
+	m := &digest{Sender: d.node()}
+	n := d.count(minInfo, "peers")
+	seen := map[string]bool{}
+	for i := 0; i < n && d.err == nil; i++ {
+		info, flags := d.info()
+		p := peerSummary{peerInfo: info}
+		if seen[p.Node] && d.err == nil {
+			d.fail(fmt.Errorf("peer %q twice", p.Node))
+		}
+		seen[p.Node] = true
+		if flags&1 != 0 {
+			v := &viewVersion{Complete: d.uvarint()}
+			v.Latest = v.Complete + d.bounded(math.MaxUint64-v.Complete, "latest")
+			v.Pending = d.bounded(v.Latest-v.Complete, "pending")
+			p.View = v
+		}
+		if flags&2 != 0 {
+			p.Cat = &catVersion{Epoch: d.uvarint(), Seq: d.uvarint()}
+		}
+		m.Peers = append(m.Peers, p)
+	}
+	n = d.count(minSetVers, "record sets")
+	owners := map[string]bool{}
+	for i := 0; i < n && d.err == nil; i++ {
+		s := setVersion{Owner: d.owner(), Version: d.version(), Digest: d.digest()}
+		if owners[s.Owner] && d.err == nil {
+			d.fail(fmt.Errorf("owner %s twice", s.Owner))
+		}
+		owners[s.Owner] = true
+		m.Sets = append(m.Sets, s)
 	}
 	return m, d.finish()
 }

@@ -2,7 +2,11 @@ package gossip
 
 import (
 	"bytes"
+	"fmt"
+	"maps"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,9 +32,17 @@ func wireSeeds(t testing.TB) [][]byte {
 	other.publishObservations(map[TargetID]health.State{ts[0].ID: health.Up}, 100)
 	other.heartbeat(t0)
 	s.mergeFull(other.full(t0), t0)
-	// A view with a gap, so the state carries newer rows and pending seqs.
-	s.applyObservations(&observations{Node: "agent-2", Epoch: 9, Seq: 3, Pairs: []pair{{ts[1].ID, health.Up}}}, t0)
-	seeds := [][]byte{hb.encode(), leaving.encode(), pages[0].encode(), s.full(t0).encode()}
+	// A view with a gap, so the state carries newer rows and pending seqs,
+	// and rows of targets in no catalog (extra IDs).
+	s.applyObservations(&observations{Node: "agent-2", Epoch: 9, Seq: 3, Pairs: []pair{{ts[1].ID, health.Up}, {77, health.Down}}}, t0)
+	s.applyObservations(&observations{Node: "agent-2", Epoch: 9, Seq: 1, Pairs: []pair{{42, health.Up}}}, t0)
+	bulk := &observations{Node: "agent-3", Epoch: 4, Seq: 1, Pairs: []pair{{ts[0].ID, health.Up}, {ts[1].ID, health.Down}}, Bulk: true}
+	dg := s.digest(t0)
+	rs := newRecordState()
+	rs.put(recordSet(t, "eu", 3, 2, 2, ""), recordSet(t, "eu", 3, 2, 2, "").Digest())
+	dg.Sets = rs.versions()
+	seeds := [][]byte{hb.encode(), leaving.encode(), pages[0].encode(), s.full(t0).encode(), bulk.encode(), dg.encode(),
+		s.selfCatalog(t0).encode(), encodeRecordStates("server-1", rs.list(), maxRecordState)[0]}
 	for _, m := range obs {
 		seeds = append(seeds, m.encode())
 	}
@@ -75,13 +87,81 @@ func reencode(m any) []byte {
 		return m.encode()
 	case *recordPage:
 		return m.encode()
+	case *digest:
+		return m.encode()
+	case *recordStateMsg:
+		return m.encode()
 	}
 	return nil
+}
+
+// TestWireCompactState: a state names targets by their index in its
+// table, so a view of every target costs about a byte a target, and a
+// target's ID, which the receiver computes, is not sent.
+func TestWireCompactState(t *testing.T) {
+	var ts []CatalogTarget
+	for i := range 300 {
+		a := fmt.Sprintf("10.0.%d.%d", i>>8, i&255)
+		ts = append(ts, testTarget(t, a, "tcp "+a+":80"))
+	}
+	srv := newState("srv", "", RoleServer, 1, time.Minute)
+	srv.publishCatalog(ts, "srv")
+	states := map[TargetID]health.State{}
+	for i, c := range ts {
+		states[c.ID] = health.State(1 + i%2)
+	}
+	catalogOnly := len(srv.full(t0).encode())
+	srv.publishObservations(states, 100)
+	withView := len(srv.full(t0).encode())
+	if per := float64(withView-catalogOnly) / float64(len(ts)); per > 1.1 {
+		t.Errorf("a view costs %.2f bytes a target", per)
+	}
+	if per := float64(catalogOnly) / float64(len(ts)); per > 40 {
+		t.Errorf("a catalog target costs %.1f bytes", per)
+	}
+	fs, err := decodeState(srv.full(t0).encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newState("other", "", RoleServer, 1, time.Minute)
+	other.mergeFull(fs, t0)
+	if got := other.peers["srv"].view.states(); !maps.Equal(got, states) {
+		t.Error("view changed on the way")
+	}
+	slices.SortFunc(ts, func(a, b CatalogTarget) int { return cmpID(a.ID, b.ID) })
+	if got := other.catalogUnion(func(string) bool { return false }); !slices.EqualFunc(got, ts, CatalogTarget.equal) {
+		t.Error("catalog changed on the way")
+	}
 }
 
 func TestWireLimits(t *testing.T) {
 	if _, err := decodeMessage(make([]byte, maxInbound+1)); err != errTooLarge {
 		t.Errorf("oversized message: %v", err)
+	}
+	// Direct messages may be larger; not gossip ones.
+	big := (&observations{Node: "n", Epoch: 1, Seq: 1, Pairs: make([]pair, 1000), Bulk: true}).encode()
+	if _, err := decodeMessage(big); err != nil {
+		t.Errorf("bulk of %d bytes: %v", len(big), err)
+	}
+	big[0] = msgObservations
+	if _, err := decodeMessage(big); err != errTooLarge {
+		t.Errorf("gossip observations of %d bytes: %v", len(big), err)
+	}
+	// A state whose view points past its table.
+	past := appendHeader(nil, msgState)
+	past = appendString(past, "n")
+	past = appendUvarint(past, 0) // no targets
+	past = appendUvarint(past, 1) // one extra ID
+	past = appendID(past, 7)
+	past = appendUvarint(past, 1)
+	past = (&peerInfo{Node: "o", Role: RoleAgent, Epoch: 1}).append(past, 1)
+	past = appendUvarint(past, 1)      // complete
+	past = appendUvarint(past, 0)      // latest
+	past = appendUvarint(past, 1)      // one row
+	past = appendUvarint(past, 2<<2|1) // index 1 of 1
+	past = append(past, 0, 0)          // no newer rows, no pending
+	if _, err := decodeState(past); err == nil || !strings.Contains(err.Error(), "index") {
+		t.Errorf("row past the table: %v", err)
 	}
 	hb := (&heartbeat{Node: "n", Role: RoleAgent, Epoch: 1, Beat: 1}).encode()
 	bad := append([]byte(nil), hb...)
