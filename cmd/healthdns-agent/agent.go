@@ -46,6 +46,10 @@ type heldTarget struct {
 // re-reads the catalog, so a burst of gossip costs one pass.
 const catalogSettle = 50 * time.Millisecond
 
+// observedEvery is how often the agent dates its view by its probes'
+// latest results, even when nothing changed.
+const observedEvery = 250 * time.Millisecond
+
 func newAgent(o options, logOut io.Writer) (*agent, error) {
 	if o.name == "" {
 		h, err := os.Hostname()
@@ -155,10 +159,14 @@ func (a *agent) run(ctx context.Context) error {
 	a.syncCatalog()
 	settle := time.NewTimer(catalogSettle)
 	settle.Stop()
+	observed := time.NewTicker(observedEvery)
+	defer observed.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return a.shutdown()
+		case <-observed.C:
+			a.publish()
 		case <-nodeCh:
 			settle.Reset(catalogSettle)
 		case <-settle.C:
@@ -228,13 +236,23 @@ func (a *agent) syncCatalog() {
 func (a *agent) publish() {
 	a.mu.Lock()
 	states := make(map[gossip.TargetID]health.State, len(a.held))
+	var oldest time.Time
 	for id, h := range a.held {
-		if s := a.pool.Status(h.key).State; s != health.Unknown {
-			states[id] = s
+		st := a.pool.Status(h.key)
+		if st.State != health.Unknown {
+			states[id] = st.State
+		}
+		if oldest.IsZero() || st.Checked.Before(oldest) {
+			oldest = st.Checked
 		}
 	}
 	a.mu.Unlock()
 	a.node.PublishObservations(states)
+	// Date the view by its oldest result, so that a paused agent's view
+	// ages instead of being refreshed by its heartbeats.
+	if len(states) > 0 && !oldest.IsZero() {
+		a.node.ObservedAt(oldest)
+	}
 }
 
 func (a *agent) shutdown() error {

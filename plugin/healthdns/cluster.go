@@ -323,13 +323,23 @@ func (m *member) publishCatalog() {
 func (m *member) publishObservations(p *probe.Pool) {
 	m.mu.Lock()
 	states := map[gossip.TargetID]health.State{}
+	var oldest time.Time
 	for _, ids := range m.observed {
 		for id, key := range ids {
-			states[id] = p.Status(key).State
+			st := p.Status(key)
+			states[id] = st.State
+			if oldest.IsZero() || st.Checked.Before(oldest) {
+				oldest = st.Checked
+			}
 		}
 	}
 	m.mu.Unlock()
 	m.node.PublishObservations(states)
+	// Date our view by its oldest result: if this process is paused, its
+	// view ages at its peers instead of being refreshed by heartbeats.
+	if len(states) > 0 && !oldest.IsZero() {
+		m.node.ObservedAt(oldest)
+	}
 }
 
 // memberlistLog sends memberlist's own log lines through CoreDNS's logger

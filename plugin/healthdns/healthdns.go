@@ -217,6 +217,8 @@ func (h *HealthDNS) start() error {
 		// Staleness and partitions change with time alone.
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
+		observed := time.NewTicker(250 * time.Millisecond)
+		defer observed.Stop()
 		for {
 			select {
 			case <-h.done:
@@ -228,6 +230,13 @@ func (h *HealthDNS) start() error {
 			case <-gossipChanges:
 			case <-recordChanges:
 			case <-tick.C:
+			case <-observed.C:
+				// Keep our view dated by our latest probe results at our
+				// peers; nothing to rebuild.
+				if h.member != nil && probing {
+					h.member.publishObservations(h.pool)
+				}
+				continue
 			}
 			h.rebuild()
 		}
