@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -164,6 +165,7 @@ type member struct {
 	synced    bool
 
 	mu         sync.Mutex
+	seen       map[string]gossip.MemberState // for logMembers
 	recordSync context.CancelFunc
 	catalogs   map[*HealthDNS][]gossip.CatalogTarget
 	observed   map[*HealthDNS]map[gossip.TargetID]string // ID -> probe key
@@ -342,12 +344,57 @@ func (m *member) publishObservations(p *probe.Pool) {
 	}
 }
 
-// memberlistLog sends memberlist's own log lines through CoreDNS's logger
-// at debug level; they are chatty and the state changes that matter are
-// logged by this package.
+// memberlistLog sends memberlist's and the gossip package's log lines
+// through CoreDNS's logger at their own level; debug lines stay at debug.
 type memberlistLog struct{}
 
 func (memberlistLog) Write(b []byte) (int, error) {
-	log.Debug(string(b))
+	line := strings.TrimSpace(string(b))
+	// Lines come as "2026/11/26 02:00:00 [LEVEL] text": drop the date.
+	if i := strings.Index(line, "["); i >= 0 {
+		line = line[i:]
+	}
+	level, rest, _ := strings.Cut(line, " ")
+	switch level {
+	case "[ERR]":
+		log.Error(rest)
+	case "[WARN]":
+		log.Warning(rest)
+	case "[INFO]":
+		log.Info(rest)
+	default:
+		log.Debug(line)
+	}
 	return len(b), nil
+}
+
+// logMembers logs each member's change of state once: joined, left,
+// failed, back.
+func (m *member) logMembers() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.seen == nil {
+		m.seen = map[string]gossip.MemberState{}
+	}
+	for _, mb := range m.node.Members() {
+		if mb.Name == m.node.Name() {
+			continue
+		}
+		was, known := m.seen[mb.Name]
+		if known && was == mb.State {
+			continue
+		}
+		m.seen[mb.Name] = mb.State
+		who := fmt.Sprintf("%s %s (observer %q, %s)", mb.Role, mb.Name, mb.Observer, mb.Addr)
+		switch {
+		case mb.State == gossip.MemberAlive && !known:
+			log.Infof("cluster: %s joined", who)
+		case mb.State == gossip.MemberAlive:
+			log.Infof("cluster: %s is back (was %s)", who, was)
+		case mb.State == gossip.MemberLeft:
+			log.Infof("cluster: %s left", who)
+		default:
+			log.Warningf("cluster: %s is %s", who, mb.State)
+		}
+	}
 }

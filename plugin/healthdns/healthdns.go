@@ -228,6 +228,7 @@ func (h *HealthDNS) start() error {
 					h.member.publishObservations(h.pool)
 				}
 			case <-gossipChanges:
+				h.member.logMembers()
 			case <-recordChanges:
 			case <-tick.C:
 			case <-observed.C:

@@ -37,7 +37,7 @@ var (
 	nAgents  = flag.Int("agents", 10, "observers")
 	nServers = flag.Int("servers", 5, "servers, the last of which joins late")
 	burst    = flag.Int("burst", 1000, "verdict changes in the burst")
-	steady   = flag.Duration("steady", 10*time.Second, "window for the steady-state gossip rate")
+	steady   = flag.Duration("steady", 65*time.Second, "window for the steady-state gossip rate (over two push/pull intervals)")
 	gossipIv = flag.Duration("gossip", 200*time.Millisecond, "gossip interval")
 	pushPull = flag.Duration("pushpull", 30*time.Second, "push/pull interval")
 )
