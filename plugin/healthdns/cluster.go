@@ -139,6 +139,9 @@ func parseCluster(c *caddy.Controller) (*clusterConfig, error) {
 	if g.Name == "" {
 		return nil, c.Err("cluster: name is required: every node needs a name unique in the cluster")
 	}
+	if g.Observer == "" {
+		g.Observer = g.Name
+	}
 	return cc, nil
 }
 
@@ -229,7 +232,11 @@ func (m *member) coldStart() {
 			log.Infof("cluster: cold-start sync done: node %s has the state of %d members", m.node.Name(), len(m.node.Members())-1)
 			return
 		}
-		log.Warningf("cluster: cold start: no peer answered (%v); answering from own probes until one does", err)
+		why := "no peer in the join list answered"
+		if err != nil {
+			why = err.Error()
+		}
+		log.Warningf("cluster: cold start: %s; answering from own probes until a peer does", why)
 	case <-time.After(m.cfg.syncTimeout):
 		log.Warningf("cluster: cold start: no peer answered within %s; answering from own probes until one does", m.cfg.syncTimeout)
 	}
