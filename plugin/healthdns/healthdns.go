@@ -46,11 +46,13 @@ type HealthDNS struct {
 	member         *member // nil without a cluster block
 	store          *records.Store
 
-	started    bool
-	names      []*nameConfig     // Corefile names with the records' targets merged in
-	staticKeys map[string]bool   // probe keys of Corefile targets
-	dynamic    map[string]func() // probe keys of record targets -> release
-	warned     map[string]bool
+	started     bool
+	statusHeld  bool
+	webhookHeld bool
+	names       []*nameConfig     // Corefile names with the records' targets merged in
+	staticKeys  map[string]bool   // probe keys of Corefile targets
+	dynamic     map[string]func() // probe keys of record targets -> release
+	warned      map[string]bool
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -142,11 +144,10 @@ func (h *HealthDNS) start() error {
 		h.store = st
 		if h.cfg.webhook != nil {
 			if err := acquireWebhook(h.cfg.webhook, st, h.origins); err != nil {
-				h.store = nil
-				releaseStore(h.cfg.dataDir)
 				h.stop()
 				return plugin.Error(pluginName, err)
 			}
+			h.webhookHeld = true
 		}
 	}
 	var recordChanges <-chan struct{}
@@ -202,9 +203,10 @@ func (h *HealthDNS) start() error {
 	h.rebuild()
 	if h.cfg.statusAddr != "" {
 		if err := acquireStatus(h.cfg.statusAddr, h); err != nil {
-			h.stopEarly()
+			h.stop()
 			return plugin.Error(pluginName, fmt.Errorf("status %s: %w", h.cfg.statusAddr, err))
 		}
+		h.statusHeld = true
 	}
 	probeChanges, unsubscribe := h.pool.Subscribe()
 	h.done = make(chan struct{})
@@ -245,14 +247,13 @@ func (h *HealthDNS) start() error {
 	return nil
 }
 
-// stopEarly undoes what start did before it failed.
-func (h *HealthDNS) stopEarly() {
-	h.stop()
-}
-
+// stop releases what start acquired; it also undoes a start that failed
+// half-way, so it releases only what is held: on a failed reload the old
+// instance's shared listeners must stay.
 func (h *HealthDNS) stop() error {
-	if h.cfg.statusAddr != "" {
+	if h.statusHeld {
 		releaseStatus(h.cfg.statusAddr, h)
+		h.statusHeld = false
 	}
 	if h.done != nil {
 		close(h.done)
@@ -274,8 +275,9 @@ func (h *HealthDNS) stop() error {
 	}
 	h.started = false
 	h.mu.Unlock()
-	if h.cfg.webhook != nil && h.store != nil {
+	if h.webhookHeld {
 		releaseWebhook(h.cfg.webhook.addr)
+		h.webhookHeld = false
 	}
 	if h.store != nil {
 		releaseStore(h.cfg.dataDir)
