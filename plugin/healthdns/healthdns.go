@@ -160,9 +160,7 @@ func (h *HealthDNS) start() error {
 	if cc := h.cfg.cluster; cc != nil {
 		m, err := acquireMember(cc)
 		if err != nil {
-			if h.release != nil {
-				h.release()
-			}
+			h.stop()
 			return plugin.Error(pluginName, fmt.Errorf("cluster: %w", err))
 		}
 		h.member = m
