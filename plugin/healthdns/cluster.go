@@ -35,22 +35,11 @@ const (
 
 // parseCluster reads "cluster { ... }"; the cursor is on "cluster".
 func parseCluster(c *caddy.Controller) (*clusterConfig, error) {
-	if !c.NextArg() || c.Val() != "{" {
-		return nil, c.Err("cluster: want { at the end of the line")
-	}
 	cc := &clusterConfig{stale: defaultStale, syncTimeout: defaultSyncTimeout, probe: true}
 	g := &cc.gossip
 	g.Role = gossip.RoleServer
 	g.BindAddr, g.BindPort = "0.0.0.0", 7946
-	for {
-		if !c.Next() {
-			return nil, c.Err("cluster: missing }")
-		}
-		if c.Val() == "}" {
-			break
-		}
-		key := c.Val()
-		args := c.RemainingArgs()
+	err := eachBlockLine(c, "cluster", func(key string, args []string) error {
 		one := func() (string, error) {
 			if len(args) != 1 {
 				return "", c.Errf("cluster %s: want one value", key)
@@ -77,11 +66,11 @@ func parseCluster(c *caddy.Controller) (*clusterConfig, error) {
 		case "bind", "advertise":
 			var v string
 			if v, err = one(); err != nil {
-				return nil, err
+				return err
 			}
 			host, port, perr := splitHostPort(v)
 			if perr != nil {
-				return nil, c.Errf("cluster %s %q: %v", key, v, perr)
+				return c.Errf("cluster %s %q: %v", key, v, perr)
 			}
 			if key == "bind" {
 				g.BindAddr, g.BindPort = host, port
@@ -90,11 +79,11 @@ func parseCluster(c *caddy.Controller) (*clusterConfig, error) {
 			}
 		case "join":
 			if len(args) == 0 {
-				return nil, c.ArgErr()
+				return c.ArgErr()
 			}
 			for _, a := range args {
 				if _, _, perr := net.SplitHostPort(a); perr != nil {
-					return nil, c.Errf("cluster join %q: want host:port", a)
+					return c.Errf("cluster join %q: want host:port", a)
 				}
 			}
 			g.Join = append(g.Join, args...)
@@ -102,7 +91,7 @@ func parseCluster(c *caddy.Controller) (*clusterConfig, error) {
 			g.KeyFile, err = one()
 			if err == nil {
 				if _, kerr := gossip.LoadKeyring(g.KeyFile); kerr != nil {
-					return nil, c.Errf("cluster keyfile: %v", kerr)
+					return c.Errf("cluster keyfile: %v", kerr)
 				}
 			}
 		case "label":
@@ -126,15 +115,16 @@ func parseCluster(c *caddy.Controller) (*clusterConfig, error) {
 				case "off":
 					cc.probe = false
 				default:
-					return nil, c.Errf("cluster probe %q: want on or off", v)
+					return c.Errf("cluster probe %q: want on or off", v)
 				}
 			}
 		default:
-			return nil, c.Errf("cluster: unknown property %q", key)
+			return c.Errf("cluster: unknown property %q", key)
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if g.Name == "" {
 		return nil, c.Err("cluster: name is required: every node needs a name unique in the cluster")

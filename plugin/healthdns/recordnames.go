@@ -46,42 +46,35 @@ func parseWebhook(c *caddy.Controller) (*webhookConfig, error) {
 	if _, _, err := splitHostPort(wc.addr); err != nil {
 		return nil, c.Errf("webhook %q: want a listen address like 127.0.0.1:8888", wc.addr)
 	}
-	if !c.NextArg() || c.Val() != "{" {
-		return nil, c.Err("webhook: want { at the end of the line (the owner is required)")
-	}
-	for {
-		if !c.Next() {
-			return nil, c.Err("webhook: missing }")
-		}
-		if c.Val() == "}" {
-			break
-		}
-		key := c.Val()
-		args := c.RemainingArgs()
+	err := eachBlockLine(c, "webhook", func(key string, args []string) error {
 		if len(args) == 0 {
-			return nil, c.Errf("webhook %s: want a value", key)
+			return c.Errf("webhook %s: want a value", key)
 		}
 		switch key {
 		case "owner":
 			if err := records.CheckOwner(args[0]); err != nil || len(args) != 1 {
-				return nil, c.Errf("webhook owner %q: %v", strings.Join(args, " "), err)
+				return c.Errf("webhook owner %q: %v", strings.Join(args, " "), err)
 			}
 			wc.owner = args[0]
 		case "health":
 			if _, _, err := splitHostPort(args[0]); err != nil || len(args) != 1 {
-				return nil, c.Errf("webhook health %q: want a listen address", strings.Join(args, " "))
+				return c.Errf("webhook health %q: want a listen address", strings.Join(args, " "))
 			}
 			wc.healthAddr = args[0]
 		case "tier", "weight", "check", "policy":
 			name := map[string]string{"tier": records.PropTier, "weight": records.PropWeight, "check": records.PropCheck, "policy": records.PropPolicy}[key]
 			v, err := records.NormalizeProperty(name, strings.Join(args, " "))
 			if err != nil {
-				return nil, c.Errf("webhook %s: %v", key, err)
+				return c.Errf("webhook %s: %v", key, err)
 			}
 			wc.defaults = append(wc.defaults, records.Property{Name: name, Value: v})
 		default:
-			return nil, c.Errf("webhook: unknown property %q", key)
+			return c.Errf("webhook: unknown property %q", key)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if wc.owner == "" {
 		return nil, c.Err("webhook: owner is required: the cluster name ExternalDNS runs in (its --txt-owner-id)")

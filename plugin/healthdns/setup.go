@@ -253,6 +253,26 @@ func loadZone(path, origin string) (*zone.Data, error) {
 	return d, err
 }
 
+// eachBlockLine reads a nested block whose "{" ends the current line,
+// calling line with each property and its arguments, up to the "}".
+func eachBlockLine(c *caddy.Controller, what string, line func(key string, args []string) error) error {
+	if !c.NextArg() || c.Val() != "{" {
+		return c.Errf("%s: want { at the end of the line", what)
+	}
+	for {
+		if !c.Next() {
+			return c.Errf("%s: missing }", what)
+		}
+		if c.Val() == "}" {
+			return nil
+		}
+		key := c.Val()
+		if err := line(key, c.RemainingArgs()); err != nil {
+			return err
+		}
+	}
+}
+
 // errAt is c.Errf for a line the cursor has left behind.
 func errAt(c *caddy.Controller, line int, format string, args ...any) error {
 	return fmt.Errorf("%s:%d - Error during parsing: %s", c.File(), line, fmt.Sprintf(format, args...))

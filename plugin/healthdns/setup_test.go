@@ -120,6 +120,21 @@ func TestSetupErrors(t *testing.T) {
 		{"missing brace", "zonefile ZF\nname app\n", ":3", "want {"},
 		{"bad ttl", "zonefile ZF\nttl -5", ":3", `ttl "-5"`},
 		{"max answers zero", "zonefile ZF\nname app {\nmax-answers 0\n}", ":4", "max-answers"},
+		{"cluster without name", "zonefile ZF\ncluster {\nbind 127.0.0.1:7946\n}", ":5", "name is required"},
+		{"cluster unknown property", "zonefile ZF\ncluster {\nname a\ngossip fast\n}", ":5", `cluster: unknown property "gossip"`},
+		{"cluster bad duration", "zonefile ZF\ncluster {\nname a\nstale soon\n}", ":5", `cluster stale "soon"`},
+		{"cluster bad bind", "zonefile ZF\ncluster {\nname a\nbind 127.0.0.1\n}", ":5", `cluster bind "127.0.0.1"`},
+		{"cluster bad join", "zonefile ZF\ncluster {\nname a\njoin host\n}", ":5", `cluster join "host"`},
+		{"cluster missing key file", "zonefile ZF\ncluster {\nname a\nkeyfile /nonexistent/key\n}", ":5", "cluster keyfile"},
+		{"cluster probe maybe", "zonefile ZF\ncluster {\nname a\nprobe maybe\n}", ":5", `cluster probe "maybe"`},
+		{"webhook without owner", "zonefile ZF\ndata /tmp/x\nwebhook {\ncheck tcp {addr}:443\n}", ":6", "owner is required"},
+		{"webhook without check", "zonefile ZF\ndata /tmp/x\nwebhook {\nowner eu\n}", ":6", "check is required"},
+		{"webhook without data", "zonefile ZF\nwebhook {\nowner eu\ncheck tcp {addr}:443\n}", ":", "needs data"},
+		{"webhook bad check", "zonefile ZF\ndata /tmp/x\nwebhook {\nowner eu\ncheck ftp://{addr}/\n}", ":6", "webhook check"},
+		{"webhook bad owner", "zonefile ZF\ndata /tmp/x\nwebhook {\nowner e/u\n}", ":5", "webhook owner"},
+		{"webhook bad address", "zonefile ZF\ndata /tmp/x\nwebhook localhost {\nowner eu\n}", ":4", `webhook "localhost"`},
+		{"status bad address", "zonefile ZF\nstatus 8053", ":3", `status "8053"`},
+		{"matrix bad network", "zonefile ZF\nmatrix everyone", ":3", `matrix "everyone"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -130,7 +145,7 @@ func TestSetupErrors(t *testing.T) {
 				t.Fatal("parse succeeded, want an error")
 			}
 			msg := err.Error()
-			if !strings.HasPrefix(msg, "Testfile"+tc.line+" ") {
+			if tc.line != ":" && !strings.HasPrefix(msg, "Testfile"+tc.line+" ") {
 				t.Errorf("error %q does not start with the Corefile and line Testfile%s", msg, tc.line)
 			}
 			if !strings.Contains(msg, tc.reason) {
