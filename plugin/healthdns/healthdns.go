@@ -36,15 +36,18 @@ type HealthDNS struct {
 	pool    *probe.Pool
 	snap    atomic.Pointer[snapshot.Snapshot]
 
-	mu             sync.Mutex // serialises rebuilds; never taken on the query path
-	judge          *health.Judge
-	history        map[string][]status.Change
-	heard, known   int
-	partitionSince time.Time
-	lastGood       map[string][]netip.Addr
-	release        func()
-	member         *member // nil without a cluster block
-	store          *records.Store
+	// mu serialises rebuilds (never taken on the query path). It and the
+	// verdict state belong to the zones, not the instance: a reload shares
+	// them, so verdicts, history and a partition's frozen answers survive it.
+	mu           *sync.Mutex
+	vs           *verdictState
+	judge        *health.Judge
+	history      map[string][]status.Change
+	heard, known int
+	lastGood     map[string][]netip.Addr
+	release      func()
+	member       *member // nil without a cluster block
+	store        *records.Store
 
 	started     bool
 	statusHeld  bool
@@ -63,14 +66,18 @@ func newHandler(cfg *config, p *probe.Pool) *HealthDNS {
 	if cfg.cluster != nil {
 		stale = cfg.cluster.stale
 	}
-	h := &HealthDNS{cfg: cfg, pool: p, judge: health.NewJudge(stale), lastGood: map[string][]netip.Addr{}, history: map[string][]status.Change{},
-		staticKeys: map[string]bool{}, dynamic: map[string]func(){}, warned: map[string]bool{}, names: cfg.names}
+	h := &HealthDNS{cfg: cfg, pool: p, staticKeys: map[string]bool{}, dynamic: map[string]func(){}, warned: map[string]bool{}, names: cfg.names}
 	for _, t := range cfg.probeTargets() {
 		h.staticKeys[t.Key()] = true
 	}
 	for _, z := range cfg.zones {
 		h.origins = append(h.origins, z.Origin)
 	}
+	h.vs = verdictStateOf(h.origins)
+	h.mu, h.judge, h.history, h.lastGood = &h.vs.mu, h.vs.judge, h.vs.history, h.vs.lastGood
+	h.mu.Lock()
+	h.judge.Stale = stale
+	h.mu.Unlock()
 	h.rebuild()
 	return h
 }
@@ -332,7 +339,7 @@ func (h *HealthDNS) rebuild() {
 	h.heard, h.known = heard, known
 	h.recordHistory(changes)
 	if partitionMoved {
-		h.partitionSince = now.UTC()
+		h.vs.partitionSince = now.UTC()
 		if h.judge.Partitioned() {
 			log.Warningf("partition entered: hearing %d of %d observers; keeping the last verdicts until more are heard", heard, known)
 		} else {
@@ -382,6 +389,35 @@ func (h *HealthDNS) rebuild() {
 		}
 	}
 	h.snap.Store(s)
+}
+
+// verdictState is what a server block's verdicts carry from one instance
+// to the next across reloads.
+type verdictState struct {
+	mu             sync.Mutex
+	judge          *health.Judge
+	history        map[string][]status.Change
+	lastGood       map[string][]netip.Addr
+	partitionSince time.Time
+}
+
+var (
+	verdictStatesMu sync.Mutex
+	verdictStates   = map[string]*verdictState{}
+)
+
+// verdictStateOf returns the verdict state of a set of zones, kept for the
+// life of the process (one per distinct set of zones ever configured).
+func verdictStateOf(origins []string) *verdictState {
+	key := strings.Join(origins, " ")
+	verdictStatesMu.Lock()
+	defer verdictStatesMu.Unlock()
+	vs := verdictStates[key]
+	if vs == nil {
+		vs = &verdictState{judge: health.NewJudge(0), history: map[string][]status.Change{}, lastGood: map[string][]netip.Addr{}}
+		verdictStates[key] = vs
+	}
+	return vs
 }
 
 // verdictKey names a target of a name: "app.example.org. 192.0.2.1|checks".

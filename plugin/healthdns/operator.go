@@ -89,7 +89,7 @@ func (h *HealthDNS) document(only string) *status.Document {
 	now := time.Now().UTC()
 	doc := &status.Document{
 		Node: "self", Role: status.RoleServer, Time: now,
-		Partition: &status.Partition{Partitioned: h.judge.Partitioned(), Heard: h.heard, Known: h.known, Since: h.partitionSince},
+		Partition: &status.Partition{Partitioned: h.judge.Partitioned(), Heard: h.heard, Known: h.known, Since: h.vs.partitionSince},
 		Members:   []status.Member{}, Views: []status.View{}, Names: []status.Name{}, Owners: []status.Owner{}, Catalog: []status.CatalogEntry{},
 	}
 	var views []gossip.ObserverView
