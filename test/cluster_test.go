@@ -896,12 +896,9 @@ func TestClusterStaleObserver(t *testing.T) {
 	waitAll(t, srv, names[1], appBoth, time.Second)
 
 	if len(resumeFlaps) > 0 {
-		// Everything else above held; this one is a known bug, reported
-		// rather than failed. The test passes once it is fixed.
-		t.Skipf("BUG: a resumed observer's pre-pause view counts as fresh again: %d answers brought the dead target back after SIGCONT (first: %s). "+
-			"Its first heartbeat (gossip/node.go tick) refreshes LastHeard of a view nobody re-confirmed, and its rise/fall trackers "+
-			"(probe/pool.go round) still need fall results to move. Fix: reset the trackers when a round comes more than "+
-			"2*interval+timeout after the previous one, and date a view by the observer's last probe round rather than by its heartbeat.",
+		// Fixed in probe/pool.go (a pause resets the rise/fall run) and
+		// gossip (views dated by the observer's last probe round).
+		t.Errorf("a resumed observer's pre-pause view counted as fresh again: %d answers brought the dead target back after SIGCONT (first: %s)",
 			len(resumeFlaps), resumeFlaps[0])
 	}
 }
