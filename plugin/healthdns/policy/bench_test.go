@@ -31,11 +31,3 @@ func BenchmarkDraw(b *testing.B) {
 		Draw(buf[:0], weights, 2, r.Uint64)
 	}
 }
-
-func BenchmarkRotate(b *testing.B) {
-	var buf [16]int
-	b.ReportAllocs()
-	for i := uint64(0); b.Loop(); i++ {
-		Rotate(buf[:0], 8, 4, i)
-	}
-}

@@ -1,10 +1,10 @@
 // Package policy chooses which of a name's targets answer a query. Build
 // time work (which targets are eligible, given their verdicts) is separated
-// from per-query work (rotate or draw by weight) so the query path does a
-// few integer operations and no allocation.
+// from per-query work (a draw by weight) so the query path does a few
+// integer operations and no allocation. Round-robin rotation is a counter
+// in the snapshot.
 //
-// Everything here is pure; randomness and rotation offsets come from the
-// caller.
+// Everything here is pure; randomness comes from the caller.
 package policy
 
 import "fmt"
@@ -128,23 +128,6 @@ func tiers(cands []Candidate) []int {
 		ts[i] = c.Tier
 	}
 	return ts
-}
-
-// Rotate writes up to k of n items, starting at offset off, into dst as
-// indexes. It is the round-robin step: successive offsets give successive
-// rotations.
-func Rotate(dst []int, n, k int, off uint64) []int {
-	if k <= 0 || k > n {
-		k = n
-	}
-	if n == 0 {
-		return dst
-	}
-	start := int(off % uint64(n))
-	for i := 0; i < k; i++ {
-		dst = append(dst, (start+i)%n)
-	}
-	return dst
 }
 
 // Draw writes up to k distinct indexes into dst, drawn without replacement

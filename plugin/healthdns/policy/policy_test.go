@@ -37,23 +37,6 @@ func TestEligible(t *testing.T) {
 	}
 }
 
-func TestRotate(t *testing.T) {
-	seen := map[int]bool{}
-	for off := uint64(0); off < 3; off++ {
-		got := Rotate(nil, 3, 0, off)
-		if len(got) != 3 {
-			t.Fatalf("Rotate returned %v, want all three", got)
-		}
-		seen[got[0]] = true
-	}
-	if len(seen) != 3 {
-		t.Errorf("three successive rotations led with %v, want each item once", seen)
-	}
-	if got := Rotate(nil, 5, 2, 4); !slices.Equal(got, []int{4, 0}) {
-		t.Errorf("capped rotation = %v, want [4 0]", got)
-	}
-}
-
 func TestDrawFollowsWeights(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	counts := make([]int, 3)
