@@ -194,10 +194,10 @@ func (c *cluster) stopAll() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if !p.exited() {
-				p.cmd.Process.Signal(syscall.SIGCONT) // in case a test stopped it
+			if !p.Exited() {
+				p.Cmd.Process.Signal(syscall.SIGCONT) // in case a test stopped it
 			}
-			p.stop()
+			p.Stop()
 		}()
 	}
 	wg.Wait()
@@ -827,7 +827,7 @@ func TestClusterStaleObserver(t *testing.T) {
 
 	// a1 stops answering anything. Watch every 50 ms while memberlist
 	// declares it dead and its view passes the 2 s staleness window.
-	if err := a1.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+	if err := a1.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	f := newFlaps("after SIGSTOP")
@@ -851,7 +851,7 @@ func TestClusterStaleObserver(t *testing.T) {
 	// window, and its own probes have yet to see east down: that old view
 	// must not bring east back. (Polled every 20 ms: such a flap lasts
 	// about one probe interval.)
-	if err := a1.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+	if err := a1.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	f = newFlaps("after SIGCONT")
@@ -879,7 +879,7 @@ func TestClusterStaleObserver(t *testing.T) {
 	}
 
 	// kill -9 a1: its view goes stale again; nothing flaps.
-	if err := a1.cmd.Process.Kill(); err != nil {
+	if err := a1.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	f = newFlaps("after kill -9")
@@ -1000,7 +1000,7 @@ func (f *firewall) remove() {
 // waitLog waits until the process's output contains s.
 func waitLog(t *testing.T, p *process, who, s string, timeout time.Duration) time.Duration {
 	t.Helper()
-	d, ok := poll(timeout, 50*time.Millisecond, func() bool { return strings.Contains(p.out.String(), s) })
+	d, ok := poll(timeout, 50*time.Millisecond, func() bool { return strings.Contains(p.Out.String(), s) })
 	if !ok {
 		t.Fatalf("%s did not log %q within %v", who, s, timeout)
 	}
@@ -1049,7 +1049,7 @@ func TestClusterPartition(t *testing.T) {
 	fw.install()
 	d := waitLog(t, s3.process, "s3", "partition entered", 15*time.Second)
 	waitMetric(t, s3.metrics, "coredns_healthdns_partitioned", 1, 2*time.Second)
-	t.Logf("s3 partitioned %v after the cut: %s", d.Round(time.Millisecond), logLine(s3.out.String(), "partition entered"))
+	t.Logf("s3 partitioned %v after the cut: %s", d.Round(time.Millisecond), logLine(s3.Out.String(), "partition entered"))
 	for _, s := range others {
 		if v, err := metric(s.metrics, "coredns_healthdns_partitioned"); err != nil || v != 0 {
 			t.Errorf("%s: coredns_healthdns_partitioned = %v (%v), want 0", s.name, v, err)
@@ -1086,8 +1086,8 @@ func TestClusterPartition(t *testing.T) {
 	<-s3Done
 	f.verify(t)
 	t.Logf("partitioned s3 kept %v: %s", appBoth, f)
-	if strings.Contains(s3.out.String(), "partition left") {
-		t.Fatalf("s3 left the partition while cut off:\n%s", s3.out.String())
+	if strings.Contains(s3.Out.String(), "partition left") {
+		t.Fatalf("s3 left the partition while cut off:\n%s", s3.Out.String())
 	}
 
 	// The network comes back: s3 converges to the others' answer.
@@ -1096,7 +1096,7 @@ func TestClusterPartition(t *testing.T) {
 	waitLog(t, s3.process, "s3", "partition left", 30*time.Second)
 	left := time.Since(healed)
 	waitMetric(t, s3.metrics, "coredns_healthdns_partitioned", 0, 2*time.Second)
-	t.Logf("after the heal s3 converged to %v in %v; within %v it logged: %s", appWest, took[0].Round(time.Millisecond), left.Round(time.Millisecond), logLine(s3.out.String(), "partition left"))
+	t.Logf("after the heal s3 converged to %v in %v; within %v it logged: %s", appWest, took[0].Round(time.Millisecond), left.Round(time.Millisecond), logLine(s3.Out.String(), "partition left"))
 	waitAll(t, c.servers, "app.gslb.example.com", appWest, time.Second)
 }
 
@@ -1110,10 +1110,10 @@ func TestClusterRestartedServer(t *testing.T) {
 	s3 := c.servers[2]
 	others := c.servers[:2]
 
-	if err := s3.cmd.Process.Kill(); err != nil {
+	if err := s3.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	<-s3.done
+	<-s3.Done
 	took := watchChange(t, others, "app.gslb.example.com", appBoth, appWest, cFailBound+3*time.Second, east.stop)
 	logTimes(t, "failover with s3 down", others, took, cFailBound)
 
@@ -1132,10 +1132,10 @@ func TestClusterRestartedServer(t *testing.T) {
 	// at least one interval they still answer west alone. A server that
 	// judged by its own probes would serve east in that window; one that
 	// synced from its peers answers what they answer.
-	if err := s3.cmd.Process.Kill(); err != nil {
+	if err := s3.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	<-s3.done
+	<-s3.Done
 	east.start()
 	first, at = restartAndFirstAnswer(t, c, s3)
 	var peers [][]string
@@ -1165,7 +1165,7 @@ func restartAndFirstAnswer(t *testing.T, c *cluster, s *clusterServer) ([]string
 	var first []string
 	var at time.Duration
 	if _, ok := poll(15*time.Second, 5*time.Millisecond, func() bool {
-		if s.exited() {
+		if s.Exited() {
 			return true
 		}
 		a, ok := answerA(s.addr, "app.gslb.example.com")
@@ -1173,11 +1173,11 @@ func restartAndFirstAnswer(t *testing.T, c *cluster, s *clusterServer) ([]string
 			first, at = a, time.Since(launched)
 		}
 		return ok
-	}); !ok || s.exited() {
-		t.Fatalf("restarted %s did not answer (exited %v)", s.name, s.exited())
+	}); !ok || s.Exited() {
+		t.Fatalf("restarted %s did not answer (exited %v)", s.name, s.Exited())
 	}
-	if !strings.Contains(s.out.String(), "cold-start sync done") {
-		t.Errorf("restarted %s answered without logging \"cold-start sync done\":\n%s", s.name, s.out.String())
+	if !strings.Contains(s.Out.String(), "cold-start sync done") {
+		t.Errorf("restarted %s answered without logging \"cold-start sync done\":\n%s", s.name, s.Out.String())
 	}
 	return first, at
 }
@@ -1252,7 +1252,7 @@ func TestClusterWrongKeyAndLabel(t *testing.T) {
 			}
 		}
 	}
-	out := s.out.String()
+	out := s.Out.String()
 	if strings.Contains(out, "verdict") {
 		t.Errorf("server logged a verdict change:\n%s", out)
 	}

@@ -319,7 +319,7 @@ func runToFailure(t *testing.T, dir, path string) string {
 	t.Helper()
 	p := launch(t, dir, "-conf", path)
 	code := p.waitExit(t, 10*time.Second)
-	out := p.out.String()
+	out := p.Out.String()
 	if code == 0 {
 		t.Fatalf("exit code 0, want non-zero; output:\n%s", out)
 	}
@@ -380,17 +380,17 @@ func TestEmbeddedDefault(t *testing.T) {
 	p := launch(t, dir)
 	const addr = "127.0.0.1:1053"
 	_, ok := poll(15*time.Second, 50*time.Millisecond, func() bool {
-		if p.exited() {
+		if p.Exited() {
 			return true
 		}
 		m, err := exchange(addr, "udp", zone, dns.TypeSOA, false)
 		return err == nil && m.Rcode == dns.RcodeSuccess
 	})
-	if p.exited() {
-		if strings.Contains(p.out.String(), "address already in use") {
-			t.Skipf("a port of Corefile.example was taken meanwhile:\n%s", p.out.String())
+	if p.Exited() {
+		if strings.Contains(p.Out.String(), "address already in use") {
+			t.Skipf("a port of Corefile.example was taken meanwhile:\n%s", p.Out.String())
 		}
-		t.Fatalf("healthdns exited (%v):\n%s", p.err, p.out.String())
+		t.Fatalf("healthdns exited (%v):\n%s", p.Err, p.Out.String())
 	}
 	if !ok {
 		t.Fatal("embedded server not ready on 127.0.0.1:1053")

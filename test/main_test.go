@@ -4,7 +4,6 @@
 package test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -16,9 +15,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/healthdns/healthdns/test/testproc"
 
 	"github.com/miekg/dns"
 )
@@ -30,21 +30,13 @@ var binary, agentBinary string
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "healthdns-e2e-")
+	bins, err := testproc.Build("..") // the module root, relative to this package
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "temp dir:", err)
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "healthdns")
-	agentBinary = filepath.Join(dir, "healthdns-agent")
-	// One build for both: with several packages, -o names a directory.
-	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/healthdns", "./cmd/healthdns-agent")
-	build.Dir = ".." // the module root, relative to this package
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build ./cmd/healthdns ./cmd/healthdns-agent: %v\n%s", err, out)
-		return 1
-	}
+	defer bins.Remove()
+	binary, agentBinary = bins.Server, bins.Agent
 	return m.Run()
 }
 
@@ -114,50 +106,11 @@ func portOf(t *testing.T, addr string) string {
 	return port
 }
 
-// poll calls cond every step until it returns true or timeout passes. It
-// returns the time taken and whether cond became true. Every call is
-// bounded in count as well as time.
-func poll(timeout, step time.Duration, cond func() bool) (time.Duration, bool) {
-	start := time.Now()
-	deadline := start.Add(timeout)
-	maxCalls := int(timeout/step) + 2
-	for i := 0; i < maxCalls; i++ {
-		if cond() {
-			return time.Since(start), true
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(step)
-	}
-	return time.Since(start), false
-}
+// poll calls cond every step until it returns true or timeout passes.
+var poll = testproc.Poll
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// process is a running healthdns binary.
-type process struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{} // closed when the process has exited
-	err  error         // Wait's result, valid after done
-}
+// process is a running healthdns or healthdns-agent binary.
+type process struct{ *testproc.Process }
 
 // launch starts the binary in dir with args. The process is stopped in
 // t.Cleanup, and its output goes to the test log if the test failed.
@@ -172,47 +125,7 @@ func launch(t *testing.T, dir string, args ...string) *process {
 // t.Cleanup; what names the process in the test log if the test failed.
 func launchCmd(t *testing.T, what string, cmd *exec.Cmd) *process {
 	t.Helper()
-	p := &process{cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("%s output:\n%s", what, p.out.String())
-		}
-	})
-	return p
-}
-
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop ends the process: SIGTERM, then SIGKILL if it is still there after
-// a few seconds.
-func (p *process) stop() {
-	if p.exited() {
-		return
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return
-	case <-time.After(5 * time.Second):
-	}
-	p.cmd.Process.Kill()
-	<-p.done
+	return &process{testproc.Start(t, what, cmd)}
 }
 
 // waitExit waits up to timeout for the process to exit by itself and
@@ -220,16 +133,16 @@ func (p *process) stop() {
 func (p *process) waitExit(t *testing.T, timeout time.Duration) int {
 	t.Helper()
 	select {
-	case <-p.done:
+	case <-p.Done:
 	case <-time.After(timeout):
-		t.Fatalf("healthdns still running after %v; output:\n%s", timeout, p.out.String())
+		t.Fatalf("healthdns still running after %v; output:\n%s", timeout, p.Out.String())
 	}
 	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
+	if errors.As(p.Err, &ee) {
 		return ee.ExitCode()
 	}
-	if p.err != nil {
-		t.Fatalf("wait: %v", p.err)
+	if p.Err != nil {
+		t.Fatalf("wait: %v", p.Err)
 	}
 	return 0
 }
@@ -256,14 +169,14 @@ func startServer(t *testing.T, dir, addr, corefile string) *server {
 func (p *process) waitReadyOn(t *testing.T, addr string, timeout time.Duration) {
 	t.Helper()
 	_, ok := poll(timeout, 50*time.Millisecond, func() bool {
-		if p.exited() {
+		if p.Exited() {
 			return true
 		}
 		m, err := exchange(addr, "udp", zone, dns.TypeSOA, false)
 		return err == nil && m.Rcode == dns.RcodeSuccess && m.Authoritative && len(m.Answer) == 1
 	})
-	if p.exited() {
-		t.Fatalf("healthdns exited before it was ready (%v); output:\n%s", p.err, p.out.String())
+	if p.Exited() {
+		t.Fatalf("healthdns exited before it was ready (%v); output:\n%s", p.Err, p.Out.String())
 	}
 	if !ok {
 		t.Fatalf("healthdns on %s not ready after %v", addr, timeout)

@@ -97,14 +97,14 @@ func (s *recServer) start() time.Duration {
 func recWaitReady(t *testing.T, p *process, addr string, start time.Time) time.Duration {
 	t.Helper()
 	_, ok := poll(15*time.Second, 5*time.Millisecond, func() bool {
-		if p.exited() {
+		if p.Exited() {
 			return true
 		}
 		m, err := exchange(addr, "udp", zone, dns.TypeSOA, false)
 		return err == nil && m.Rcode == dns.RcodeSuccess && m.Authoritative && len(m.Answer) == 1
 	})
-	if p.exited() {
-		t.Fatalf("healthdns exited before it was ready (%v); output:\n%s", p.err, p.out.String())
+	if p.Exited() {
+		t.Fatalf("healthdns exited before it was ready (%v); output:\n%s", p.Err, p.Out.String())
 	}
 	if !ok {
 		t.Fatalf("healthdns on %s not ready after 15s", addr)
@@ -120,11 +120,11 @@ func (s *recServer) kill9() {
 
 func recKill9(t *testing.T, p *process) {
 	t.Helper()
-	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err := p.Cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		t.Fatalf("kill -9: %v", err)
 	}
 	select {
-	case <-p.done:
+	case <-p.Done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("process still there 10 s after SIGKILL")
 	}
@@ -417,13 +417,13 @@ func TestWebhookKill9(t *testing.T) {
 				t.Fatalf("round %d: the batch in flight got %v, want 204 or a broken connection", r, bulkErr)
 			}
 		}
-		if !s.p.exited() {
+		if !s.p.Exited() {
 			s.kill9()
 		}
 
 		d := s.start()
 		restarts = append(restarts, d)
-		if strings.Contains(s.p.out.String(), "cut off a torn tail") {
+		if strings.Contains(s.p.Out.String(), "cut off a torn tail") {
 			torn++
 		}
 
@@ -634,7 +634,7 @@ func TestRecordsSurviveFullRestart(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.cmd.Process.Kill()
+			s.Cmd.Process.Kill()
 		}()
 	}
 	wg.Wait()

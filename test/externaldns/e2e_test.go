@@ -127,9 +127,9 @@ func startRealServer(t *testing.T) *realServer {
 	start := time.Now()
 	if _, ok := poll(15*time.Second, 50*time.Millisecond, func() bool {
 		a, err := lookup(r.dnsAddr, "udp", zone, dns.ClassINET, dns.TypeSOA)
-		return srv.exited() || (err == nil && a.Rcode == "NOERROR" && len(a.Data) == 1)
-	}); !ok || srv.exited() {
-		t.Fatalf("server not answering on %s (exited %v)", r.dnsAddr, srv.exited())
+		return srv.Exited() || (err == nil && a.Rcode == "NOERROR" && len(a.Data) == 1)
+	}); !ok || srv.Exited() {
+		t.Fatalf("server not answering on %s (exited %v)", r.dnsAddr, srv.Exited())
 	}
 	t.Logf("server ready after %v", time.Since(start).Round(time.Millisecond))
 

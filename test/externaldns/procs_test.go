@@ -1,7 +1,6 @@
 package externaldns
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -16,9 +15,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/healthdns/healthdns/test/testproc"
 
 	"github.com/miekg/dns"
 )
@@ -27,47 +27,11 @@ import (
 // the backends their checks probe, and DNS over the wire. The main
 // module's test package has its own; a test module cannot import them.
 
-// poll calls cond every step until it returns true or timeout passes, and
-// returns the time taken and whether cond became true.
-func poll(timeout, step time.Duration, cond func() bool) (time.Duration, bool) {
-	start := time.Now()
-	deadline := start.Add(timeout)
-	for i := 0; i < int(timeout/step)+2; i++ {
-		if cond() {
-			return time.Since(start), true
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(step)
-	}
-	return time.Since(start), false
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// poll calls cond every step until it returns true or timeout passes.
+var poll = testproc.Poll
 
 // proc is a running healthdns or healthdns-agent.
-type proc struct {
-	what string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-}
+type proc struct{ *testproc.Process }
 
 // launch starts bin with args in dir; it is stopped in t.Cleanup, and its
 // output goes to the test log if the test failed.
@@ -75,45 +39,7 @@ func launch(t *testing.T, what, dir, bin string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
-	p := &proc{what: what, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	go func() {
-		cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("%s output:\n%s", what, p.out.String())
-		}
-	})
-	return p
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop ends the process: SIGTERM, then SIGKILL after 5 s.
-func (p *proc) stop() {
-	if p.exited() {
-		return
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
+	return &proc{testproc.Start(t, what, cmd)}
 }
 
 // freePorts returns n distinct ports free for TCP and UDP on every ip,
