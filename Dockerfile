@@ -4,8 +4,9 @@
 # DNS listens on 1053 in the container (no privileged port, no capability);
 # the Helm chart's Service maps 53 to it.
 #
-#   make image                                  # with the version, commit and date
-#   docker build -t healthdns .                 # the same without them
+#   make image                                  # both images, with version, commit and date
+#   docker build -t healthdns .                 # the server image without them
+#   docker build --target agent -t healthdns-agent .
 #
 # The build stage runs on the build machine and cross-compiles for the
 # target platform, so a multi-platform build needs no emulation.
@@ -33,6 +34,17 @@ RUN go build -o /out/backend ./test/backend
 FROM gcr.io/distroless/static-debian12:nonroot AS backend
 COPY --from=backend-build /out/backend /usr/local/bin/backend
 ENTRYPOINT ["/usr/local/bin/backend"]
+
+# The agent image (target "agent", pushed as healthdns-agent): the same
+# files with healthdns-agent as the entrypoint, for charts that can set a
+# container's args but not its command, as ExternalDNS's does for its
+# webhook sidecar.
+FROM gcr.io/distroless/static-debian12:nonroot AS agent
+COPY --from=build /out/healthdns /out/healthdns-agent /usr/local/bin/
+COPY --from=build --chown=65532:65532 /out/data /var/lib/healthdns
+USER 65532:65532
+EXPOSE 7946/udp 7946/tcp 8054/tcp 8080/tcp
+ENTRYPOINT ["/usr/local/bin/healthdns-agent"]
 
 # The release image: the last stage, so the default target.
 FROM gcr.io/distroless/static-debian12:nonroot

@@ -4,7 +4,7 @@
 #   make build                  # bin/healthdns, bin/healthdns-agent for this machine
 #   make release                # dist/: linux/amd64 and linux/arm64 archives, SHA256SUMS
 #   make release VERSION=v0.1.0 # the same for a tag (default: git describe)
-#   make image                  # $(IMAGE):$(TAG) for this machine, into the local Docker
+#   make image                  # $(IMAGE) and $(IMAGE)-agent :$(TAG), this machine's platform
 #   make image PUSH=1           # both platforms, pushed
 #   make chart                  # dist/healthdns-$(CHART_VERSION).tgz
 
@@ -48,11 +48,15 @@ release:
 	cd dist && sha256sum *.tar.gz > SHA256SUMS
 	cat dist/SHA256SUMS
 
-# Without PUSH, the host's platform only, loaded into the local Docker.
+# Two images from the one Dockerfile: $(IMAGE) (entrypoint healthdns) and
+# $(IMAGE)-agent (entrypoint healthdns-agent). Without PUSH, for this
+# machine's platform only, loaded into the local Docker.
 image:
-	docker buildx build $(if $(PUSH),--platform $(subst $(space),$(comma),$(PLATFORMS)) --push,--load) \
-		--build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(DATE) \
-		-t $(IMAGE):$(TAG) .
+	for target in release agent; do \
+		docker buildx build $(if $(PUSH),--platform $(subst $(space),$(comma),$(PLATFORMS)) --push,--load) \
+			--build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(DATE) \
+			$$( [ $$target = agent ] && echo "--target agent -t $(IMAGE)-agent:$(TAG)" || echo "-t $(IMAGE):$(TAG)" ) . || exit 1; \
+	done
 
 chart:
 	mkdir -p dist

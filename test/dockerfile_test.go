@@ -96,35 +96,44 @@ func TestDockerfile(t *testing.T) {
 		}
 	}
 
-	// The release image: both binaries where the entrypoint, the compose
-	// file and the Helm chart expect them, no test backend, not root.
-	var copied []string
-	for _, in := range final.steps {
-		if in.op == "COPY" && in.from != "" {
-			dst := in.args[len(in.args)-1]
-			for _, p := range in.args[:len(in.args)-1] {
-				copied = append(copied, path.Join(dst, path.Base(p)))
+	// The release image (entrypoint healthdns) and the agent image (for the
+	// ExternalDNS chart's sidecar, which sets args but not a command): both
+	// binaries where the entrypoints, the compose file and the Helm chart
+	// expect them, no test backend, not root.
+	images := map[*dockerStage]string{final: "/usr/local/bin/healthdns", byName["agent"]: "/usr/local/bin/healthdns-agent"}
+	for img, entrypoint := range images {
+		if img == nil {
+			t.Errorf("no stage named agent")
+			continue
+		}
+		var copied []string
+		for _, in := range img.steps {
+			if in.op == "COPY" && in.from != "" {
+				dst := in.args[len(in.args)-1]
+				for _, p := range in.args[:len(in.args)-1] {
+					copied = append(copied, path.Join(dst, path.Base(p)))
+				}
 			}
 		}
-	}
-	for _, want := range []string{"/usr/local/bin/healthdns", "/usr/local/bin/healthdns-agent"} {
-		if !slices.Contains(copied, want) {
-			t.Errorf("release image has no %s (it has %v)", want, copied)
+		for _, want := range []string{"/usr/local/bin/healthdns", "/usr/local/bin/healthdns-agent"} {
+			if !slices.Contains(copied, want) {
+				t.Errorf("image %s has no %s (it has %v)", img.name, want, copied)
+			}
 		}
-	}
-	for _, c := range copied {
-		if strings.Contains(c, "backend") {
-			t.Errorf("release image contains the test backend: %s", c)
+		for _, c := range copied {
+			if strings.Contains(c, "backend") {
+				t.Errorf("image %s contains the test backend: %s", img.name, c)
+			}
 		}
-	}
-	if e := final.last("ENTRYPOINT"); e == nil || !slices.Contains(copied, strings.Trim(e.args[0], `[]",`)) {
-		t.Errorf("release image's ENTRYPOINT %v is not one of its binaries", e)
-	}
-	if u := final.last("USER"); u == nil || strings.HasPrefix(u.args[0], "0") || strings.HasPrefix(u.args[0], "root") {
-		t.Errorf("release image runs as %v, want a non-root USER", u)
-	}
-	if !strings.Contains(final.base, "nonroot") {
-		t.Errorf("release image is based on %s, want a distroless nonroot image", final.base)
+		if e := img.last("ENTRYPOINT"); e == nil || strings.Trim(e.args[0], `[]",`) != entrypoint {
+			t.Errorf("image %s: ENTRYPOINT %v, want %s", img.name, e, entrypoint)
+		}
+		if u := img.last("USER"); u == nil || strings.HasPrefix(u.args[0], "0") || strings.HasPrefix(u.args[0], "root") {
+			t.Errorf("image %s runs as %v, want a non-root USER", img.name, u)
+		}
+		if !strings.Contains(img.base, "nonroot") {
+			t.Errorf("image %s is based on %s, want a distroless nonroot image", img.name, img.base)
+		}
 	}
 	for _, b := range []string{"healthdns", "healthdns-agent"} {
 		if _, err := os.Stat(filepath.Join(out, b)); err != nil {
