@@ -230,7 +230,18 @@ func TestChartProcesses(t *testing.T) {
 
 	// A rolling update replaces one server at a time: it comes back with
 	// the same name and volume, becomes ready and answers as the others.
-	servers[0].stop()
+	// SIGTERM: the server says it is not ready (the Service drops it) but
+	// keeps answering for the lameduck time, so no query is lost.
+	addr0 := dnsAddrs()[0]
+	readyURL := fmt.Sprintf("http://%s:%d/ready", servers[0].ip, servers[0].containerPort("healthdns", "ready"))
+	servers[0].stop(func() {
+		if _, ok := testproc.Poll(3*time.Second, 50*time.Millisecond, func() bool { _, err := get(readyURL); return err != nil }); !ok {
+			t.Errorf("%s still ready 3s after SIGTERM", servers[0].name)
+		}
+		if m := query(t, "udp", addr0, "gslb.example.com.", dns.TypeSOA); m.Rcode != dns.RcodeSuccess {
+			t.Errorf("%s stopped answering before the end of its lameduck time: %v", servers[0].name, m)
+		}
+	})
 	servers[0] = k.start(servers[0].name, servers[0].ip, ss.Spec.Template.Spec, ss.Spec.VolumeClaimTemplates)
 	servers[0].waitReady(60 * time.Second)
 	waitAnswer(t, dnsAddrs()[:1], "web.gslb.example.com.", "192.0.2.77", 20*time.Second)
@@ -468,7 +479,8 @@ func (p *pod) waitReady(timeout time.Duration) {
 
 // stop ends the pod as the kubelet does: SIGTERM, then SIGKILL after the
 // termination grace period. Each container must have exited by itself.
-func (p *pod) stop() {
+// whileStopping runs right after the SIGTERM.
+func (p *pod) stop(whileStopping func()) {
 	p.t.Helper()
 	grace := 30 * time.Second
 	if g := p.spec.TerminationGracePeriodSeconds; g != nil {
@@ -477,6 +489,9 @@ func (p *pod) stop() {
 	start := time.Now()
 	for _, proc := range p.procs {
 		proc.Cmd.Process.Signal(syscall.SIGTERM)
+	}
+	if whileStopping != nil {
+		whileStopping()
 	}
 	for i, proc := range p.procs {
 		select {
