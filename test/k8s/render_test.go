@@ -118,6 +118,7 @@ var chartCases = []struct {
 	{"examples/servers.yaml", []string{"-f", filepath.Join(examplesDir, "servers.yaml")}},
 	{"examples/probe-site.yaml", []string{"-f", filepath.Join(examplesDir, "probe-site.yaml")}},
 	{"testdata/process-values.yaml", []string{"-f", "testdata/process-values.yaml"}},
+	{"examples/dnssec.yaml", []string{"-f", filepath.Join(examplesDir, "dnssec.yaml")}},
 	{"everything on", []string{"--set", "agents.enabled=true,agents.observer=site-x,metrics.serviceMonitor.enabled=true," +
 		"metrics.prometheusRule.enabled=true,cluster.edge.enabled=true,cluster.emitServers=true," +
 		"servers.persistence.enabled=false,servers.antiAffinity=hard,servers.replicas=5,servers.probe=false," +
@@ -354,7 +355,7 @@ func checkRestrictive(t *testing.T, what string, pod *corev1.PodSecurityContext,
 
 // externalSecret: Secrets the values say exist already.
 func externalSecret(name string) bool {
-	return slices.Contains([]string{"healthdns-gossip-key", "shared-key"}, name)
+	return slices.Contains([]string{"healthdns-gossip-key", "healthdns-dnssec", "shared-key"}, name)
 }
 
 func protocol(p corev1.Protocol) corev1.Protocol {
@@ -432,7 +433,7 @@ func TestTemplateOptions(t *testing.T) {
 		t.Error("generated gossip key is deleted on uninstall")
 	}
 
-	all := render(t, chartDir, "hd", chartCases[4].args...)
+	all := render(t, chartDir, "hd", caseArgs(t, "everything on")...)
 	core = corefileOf(t, all)
 	for _, want := range []string{"servers 5\n", "clients 0.0.0.0:7947\n", "probe off\n", "stale 20s\n", "sync-timeout 10s\n", "matrix off\n"} {
 		if !strings.Contains(core, want) {
@@ -451,7 +452,7 @@ func TestTemplateOptions(t *testing.T) {
 	if one := render(t, chartDir, "hd", "--set", "servers.replicas=1"); len(find[*policyv1.PodDisruptionBudget](one)) != 0 {
 		t.Error("1 server: a PDB that no drain could ever satisfy")
 	}
-	edge := render(t, chartDir, "hd", chartCases[5].args...)
+	edge := render(t, chartDir, "hd", caseArgs(t, "edge agents only")...)
 	if d := find[*appsv1.Deployment](edge); len(d) != 1 || !slices.Contains(d[0].Spec.Template.Spec.Containers[0].Args, "-connect=dns.example.net:7947") ||
 		slices.ContainsFunc(d[0].Spec.Template.Spec.Containers[0].Args, func(a string) bool { return strings.HasPrefix(a, "-join") }) {
 		t.Errorf("edge agents: want -connect and no -join, got %+v", d)
@@ -482,6 +483,16 @@ func TestTemplateOptions(t *testing.T) {
 	if !bytes.Equal(got, wantYAML) || len(want.Groups) == 0 || len(want.Groups[0].Rules) < 5 {
 		t.Errorf("PrometheusRule spec differs from docs/alerts.yml:\n%s\nwant:\n%s", got, wantYAML)
 	}
+}
+
+func caseArgs(t *testing.T, name string) []string {
+	for _, c := range chartCases {
+		if c.name == name {
+			return c.args
+		}
+	}
+	t.Fatalf("no case %q", name)
+	return nil
 }
 
 // TestTemplateErrors: values that cannot work stop helm with a reason.
