@@ -29,6 +29,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/version"
 )
 
 // options are the agent's command line.
@@ -42,6 +44,7 @@ type options struct {
 	label     string
 	status    string
 	debug     bool
+	version   bool
 	sidecar   sidecarOptions
 
 	gossipInterval   time.Duration
@@ -78,6 +81,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.StringVar(&o.sidecar.weight, "default-weight", "", "the owner's default weight (default 1)")
 	fs.StringVar(&o.sidecar.policy, "default-policy", "", "the owner's default policy for names only it defines: roundrobin, weighted or priority")
 	fs.BoolVar(&o.debug, "debug", false, "log memberlist's debug lines")
+	fs.BoolVar(&o.version, "version", false, "print the version, commit, build date and CoreDNS version, and exit")
 	fs.DurationVar(&o.gossipInterval, "gossip-interval", 0, "gossip interval (default: memberlist's LAN default, 200ms)")
 	fs.DurationVar(&o.pushPullInterval, "pushpull-interval", 0, "full state sync interval (default: memberlist's LAN default, 30s)")
 	fs.DurationVar(&o.probeInterval, "member-probe-interval", 0, "memberlist failure detector interval (default 1s)")
@@ -145,6 +149,10 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "healthdns-agent:", err)
 		os.Exit(2)
+	}
+	if o.version {
+		fmt.Print("healthdns-agent ", version.Get())
+		return
 	}
 	a, err := newAgent(o, os.Stderr)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+	"github.com/healthdns/healthdns/plugin/healthdns/version"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -42,7 +43,13 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	}
 	// Go and process metrics come from the default registry, which /metrics
 	// serves alongside (it also holds the webhook's metrics).
-	reg.MustRegister(m.probes, m.probeDuration, m.transitions)
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Subsystem: subsystem, Name: "build_info",
+		Help: "Always 1; its labels say which healthdns this agent runs, as -version prints it.",
+	}, []string{"version", "commit", "date", "coredns", "goversion"})
+	b := version.Get()
+	build.WithLabelValues(b.Version, b.Commit, b.Date, b.CoreDNS, b.Go).Set(1)
+	reg.MustRegister(m.probes, m.probeDuration, m.transitions, build)
 	return m
 }
 

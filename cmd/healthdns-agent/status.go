@@ -8,6 +8,7 @@ import (
 
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/status"
+	"github.com/healthdns/healthdns/plugin/healthdns/version"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -37,6 +38,8 @@ func (a *agent) document() *status.Document {
 	d := &status.Document{
 		Node: a.node.Name(), Role: status.RoleAgent, Observer: a.opts.observer, Time: time.Now().UTC(),
 	}
+	b := version.Get()
+	d.Build = &status.Build{Version: b.Version, Commit: b.Commit, Date: b.Date, CoreDNS: b.CoreDNS, Go: b.Go}
 	for _, m := range a.node.Members() {
 		d.Members = append(d.Members, status.Member{
 			Name: m.Name, Addr: m.Addr, Role: m.Role.String(), Observer: m.Observer, State: m.State.String(), Since: utc(m.Since),

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -40,6 +41,7 @@ import (
 
 	"github.com/healthdns/healthdns"
 	hdns "github.com/healthdns/healthdns/plugin/healthdns"
+	"github.com/healthdns/healthdns/plugin/healthdns/version"
 )
 
 // directives is the execution order. healthdns sits just before file, so
@@ -60,6 +62,17 @@ func init() {
 }
 
 func main() {
+	// CoreDNS's banner and the chaos plugin's version.bind say which
+	// healthdns this is, and on which CoreDNS.
+	caddy.AppName, caddy.AppVersion = "healthdns", version.Get().Short()
+	// coremain's -version prints only AppName-AppVersion; ours prints the
+	// commit and build date too. Parsing twice is harmless: coremain.Run
+	// parses the same flags again.
+	flag.Parse()
+	if f := flag.Lookup("version"); f != nil && f.Value.String() == "true" {
+		fmt.Print("healthdns ", version.Get())
+		os.Exit(0)
+	}
 	caddy.SetDefaultCaddyfileLoader("healthdns", caddy.LoaderFunc(defaultCorefile))
 	coremain.Run()
 }

@@ -50,6 +50,7 @@ type HealthDNS struct {
 	store        *records.Store
 
 	started     bool
+	ready       atomic.Bool // start has run: see Ready
 	statusHeld  bool
 	webhookHeld bool
 	names       []*nameConfig     // Corefile names with the records' targets merged in
@@ -249,13 +250,21 @@ func (h *HealthDNS) start() error {
 			h.rebuild()
 		}
 	}()
+	h.ready.Store(true)
 	return nil
 }
+
+// Ready is the ready plugin's readiness check: true once start has run,
+// that is after the cold-start sync and the first probe round. Without it
+// /ready says 200 while a starting server is still syncing, and a
+// Kubernetes Service would send it queries before it answers.
+func (h *HealthDNS) Ready() bool { return h.ready.Load() }
 
 // stop releases what start acquired; it also undoes a start that failed
 // half-way, so it releases only what is held: on a failed reload the old
 // instance's shared listeners must stay.
 func (h *HealthDNS) stop() error {
+	h.ready.Store(false)
 	if h.statusHeld {
 		releaseStatus(h.cfg.statusAddr, h)
 		h.statusHeld = false

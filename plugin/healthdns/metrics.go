@@ -9,6 +9,7 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
+	"github.com/healthdns/healthdns/plugin/healthdns/version"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -64,7 +65,19 @@ var (
 		Name:      "answers_total",
 		Help:      "Health-aware answers by policy and outcome: healthy (healthy targets), fallback (nothing healthy, fallback answered) or none (nothing healthy, NODATA).",
 	}, []string{"server", "policy", "outcome"})
+
+	buildInfo = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "build_info",
+		Help:      "Always 1; its labels say which healthdns this server runs, as -version prints it.",
+	}, []string{"version", "commit", "date", "coredns", "goversion"})
 )
+
+func init() {
+	b := version.Get()
+	buildInfo.WithLabelValues(b.Version, b.Commit, b.Date, b.CoreDNS, b.Go).Set(1)
+}
 
 // answerCounters caches answers_total's counters per server label, so the
 // query path does one map load instead of hashing three labels.

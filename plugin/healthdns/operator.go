@@ -18,6 +18,7 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
 	"github.com/healthdns/healthdns/plugin/healthdns/status"
+	"github.com/healthdns/healthdns/plugin/healthdns/version"
 
 	"github.com/miekg/dns"
 )
@@ -92,6 +93,8 @@ func (h *HealthDNS) document(only string) *status.Document {
 		Partition: &status.Partition{Partitioned: h.judge.Partitioned(), Heard: h.heard, Known: h.known, Since: h.vs.partitionSince},
 		Members:   []status.Member{}, Views: []status.View{}, Names: []status.Name{}, Owners: []status.Owner{}, Catalog: []status.CatalogEntry{},
 	}
+	b := version.Get()
+	doc.Build = &status.Build{Version: b.Version, Commit: b.Commit, Date: b.Date, CoreDNS: b.CoreDNS, Go: b.Go}
 	var views []gossip.ObserverView
 	if h.member != nil {
 		n := h.member.node

@@ -67,6 +67,18 @@ type Document struct {
 	// for each (before any quorum): what an agent does. A server that
 	// probes may fill it too.
 	Catalog []CatalogEntry `json:"catalog"`
+	// Build is which healthdns this node runs; absent if the node did
+	// not say.
+	Build *Build `json:"build,omitempty"`
+}
+
+// Build is a node's build information, as its -version prints it.
+type Build struct {
+	Version string `json:"version"`
+	Commit  string `json:"commit"`
+	Date    string `json:"date"`
+	CoreDNS string `json:"coredns"`
+	Go      string `json:"go"`
 }
 
 // Partition says whether a server hears enough observers to trust them.
