@@ -109,6 +109,9 @@ func ParseArgs(args []string) (Check, int, error) {
 		case "https":
 			c.Kind = HTTPS
 		default:
+			if strings.Contains(c.URL, "://") {
+				return Check{}, 0, fmt.Errorf("check %q: scheme must be http or https", c.URL)
+			}
 			return Check{}, 0, fmt.Errorf("check %q: want a URL (http:// or https://), tcp HOST:PORT or grpc HOST:PORT", c.URL)
 		}
 	}

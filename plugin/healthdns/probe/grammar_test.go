@@ -100,10 +100,10 @@ func TestParseCheck(t *testing.T) {
 func TestParseCheckErrors(t *testing.T) {
 	tests := []struct{ in, err string }{
 		{"", "empty check"},
-		{"ftp://x/", "want a URL"},
+		{"ftp://x/", "scheme must be http or https"},
 		{"x", "want a URL"},
 		{"http://", "no host"},
-		{"://x", "want a URL"},
+		{"://x", "scheme must be http or https"},
 		{"http://x/ bogus", `unknown option "bogus" (want host, status, body, insecure)`},
 		{"http://x/ status", "status needs a value"},
 		{"http://x/ status 200 204", `unknown option "204"`},
