@@ -464,9 +464,7 @@ func splitHostPort(addr string) (host string, port int, err error) {
 	return h, n, nil
 }
 
-// ParseURLCheck is Parse of a URL alone.
-//
-// Deprecated: use Parse, which reads every kind and option.
+// ParseURLCheck is Parse of a URL alone, a shorthand for tests.
 func ParseURLCheck(raw string) (Check, error) {
 	if !strings.Contains(raw, "://") {
 		return Check{}, fmt.Errorf("check %q: want an http:// or https:// URL", raw)
@@ -474,9 +472,7 @@ func ParseURLCheck(raw string) (Check, error) {
 	return Parse(quoteWord(raw))
 }
 
-// ParseTCPCheck is Parse of "tcp " + addr.
-//
-// Deprecated: use Parse, which reads every kind and option.
+// ParseTCPCheck is Parse of "tcp " + addr, a shorthand for tests.
 func ParseTCPCheck(addr string) (Check, error) {
 	return Parse("tcp " + quoteWord(addr))
 }
