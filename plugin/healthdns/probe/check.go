@@ -65,9 +65,9 @@ type kindSpec struct {
 	word bool
 	// options are the options the kind takes, in canonical order.
 	options []string
-	// validate checks what the options alone cannot: the URL or address
-	// (after {addr} is filled in) and how options go together.
-	validate  func(c *Check) error
+	// validate checks the URL or address: target is c's with {addr}
+	// filled in.
+	validate  func(c *Check, target string) error
 	newProber func(c Check) prober
 }
 

@@ -142,6 +142,11 @@ func ParseArgs(args []string) (Check, int, error) {
 			return Check{}, 0, fmt.Errorf("%s: %w", c.first(), err)
 		}
 	}
+	if c.Kind == GRPC && c.Insecure && !c.TLS {
+		// In grpc-go "insecure" means plaintext; here it means an
+		// unverified certificate, which only TLS has.
+		return Check{}, 0, fmt.Errorf("%s: insecure skips certificate checks and needs tls (without tls the check is plaintext)", c.first())
+	}
 	if err := c.validate(); err != nil {
 		return Check{}, 0, err
 	}
@@ -196,10 +201,7 @@ func (c *Check) setOption(opt, v string) error {
 // validate checks the URL or address, with {addr} filled in by an address
 // of each family when it is there, and the kind's own rules.
 func (c *Check) validate() error {
-	first := c.URL
-	if c.Kind == TCP || c.Kind == GRPC {
-		first = c.Addr
-	}
+	first := c.target()
 	if len(first) > MaxLen {
 		return fmt.Errorf("check %.40q...: %d bytes, more than %d", first, len(first), MaxLen)
 	}
@@ -207,16 +209,22 @@ func (c *Check) validate() error {
 		return fmt.Errorf("%s: want a URL or HOST:PORT of printable characters without spaces", c.first())
 	}
 	if !c.IsTemplate() {
-		return kinds[c.Kind].validate(c)
+		return kinds[c.Kind].validate(c, first)
 	}
 	for _, a := range []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")} {
-		x := *c
-		x.URL, x.Addr = fill(c.URL, a), fill(c.Addr, a)
-		if err := kinds[c.Kind].validate(&x); err != nil {
+		if err := kinds[c.Kind].validate(c, fill(first, a)); err != nil {
 			return fmt.Errorf("%w (with %s for %s)", err, a, AddrPlaceholder)
 		}
 	}
 	return nil
+}
+
+// target is what the check connects to: its URL or its address.
+func (c Check) target() string {
+	if kinds[c.Kind].word {
+		return c.Addr
+	}
+	return c.URL
 }
 
 // IsTemplate reports whether c's URL or address holds {addr}.
@@ -235,7 +243,7 @@ func (c Check) ForAddr(a netip.Addr) (Check, error) {
 	x.Status = append([]int(nil), c.Status...)
 	x.prober = nil
 	x.URL, x.Addr = fill(c.URL, a), fill(c.Addr, a)
-	if err := kinds[x.Kind].validate(&x); err != nil {
+	if err := kinds[x.Kind].validate(&x, x.target()); err != nil {
 		return Check{}, fmt.Errorf("check %s for %s: %w", c, a, err)
 	}
 	if n := len(x.String()); n > MaxLen {

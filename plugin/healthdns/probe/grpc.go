@@ -22,14 +22,9 @@ var grpcKind = kindSpec{
 	name:    "grpc",
 	word:    true,
 	options: []string{"service", "host", "tls", "insecure"},
-	validate: func(c *Check) error {
-		if _, _, err := splitHostPort(c.Addr); err != nil {
+	validate: func(c *Check, addr string) error {
+		if _, _, err := splitHostPort(addr); err != nil {
 			return fmt.Errorf("grpc check %q: %v", c.Addr, err)
-		}
-		if c.Insecure && !c.TLS {
-			// In grpc-go "insecure" means plaintext; here it means an
-			// unverified certificate, which only TLS has.
-			return fmt.Errorf("grpc check %q: insecure skips certificate checks and needs tls (without tls the check is plaintext)", c.Addr)
 		}
 		return nil
 	},

@@ -23,8 +23,8 @@ var (
 	httpOptions = []string{"host", "status", "body", "insecure"}
 )
 
-func validateURL(c *Check) error {
-	u, err := url.Parse(c.URL)
+func validateURL(c *Check, target string) error {
+	u, err := url.Parse(target)
 	if err != nil {
 		return fmt.Errorf("check %q: %v", c.URL, err)
 	}

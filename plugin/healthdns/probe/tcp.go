@@ -10,8 +10,8 @@ import (
 var tcpKind = kindSpec{
 	name: "tcp",
 	word: true,
-	validate: func(c *Check) error {
-		if _, _, err := splitHostPort(c.Addr); err != nil {
+	validate: func(c *Check, addr string) error {
+		if _, _, err := splitHostPort(addr); err != nil {
 			return fmt.Errorf("tcp check %q: %v", c.Addr, err)
 		}
 		return nil
