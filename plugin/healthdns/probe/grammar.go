@@ -22,7 +22,7 @@ import (
 // Options come in any order, each at most once. String writes the
 // canonical form: options in the order above, single spaces, the URL,
 // address and codes as written, and TEXT in double quotes when it holds a
-// space or a '#' (a Corefile comment). Quotes work as in a Corefile: a word
+// space, a '#' (a Corefile comment) or a '|' (Target.Key's separator). Quotes work as in a Corefile: a word
 // that starts with '"' runs to the next unescaped '"', and \" inside is a
 // quote. {addr} in the URL or address stands for the target's address
 // (ForAddr fills it in).
@@ -206,7 +206,7 @@ func (c *Check) validate() error {
 		return fmt.Errorf("check %.40q...: %d bytes, more than %d", first, len(first), MaxLen)
 	}
 	if !isWord(first) {
-		return fmt.Errorf("%s: want a URL or HOST:PORT of printable characters without spaces", c.first())
+		return fmt.Errorf("%s: want a URL or HOST:PORT of printable characters without spaces or '|' (write %%7C)", c.first())
 	}
 	if !c.IsTemplate() {
 		return kinds[c.Kind].validate(c, first)
@@ -338,13 +338,15 @@ func contains(list []string, s string) bool {
 }
 
 // isWord reports whether s is a non-empty run of printable ASCII without
-// spaces that does not start a quoted word: it is written as it is.
+// spaces that does not start a quoted word: it is written as it is. '|'
+// is refused too: Target.Key joins checks with it, and a URL holding one
+// could pass for two checks of another target (quoted body text cannot).
 func isWord(s string) bool {
 	if s == "" || s[0] == '"' {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] >= 0x7f {
+		if s[i] <= ' ' || s[i] >= 0x7f || s[i] == '|' {
 			return false
 		}
 	}
@@ -391,7 +393,7 @@ func checkBody(text string) error {
 }
 
 func needsQuotes(s string) bool {
-	return s == "" || s[0] == '"' || strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || r == '#' })
+	return s == "" || s[0] == '"' || strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || r == '#' || r == '|' })
 }
 
 // quoteWord writes s so that splitWords reads it back as one word.

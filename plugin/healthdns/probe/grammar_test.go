@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Every kind with every option, in the canonical form: Parse then String
@@ -17,6 +18,7 @@ var canonicalChecks = []string{
 	`http://192.0.2.10/ body "service is up"`,
 	`http://192.0.2.10/ body "say \"hi\""`,
 	`http://192.0.2.10/ body "a#b"`,
+	`http://192.0.2.10/ body "a|b"`,
 	`http://192.0.2.10/ body {"status":"UP"}`,
 	"http://192.0.2.10/ insecure",
 	"https://[2001:db8::10]:8443/healthz",
@@ -134,6 +136,9 @@ func TestParseCheckErrors(t *testing.T) {
 		{"grpc [{addr}]:80", "with 2001:db8::1 for {addr}"},
 		{"http://{addr}.nip.io/", "with 2001:db8::1 for {addr}"},
 		{"http://x/" + strings.Repeat("a", MaxLen), "bytes"},
+		{"http://x/?a=1|http://y/", "without spaces or '|'"},
+		{"tcp x|y:80", "without spaces or '|'"},
+		{"http://x/ host a|b", "want a host name"},
 	}
 	for _, tc := range tests {
 		c, err := Parse(tc.in)
@@ -236,5 +241,25 @@ func TestKindNames(t *testing.T) {
 		if k.String() != want {
 			t.Errorf("Kind(%d) = %q, want %q", k, k, want)
 		}
+	}
+}
+
+// Target.Key joins checks with '|'; no check may hold one outside quotes,
+// or one target's single check could pass for another's two.
+func TestKeyIsUnambiguous(t *testing.T) {
+	if _, err := Parse("http://y/?q=1|http://z/ status 200"); err == nil {
+		t.Error("a URL with '|' parsed")
+	}
+	one, err := Parse(`http://y/ body "1|http://z/ status 200"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := Parse(`http://y/ body 1`)
+	b, _ := Parse("http://z/ status 200")
+	addr := netip.MustParseAddr("192.0.2.1")
+	t1 := Target{Addr: addr, Checks: []Check{one}, Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1}
+	t2 := Target{Addr: addr, Checks: []Check{a, b}, Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1}
+	if t1.Key() == t2.Key() {
+		t.Errorf("one check and two checks share the key %q", t1.Key())
 	}
 }
