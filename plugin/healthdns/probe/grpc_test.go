@@ -22,7 +22,7 @@ import (
 
 // grpcHealthServer serves the standard health service on loopback; the
 // test sets statuses on the returned *health.Server.
-func grpcHealthServer(t *testing.T, opts ...grpc.ServerOption) (string, *health.Server) {
+func grpcHealthServer(t testing.TB, opts ...grpc.ServerOption) (string, *health.Server) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -38,7 +38,7 @@ func grpcHealthServer(t *testing.T, opts ...grpc.ServerOption) (string, *health.
 
 // selfSigned is a certificate for 127.0.0.1 and health.example.test that
 // nothing trusts.
-func selfSigned(t *testing.T) tls.Certificate {
+func selfSigned(t testing.TB) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sync"
 )
 
 // http://... and https://...: a GET whose status is one of the accepted
@@ -104,10 +105,15 @@ func (p *httpProber) probe(ctx context.Context) error {
 	return matchBody(resp.Body, p.body)
 }
 
+// bodyBufs keeps the windows of body checks between probes.
+var bodyBufs = sync.Pool{New: func() any { return new([BodyWindow]byte) }}
+
 // matchBody reads r until it has seen want, up to BodyWindow bytes and
 // never more.
 func matchBody(r io.Reader, want []byte) error {
-	buf := make([]byte, BodyWindow)
+	bp := bodyBufs.Get().(*[BodyWindow]byte)
+	defer bodyBufs.Put(bp)
+	buf := bp[:]
 	n := 0
 	for n < len(buf) {
 		m, err := r.Read(buf[n:])
