@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -123,7 +124,7 @@ func ParseArgs(args []string) (Check, int, error) {
 		if !known {
 			break
 		}
-		if !contains(k.options, opt) {
+		if !slices.Contains(k.options, opt) {
 			return Check{}, 0, fmt.Errorf("%s: %s is an option of %s checks, not %s", c.first(), opt, kindList(takers), k.name)
 		}
 		if seen[opt] {
@@ -326,15 +327,6 @@ func kindList(ks []Kind) string {
 		s[i] = k.String()
 	}
 	return strings.Join(s, ", ")
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // isWord reports whether s is a non-empty run of printable ASCII without
