@@ -63,7 +63,20 @@ func parseWebhook(c *caddy.Controller) (*webhookConfig, error) {
 			wc.healthAddr = args[0]
 		case "tier", "weight", "check", "policy":
 			name := map[string]string{"tier": records.PropTier, "weight": records.PropWeight, "check": records.PropCheck, "policy": records.PropPolicy}[key]
-			v, err := records.NormalizeProperty(name, strings.Join(args, " "))
+			value := strings.Join(args, " ")
+			if key == "check" {
+				// The Corefile has unquoted the words; a body with
+				// spaces must stay one word.
+				ch, n, err := probe.ParseArgs(args)
+				if err != nil {
+					return c.Errf("webhook check: %v", err)
+				}
+				if n < len(args) {
+					return c.Errf("webhook check: unknown option %q (want %s)", args[n], strings.Join(ch.Kind.Options(), ", "))
+				}
+				value = ch.String()
+			}
+			v, err := records.NormalizeProperty(name, value)
 			if err != nil {
 				return c.Errf("webhook %s: %v", key, err)
 			}

@@ -422,63 +422,36 @@ func parseTarget(c *caddy.Controller) (targetConfig, error) {
 				tc.weight = n
 			}
 		case "check":
-			v, err := next()
-			if err != nil {
-				return tc, err
-			}
-			var ch probe.Check
-			if v == "tcp" {
-				v, err = next()
-				if err != nil {
-					return tc, err
-				}
-				ch, err = probe.ParseTCPCheck(v)
-			} else {
-				ch, err = probe.ParseURLCheck(v)
-			}
+			ch, n, err := probe.ParseArgs(args[i+1:])
 			if err != nil {
 				return tc, c.Errf("target %s: %v", ip, err)
 			}
-			// HTTP options follow the URL.
-			for ch.Kind != probe.TCP && i+1 < len(args) {
-				switch args[i+1] {
-				case "host":
-					i++
-					h, err := next()
-					if err != nil {
-						return tc, err
-					}
-					ch.Host = h
-				case "status":
-					i++
-					s, err := next()
-					if err != nil {
-						return tc, err
-					}
-					for _, f := range strings.Split(s, ",") {
-						code, err := strconv.Atoi(f)
-						if err != nil || code < 100 || code > 599 {
-							return tc, c.Errf("target %s: status %q: want HTTP status codes like 200 or 200,204", ip, s)
-						}
-						ch.Status = append(ch.Status, code)
-					}
-				case "insecure":
-					i++
-					ch.Insecure = true
-				default:
-					goto done
-				}
+			i += n
+			if ch, err = ch.ForAddr(ip.Unmap()); err != nil {
+				return tc, c.Errf("target %s: %v", ip, err)
 			}
-		done:
 			tc.probe.Checks = append(tc.probe.Checks, ch)
 		default:
-			return tc, c.Errf("target %s: unknown option %q (want tier, weight or check)", ip, key)
+			return tc, c.Errf("target %s: unknown option %q (want tier, weight or check%s)", ip, key, checkOptions(tc.probe.Checks))
 		}
 	}
 	if len(tc.probe.Checks) == 0 {
-		return tc, c.Errf("target %s has no check: add check http://... or check tcp HOST:PORT", ip)
+		return tc, c.Errf("target %s has no check: add check http://..., check tcp HOST:PORT or check grpc HOST:PORT", ip)
 	}
 	return tc, nil
+}
+
+// checkOptions names the options of the check just read, for an error on
+// the word after it.
+func checkOptions(checks []probe.Check) string {
+	if len(checks) == 0 {
+		return ""
+	}
+	k := checks[len(checks)-1].Kind
+	if len(k.Options()) == 0 {
+		return "; a " + k.String() + " check takes no options"
+	}
+	return ", or an option of the " + k.String() + " check: " + strings.Join(k.Options(), ", ")
 }
 
 func parseTiming(c *caddy.Controller, t *timing) error {

@@ -55,7 +55,7 @@ func TestStateHeartbeat(t *testing.T) {
 func TestStateCatalogPages(t *testing.T) {
 	var ts []CatalogTarget
 	for i := range 40 {
-		ts = append(ts, testTarget(t, "192.0.2."+strconv.Itoa(i+1), "http://192.0.2."+strconv.Itoa(i+1)+"/healthz status 200 204"))
+		ts = append(ts, testTarget(t, "192.0.2."+strconv.Itoa(i+1), "http://192.0.2."+strconv.Itoa(i+1)+"/healthz status 200,204"))
 	}
 	pub := newState("srv", "", RoleServer, 50, time.Minute)
 	pages, err := pub.publishCatalog(ts, "srv")

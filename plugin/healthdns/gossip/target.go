@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
@@ -32,9 +30,10 @@ func idOfKey(key string) TargetID {
 func (id TargetID) String() string { return fmt.Sprintf("%016x", uint64(id)) }
 
 // CatalogTarget is a target as servers publish it so that agents learn what
-// to probe. Checks are in the canonical form of probe.Check.String(): "tcp
-// HOST:PORT", or a URL that probe.ParseURLCheck accepts followed by the
-// options "host NAME", "status CODE..." and "insecure".
+// to probe. Checks are in the canonical form of probe.Check.String() (the
+// grammar of package probe, every kind and option), with {addr} filled in;
+// an entry in any other form is refused, as its ID would not be the hash
+// of what it describes.
 type CatalogTarget struct {
 	ID       TargetID
 	Addr     netip.Addr
@@ -81,9 +80,13 @@ func NewCatalogTarget(t probe.Target) (CatalogTarget, error) {
 func (c CatalogTarget) Probe() (probe.Target, error) {
 	t := probe.Target{Addr: c.Addr, Interval: c.Interval, Timeout: c.Timeout, Rise: c.Rise, Fall: c.Fall}
 	for _, s := range c.Checks {
-		ch, err := parseCheck(s)
+		ch, err := probe.Parse(s)
 		if err != nil {
 			return probe.Target{}, err
+		}
+		if ch.IsTemplate() {
+			// A server fills {addr} in before it publishes a target.
+			return probe.Target{}, fmt.Errorf("target %s: check %q has %s unfilled", c.Addr, s, probe.AddrPlaceholder)
 		}
 		t.Checks = append(t.Checks, ch)
 	}
@@ -148,54 +151,4 @@ func (c CatalogTarget) equal(o CatalogTarget) bool {
 		}
 	}
 	return true
-}
-
-// parseCheck reads the canonical form written by probe.Check.String.
-func parseCheck(s string) (probe.Check, error) {
-	f := strings.Fields(s)
-	if len(f) == 0 {
-		return probe.Check{}, errors.New("empty check")
-	}
-	if f[0] == "tcp" {
-		if len(f) != 2 {
-			return probe.Check{}, fmt.Errorf("check %q: want tcp HOST:PORT", s)
-		}
-		return probe.ParseTCPCheck(f[1])
-	}
-	ch, err := probe.ParseURLCheck(f[0])
-	if err != nil {
-		return probe.Check{}, err
-	}
-	for i := 1; i < len(f); i++ {
-		switch f[i] {
-		case "host":
-			if i+1 >= len(f) {
-				return probe.Check{}, fmt.Errorf("check %q: host without a name", s)
-			}
-			i++
-			ch.Host = f[i]
-		case "status":
-			n := 0
-			for i+1 < len(f) {
-				code, err := strconv.Atoi(f[i+1])
-				if err != nil {
-					break
-				}
-				if code < 100 || code > 599 {
-					return probe.Check{}, fmt.Errorf("check %q: bad status %d", s, code)
-				}
-				ch.Status = append(ch.Status, code)
-				i++
-				n++
-			}
-			if n == 0 {
-				return probe.Check{}, fmt.Errorf("check %q: status without codes", s)
-			}
-		case "insecure":
-			ch.Insecure = true
-		default:
-			return probe.Check{}, fmt.Errorf("check %q: unknown option %q", s, f[i])
-		}
-	}
-	return ch, nil
 }

@@ -15,7 +15,7 @@ import (
 
 func wireSeeds(t testing.TB) [][]byte {
 	ts := []CatalogTarget{
-		testTarget(t, "192.0.2.1", "http://192.0.2.1/healthz host app.example.com status 200 204"),
+		testTarget(t, "192.0.2.1", "http://192.0.2.1/healthz host app.example.com status 200,204"),
 		testTarget(t, "2001:db8::1", "tcp [2001:db8::1]:443", "https://[2001:db8::1]/ insecure"),
 	}
 	s := newState("server-1", "eu-west", RoleServer, 1_700_000_000_000_000, time.Minute)

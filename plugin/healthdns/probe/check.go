@@ -1,158 +1,99 @@
-// Package probe runs health checks (HTTP, HTTPS, TCP connect) against
-// targets, off the query path, and keeps each target's rise/fall state. It
-// reports changes by a non-blocking notification; it never looks at DNS.
+// Package probe runs health checks (HTTP, HTTPS, TCP connect, gRPC health)
+// against targets, off the query path, and keeps each target's rise/fall
+// state. It owns the check grammar (grammar.go) that the Corefile, the
+// webhook/check property and the gossip catalog all read. It reports
+// changes by a non-blocking notification; it never looks at DNS, and it
+// judges only what its checks see: anything an operator forces on a
+// target belongs above it, on the verdict.
 package probe
 
 import (
 	"context"
-	"crypto/tls"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 )
 
 // Kind is the kind of a check.
 type Kind uint8
 
 const (
-	// HTTP is a GET over plain HTTP that expects a status.
+	// HTTP is a GET over plain HTTP that expects a status (and a body).
 	HTTP Kind = iota
 	// HTTPS is the same over TLS.
 	HTTPS
 	// TCP is a TCP connect.
 	TCP
+	// GRPC asks the gRPC health checking protocol (grpc.health.v1).
+	GRPC
 )
 
 func (k Kind) String() string {
-	return [...]string{"http", "https", "tcp"}[k]
+	if int(k) < len(kinds) {
+		return kinds[k].name
+	}
+	return "kind" + strconv.Itoa(int(k))
 }
 
-// Check is one health check of a target.
+// Check is one health check of a target, a plain value: Parse makes it,
+// String writes it back, and Parse(c.String()) is Equal to c.
 type Check struct {
 	Kind     Kind
-	URL      string // HTTP and HTTPS
-	Addr     string // TCP: host:port
-	Host     string // Host header and TLS server name, if not the URL's
-	Status   []int  // accepted statuses; empty means 200
-	Insecure bool   // HTTPS: do not verify the certificate
+	URL      string // HTTP, HTTPS: as written
+	Addr     string // TCP, GRPC: HOST:PORT as written
+	Host     string // HTTP(S): Host header and TLS server name; GRPC: authority and TLS server name
+	Status   []int  // HTTP(S): accepted statuses, as written; empty means 200
+	Body     string // HTTP(S): text the first 64 KiB of the body must contain
+	Service  string // GRPC: the service asked about; empty is the server as a whole
+	TLS      bool   // GRPC: over TLS
+	Insecure bool   // HTTPS, GRPC with TLS: do not verify the certificate
 
-	client *http.Client
+	prober prober // built by the first Run
 }
 
-// ParseURLCheck makes an HTTP or HTTPS check from a URL.
-func ParseURLCheck(raw string) (Check, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return Check{}, fmt.Errorf("check %q: %w", raw, err)
-	}
-	var k Kind
-	switch u.Scheme {
-	case "http":
-		k = HTTP
-	case "https":
-		k = HTTPS
-	default:
-		return Check{}, fmt.Errorf("check %q: scheme must be http or https", raw)
-	}
-	if u.Host == "" {
-		return Check{}, fmt.Errorf("check %q: no host", raw)
-	}
-	return Check{Kind: k, URL: u.String()}, nil
+// A prober runs one kind of check. Each kind is one implementation in its
+// own file (http.go, tcp.go, grpc.go), as CoreDNS's proxy HealthChecker is;
+// the grammar and the pool see only this.
+type prober interface {
+	probe(ctx context.Context) error
 }
 
-// ParseTCPCheck makes a TCP connect check for host:port.
-func ParseTCPCheck(addr string) (Check, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return Check{}, fmt.Errorf("tcp check %q: %w", addr, err)
-	}
-	if host == "" {
-		return Check{}, fmt.Errorf("tcp check %q: no host", addr)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return Check{}, fmt.Errorf("tcp check %q: bad port", addr)
-	}
-	return Check{Kind: TCP, Addr: addr}, nil
+// kindSpec is what the grammar needs to know of one kind of check.
+type kindSpec struct {
+	name string
+	// word is true when the check starts with the kind's name and an
+	// address (tcp, grpc) rather than with a URL.
+	word bool
+	// options are the options the kind takes, in canonical order.
+	options []string
+	// validate checks the URL or address: target is c's with {addr}
+	// filled in.
+	validate  func(c *Check, target string) error
+	newProber func(c Check) prober
 }
 
-// String is the canonical form of the check; equal checks have equal strings.
-func (c Check) String() string {
-	if c.Kind == TCP {
-		return "tcp " + c.Addr
-	}
-	var b strings.Builder
-	b.WriteString(c.URL)
-	if c.Host != "" {
-		b.WriteString(" host " + c.Host)
-	}
-	if len(c.Status) > 0 {
-		b.WriteString(" status")
-		for _, s := range c.Status {
-			b.WriteString(" " + strconv.Itoa(s))
-		}
-	}
-	if c.Insecure {
-		b.WriteString(" insecure")
-	}
-	return b.String()
-}
+var kinds = [...]kindSpec{HTTP: httpKind, HTTPS: httpsKind, TCP: tcpKind, GRPC: grpcKind}
 
-// Run performs the check once; nil means it passed. ctx bounds it.
-func (c *Check) Run(ctx context.Context) error {
-	if c.Kind == TCP {
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", c.Addr)
-		if err != nil {
-			return err
-		}
-		return conn.Close()
-	}
-	if c.client == nil {
-		c.client = c.newClient()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL, nil)
-	if err != nil {
-		return err
-	}
-	if c.Host != "" {
-		req.Host = c.Host
-	}
-	req.Header.Set("User-Agent", "healthdns-probe")
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	want := c.Status
-	if len(want) == 0 {
-		want = []int{http.StatusOK}
-	}
-	if !slices.Contains(want, resp.StatusCode) {
-		return fmt.Errorf("status %d, want %v", resp.StatusCode, want)
+// Options are the options a kind of check takes, in canonical order.
+func (k Kind) Options() []string {
+	if int(k) < len(kinds) {
+		return slices.Clone(kinds[k].options)
 	}
 	return nil
 }
 
-func (c *Check) newClient() *http.Client {
-	tr := &http.Transport{
-		// Every probe opens a new connection: a pooled one would hide a
-		// listener that stopped accepting.
-		DisableKeepAlives: true,
-		Proxy:             nil,
-		TLSClientConfig: &tls.Config{
-			InsecureSkipVerify: c.Insecure,
-			ServerName:         c.Host,
-		},
+// Equal reports whether c and o describe the same check.
+func (c Check) Equal(o Check) bool {
+	return c.Kind == o.Kind && c.URL == o.URL && c.Addr == o.Addr && c.Host == o.Host &&
+		slices.Equal(c.Status, o.Status) && c.Body == o.Body && c.Service == o.Service &&
+		c.TLS == o.TLS && c.Insecure == o.Insecure
+}
+
+// Run performs the check once; nil means it passed, else the error says
+// why for the operator. ctx bounds it. The first Run builds the check's
+// prober and keeps it, so one Check must not Run in two goroutines at once.
+func (c *Check) Run(ctx context.Context) error {
+	if c.prober == nil {
+		c.prober = kinds[c.Kind].newProber(*c)
 	}
-	return &http.Client{
-		Transport: tr,
-		// A redirect is an answer from the target; judge it by its status.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	return c.prober.probe(ctx)
 }

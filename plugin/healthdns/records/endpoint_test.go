@@ -118,7 +118,9 @@ func TestProperties(t *testing.T) {
 func TestCheckFor(t *testing.T) {
 	tests := []struct{ spec, addr, want string }{
 		{"http://{addr}:8080/healthz", "192.0.2.1", "http://192.0.2.1:8080/healthz"},
-		{"http://{addr}/healthz status 200,204", "2001:db8::1", "http://[2001:db8::1]/healthz status 200 204"},
+		{"http://{addr}/healthz status 200,204", "2001:db8::1", "http://[2001:db8::1]/healthz status 200,204"},
+		{`https://{addr}/ready body "ready: yes"`, "192.0.2.1", `https://192.0.2.1/ready body "ready: yes"`},
+		{"grpc {addr}:50051 service app.v1.Orders tls", "2001:db8::1", "grpc [2001:db8::1]:50051 service app.v1.Orders tls"},
 		{"https://{addr}/ host app.example.com insecure", "192.0.2.1", "https://192.0.2.1/ host app.example.com insecure"},
 		{"tcp {addr}:443", "2001:db8::1", "tcp [2001:db8::1]:443"},
 		{"http://lb.example.net/healthz", "192.0.2.1", "http://lb.example.net/healthz"},
@@ -133,7 +135,7 @@ func TestCheckFor(t *testing.T) {
 			t.Errorf("%s for %s: %s, want %s", tt.spec, tt.addr, got, tt.want)
 		}
 	}
-	for _, bad := range []string{"", "tcp", "tcp {addr}", "http://{addr}/ status", "http://{addr}/ status 99", "http://{addr}/ bogus", "http://{addr}/ host"} {
+	for _, bad := range []string{"", "tcp", "tcp {addr}", "http://{addr}/ status", "http://{addr}/ status 99", "http://{addr}/ bogus", "http://{addr}/ host", "http://{addr}/ status 200 204", "grpc {addr}:1 insecure"} {
 		if _, err := CheckFor(bad, netip.MustParseAddr("192.0.2.1")); err == nil {
 			t.Errorf("%q: accepted", bad)
 		}

@@ -24,9 +24,11 @@ const (
 	// PropTier is the targets' priority tier for the priority policy: a
 	// whole number from 1 (the first tier) to 1000000.
 	PropTier = "webhook/tier"
-	// PropCheck is the targets' health check, in the Corefile's syntax:
-	// "URL [host NAME] [status CODE,...] [insecure]" or "tcp HOST:PORT",
-	// where {addr} stands for each target's address ([...] for IPv6).
+	// PropCheck is the targets' health check, in the grammar of package
+	// probe (the Corefile's): "URL [host NAME] [status CODE,...] [body
+	// TEXT] [insecure]", "tcp HOST:PORT" or "grpc HOST:PORT [service NAME]
+	// [host NAME] [tls] [insecure]", where {addr} stands for each target's
+	// address ([...] for IPv6).
 	PropCheck = "webhook/check"
 	// PropPolicy is the name's answer policy: roundrobin, weighted or
 	// priority.
@@ -34,7 +36,7 @@ const (
 
 	propPrefix = "webhook/"
 	// AddrPlaceholder in a check stands for the address of each target.
-	AddrPlaceholder = "{addr}"
+	AddrPlaceholder = probe.AddrPlaceholder
 
 	maxWeight = 1000000
 	maxTier   = 1000000
@@ -130,88 +132,22 @@ func normalizeProperties(ps []Property) ([]Property, error) {
 	return slices.Compact(out), nil
 }
 
-// normalizeCheck checks a check spec against both address families and
-// returns it with its options in a fixed order and single spaces.
+// normalizeCheck checks a check spec, for targets of both address
+// families, and returns its canonical form (with {addr} kept).
 func normalizeCheck(spec string) (string, error) {
-	var canon string
-	for _, a := range []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")} {
-		_, c, err := parseCheck(spec, a)
-		if err != nil {
-			return "", fmt.Errorf("property %s: %v", PropCheck, err)
-		}
-		canon = c
+	c, err := probe.Parse(spec)
+	if err != nil {
+		return "", fmt.Errorf("property %s: %v", PropCheck, err)
 	}
-	return canon, nil
+	return c.String(), nil
 }
 
 // CheckFor returns the check that spec (a PropCheck value) describes for
 // the target at addr.
 func CheckFor(spec string, addr netip.Addr) (probe.Check, error) {
-	ch, _, err := parseCheck(spec, addr)
-	return ch, err
-}
-
-// parseCheck reads "URL [host NAME] [status CODE,...] [insecure]" or
-// "tcp HOST:PORT" with {addr} replaced by addr, and returns the check and
-// the spec's canonical form (with {addr} kept).
-func parseCheck(spec string, addr netip.Addr) (probe.Check, string, error) {
-	f := strings.Fields(spec)
-	if len(f) == 0 {
-		return probe.Check{}, "", fmt.Errorf("empty check")
-	}
-	host := addr.String()
-	if addr.Is6() {
-		host = "[" + host + "]"
-	}
-	expand := func(s string) string { return strings.ReplaceAll(s, AddrPlaceholder, host) }
-	if f[0] == "tcp" {
-		if len(f) != 2 {
-			return probe.Check{}, "", fmt.Errorf("check %q: want tcp HOST:PORT", spec)
-		}
-		ch, err := probe.ParseTCPCheck(expand(f[1]))
-		return ch, "tcp " + f[1], err
-	}
-	ch, err := probe.ParseURLCheck(expand(f[0]))
+	c, err := probe.Parse(spec)
 	if err != nil {
-		return probe.Check{}, "", err
+		return probe.Check{}, err
 	}
-	var status []string
-	for i := 1; i < len(f); i++ {
-		switch f[i] {
-		case "host":
-			if i+1 >= len(f) || ch.Host != "" {
-				return probe.Check{}, "", fmt.Errorf("check %q: want host NAME once", spec)
-			}
-			i++
-			ch.Host = f[i]
-		case "status":
-			if i+1 >= len(f) || ch.Status != nil {
-				return probe.Check{}, "", fmt.Errorf("check %q: want status CODE,... once", spec)
-			}
-			i++
-			for _, s := range strings.Split(f[i], ",") {
-				code, err := strconv.Atoi(s)
-				if err != nil || code < 100 || code > 599 {
-					return probe.Check{}, "", fmt.Errorf("check %q: status %q: want HTTP status codes like 200 or 200,204", spec, f[i])
-				}
-				ch.Status = append(ch.Status, code)
-				status = append(status, strconv.Itoa(code))
-			}
-		case "insecure":
-			ch.Insecure = true
-		default:
-			return probe.Check{}, "", fmt.Errorf("check %q: unknown option %q (want host, status or insecure)", spec, f[i])
-		}
-	}
-	canon := f[0]
-	if ch.Host != "" {
-		canon += " host " + ch.Host
-	}
-	if len(status) > 0 {
-		canon += " status " + strings.Join(status, ",")
-	}
-	if ch.Insecure {
-		canon += " insecure"
-	}
-	return ch, canon, nil
+	return c.ForAddr(addr)
 }

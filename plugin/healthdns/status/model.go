@@ -187,7 +187,8 @@ type Target struct {
 	// Weight is its weight for the weighted policy.
 	Weight int `json:"weight"`
 	// Checks are its health checks in canonical form, e.g.
-	// "tcp 192.0.2.10:443" or "http://192.0.2.10/healthz".
+	// "tcp 192.0.2.10:443", "http://192.0.2.10/healthz status 200,204" or
+	// "grpc 192.0.2.10:50051 service app.v1.Orders tls".
 	Checks []string `json:"checks"`
 	// Verdict is the server's verdict: StateUp, StateDown or
 	// StateUnknown.
