@@ -50,6 +50,7 @@ type Zone struct {
 	names     map[string]*node
 	ents      map[string]bool // empty non-terminals
 	cuts      map[string]bool // delegation points below the apex
+	dnames    map[string]bool // DNAME owners (RFC 6672)
 	wildcards bool
 }
 
@@ -122,6 +123,7 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 			names:  make(map[string]*node, len(d.Names)),
 			ents:   make(map[string]bool),
 			cuts:   make(map[string]bool),
+			dnames: make(map[string]bool),
 		}
 		neg := dns.Copy(d.SOA).(*dns.SOA)
 		neg.Hdr.Ttl = min(d.SOA.Hdr.Ttl, d.SOA.Minttl)
@@ -131,8 +133,11 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 			if owner != d.Origin && len(types[dns.TypeNS]) > 0 {
 				z.cuts[owner] = true
 			}
-			if strings.HasPrefix(owner, "*.") {
-				z.wildcards = true
+			if len(types[dns.TypeDNAME]) > 0 {
+				z.dnames[owner] = true
+			}
+			if strings.HasPrefix(owner, "*.") || strings.Contains(owner, ".*.") {
+				z.wildcards = true // a wildcard, perhaps only an empty non-terminal
 			}
 		}
 		s.zones = append(s.zones, z)
