@@ -115,7 +115,15 @@ func (h *HealthDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	}
 	m := new(dns.Msg)
 	m.SetReply(r)
-	out, pol := s.Answer(m, qname, state.QType())
+	qtype := state.QType()
+	size := 0 // only MX, SRV and NS answers carry optional records
+	if qtype == dns.TypeMX || qtype == dns.TypeSRV || qtype == dns.TypeNS {
+		size = state.Size()
+		if r.IsEdns0() != nil {
+			size -= optLen // SizeAndDo adds our OPT below
+		}
+	}
+	out, pol := s.Answer(m, qname, qtype, size)
 	if out != snapshot.Static {
 		answerCounter(metrics.WithServer(ctx), pol, out).Inc()
 	}
@@ -123,6 +131,9 @@ func (h *HealthDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
 }
+
+// optLen is the wire size of an OPT record without options.
+const optLen = 11
 
 func reply(w dns.ResponseWriter, r *dns.Msg, rcode int) (int, error) {
 	m := new(dns.Msg)
