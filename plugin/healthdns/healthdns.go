@@ -56,6 +56,7 @@ type HealthDNS struct {
 	staticKeys  map[string]bool   // probe keys of Corefile targets
 	dynamic     map[string]func() // probe keys of record targets -> release
 	warned      map[string]bool
+	fresh       freshness // guarded by mu
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -67,6 +68,10 @@ func newHandler(cfg *config, p *probe.Pool) *HealthDNS {
 		stale = cfg.cluster.stale
 	}
 	h := &HealthDNS{cfg: cfg, pool: p, staticKeys: map[string]bool{}, dynamic: map[string]func(){}, warned: map[string]bool{}, names: cfg.names}
+	h.fresh.window = defaultFreshness
+	if stale > 0 {
+		h.fresh.window = stale
+	}
 	for _, t := range cfg.probeTargets() {
 		h.staticKeys[t.Key()] = true
 	}
@@ -125,6 +130,15 @@ func (h *HealthDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	}
 	out, pol := s.Answer(m, qname, qtype, size)
 	if out != snapshot.Static {
+		if s.Expired(time.Now()) {
+			// Paused past the deadline: our view may be long dead.
+			answerCounter(metrics.WithServer(ctx), pol, snapshot.Stale).Inc()
+			m = new(dns.Msg)
+			m.SetRcode(r, dns.RcodeServerFailure)
+			state.SizeAndDo(m)
+			w.WriteMsg(m)
+			return dns.RcodeSuccess, nil
+		}
 		answerCounter(metrics.WithServer(ctx), pol, out).Inc()
 	}
 	state.SizeAndDo(m)
@@ -196,6 +210,7 @@ func (h *HealthDNS) start() error {
 	// that the first round covers them too.
 	h.mu.Lock()
 	h.started = true
+	h.fresh.last = time.Time{} // the wait for setup, a join or a sync is no stall
 	h.mu.Unlock()
 	h.rebuild()
 	if probing {
@@ -387,6 +402,7 @@ func (h *HealthDNS) rebuild() {
 		verdicts.WithLabelValues(st.String()).Set(float64(byState[st]))
 	}
 	s := snapshot.Build(h.snap.Load(), zones, built)
+	s.ValidUntil = h.fresh.until(now, h.evidenceOf(names, views, probing))
 	for _, d := range s.Names() {
 		var good []netip.Addr
 		if d.A.Outcome == snapshot.Healthy {

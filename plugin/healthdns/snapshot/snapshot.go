@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/zone"
@@ -32,15 +33,30 @@ const (
 	Empty
 	// Refused means no zone of the snapshot holds the name.
 	Refused
+	// Stale is a health-aware query answered SERVFAIL because the
+	// snapshot is past its deadline (the server was paused; see
+	// ValidUntil).
+	Stale
 )
 
 func (o Outcome) String() string {
-	return [...]string{"static", "healthy", "fallback", "none", "refused"}[o]
+	return [...]string{"static", "healthy", "fallback", "none", "refused", "stale"}[o]
 }
 
 // Snapshot is the immutable state the query path reads.
 type Snapshot struct {
 	zones []*Zone // longest origin first
+
+	// ValidUntil is how long the snapshot may answer health-aware names;
+	// zero means for ever. Whoever builds it sets it before publishing it:
+	// a rebuild renews it, so a server whose rebuilds stopped (a paused
+	// process) does not answer from what it knew before the pause.
+	ValidUntil time.Time
+}
+
+// Expired reports whether now is past the snapshot's ValidUntil.
+func (s *Snapshot) Expired(now time.Time) bool {
+	return !s.ValidUntil.IsZero() && now.After(s.ValidUntil)
 }
 
 // Zone is one authoritative zone.
