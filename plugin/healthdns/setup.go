@@ -44,6 +44,9 @@ func init() {
 }
 
 func setup(c *caddy.Controller) error {
+	if err := checkListen(c); err != nil {
+		return plugin.Error(pluginName, err)
+	}
 	cfg, err := parse(c)
 	if err != nil {
 		return plugin.Error(pluginName, err)
