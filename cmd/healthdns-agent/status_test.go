@@ -24,7 +24,7 @@ func TestStatusOwners(t *testing.T) {
 	os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600)
 	opts, err := parseFlags([]string{
 		"-name", "agent-1", "-observer", "lab", "-bind", "127.0.0.1:0", "-keyfile", keyFile, "-label", "test", "-status", "127.0.0.1:0",
-		"-webhook", "127.0.0.1:0", "-owner", "west", "-data", filepath.Join(dir, "data"),
+		"-webhook", "127.0.0.1:0", "-webhook-health", "off", "-owner", "west", "-data", filepath.Join(dir, "data"),
 		"-domain-filter", "gslb.example.com", "-default-check", "tcp {addr}:443",
 	}, io.Discard)
 	if err != nil {
