@@ -13,7 +13,8 @@ import (
 //
 // Rebuilds run at least every second, and each renews the deadline to
 // window from its start; a snapshot not renewed in time expires by itself,
-// and ServeDNS answers its health-aware names SERVFAIL, so resolvers ask
+// and ServeDNS (which reads the monotonic clock once per health-aware
+// answer) answers its health-aware names SERVFAIL, so resolvers ask
 // another server. A gap between rebuilds longer than window, on the
 // monotonic or the wall clock (a frozen VM may stop the first), is a stall:
 // the deadline stays expired until a rebuild rests on fresh evidence only.

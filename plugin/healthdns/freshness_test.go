@@ -59,13 +59,13 @@ func TestFreshness(t *testing.T) {
 			for _, st := range c.steps {
 				until := f.until(at(st.t), st.ev)
 				s := &snapshot.Snapshot{ValidUntil: until}
-				if got := s.Expired(at(st.t)); got != st.expired {
+				if got := s.ExpiredAt(at(st.t)); got != st.expired {
 					t.Errorf("rebuild at %gs: expired %t, want %t (deadline %v after t0)", st.t, got, st.expired, until.Sub(t0))
 				}
-				if !st.expired && s.Expired(at(st.t+9)) {
+				if !st.expired && s.ExpiredAt(at(st.t+9)) {
 					t.Errorf("rebuild at %gs: expires before its window", st.t)
 				}
-				if !st.expired && !s.Expired(at(st.t+10.1)) {
+				if !st.expired && !s.ExpiredAt(at(st.t+10.1)) {
 					t.Errorf("rebuild at %gs: not renewed, still valid after its window", st.t)
 				}
 			}

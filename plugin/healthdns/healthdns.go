@@ -130,7 +130,7 @@ func (h *HealthDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	}
 	out, pol := s.Answer(m, qname, qtype, size)
 	if out != snapshot.Static {
-		if s.Expired(time.Now()) {
+		if s.Expired() {
 			// Paused past the deadline: our view may be long dead.
 			answerCounter(metrics.WithServer(ctx), pol, snapshot.Stale).Inc()
 			m = new(dns.Msg)

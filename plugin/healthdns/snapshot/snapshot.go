@@ -54,8 +54,15 @@ type Snapshot struct {
 	ValidUntil time.Time
 }
 
-// Expired reports whether now is past the snapshot's ValidUntil.
-func (s *Snapshot) Expired(now time.Time) bool {
+// Expired reports whether the snapshot is past its ValidUntil. For the
+// query path: with a ValidUntil from time.Now it reads only the monotonic
+// clock (time.Until's fast path), half the cost of time.Now.
+func (s *Snapshot) Expired() bool {
+	return !s.ValidUntil.IsZero() && time.Until(s.ValidUntil) < 0
+}
+
+// ExpiredAt reports whether now is past the snapshot's ValidUntil.
+func (s *Snapshot) ExpiredAt(now time.Time) bool {
 	return !s.ValidUntil.IsZero() && now.After(s.ValidUntil)
 }
 
