@@ -35,6 +35,7 @@ for i in 0 1 2; do
 	cat > "$dir/Corefile.dns$((i + 1))" <<CF
 gslb.example.com:1053 {
     bind $ip
+    bufsize 1232
     errors
     prometheus $ip:9153
     healthdns {

@@ -144,7 +144,12 @@ func (a *agent) run(ctx context.Context) error {
 
 	joinCtx, stopJoin := context.WithCancel(ctx)
 	defer stopJoin()
-	go a.join(joinCtx)
+	refused := make(chan error, 1)
+	go func() {
+		if err := a.join(joinCtx); err != nil {
+			refused <- err
+		}
+	}()
 	if a.sidecar != nil {
 		a.log.Printf("[INFO] webhook for owner %s on http://%s", a.opts.sidecar.owner, a.sidecar.srv.Addr())
 		go func() {
@@ -165,6 +170,10 @@ func (a *agent) run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return a.shutdown()
+		case err := <-refused:
+			// No leave: it would speak for the member that has the name.
+			a.stop(false)
+			return err
 		case <-observed.C:
 			a.publish()
 		case <-nodeCh:
@@ -178,23 +187,27 @@ func (a *agent) run(ctx context.Context) error {
 }
 
 // join contacts the -join addresses until one answers, backing off; after
-// that the gossip node itself rejoins whenever it finds itself alone.
-func (a *agent) join(ctx context.Context) {
+// that the gossip node itself rejoins whenever it finds itself alone. A
+// live member with this agent's name refuses it: that is not transient.
+func (a *agent) join(ctx context.Context) error {
 	if len(a.opts.join) == 0 {
 		a.log.Printf("[WARN] no -join: waiting for a member to join this agent")
-		return
+		return nil
 	}
 	wait := 500 * time.Millisecond
 	for {
 		n, err := a.node.Join()
+		if errors.Is(err, gossip.ErrNameTaken) {
+			return err
+		}
 		if err == nil {
 			a.log.Printf("[INFO] joined the cluster via %d of %v", n, a.opts.join)
-			return
+			return nil
 		}
 		a.log.Printf("[WARN] %v; retrying in %s", err, wait)
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 10*time.Second)
@@ -255,14 +268,19 @@ func (a *agent) publish() {
 	}
 }
 
-func (a *agent) shutdown() error {
+func (a *agent) shutdown() error { return a.stop(true) }
+
+// stop ends the agent, leaving the cluster first if leave.
+func (a *agent) stop(leave bool) error {
 	if a.sidecar != nil {
 		a.sidecar.close()
 	}
-	a.log.Printf("[INFO] leaving the cluster")
 	var errs []error
-	if err := a.node.Leave(a.opts.leaveTimeout); err != nil {
-		errs = append(errs, fmt.Errorf("leave: %w", err))
+	if leave {
+		a.log.Printf("[INFO] leaving the cluster")
+		if err := a.node.Leave(a.opts.leaveTimeout); err != nil {
+			errs = append(errs, fmt.Errorf("leave: %w", err))
+		}
 	}
 	if err := a.node.Shutdown(); err != nil {
 		errs = append(errs, fmt.Errorf("shutdown: %w", err))

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/version"
+	"github.com/healthdns/healthdns/plugin/healthdns/webhook"
 )
 
 // options are the agent's command line.
@@ -72,7 +73,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.StringVar(&o.label, "label", "", "cluster label; nodes with another label are refused")
 	fs.StringVar(&o.status, "status", "", "listen address for /status, /metrics and /health, e.g. 127.0.0.1:8054 (default: off)")
 	fs.StringVar(&o.sidecar.addr, "webhook", "", "serve the ExternalDNS webhook provider on this address, e.g. localhost:8888 (default: off)")
-	fs.StringVar(&o.sidecar.health, "webhook-health", "", "the webhook's /healthz and /metrics listener, e.g. :8080 (default: off)")
+	fs.StringVar(&o.sidecar.health, "webhook-health", webhook.DefaultHealthAddr, "with -webhook: the listener of the webhook's /healthz and /metrics, for the kubelet's probes, as ExternalDNS recommends; off for none")
 	fs.StringVar(&o.sidecar.owner, "owner", "", "the webhook's owner: this cluster's name, as ExternalDNS's --txt-owner-id")
 	fs.StringVar(&o.sidecar.data, "data", "", "directory of the webhook's record store (acknowledged records are fsynced there)")
 	fs.StringVar(&o.sidecar.domains, "domain-filter", "", "comma-separated zones the servers serve, e.g. gslb.example.com")
@@ -91,6 +92,9 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.sidecar.health == "off" {
+		o.sidecar.health = ""
 	}
 	for _, j := range strings.Split(join, ",") {
 		if j = strings.TrimSpace(j); j != "" {

@@ -32,8 +32,9 @@ func (a *agent) handler() http.Handler {
 }
 
 // document is the agent's status: its members, the observers' views it
-// holds, and the targets it probes with its own state of each. An agent decides no verdicts and answers no
-// names, so it has neither Names nor Partition.
+// holds, the owners of the records its webhook's store holds, and the
+// targets it probes with its own state of each. An agent decides no
+// verdicts and answers no names, so it has neither Names nor Partition.
 func (a *agent) document() *status.Document {
 	d := &status.Document{
 		Node: a.node.Name(), Role: status.RoleAgent, Observer: a.opts.observer, Time: time.Now().UTC(),
@@ -72,6 +73,11 @@ func (a *agent) document() *status.Document {
 		}
 		return cmp.Compare(x.cat.ID, y.cat.ID)
 	})
+	if a.sidecar != nil {
+		for _, set := range a.sidecar.store.Sets() {
+			d.Owners = append(d.Owners, status.Owner{Name: set.Owner, Records: len(set.Endpoints)})
+		}
+	}
 	for _, h := range held {
 		st := a.pool.Status(h.key)
 		d.Catalog = append(d.Catalog, status.CatalogEntry{

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
@@ -74,7 +75,30 @@ func main() {
 		os.Exit(0)
 	}
 	caddy.SetDefaultCaddyfileLoader("healthdns", caddy.LoaderFunc(defaultCorefile))
+	// coremain's -plugins lists every plugin linked in, some only as a
+	// dependency (transfer, metadata) and refused in a Corefile as
+	// "Unknown directive"; list those that work instead. coremain.Run
+	// parses the same flags again.
+	flag.Parse()
+	if f := flag.Lookup("plugins"); f != nil && f.Value.String() == "true" {
+		fmt.Print(strings.Join(usablePlugins(), "\n") + "\n")
+		return
+	}
 	coremain.Run()
+}
+
+// usablePlugins are the plugins a Corefile may name: registered and in the
+// directive list, in alphabetical order.
+func usablePlugins() []string {
+	var out []string
+	for _, name := range caddy.ListPlugins()["others"] {
+		name = strings.TrimPrefix(name, "dns.")
+		if slices.Contains(dnsserver.Directives, name) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // defaultCorefile is used when -conf is not given: ./Corefile as CoreDNS

@@ -57,6 +57,7 @@ type HealthDNS struct {
 	staticKeys  map[string]bool   // probe keys of Corefile targets
 	dynamic     map[string]func() // probe keys of record targets -> release
 	warned      map[string]bool
+	fresh       freshness // guarded by mu
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -68,6 +69,10 @@ func newHandler(cfg *config, p *probe.Pool) *HealthDNS {
 		stale = cfg.cluster.stale
 	}
 	h := &HealthDNS{cfg: cfg, pool: p, staticKeys: map[string]bool{}, dynamic: map[string]func(){}, warned: map[string]bool{}, names: cfg.names}
+	h.fresh.window = defaultFreshness
+	if stale > 0 {
+		h.fresh.window = stale
+	}
 	for _, t := range cfg.probeTargets() {
 		h.staticKeys[t.Key()] = true
 	}
@@ -116,14 +121,34 @@ func (h *HealthDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	}
 	m := new(dns.Msg)
 	m.SetReply(r)
-	out, pol := s.Answer(m, qname, state.QType())
+	qtype := state.QType()
+	size := 0 // only MX, SRV and NS answers carry optional records
+	if qtype == dns.TypeMX || qtype == dns.TypeSRV || qtype == dns.TypeNS {
+		size = state.Size()
+		if r.IsEdns0() != nil {
+			size -= optLen // SizeAndDo adds our OPT below
+		}
+	}
+	out, pol := s.Answer(m, qname, qtype, size)
 	if out != snapshot.Static {
+		if s.Expired() {
+			// Paused past the deadline: our view may be long dead.
+			answerCounter(metrics.WithServer(ctx), pol, snapshot.Stale).Inc()
+			m = new(dns.Msg)
+			m.SetRcode(r, dns.RcodeServerFailure)
+			state.SizeAndDo(m)
+			w.WriteMsg(m)
+			return dns.RcodeSuccess, nil
+		}
 		answerCounter(metrics.WithServer(ctx), pol, out).Inc()
 	}
 	state.SizeAndDo(m)
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
 }
+
+// optLen is the wire size of an OPT record without options.
+const optLen = 11
 
 func reply(w dns.ResponseWriter, r *dns.Msg, rcode int) (int, error) {
 	m := new(dns.Msg)
@@ -186,6 +211,7 @@ func (h *HealthDNS) start() error {
 	// that the first round covers them too.
 	h.mu.Lock()
 	h.started = true
+	h.fresh.last = time.Time{} // the wait for setup, a join or a sync is no stall
 	h.mu.Unlock()
 	h.rebuild()
 	if probing {
@@ -385,6 +411,7 @@ func (h *HealthDNS) rebuild() {
 		verdicts.WithLabelValues(st.String()).Set(float64(byState[st]))
 	}
 	s := snapshot.Build(h.snap.Load(), zones, built)
+	s.ValidUntil = h.fresh.until(now, h.evidenceOf(names, views, probing))
 	for _, d := range s.Names() {
 		var good []netip.Addr
 		if d.A.Outcome == snapshot.Healthy {

@@ -63,7 +63,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: "healthdns",
 		Name:      "answers_total",
-		Help:      "Health-aware answers by policy and outcome: healthy (healthy targets), fallback (nothing healthy, fallback answered) or none (nothing healthy, NODATA).",
+		Help:      "Health-aware answers by policy and outcome: healthy (healthy targets), fallback (nothing healthy, fallback answered), none (nothing healthy, NODATA) or stale (SERVFAIL: the server was paused and has not heard fresh observations yet).",
 	}, []string{"server", "policy", "outcome"})
 
 	buildInfo = promauto.NewGaugeVec(prometheus.GaugeOpts{
@@ -81,12 +81,12 @@ func init() {
 
 // answerCounters caches answers_total's counters per server label, so the
 // query path does one map load instead of hashing three labels.
-var answerCounters sync.Map // server -> *[3][5]prometheus.Counter
+var answerCounters sync.Map // server -> *[3][6]prometheus.Counter
 
 func answerCounter(server string, pol policy.Kind, out snapshot.Outcome) prometheus.Counter {
 	v, ok := answerCounters.Load(server)
 	if !ok {
-		var cs [3][5]prometheus.Counter
+		var cs [3][6]prometheus.Counter
 		for p := range cs {
 			for o := range cs[p] {
 				cs[p][o] = answers.WithLabelValues(server, policy.Kind(p).String(), snapshot.Outcome(o).String())
@@ -94,7 +94,7 @@ func answerCounter(server string, pol policy.Kind, out snapshot.Outcome) prometh
 		}
 		v, _ = answerCounters.LoadOrStore(server, &cs)
 	}
-	return v.(*[3][5]prometheus.Counter)[pol][out]
+	return v.(*[3][6]prometheus.Counter)[pol][out]
 }
 
 // pool is the process's probe pool. It lives outside any plugin instance so

@@ -44,6 +44,9 @@ func init() {
 }
 
 func setup(c *caddy.Controller) error {
+	if err := checkListen(c); err != nil {
+		return plugin.Error(pluginName, err)
+	}
 	cfg, err := parse(c)
 	if err != nil {
 		return plugin.Error(pluginName, err)
@@ -529,7 +532,7 @@ func qualify(name string, origins []string) (string, error) {
 }
 
 // checkAgainstZone refuses a health-aware name that the zone file also
-// gives addresses or a CNAME, or that lies below a delegation.
+// gives addresses or a CNAME, or that lies below a delegation or a DNAME.
 func checkAgainstZone(fqdn string, zones []*zone.Data) error {
 	for _, d := range zones {
 		if !dns.IsSubDomain(d.Origin, fqdn) {
@@ -544,6 +547,9 @@ func checkAgainstZone(fqdn string, zones []*zone.Data) error {
 		for owner, ts := range d.Names {
 			if owner != d.Origin && len(ts[dns.TypeNS]) > 0 && dns.IsSubDomain(owner, fqdn) {
 				return fmt.Errorf("name %s is at or below the delegation %s", fqdn, owner)
+			}
+			if owner != fqdn && len(ts[dns.TypeDNAME]) > 0 && dns.IsSubDomain(owner, fqdn) {
+				return fmt.Errorf("name %s is below the DNAME %s, which redirects it elsewhere (RFC 6672)", fqdn, owner)
 			}
 		}
 	}

@@ -19,6 +19,7 @@ const testZone = `$ORIGIN example.org.
 ns1 3600 IN A   192.0.2.53
 fixed 300 IN A  192.0.2.99
 sub 3600 IN NS  ns.elsewhere.net.
+moved 3600 IN DNAME elsewhere.net.
 `
 
 func writeZone(t *testing.T, text string) string {
@@ -122,6 +123,7 @@ func TestSetupErrors(t *testing.T) {
 		{"duplicate target", "zonefile ZF\nname app {\ntarget 192.0.2.1 check tcp 192.0.2.1:80\ntarget 192.0.2.1 check tcp 192.0.2.1:81\n}", ":5", "listed twice"},
 		{"name with static A", "zonefile ZF\nname fixed {\ntarget 192.0.2.1 check tcp 192.0.2.1:80\n}", ":3", "also has A records"},
 		{"name below delegation", "zonefile ZF\nname x.sub {\ntarget 192.0.2.1 check tcp 192.0.2.1:80\n}", ":3", "below the delegation"},
+		{"name below a DNAME", "zonefile ZF\nname x.moved {\ntarget 192.0.2.1 check tcp 192.0.2.1:80\n}", ":3", "below the DNAME moved.example.org."},
 		{"timeout over interval", "zonefile ZF\ninterval 1s\ntimeout 2s\nname app {\ntarget 192.0.2.1 check tcp 192.0.2.1:80\n}", ":5", "longer than interval"},
 		{"missing brace", "zonefile ZF\nname app\n", ":3", "want {"},
 		{"bad ttl", "zonefile ZF\nttl -5", ":3", `ttl "-5"`},

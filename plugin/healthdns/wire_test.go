@@ -159,7 +159,7 @@ func TestWire(t *testing.T) {
 			// Only the healthy targets, as the probes saw them.
 			{Qname: "app.example.org.", Qtype: dns.TypeA, Authoritative: true, Answer: []dns.RR{test.A("app.example.org. 30 IN A 192.0.2.10")}},
 			{Qname: "APP.Example.ORG.", Qtype: dns.TypeAAAA, Authoritative: true, Answer: []dns.RR{test.AAAA("app.example.org. 30 IN AAAA 2001:db8::10")}},
-			{Qname: "app.example.org.", Qtype: dns.TypeMX, Authoritative: true, Ns: []dns.RR{soa}},
+			{Qname: "app.example.org.", Qtype: dns.TypeMX, Authoritative: true, Ns: []dns.RR{test.SOA("example.org. 30 IN SOA ns1.example.org. hostmaster.example.org. 2026010101 7200 900 1209600 300")}},
 			// Nothing healthy, fallback none: NODATA with the name's TTL.
 			{Qname: "none.example.org.", Qtype: dns.TypeA, Authoritative: true, Ns: []dns.RR{test.SOA("example.org. 5 IN SOA ns1.example.org. hostmaster.example.org. 2026010101 7200 900 1209600 300")}},
 			{Qname: "web.example.org.", Qtype: dns.TypeA, Authoritative: true, Answer: []dns.RR{test.A("web.example.org. 3600 IN A 192.0.2.80")}},

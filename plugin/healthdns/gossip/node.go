@@ -25,7 +25,8 @@ type Node struct {
 	perMsg int // observation pairs per delta
 	logger *log.Logger
 	// skew moves the node's clock, for tests that play a paused process.
-	skew atomic.Int64
+	skew     atomic.Int64
+	conflict *conflict
 
 	mu sync.Mutex // guards st
 	st *state
@@ -112,6 +113,8 @@ func New(cfg Config) (*Node, error) {
 	}
 	mc.Delegate = &delegate{n: n}
 	mc.Events = &events{n: n}
+	n.conflict = newConflict(n)
+	mc.Conflict = n.conflict
 	n.queue = &memberlist.TransmitLimitedQueue{
 		NumNodes:       func() int { return max(1, int(n.alive.Load())) },
 		RetransmitMult: mc.RetransmitMult,
@@ -139,7 +142,8 @@ func (n *Node) Addr() string { return n.ml.LocalNode().Address() }
 
 // Join contacts addrs (Config.Join when none are given) and returns how
 // many it reached. It returns after a full state exchange (push/pull) with
-// each, so a cold node has the cluster's state when Join succeeds.
+// each, so a cold node has the cluster's state when Join succeeds. It
+// returns ErrNameTaken if a live member already has this node's name.
 func (n *Node) Join(addrs ...string) (int, error) {
 	if len(addrs) == 0 {
 		addrs = n.cfg.Join
@@ -147,11 +151,14 @@ func (n *Node) Join(addrs ...string) (int, error) {
 	if len(addrs) == 0 {
 		return 0, nil
 	}
+	mark := n.conflict.mark()
 	k, err := n.ml.Join(addrs)
 	if err != nil {
 		return k, joinError(addrs, err)
 	}
-	return k, nil
+	// The push/pull of the join brought the members' states: one of them
+	// may hold this node's name.
+	return k, n.conflict.since(mark)
 }
 
 // joinError words a failed join. A peer with another label hangs up

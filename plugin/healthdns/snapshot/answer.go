@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/policy"
@@ -8,8 +9,10 @@ import (
 	"github.com/miekg/dns"
 )
 
-// maxChain bounds CNAME chasing inside our own zones.
-const maxChain = 8
+// maxChain bounds CNAME chasing inside our own zones: 16 links are
+// followed (a synthesised DNAME CNAME counts as one), the 17th is answered
+// for the resolver to go on with.
+const maxChain = 16
 
 // anyOrder is the type order an ANY query picks its one RRset from (RFC
 // 8482 lets an authoritative server answer a subset).
@@ -19,7 +22,13 @@ var anyOrder = []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeSOA, dns
 // case) and qtype. It sets Rcode, Authoritative and the sections, and
 // returns the outcome and, for a health-aware answer, the policy, for
 // metrics.
-func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16) (Outcome, policy.Kind) {
+//
+// size is the most the reply may take on the wire, OPT record excluded (0:
+// no limit). It bounds only the optional additional records (the addresses
+// of MX, SRV and apex NS targets): they are left out rather than make the
+// reply truncated, since TC is for data the answer needs (RFC 2181 9).
+// Referral glue is required, so it is always added.
+func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int) (Outcome, policy.Kind) {
 	z := s.zoneOf(qname)
 	if z == nil {
 		m.Rcode = dns.RcodeRefused
@@ -29,13 +38,25 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16) (Outcome, poli
 	out := Static
 	name := qname
 	for chain := 0; ; chain++ {
-		if cut := z.cutAbove(name); cut != "" && !(cut == name && qtype == dns.TypeDS) {
-			if chain == 0 {
-				// A referral is not authoritative data (RFC 1034 4.3.2).
-				m.Authoritative = false
+		if owner, dname := z.interrupt(name, qtype); owner != "" {
+			if !dname {
+				if chain == 0 {
+					// A referral is not authoritative data (RFC 1034 4.3.2).
+					m.Authoritative = false
+				}
+				z.referral(m, owner)
+				return out, 0
 			}
-			z.referral(m, cut)
-			return out, 0
+			target, ok := z.synthesise(m, name, owner)
+			if !ok {
+				return out, 0
+			}
+			next := s.zoneOf(target)
+			if chain >= maxChain || next == nil || inAnswer(m.Answer, target) {
+				return out, 0
+			}
+			z, name = next, target
+			continue
 		}
 		nd := z.names[name]
 		if nd == nil && z.ents[name] {
@@ -43,7 +64,13 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16) (Outcome, poli
 			return out, 0
 		}
 		if nd == nil {
-			nd = z.wildcard(name)
+			var ent bool
+			if nd, ent = z.wildcard(name); ent {
+				// The wildcard exists only as an empty non-terminal: it
+				// still matches, with no data (RFC 4592 4.9).
+				z.nodata(m, nil)
+				return out, 0
+			}
 		}
 		if nd == nil {
 			m.Rcode = dns.RcodeNameError
@@ -52,18 +79,22 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16) (Outcome, poli
 		}
 		if cn := nd.rrs[dns.TypeCNAME]; len(cn) > 0 && qtype != dns.TypeCNAME && qtype != dns.TypeANY {
 			m.Answer = append(m.Answer, cn...)
+			// Chase the target through every zone of this snapshot, as
+			// NSD and BIND do (RFC 1034 4.3.2 step 3a goes back to step 1,
+			// which picks the zone).
 			target := strings.ToLower(cn[0].(*dns.CNAME).Target)
-			if chain >= maxChain || !InZone(z.Origin, target) || inAnswer(m.Answer, target) {
-				return out, 0 // out of zone, or a loop: the resolver takes it from here
+			next := s.zoneOf(target)
+			if chain >= maxChain || next == nil || inAnswer(m.Answer, target) {
+				return out, 0 // not ours, or a loop: the resolver takes it from here
 			}
-			name = target
+			z, name = next, target
 			continue
 		}
 		t := qtype
 		if t == dns.TypeANY {
 			t = nd.anyType()
 			if t == 0 {
-				z.nodata(m, nil)
+				z.nodata(m, nd.negSOA())
 				return out, 0
 			}
 		}
@@ -73,11 +104,13 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16) (Outcome, poli
 				set = &dy.AAAA
 			}
 			if len(set.RRs) == 0 {
+				// The name's own short negative TTL, whatever the reason:
+				// a target of the missing family may come (or come back)
+				// at any time.
+				z.nodata(m, dy.negSOA)
 				if set.Outcome == Empty {
-					z.nodata(m, dy.negSOA)
 					return set.Outcome, dy.Policy
 				}
-				z.nodata(m, nil)
 				return out, 0
 			}
 			if m.Answer == nil {
@@ -88,15 +121,78 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16) (Outcome, poli
 		}
 		rrs := nd.rrs[t]
 		if len(rrs) == 0 {
-			z.nodata(m, nil)
+			z.nodata(m, nd.negSOA())
 			return out, 0
 		}
 		m.Answer = append(m.Answer, rrs...)
-		if t == dns.TypeNS && name == z.Origin {
-			z.glue(m, rrs)
+		if qtype != dns.TypeANY && (t == dns.TypeMX || t == dns.TypeSRV || (t == dns.TypeNS && name == z.Origin)) {
+			z.additional(m, rrs, size)
 		}
 		return out, 0
 	}
+}
+
+// synthesise answers name, which is below the DNAME at owner, with the
+// DNAME and the CNAME it implies (RFC 6672 3.1, with the DNAME's TTL), and
+// returns the new name in lower case. A new name too long to exist is
+// YXDOMAIN (RFC 6672 2.2), and ok is false.
+func (z *Zone) synthesise(m *dns.Msg, name, owner string) (target string, ok bool) {
+	dn := z.names[owner].rrs[dns.TypeDNAME][0].(*dns.DNAME)
+	if !slices.Contains(m.Answer, dns.RR(dn)) {
+		m.Answer = append(m.Answer, dn)
+	}
+	target = name[:len(name)-len(owner)] + strings.ToLower(dn.Target)
+	if wireLen(target) > 255 {
+		m.Rcode = dns.RcodeYXDomain
+		return "", false
+	}
+	m.Answer = append(m.Answer, &dns.CNAME{
+		Hdr:    dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: dn.Hdr.Ttl},
+		Target: target,
+	})
+	return target, true
+}
+
+// wireLen is the length on the wire of name, an FQDN in presentation
+// format (dns.IsDomainName lets 256 and 257 octets pass).
+func wireLen(name string) int {
+	if name == "." {
+		return 1
+	}
+	n := 1 // the root label
+	for i := 0; i < len(name); i++ {
+		if name[i] == '\\' {
+			if i+3 < len(name) && isDigit(name[i+1]) && isDigit(name[i+2]) && isDigit(name[i+3]) {
+				i += 3 // \DDD is one octet
+			} else {
+				i++ // \X is X
+			}
+		}
+		n++
+	}
+	return n
+}
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }
+
+// interrupt returns the node, nearest the apex, that stops the descent from
+// the apex to name (RFC 1034 4.3.2 step 3, with RFC 6672 3.2): a
+// delegation at or above name (but not at the apex, and not at name for
+// DS, which the parent side answers), or a DNAME strictly above name (the
+// apex included: a DNAME does not redirect its own owner).
+func (z *Zone) interrupt(name string, qtype uint16) (owner string, dname bool) {
+	if len(z.cuts) == 0 && len(z.dnames) == 0 {
+		return "", false
+	}
+	for n := name; len(n) >= len(z.Origin) && n != ""; n = parent(n) {
+		if len(n) > len(z.Origin) && z.cuts[n] && !(n == name && qtype == dns.TypeDS) {
+			owner, dname = n, false
+		}
+		if n != name && z.dnames[n] {
+			owner, dname = n, true
+		}
+	}
+	return owner, dname
 }
 
 // inAnswer reports whether a CNAME in ans is owned by name: chasing it again
@@ -133,26 +229,20 @@ func (n *node) anyType() uint16 {
 	return lowest
 }
 
+// negSOA is the SOA of a negative answer at n: a health-aware name's own,
+// with its short TTL, else nil (the zone's).
+func (n *node) negSOA() *dns.SOA {
+	if n.dyn != nil {
+		return n.dyn.negSOA
+	}
+	return nil
+}
+
 func (z *Zone) nodata(m *dns.Msg, soa *dns.SOA) {
 	if soa == nil {
 		soa = z.negSOA
 	}
 	m.Ns = append(m.Ns, soa)
-}
-
-// cutAbove returns the delegation point at or above name, nearest the
-// apex, or "".
-func (z *Zone) cutAbove(name string) string {
-	if len(z.cuts) == 0 {
-		return ""
-	}
-	cut := ""
-	for n := name; len(n) > len(z.Origin); n = parent(n) {
-		if z.cuts[n] {
-			cut = n
-		}
-	}
-	return cut
 }
 
 func (z *Zone) referral(m *dns.Msg, cut string) {
@@ -174,11 +264,81 @@ func (z *Zone) glue(m *dns.Msg, ns []dns.RR) {
 	}
 }
 
+// additional adds the addresses this zone holds for the hosts that rrs
+// (MX, SRV or NS records) name, as far as they fit in size (RFC 1035 3.3.9,
+// RFC 2782; NSD does the same): they save the resolver a query but the
+// answer is complete without them. Every host's IPv4 addresses come before
+// any IPv6 one, as in NSD, so that more hosts get one when space is short.
+// A health-aware host gets its current answer, a host under a wildcard the
+// wildcard's. Hosts below a delegation are left out: not our data.
+func (z *Zone) additional(m *dns.Msg, rrs []dns.RR, size int) {
+	first := len(m.Extra)
+	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		for i, rr := range rrs {
+			host := strings.ToLower(hostOf(rr))
+			if !InZone(z.Origin, host) || seenHost(rrs[:i], host) {
+				continue
+			}
+			if owner, _ := z.interrupt(host, t); owner != "" {
+				continue
+			}
+			nd := z.names[host]
+			if nd == nil && !z.ents[host] {
+				nd, _ = z.wildcard(host)
+			}
+			switch {
+			case nd == nil:
+			case nd.dyn != nil && t == dns.TypeA:
+				m.Extra = nd.dyn.A.pick(m.Extra)
+			case nd.dyn != nil:
+				m.Extra = nd.dyn.AAAA.pick(m.Extra)
+			default:
+				m.Extra = append(m.Extra, nd.rrs[t]...)
+			}
+		}
+	}
+	if size <= 0 || len(m.Extra) == first {
+		return
+	}
+	// Len counts as the reply will be packed if it is near the limit:
+	// compressed.
+	compress := m.Compress
+	m.Compress = true
+	for len(m.Extra) > first && m.Len() > size {
+		m.Extra = m.Extra[:len(m.Extra)-1]
+	}
+	m.Compress = compress
+}
+
+// hostOf is the host an MX, SRV or NS record names.
+func hostOf(rr dns.RR) string {
+	switch rr := rr.(type) {
+	case *dns.MX:
+		return rr.Mx
+	case *dns.SRV:
+		return rr.Target
+	case *dns.NS:
+		return rr.Ns
+	}
+	return ""
+}
+
+// seenHost reports whether one of rrs already named host.
+func seenHost(rrs []dns.RR, host string) bool {
+	for _, rr := range rrs {
+		if strings.EqualFold(hostOf(rr), host) {
+			return true
+		}
+	}
+	return false
+}
+
 // wildcard synthesises a node from the closest encloser's wildcard (RFC
-// 4592), or returns nil.
-func (z *Zone) wildcard(name string) *node {
+// 4592), or returns nil. ent is true when that wildcard exists only as an
+// empty non-terminal (it has names below it but no data of its own).
+func (z *Zone) wildcard(name string) (nd *node, ent bool) {
 	if !z.wildcards {
-		return nil
+		return nil, false
 	}
 	for p := parent(name); p != "" && InZone(z.Origin, p); p = parent(p) {
 		if z.names[p] == nil && !z.ents[p] && p != z.Origin {
@@ -186,7 +346,7 @@ func (z *Zone) wildcard(name string) *node {
 		}
 		w := z.names["*."+p]
 		if w == nil {
-			return nil
+			return nil, z.ents["*."+p]
 		}
 		syn := &node{rrs: make(map[uint16][]dns.RR, len(w.rrs))}
 		for t, rrs := range w.rrs {
@@ -196,7 +356,7 @@ func (z *Zone) wildcard(name string) *node {
 				syn.rrs[t] = append(syn.rrs[t], c)
 			}
 		}
-		return syn
+		return syn, false
 	}
-	return nil
+	return nil, false
 }

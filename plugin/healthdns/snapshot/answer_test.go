@@ -41,6 +41,7 @@ a.b.c     IN TXT   "deep"
 *.wild    IN A     192.0.2.99
 *.wild    IN TXT   "wildcard"
 host.wild IN A     192.0.2.98
+a.*.wild2 IN TXT   "below an empty wildcard"
 sub       IN NS    ns.sub.example.org.
 sub       IN NS    ns.example.net.
 ns.sub    IN A     192.0.2.100
@@ -97,7 +98,7 @@ func ask(s *snapshot.Snapshot, qname string, qtype uint16) (*dns.Msg, snapshot.O
 	req.SetQuestion(qname, qtype)
 	m := new(dns.Msg)
 	m.SetReply(req)
-	out, _ := s.Answer(m, strings.ToLower(qname), qtype)
+	out, _ := s.Answer(m, strings.ToLower(qname), qtype, 0)
 	return m, out
 }
 
@@ -145,9 +146,11 @@ func TestAnswer(t *testing.T) {
 				test.A("ns2.example.org. 3600 IN A 192.0.2.54"),
 			},
 		},
+		// The exchange's address rides along in additional (RFC 1035 3.3.9).
 		{
 			Qname: "example.org.", Qtype: dns.TypeMX, Authoritative: true,
 			Answer: []dns.RR{test.MX("example.org. 3600 IN MX 10 mail.example.org.")},
+			Extra:  []dns.RR{test.A("mail.example.org. 3600 IN A 192.0.2.25")},
 		},
 		{
 			Qname: "example.org.", Qtype: dns.TypeA, Authoritative: true,
@@ -231,6 +234,18 @@ func TestAnswer(t *testing.T) {
 		{Qname: "x.host.wild.example.org.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Authoritative: true, Ns: []dns.RR{soa(negTTL)}},
 		// The wildcard's parent is an empty non-terminal.
 		{Qname: "wild.example.org.", Qtype: dns.TypeA, Authoritative: true, Ns: []dns.RR{soa(negTTL)}},
+		// A wildcard that exists only as an empty non-terminal (the zone
+		// has a.*.wild2 alone) still matches, with no data: NODATA, not
+		// NXDOMAIN (RFC 4592 4.9).
+		{Qname: "x.wild2.example.org.", Qtype: dns.TypeA, Authoritative: true, Ns: []dns.RR{soa(negTTL)}},
+		{Qname: "y.x.wild2.example.org.", Qtype: dns.TypeTXT, Authoritative: true, Ns: []dns.RR{soa(negTTL)}},
+		{Qname: "*.wild2.example.org.", Qtype: dns.TypeTXT, Authoritative: true, Ns: []dns.RR{soa(negTTL)}},
+		{
+			Qname: "a.*.wild2.example.org.", Qtype: dns.TypeTXT, Authoritative: true,
+			Answer: []dns.RR{test.TXT(`a.*.wild2.example.org. 3600 IN TXT "below an empty wildcard"`)},
+		},
+		// Below the empty wildcard there is no wildcard of its own.
+		{Qname: "b.*.wild2.example.org.", Qtype: dns.TypeTXT, Rcode: dns.RcodeNameError, Authoritative: true, Ns: []dns.RR{soa(negTTL)}},
 		// A delegation: a referral, not authoritative, NS in authority
 		// and the in-zone glue in additional (RFC 1034 4.3.2 step 3b).
 		{Qname: "sub.example.org.", Qtype: dns.TypeA, Ns: nsAuth, Extra: glue},
@@ -257,17 +272,21 @@ func TestAnswer(t *testing.T) {
 			Qname: "app.example.org.", Qtype: dns.TypeTXT, Authoritative: true,
 			Answer: []dns.RR{test.TXT(`app.example.org. 3600 IN TXT "heritage=external-dns"`)},
 		},
-		{Qname: "app.example.org.", Qtype: dns.TypeMX, Authoritative: true, Ns: []dns.RR{soa(negTTL)}},
+		// Any negative answer at a health-aware name carries the name's own
+		// TTL (30), not the zone's 300: its data changes at run time.
+		{Qname: "app.example.org.", Qtype: dns.TypeMX, Authoritative: true, Ns: []dns.RR{soa(30)}},
 		{
 			Qname: "app.east.example.org.", Qtype: dns.TypeA, Authoritative: true,
 			Answer: []dns.RR{test.A("app.east.example.org. 30 IN A 192.0.2.30")},
 		},
-		// Only IPv4 targets: AAAA is NODATA, never NXDOMAIN or SERVFAIL.
+		// Only IPv4 targets: AAAA is NODATA, never NXDOMAIN or SERVFAIL,
+		// cached no longer than the name's TTL: an IPv6 target may be
+		// added at any time (RFC 2308 5: the negative TTL is the SOA's).
 		{
 			Qname: "v4.example.org.", Qtype: dns.TypeA, Authoritative: true,
 			Answer: []dns.RR{test.A("v4.example.org. 30 IN A 192.0.2.20")},
 		},
-		{Qname: "v4.example.org.", Qtype: dns.TypeAAAA, Authoritative: true, Ns: []dns.RR{soa(negTTL)}},
+		{Qname: "v4.example.org.", Qtype: dns.TypeAAAA, Authoritative: true, Ns: []dns.RR{soa(30)}},
 		// Not ours: REFUSED, not authoritative, nothing else. Zones
 		// match whole labels, not string suffixes.
 		{Qname: "example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeRefused},
@@ -397,6 +416,68 @@ func TestCNAMELoop(t *testing.T) {
 			t.Errorf("a CNAME loop repeats records in the answer (RFC 2181 5: an RRset holds no duplicates); %d records:\n%s", len(m.Answer), m)
 		}
 		seen[rr.String()] = true
+	}
+}
+
+// TestCNAMEChain: a chain of 16 CNAMEs inside the zone is followed to the
+// end; at the 17th the chase stops and the resolver goes on from there.
+func TestCNAMEChain(t *testing.T) {
+	chain := func(n int) string {
+		var b strings.Builder
+		b.WriteString(exampleOrg)
+		for i := 1; i < n; i++ {
+			fmt.Fprintf(&b, "c%d IN CNAME c%d\n", i, i+1)
+		}
+		fmt.Fprintf(&b, "c%d IN CNAME web\n", n)
+		return b.String()
+	}
+	s := snapshot.Build(nil, []*zone.Data{loadZone(t, chain(16), "example.org.")}, nil)
+	m, _ := ask(s, "c1.example.org.", dns.TypeA)
+	if len(m.Answer) != 17 || m.Answer[16].Header().Rrtype != dns.TypeA {
+		t.Errorf("16 CNAMEs: want them all and the A at the end, got %d records\n%s", len(m.Answer), m)
+	}
+	s = snapshot.Build(nil, []*zone.Data{loadZone(t, chain(20), "example.org.")}, nil)
+	m, _ = ask(s, "c1.example.org.", dns.TypeA)
+	if len(m.Answer) != 17 || m.Rcode != dns.RcodeSuccess || m.Answer[16].(*dns.CNAME).Target != "c18.example.org." {
+		t.Errorf("20 CNAMEs: want the first 17 and NOERROR, got %d records\n%s", len(m.Answer), m)
+	}
+}
+
+// TestNegativeTTLHealthAware: every negative answer of a health-aware name
+// carries an SOA whose TTL is at most the name's TTL, so that a resolver
+// (which caches it for min(SOA TTL, MINIMUM), RFC 2308 5) sees a target
+// that comes, or comes back, within the name's TTL. Names elsewhere keep
+// the zone's negative TTL.
+func TestNegativeTTLHealthAware(t *testing.T) {
+	text := exampleOrg + "alias4 IN CNAME v4.example.org.\n"
+	names := append(defaultNames(),
+		snapshot.Name{FQDN: "none.example.org.", TTL: 5, Fallback: snapshot.FallbackNone, Targets: []snapshot.Target{down("192.0.2.41")}},
+		snapshot.Name{FQDN: "long.example.org.", TTL: 900, Targets: []snapshot.Target{up("192.0.2.42")}},
+	)
+	names[1].TTL = 7 // v4: IPv4 targets only
+	s := snapshot.Build(nil, []*zone.Data{loadZone(t, text, "example.org.")}, names)
+	for _, c := range []struct {
+		name  string
+		qtype uint16
+		want  uint32
+	}{
+		{"v4.example.org.", dns.TypeAAAA, 7},     // no IPv6 target (yet)
+		{"v4.example.org.", dns.TypeTXT, 7},      // records may come by webhook
+		{"alias4.example.org.", dns.TypeAAAA, 7}, // through a CNAME
+		{"none.example.org.", dns.TypeA, 5},      // fallback none
+		{"none.example.org.", dns.TypeAAAA, 5},
+		{"none.example.org.", dns.TypeANY, 5},
+		{"long.example.org.", dns.TypeAAAA, 300}, // never above the zone's
+		{"web.example.org.", dns.TypeAAAA, 300},  // static names: the zone's
+	} {
+		m, _ := ask(s, c.name, c.qtype)
+		if m.Rcode != dns.RcodeSuccess || len(m.Ns) != 1 || m.Ns[0].Header().Rrtype != dns.TypeSOA {
+			t.Errorf("%s %s: want NODATA with the SOA, got\n%s", c.name, dns.TypeToString[c.qtype], m)
+			continue
+		}
+		if got := m.Ns[0].Header().Ttl; got != c.want {
+			t.Errorf("%s %s: negative TTL %d, want %d", c.name, dns.TypeToString[c.qtype], got, c.want)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/zone"
@@ -32,15 +33,37 @@ const (
 	Empty
 	// Refused means no zone of the snapshot holds the name.
 	Refused
+	// Stale is a health-aware query answered SERVFAIL because the
+	// snapshot is past its deadline (the server was paused; see
+	// ValidUntil).
+	Stale
 )
 
 func (o Outcome) String() string {
-	return [...]string{"static", "healthy", "fallback", "none", "refused"}[o]
+	return [...]string{"static", "healthy", "fallback", "none", "refused", "stale"}[o]
 }
 
 // Snapshot is the immutable state the query path reads.
 type Snapshot struct {
 	zones []*Zone // longest origin first
+
+	// ValidUntil is how long the snapshot may answer health-aware names;
+	// zero means for ever. Whoever builds it sets it before publishing it:
+	// a rebuild renews it, so a server whose rebuilds stopped (a paused
+	// process) does not answer from what it knew before the pause.
+	ValidUntil time.Time
+}
+
+// Expired reports whether the snapshot is past its ValidUntil. For the
+// query path: with a ValidUntil from time.Now it reads only the monotonic
+// clock (time.Until's fast path), half the cost of time.Now.
+func (s *Snapshot) Expired() bool {
+	return !s.ValidUntil.IsZero() && time.Until(s.ValidUntil) < 0
+}
+
+// ExpiredAt reports whether now is past the snapshot's ValidUntil.
+func (s *Snapshot) ExpiredAt(now time.Time) bool {
+	return !s.ValidUntil.IsZero() && now.After(s.ValidUntil)
 }
 
 // Zone is one authoritative zone.
@@ -50,6 +73,7 @@ type Zone struct {
 	names     map[string]*node
 	ents      map[string]bool // empty non-terminals
 	cuts      map[string]bool // delegation points below the apex
+	dnames    map[string]bool // DNAME owners (RFC 6672)
 	wildcards bool
 }
 
@@ -122,6 +146,7 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 			names:  make(map[string]*node, len(d.Names)),
 			ents:   make(map[string]bool),
 			cuts:   make(map[string]bool),
+			dnames: make(map[string]bool),
 		}
 		neg := dns.Copy(d.SOA).(*dns.SOA)
 		neg.Hdr.Ttl = min(d.SOA.Hdr.Ttl, d.SOA.Minttl)
@@ -131,8 +156,11 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 			if owner != d.Origin && len(types[dns.TypeNS]) > 0 {
 				z.cuts[owner] = true
 			}
-			if strings.HasPrefix(owner, "*.") {
-				z.wildcards = true
+			if len(types[dns.TypeDNAME]) > 0 {
+				z.dnames[owner] = true
+			}
+			if strings.HasPrefix(owner, "*.") || strings.Contains(owner, ".*.") {
+				z.wildcards = true // a wildcard, perhaps only an empty non-terminal
 			}
 		}
 		s.zones = append(s.zones, z)

@@ -4,6 +4,7 @@
 package zone
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -30,27 +31,33 @@ func Load(path, origin string) (*Data, error) {
 }
 
 // Parse reads a zone file. Syntax errors carry the file and line from the
-// parser; semantic errors quote the offending record.
+// parser; semantic errors name the file and the line of the offending
+// record, and quote it.
 func Parse(r io.Reader, file, origin string) (*Data, error) {
 	origin = strings.ToLower(dns.Fqdn(origin))
 	d := &Data{Origin: origin, Names: make(map[string]map[uint16][]dns.RR)}
-	zp := dns.NewZoneParser(r, origin, file)
+	lr := &lineReader{br: bufio.NewReader(r), line: 1}
+	lines := map[dns.RR]int{}
+	line := func(rr dns.RR) int { return lines[rr] }
+	at := func(rr dns.RR) string { return fmt.Sprintf("%s:%d", file, line(rr)) }
+	zp := dns.NewZoneParser(lr, origin, file)
 	zp.SetIncludeAllowed(false)
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		lines[rr] = lr.lastLine()
 		h := rr.Header()
 		if h.Class != dns.ClassINET {
-			return nil, fmt.Errorf("%s: record %q: only class IN is served", file, rr.String())
+			return nil, fmt.Errorf("%s: record %q: only class IN is served", at(rr), rr.String())
 		}
 		owner := strings.ToLower(h.Name)
 		if !dns.IsSubDomain(origin, owner) {
-			return nil, fmt.Errorf("%s: record %q is outside the zone %s", file, rr.String(), origin)
+			return nil, fmt.Errorf("%s: record %q is outside the zone %s", at(rr), rr.String(), origin)
 		}
 		if soa, ok := rr.(*dns.SOA); ok {
 			if owner != origin {
-				return nil, fmt.Errorf("%s: SOA %q must be at the zone apex %s", file, rr.String(), origin)
+				return nil, fmt.Errorf("%s: SOA %q must be at the zone apex %s", at(rr), rr.String(), origin)
 			}
 			if d.SOA != nil {
-				return nil, fmt.Errorf("%s: second SOA %q: a zone has exactly one", file, rr.String())
+				return nil, fmt.Errorf("%s: second SOA %q: a zone has exactly one", at(rr), rr.String())
 			}
 			d.SOA = soa
 		}
@@ -73,14 +80,91 @@ func Parse(r io.Reader, file, origin string) (*Data, error) {
 	for owner, types := range d.Names {
 		if cn := types[dns.TypeCNAME]; len(cn) > 0 {
 			if len(cn) > 1 {
-				return nil, fmt.Errorf("%s: %s has %d CNAME records; at most one is allowed", file, owner, len(cn))
+				return nil, fmt.Errorf("%s: %s has %d CNAME records; at most one is allowed", at(cn[1]), owner, len(cn))
 			}
-			for t := range types {
+			for t, rrs := range types {
 				if t != dns.TypeCNAME && t != dns.TypeRRSIG && t != dns.TypeNSEC {
-					return nil, fmt.Errorf("%s: %s has a CNAME and %s records; a CNAME must be alone (RFC 1034 3.6.2)", file, owner, dns.TypeToString[t])
+					return nil, fmt.Errorf("%s: %s has a CNAME and %s records; a CNAME must be alone (RFC 1034 3.6.2)", at(rrs[0]), owner, dns.TypeToString[t])
 				}
 			}
+		}
+		if err := checkDNAME(d, owner, types, at, line); err != nil {
+			return nil, err
 		}
 	}
 	return d, nil
 }
+
+// checkDNAME refuses what RFC 6672 forbids around a DNAME, rather than
+// loading data that could never be served: a second DNAME at one owner, a
+// DNAME beside a delegation, and any record below a DNAME owner (occluded,
+// section 2.3, which lets a server refuse such a zone). A DNAME at a
+// wildcard owner is refused too: what it should redirect is not defined.
+func checkDNAME(d *Data, owner string, types map[uint16][]dns.RR, at func(dns.RR) string, line func(dns.RR) int) error {
+	if dn := types[dns.TypeDNAME]; len(dn) > 0 {
+		if len(dn) > 1 {
+			return fmt.Errorf("%s: %s has %d DNAME records; at most one is allowed (RFC 6672 2.4)", at(dn[1]), owner, len(dn))
+		}
+		if owner != d.Origin && len(types[dns.TypeNS]) > 0 {
+			return fmt.Errorf("%s: %s has a DNAME and NS records; below the apex that is not allowed (RFC 6672 2.3)", at(dn[0]), owner)
+		}
+		if strings.HasPrefix(owner, "*.") {
+			return fmt.Errorf("%s: DNAME at the wildcard %s is not supported", at(dn[0]), owner)
+		}
+	}
+	for p := parent(owner); p != "" && dns.IsSubDomain(d.Origin, p); p = parent(p) {
+		if dn := d.Names[p][dns.TypeDNAME]; len(dn) > 0 {
+			first := firstRecord(types, line)
+			return fmt.Errorf("%s: %s is below the DNAME at %s, which redirects every name under it: the record could never be served (RFC 6672 2.3)", at(first), owner, p)
+		}
+	}
+	return nil
+}
+
+// firstRecord is the record of an owner that comes first in the file.
+func firstRecord(types map[uint16][]dns.RR, line func(dns.RR) int) dns.RR {
+	var first dns.RR
+	for _, rrs := range types {
+		for _, rr := range rrs {
+			if first == nil || line(rr) < line(first) {
+				first = rr
+			}
+		}
+	}
+	return first
+}
+
+func parent(name string) string {
+	i, end := dns.NextLabel(name, 0)
+	if end {
+		return ""
+	}
+	return name[i:]
+}
+
+// lineReader counts the lines the zone parser has read, so that semantic
+// errors can name the line of a record. The parser reads byte by byte, up
+// to the newline that ends a record.
+type lineReader struct {
+	br   *bufio.Reader
+	line int  // the line being read
+	last byte // the last byte read
+}
+
+func (r *lineReader) ReadByte() (byte, error) {
+	b, err := r.br.ReadByte()
+	if err != nil {
+		return b, err
+	}
+	if r.last == '\n' {
+		r.line++
+	}
+	r.last = b
+	return b, nil
+}
+
+func (r *lineReader) Read(p []byte) (int, error) { return r.br.Read(p) }
+
+// lastLine is the line of the record the parser just returned: the line
+// of its final newline.
+func (r *lineReader) lastLine() int { return r.line }

@@ -39,6 +39,16 @@ func TestParseErrors(t *testing.T) {
 		{"two CNAMEs", head + "x IN CNAME y\nx IN CNAME z\n", "at most one"},
 		{"include refused", head + "$INCLUDE /etc/passwd\n", "z.db"},
 		{"class CH", head + "x CH TXT \"t\"\n", "only class IN"},
+		// Semantic errors name the line of the record.
+		{"line of a bad record", head + "a IN A 192.0.2.1\n\n; comment\nb.example.com. IN A 192.0.2.2\n", "z.db:7: record"},
+		{"line of the second CNAME", head + "x IN CNAME y\nx IN CNAME z\n", "z.db:5: x.example.org. has 2 CNAME"},
+		// DNAME (RFC 6672): refused where it could not be served.
+		{"two DNAMEs", head + "d IN DNAME a.example.net.\nd IN DNAME b.example.net.\n", "z.db:5: d.example.org. has 2 DNAME records"},
+		{"DNAME and CNAME", head + "d IN DNAME a.example.net.\nd IN CNAME b.example.net.\n", "CNAME must be alone"},
+		{"DNAME at a delegation", head + "d IN NS ns.example.net.\nd IN DNAME a.example.net.\n", "z.db:5: d.example.org. has a DNAME and NS records"},
+		{"data below a DNAME", head + "d IN DNAME a.example.net.\nx.d IN A 192.0.2.1\n", "z.db:5: x.d.example.org. is below the DNAME at d.example.org."},
+		{"data below an apex DNAME", head + "@ IN DNAME example.net.\nns1 IN A 192.0.2.1\n", "z.db:5: ns1.example.org. is below the DNAME at example.org."},
+		{"DNAME at a wildcard", head + "*.w IN DNAME a.example.net.\n", "z.db:4: DNAME at the wildcard"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -50,6 +60,31 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("err = %v does not name the file", err)
 			}
 		})
+	}
+}
+
+// TestParseDNAME: a DNAME at the apex or below it loads (the snapshot
+// applies it), and so do records at the DNAME's own owner.
+func TestParseDNAME(t *testing.T) {
+	text := `$ORIGIN example.org.
+@     IN SOA ns1.example.net. host 1 2 3 4 60
+@     IN NS  ns1.example.net.
+d     IN DNAME example.net.
+d     IN TXT "beside the DNAME"
+`
+	d, err := Parse(strings.NewReader(text), "z.db", "example.org.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Names["d.example.org."][dns.TypeDNAME]) != 1 {
+		t.Errorf("DNAME not loaded: %v", d.Names)
+	}
+	if _, err := Parse(strings.NewReader(text+"@ IN DNAME example.com.\n"), "z.db", "example.org."); err == nil {
+		t.Errorf("a DNAME at the apex above another DNAME was accepted")
+	}
+	apex := "$ORIGIN example.org.\n@ IN SOA ns1.example.net. host 1 2 3 4 60\n@ IN NS ns1.example.net.\n@ IN DNAME example.com.\n"
+	if _, err := Parse(strings.NewReader(apex), "z.db", "example.org."); err != nil {
+		t.Errorf("DNAME at the apex refused: %v", err)
 	}
 }
 
