@@ -106,6 +106,7 @@ func New(cfg Config) (*Node, error) {
 	header := 2 + 2 + len(cfg.Name) + 10 + 10 + 3
 	n.perMsg = (maxBroadcast - header) / minPair
 	n.st.bulkAfter = bulkAfter
+	n.st.every = cfg.HeartbeatInterval
 	mc, err := cfg.memberlistConfig(keyring)
 	if err != nil {
 		return nil, err
@@ -298,6 +299,13 @@ type ObserverView struct {
 	// LastHeard until it observes again. Observations older than the
 	// consumer's staleness window are unknown. Zero when not known.
 	LastHeard time.Time
+	// Heard is the local time of the latest news from the observer
+	// itself (a heartbeat or a change, direct or relayed), and Silence
+	// how long it may stay without news before it counts as gone: its
+	// observations are unknown from Heard+Silence on, long before the
+	// failure detector declares it dead. Heard is now for this node.
+	Heard   time.Time
+	Silence time.Duration
 	// Synced is false while this node knows it missed some of the
 	// observer's changes (a lost packet); push/pull will repair it.
 	Synced bool
@@ -324,21 +332,92 @@ func (n *Node) Views() []ObserverView {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []ObserverView
-	add := func(p *peer, st MemberState, observed time.Time) {
+	add := func(p *peer, st MemberState, observed, heard time.Time) {
 		if p.view == nil {
 			return
 		}
 		out = append(out, ObserverView{
 			Node: p.node, Observer: p.label, Role: p.role, State: st,
 			Alive: st == MemberAlive || st == MemberSuspect, LastHeard: observed,
+			Heard: heard, Silence: n.silence(p),
 			Synced: p.view.synced(), States: p.view.states(),
 		})
 	}
-	add(n.st.self, states[n.cfg.Name], n.st.selfObserved(now))
+	add(n.st.self, states[n.cfg.Name], n.st.selfObserved(now), now)
 	for _, p := range n.st.peers {
-		add(p, states[p.node], p.observed)
+		add(p, states[p.node], p.observed, p.heard)
 	}
 	slices.SortFunc(out, func(a, b ObserverView) int { return strings.Compare(a.Node, b.Node) })
+	return out
+}
+
+// silence is how long p may go without news before it counts as gone:
+// three of its heartbeat intervals (one lost heartbeat is not silence)
+// and two gossip rounds for the relays.
+func (n *Node) silence(p *peer) time.Duration {
+	every := p.every
+	if every <= 0 || p == n.st.self {
+		every = n.cfg.HeartbeatInterval
+	}
+	return 3*every + 2*n.cfg.GossipInterval
+}
+
+// Silence is how long a node with this node's timing may go without news
+// before it counts as gone (see ObserverView.Silence).
+func (n *Node) Silence() time.Duration { return n.silence(n.st.self) }
+
+// VoterView is a voter (a server or a witness) other than this node, as
+// this node hears it.
+type VoterView struct {
+	Node  string
+	Role  Role
+	State MemberState
+	// Heard is the local time of the latest news from it, direct or
+	// relayed; zero for never. Silence is how long it may stay without
+	// news and still count as heard.
+	Heard   time.Time
+	Silence time.Duration
+	// Leaving: it announced that it leaves the cluster.
+	Leaving bool
+}
+
+// Until is when v stops counting as heard if no more news comes; zero
+// when it does not count at all: dead, left or leaving.
+func (v VoterView) Until() time.Time {
+	if v.Heard.IsZero() || v.Leaving || v.State == MemberDead || v.State == MemberLeft {
+		return time.Time{}
+	}
+	return v.Heard.Add(v.Silence)
+}
+
+// Voters returns the voters other than this node that it has news of,
+// sorted by name. A voter forgotten after the retention is not listed:
+// counting the voters a majority needs is the consumer's business.
+func (n *Node) Voters() []VoterView {
+	members := n.Members()
+	byName := make(map[string]Member, len(members))
+	for _, m := range members {
+		byName[m.Name] = m
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []VoterView
+	for _, p := range n.st.peers {
+		m := byName[p.node]
+		role := p.role
+		if role == 0 {
+			role = m.Role
+		}
+		if !role.Votes() {
+			continue
+		}
+		st := m.State
+		if st == MemberDead && p.leaving {
+			st = MemberLeft
+		}
+		out = append(out, VoterView{Node: p.node, Role: role, State: st, Heard: p.heard, Silence: n.silence(p), Leaving: p.leaving})
+	}
+	slices.SortFunc(out, func(a, b VoterView) int { return strings.Compare(a.Node, b.Node) })
 	return out
 }
 
