@@ -37,6 +37,9 @@ func (a *agent) document() *status.Document {
 	d := &status.Document{
 		Node: a.node.Name(), Role: status.RoleAgent, Observer: a.opts.observer, Time: time.Now().UTC(),
 	}
+	if a.opts.witness {
+		d.Role = status.RoleWitness
+	}
 	for _, m := range a.node.Members() {
 		d.Members = append(d.Members, status.Member{
 			Name: m.Name, Addr: m.Addr, Role: m.Role.String(), Observer: m.Observer, State: m.State.String(), Since: utc(m.Since),

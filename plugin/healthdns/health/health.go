@@ -141,16 +141,24 @@ type Observation struct {
 	Observer string
 	State    State
 	At       time.Time // when the observer last confirmed State
+	// Until is when the observation stops counting: past it, it is
+	// unknown, never down. The caller sets it from the target's check
+	// timing and from when it last heard the observer. Zero: never.
+	Until time.Time
 }
 
-// Decide combines observations under q. An observation older than stale
-// (when stale > 0) counts as unknown, never as down. With no fresh up or
-// down observation at all the verdict is Unknown and the caller keeps its
-// previous verdict.
-func Decide(q Quorum, obs []Observation, now time.Time, stale time.Duration) State {
+// Fresh reports whether o still counts at now.
+func (o Observation) Fresh(now time.Time) bool {
+	return o.Until.IsZero() || !now.After(o.Until)
+}
+
+// Decide combines the fresh observations under q; the others count as
+// unknown, never as down. With no fresh up or down observation at all the
+// verdict is Unknown and the caller keeps its previous verdict.
+func Decide(q Quorum, obs []Observation, now time.Time) State {
 	up, down := 0, 0
 	for _, o := range obs {
-		if stale > 0 && now.Sub(o.At) > stale {
+		if !o.Fresh(now) {
 			continue
 		}
 		switch o.State {
