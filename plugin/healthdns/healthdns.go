@@ -226,7 +226,8 @@ func (h *HealthDNS) start() error {
 		defer observed.Stop()
 		// A pending verdict change is confirmed by hearing a majority of
 		// voters again, which is not news a subscriber is told of: look
-		// at the voters every gossip round, and rebuild when it is due.
+		// at the voters every gossip round, ping them while a change
+		// waits, and rebuild when it is due.
 		var confirm <-chan time.Time
 		if h.member != nil {
 			t := time.NewTicker(min(max(h.member.cfg.gossip.GossipInterval, 20*time.Millisecond), 250*time.Millisecond))
@@ -246,7 +247,11 @@ func (h *HealthDNS) start() error {
 			case <-recordChanges:
 			case <-wake.C:
 			case <-confirm:
-				if !h.due() {
+				due, waiting := h.due()
+				if !due {
+					if waiting {
+						h.member.node.PingVoters()
+					}
 					continue
 				}
 			case <-observed.C:
@@ -269,13 +274,14 @@ func (h *HealthDNS) start() error {
 }
 
 // due says whether the voters alone would move something now: a pending
-// verdict change a majority confirms, or the partition state.
-func (h *HealthDNS) due() bool {
+// verdict change a majority confirms, or the partition state; and whether
+// a change waits for them.
+func (h *HealthDNS) due() (due, waiting bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := time.Now()
 	v, _ := h.member.voters(now)
-	return h.judge.Due(now, v)
+	return h.judge.Due(now, v), h.judge.Pendings() > 0
 }
 
 // stop releases what start acquired; it also undoes a start that failed

@@ -574,3 +574,43 @@ func TestVotersSilenceAndWitness(t *testing.T) {
 		t.Errorf("s2 after its leave: %+v (until %v)", v, v.Until())
 	}
 }
+
+// TestPingVoters: a ping round refreshes when a voter was last heard
+// within a round trip, long before its next heartbeat; across a cut it
+// refreshes nothing.
+func TestPingVoters(t *testing.T) {
+	kf := keyFile(t, newKey(t))
+	slow := func(name string) gossip.Config {
+		cfg := testConfig(t, name, name, gossip.RoleServer, kf, "test")
+		cfg.HeartbeatInterval = 5 * time.Second
+		return cfg
+	}
+	s1 := start(t, slow("s1"))
+	cfg2, cut := gossip.WithCut(slow("s2"))
+	s2 := start(t, cfg2)
+	join(t, s2, s1)
+	heardOf := func() time.Time {
+		for _, v := range s1.Voters() {
+			if v.Node == "s2" {
+				return v.Heard
+			}
+		}
+		return time.Time{}
+	}
+	waitFor(t, 5*time.Second, "s1 hears of s2", func() bool { return !heardOf().IsZero() })
+	time.Sleep(300 * time.Millisecond)
+	before := heardOf()
+	asked := time.Now()
+	s1.PingVoters()
+	d := waitFor(t, time.Second, "s2's ack refreshes when s1 heard it", func() bool { return heardOf().After(asked) })
+	t.Logf("heard again %v after the ping (last heard %v before it)", d.Round(time.Millisecond), asked.Sub(before).Round(time.Millisecond))
+
+	cut.Block(s1.Addr())
+	time.Sleep(100 * time.Millisecond)
+	asked = time.Now()
+	s1.PingVoters()
+	time.Sleep(500 * time.Millisecond)
+	if h := heardOf(); h.After(asked) {
+		t.Errorf("s1 heard s2 %v after a ping across the cut", h.Sub(asked))
+	}
+}

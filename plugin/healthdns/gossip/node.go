@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,6 +52,7 @@ type Node struct {
 	resumeAt time.Time // guarded by mu
 	stalls   atomic.Uint64
 	joining  atomic.Bool // a reconnect to dead members is under way
+	pinging  atomic.Bool // a round of PingVoters is under way
 
 	subsMu sync.Mutex
 	subs   map[chan struct{}]struct{}
@@ -419,6 +421,60 @@ func (n *Node) Voters() []VoterView {
 	}
 	slices.SortFunc(out, func(a, b VoterView) int { return strings.Compare(a.Node, b.Node) })
 	return out
+}
+
+// PingVoters pings every live voter (memberlist's UDP ping, encrypted and
+// labelled like the rest) and takes each ack as news from it: a server
+// waiting to confirm a verdict change hears a majority again within a
+// round trip instead of waiting for heartbeats, and across a cut no ack
+// comes. It returns at once; one round of pings runs at a time, each
+// bounded by memberlist's probe timeout.
+func (n *Node) PingVoters() {
+	var targets []*memberlist.Node
+	for _, nd := range n.ml.Members() {
+		if nd.Name == n.cfg.Name {
+			continue
+		}
+		if m, err := decodeMeta(nd.Meta); err == nil && m.Role.Votes() {
+			targets = append(targets, nd)
+		}
+	}
+	if len(targets) == 0 || !n.pinging.CompareAndSwap(false, true) {
+		return
+	}
+	n.courMu.Lock() // Shutdown waits for n.wg only once closed is set under courMu
+	if n.closed.Load() {
+		n.courMu.Unlock()
+		n.pinging.Store(false)
+		return
+	}
+	n.wg.Add(1)
+	n.courMu.Unlock()
+	go func() {
+		defer n.wg.Done()
+		defer n.pinging.Store(false)
+		var wg sync.WaitGroup
+		for _, nd := range targets {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := n.ml.Ping(nd.Name, &net.UDPAddr{IP: nd.Addr, Port: int(nd.Port)}); err == nil {
+					n.acked(nd.Name)
+				}
+			}()
+		}
+		wg.Wait()
+	}()
+}
+
+// acked records an ack from node as news from it.
+func (n *Node) acked(node string) {
+	now := n.now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if p := n.st.peers[node]; p != nil && now.After(p.heard) {
+		p.heard = now
+	}
 }
 
 // Subscribe returns a channel that receives (coalesced, never blocking the
