@@ -185,8 +185,10 @@ type member struct {
 	recordSync context.CancelFunc
 	catalogs   map[*HealthDNS][]gossip.CatalogTarget
 	observed   map[*HealthDNS]map[gossip.TargetID]probed
-	roster     *roster // without a servers option
-	overSeen   int     // most voters heard over servers, warned about
+	// roster is the voters heard within forget-after: the voter count
+	// without a servers option, and with one, who the others are.
+	roster     *roster
+	overSeen   int // most voters heard over servers, warned about
 	saveFailed bool
 }
 
@@ -225,13 +227,11 @@ func acquireMember(cc *clusterConfig, dataDir string) (*member, error) {
 		log.Warningf("cluster: gossip metrics not registered: %v", err)
 	}
 	m := &member{node: n, collector: collector, cfg: *cc, refs: 1, catalogs: map[*HealthDNS][]gossip.CatalogTarget{}, observed: map[*HealthDNS]map[gossip.TargetID]probed{}}
-	if cc.servers == 0 {
-		r, err := loadRoster(dataDir, n.Name(), cc.forgetAfter)
-		if err != nil {
-			log.Warningf("cluster: %v", err)
-		}
-		m.roster = r
+	r, err := loadRoster(dataDir, n.Name(), cc.forgetAfter)
+	if err != nil {
+		log.Warningf("cluster: %v", err)
 	}
+	m.roster = r
 	members[k] = m
 	m.coldStart()
 	m.logRule()
@@ -450,21 +450,21 @@ func (m *member) voters(now time.Time) (health.Voters, []voterState) {
 			vs.state = "heard"
 			heard++
 		}
-		if m.roster != nil && vs.state == "left" {
+		if vs.state == "left" && m.cfg.servers == 0 {
 			continue // no longer counted: not listed either
 		}
 		listed[v.Node] = true
 		list = append(list, vs)
 	}
-	if m.roster != nil {
-		m.updateRoster(now, views)
-		hv.Known = m.roster.count()
-		for _, name := range m.roster.names() {
-			if !listed[name] {
-				v := m.roster.voters[name]
-				list = append(list, voterState{name: name, role: v.Role, state: "remembered", heard: v.Seen})
-			}
+	m.updateRoster(now, views)
+	for _, name := range m.roster.names() {
+		if !listed[name] {
+			v := m.roster.voters[name]
+			list = append(list, voterState{name: name, role: v.Role, state: "remembered", heard: v.Seen})
 		}
+	}
+	if m.cfg.servers == 0 {
+		hv.Known = m.roster.count()
 	} else if heard > m.cfg.servers && heard > m.overSeen {
 		m.overSeen = heard
 		log.Warningf("cluster: hearing %d voters but servers is %d: set servers to the number of servers and witnesses, or two sides of a split may both act", heard, m.cfg.servers)

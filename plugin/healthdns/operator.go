@@ -180,7 +180,7 @@ func (h *HealthDNS) partitionDoc() *status.Partition {
 	}
 	if h.member != nil {
 		p.VotersRule = "servers"
-		if h.member.roster != nil {
+		if h.member.cfg.servers == 0 {
 			p.VotersRule = "remembered"
 		}
 	}
