@@ -243,14 +243,15 @@ func (n *Node) PublishObservations(states map[TargetID]health.State) {
 // Observed tells the cluster that this node's observations are current.
 // Call it after every probe round (each target probed once more), once
 // the round's results have been given to PublishObservations; or call
-// ObservedAt with the time of the oldest of the targets' latest results.
-// Every node dates this node's view by its latest round (heartbeats carry
-// the round's age, a change dates it at once), not by its heartbeats, so
-// that a node that was paused, or whose probes stalled, has its view age
-// until it observes again, however alive it is. A view elsewhere is then
-// as old as a probe interval plus a heartbeat interval, and relaying:
-// staleness windows must be larger. A node with no observations is always
-// current.
+// ObservedAt with the latest time at which every target's probes ran on
+// schedule (servers and agents do: now, unless a probe is late), so that
+// consumers can judge each target by its own check timing. Every node
+// dates this node's view by it (heartbeats carry its age, a change dates
+// it at once), not by its heartbeats, so that a node that was paused, or
+// whose probes stalled, has its view age until it observes again, however
+// alive it is. A view elsewhere is then as old as a heartbeat interval
+// and relaying: staleness windows must be larger. A node with no
+// observations is always current.
 //
 // Until its first call, the node dates its view itself at every
 // heartbeat, except after a pause of the process (a heartbeat tick more
@@ -259,7 +260,7 @@ func (n *Node) PublishObservations(states map[TargetID]health.State) {
 // catalog's targets, whichever comes first.
 func (n *Node) Observed() { n.ObservedAt(n.now()) }
 
-// ObservedAt is Observed for a round whose oldest result was taken at t.
+// ObservedAt is Observed for observations current as of t.
 // Times in the future count as now, and a time before one given already
 // changes nothing.
 func (n *Node) ObservedAt(t time.Time) {

@@ -1,6 +1,8 @@
 // Package health owns the health model: the rise/fall state machine an
-// observer runs for each check, and the quorum rule that turns the
-// observations of several observers into one verdict per target.
+// observer runs for each check, the quorum rule that turns the
+// observations of several observers into one verdict per target, and the
+// majority of voters (servers and witnesses) a server must hear to change
+// a verdict.
 //
 // Everything here is a pure function of its inputs and an injected time; it
 // does no I/O and starts no goroutines.
