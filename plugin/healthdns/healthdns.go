@@ -467,13 +467,13 @@ func (h *HealthDNS) exportVoters(st health.Standing) {
 	if h.member == nil {
 		return
 	}
-	now := map[string]bool{}
+	roles := map[string]string{}
 	for _, v := range h.voters {
-		now[v.name] = true
+		roles[v.name] = v.role
 		voterHeard.WithLabelValues(v.name, v.role).Set(b2f(v.state == "self" || v.state == "heard"))
 	}
 	for k, role := range h.vs.exported {
-		if !now[k] {
+		if roles[k] != role { // forgotten, or its role changed
 			voterHeard.DeleteLabelValues(k, role)
 			delete(h.vs.exported, k)
 		}
