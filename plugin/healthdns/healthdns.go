@@ -229,6 +229,15 @@ func (h *HealthDNS) start() error {
 		// at the voters every gossip round, ping them while a change
 		// waits, and rebuild when it is due.
 		var confirm <-chan time.Time
+		acked := make(chan struct{}, 1)
+		ping := func() {
+			h.member.node.PingVoters(func() {
+				select {
+				case acked <- struct{}{}:
+				default:
+				}
+			})
+		}
 		if h.member != nil {
 			t := time.NewTicker(min(max(h.member.cfg.gossip.GossipInterval, 20*time.Millisecond), 250*time.Millisecond))
 			defer t.Stop()
@@ -250,8 +259,12 @@ func (h *HealthDNS) start() error {
 				due, waiting := h.due()
 				if !due {
 					if waiting {
-						h.member.node.PingVoters()
+						ping()
 					}
+					continue
+				}
+			case <-acked:
+				if due, _ := h.due(); !due {
 					continue
 				}
 			case <-observed.C:
@@ -263,7 +276,11 @@ func (h *HealthDNS) start() error {
 				continue
 			}
 			wait := time.Second
-			if next := h.rebuild(); !next.IsZero() {
+			next := h.rebuild()
+			if h.member != nil && h.waiting() {
+				ping() // ask the voters now rather than at the next round
+			}
+			if !next.IsZero() {
 				// Just past the expiry: at it, the observation still counts.
 				wait = min(wait, time.Until(next)+time.Millisecond)
 			}
@@ -271,6 +288,14 @@ func (h *HealthDNS) start() error {
 		}
 	}()
 	return nil
+}
+
+// waiting says whether a verdict change waits for the voters while this
+// server hears a majority (while partitioned, asking is for the rounds).
+func (h *HealthDNS) waiting() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.judge.Pendings() > 0 && !h.judge.Partitioned()
 }
 
 // due says whether the voters alone would move something now: a pending

@@ -601,14 +601,20 @@ func TestPingVoters(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	before := heardOf()
 	asked := time.Now()
-	s1.PingVoters()
+	ended := make(chan struct{})
+	s1.PingVoters(func() { close(ended) })
 	d := waitFor(t, time.Second, "s2's ack refreshes when s1 heard it", func() bool { return heardOf().After(asked) })
 	t.Logf("heard again %v after the ping (last heard %v before it)", d.Round(time.Millisecond), asked.Sub(before).Round(time.Millisecond))
+	select {
+	case <-ended:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the ping round never said it ended")
+	}
 
 	cut.Block(s1.Addr())
 	time.Sleep(100 * time.Millisecond)
 	asked = time.Now()
-	s1.PingVoters()
+	s1.PingVoters(nil)
 	time.Sleep(500 * time.Millisecond)
 	if h := heardOf(); h.After(asked) {
 		t.Errorf("s1 heard s2 %v after a ping across the cut", h.Sub(asked))

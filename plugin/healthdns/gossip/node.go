@@ -429,8 +429,9 @@ func (n *Node) Voters() []VoterView {
 // waiting to confirm a verdict change hears a majority again within a
 // round trip instead of waiting for heartbeats, and across a cut no ack
 // comes. It returns at once; one round of pings runs at a time, each
-// bounded by memberlist's probe timeout.
-func (n *Node) PingVoters() {
+// bounded by memberlist's probe timeout. done, if not nil, is called when
+// the round this call started ends (not if one was under way already).
+func (n *Node) PingVoters(done func()) {
 	var targets []*memberlist.Node
 	for _, nd := range n.ml.Members() {
 		if nd.Name == n.cfg.Name {
@@ -453,7 +454,12 @@ func (n *Node) PingVoters() {
 	n.courMu.Unlock()
 	go func() {
 		defer n.wg.Done()
-		defer n.pinging.Store(false)
+		defer func() {
+			n.pinging.Store(false)
+			if done != nil {
+				done()
+			}
+		}()
 		var wg sync.WaitGroup
 		for _, nd := range targets {
 			wg.Add(1)
