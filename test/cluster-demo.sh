@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Three healthdns servers and two probe agents on one machine (127.0.0.11-15),
 # one gossip cluster, one backend you can kill: shows with dig that all three
-# servers fail over together, and come back together.
+# servers fail over together, and come back together; then that when east
+# dies whole (its backend, dns1 and agent1 at once) dns2 and dns3, two of
+# three voters, fail over without it.
 #
 #   bash test/cluster-demo.sh          # runs the demo and stops everything
 #   KEEP=1 bash test/cluster-demo.sh   # leaves the cluster running; Ctrl-C stops it
@@ -58,6 +60,7 @@ gslb.example.com:1053 {
             join $join
             keyfile gossip.key
             label demo
+            servers 3
             gossip-interval 200ms
         }
     }
@@ -67,13 +70,15 @@ done
 
 "$dir/backend" 127.0.0.1:9011 >"$dir/backend-east.log" 2>&1 & east=$!; pids+=("$east")
 "$dir/backend" 127.0.0.1:9012 >"$dir/backend-west.log" 2>&1 & pids+=($!)
+dns=()
 for i in 1 2 3; do
-	(cd "$dir" && exec ./healthdns -conf "Corefile.dns$i") >"$dir/dns$i.log" 2>&1 & pids+=($!)
+	(cd "$dir" && exec ./healthdns -conf "Corefile.dns$i") >"$dir/dns$i.log" 2>&1 & pids+=($!); dns+=($!)
 done
+agentpids=()
 for i in 0 1; do
 	"$dir/healthdns-agent" -name "agent$((i + 1))" -observer "probe-site-$((i + 1))" -bind "${agents[$i]}:7946" \
 		-join 127.0.0.11:7946,127.0.0.12:7946 -keyfile "$dir/gossip.key" -label demo \
-		-gossip-interval 200ms -status "${agents[$i]}:8054" >"$dir/agent$((i + 1)).log" 2>&1 & pids+=($!)
+		-gossip-interval 200ms -status "${agents[$i]}:8054" >"$dir/agent$((i + 1)).log" 2>&1 & pids+=($!); agentpids+=($!)
 done
 
 answers() { for ip in "${servers[@]}"; do printf '%s: %s\n' "$ip" "$(dig +norec +time=1 +tries=1 @"$ip" -p 1053 app.gslb.example.com A +short | xargs)"; done; }
@@ -97,7 +102,7 @@ wait_all 192.0.2.10 >/dev/null
 echo "== every server answers east (tier 1):"; answers
 sleep 2
 echo "== dns1's view of the cluster (its /metrics):"
-curl -s http://127.0.0.11:9153/metrics | grep -E '^coredns_healthdns_(gossip_members|observers|partitioned)' | grep -v ' 0$' || true
+curl -s http://127.0.0.11:9153/metrics | grep -E '^coredns_healthdns_(gossip_members|observers|voters_|partitioned)' | grep -v '{state="[a-z]*"} 0$' || true
 
 kill "$east"; wait "$east" 2>/dev/null || true
 echo "== killed east's backend; all three servers moved to west after $(wait_all 198.51.100.10)s:"; answers
@@ -112,7 +117,14 @@ echo "== the same from its status API (healthdns-agent status -url 127.0.0.12:80
 echo "== restarted east's backend; all three servers back on east after $(wait_all 192.0.2.10)s:"; answers
 grep -h "verdict" "$dir"/dns1.log | tail -1
 
+sleep 2
+kill -9 "$east" "${dns[0]}" "${agentpids[0]}"; wait "$east" "${dns[0]}" "${agentpids[0]}" 2>/dev/null || true
+servers=(127.0.0.12 127.0.0.13)
+echo "== east died whole (its backend, dns1 and agent1, kill -9); dns2 and dns3 moved to west after $(wait_all 198.51.100.10)s:"; answers
+grep -h "verdict" "$dir"/dns2.log | tail -1
+curl -s http://127.0.0.12:9153/metrics | grep -E '^coredns_healthdns_(voters_|partitioned)'
+
 if [ -n "${KEEP:-}" ]; then
-	echo "cluster running in $dir: dig @127.0.0.11 -p 1053 app.gslb.example.com; kill $east to fail over; Ctrl-C stops all"
+	echo "cluster running in $dir (dns1, agent1 and east killed): dig @127.0.0.12 -p 1053 app.gslb.example.com; Ctrl-C stops all"
 	wait
 fi

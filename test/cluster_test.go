@@ -45,8 +45,10 @@ const (
 	cGossip     = 100 * time.Millisecond
 	cPushPull   = time.Second
 	cMemberProb = 200 * time.Millisecond
-	cStale      = 2 * time.Second
-	cLabel      = "e2e"
+	// cStale bounds the age of a live observer's view: its heartbeat
+	// lag, far less than this.
+	cStale = 2 * time.Second
+	cLabel = "e2e"
 
 	// cFailBound and cRiseBound are the design's promise for a cluster:
 	// interval × fall (or rise) plus one gossip round, with a second of
@@ -83,6 +85,9 @@ type cluster struct {
 	metPort  int
 	servers  []*clusterServer
 	agents   []*clusterAgent
+	// voters is the servers option of every server (servers and
+	// witnesses); 0 leaves it out (voters remembered instead).
+	voters int
 
 	mu    sync.Mutex
 	procs []*process
@@ -106,13 +111,16 @@ type clusterAgent struct {
 	name   string
 	ip     string
 	status string // /status URL
+	args   []string
+	gid    int
 }
 
 // newCluster prepares a cluster on 127.0.0.(base+1...): a gossip key
-// made for this test, the test zone, and ports free on every address.
+// made for this test, the test zone, and ports free on every address. Its
+// servers say servers 1; a test with more voters sets c.voters.
 func newCluster(t *testing.T, base int, names string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, base: base, dir: t.TempDir(), names: names}
+	c := &cluster{t: t, base: base, dir: t.TempDir(), names: names, voters: 1}
 	c.keyFile = writeFile(t, c.dir, "gossip.key", newGossipKey(t)+"\n")
 	c.zonefile = writeFile(t, c.dir, "gslb.zone", zoneText)
 	var ips []string
@@ -221,8 +229,7 @@ const serverConf = `gslb.example.com:%[1]d {
             bind %[11]s
 %[12]s            keyfile %[13]s
             label %[14]s
-            stale %[15]s
-            sync-timeout 3s
+%[15]s            sync-timeout 3s
             gossip-interval %[16]s
             pushpull-interval %[17]s
             probe-interval %[18]s
@@ -258,8 +265,12 @@ func (c *cluster) addServer(name string, i int, joinIdx []int, probe bool, gid i
 		metrics: "http://" + net.JoinHostPort(ip, strconv.Itoa(c.metPort)) + "/metrics",
 		dir:     filepath.Join(c.dir, name),
 	}
+	voters := ""
+	if c.voters > 0 {
+		voters = fmt.Sprintf("            servers %d\n", c.voters)
+	}
 	s.conf = fmt.Sprintf(serverConf, c.dnsPort, ip, c.metPort, c.zonefile, cInterval, cTimeout, cRise, cFall,
-		c.names, name, c.gossipAddr(ip), join, c.keyFile, cLabel, cStale, cGossip, cPushPull, cMemberProb, onOff)
+		c.names, name, c.gossipAddr(ip), join, c.keyFile, cLabel, voters, cGossip, cPushPull, cMemberProb, onOff)
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -290,6 +301,19 @@ func (c *cluster) launchServer(s *clusterServer) {
 
 // addAgent starts agent name on 127.0.0.(base+i), joining every server.
 func (c *cluster) addAgent(name string, i int) *clusterAgent {
+	c.t.Helper()
+	return c.addAgentWith(name, i, agentOpts{})
+}
+
+// agentOpts are an agent's options beyond the cluster's.
+type agentOpts struct {
+	gid     int  // run as this group (0: the test's own)
+	witness bool // -witness
+}
+
+// addAgentWith starts agent name on 127.0.0.(base+i) with o, joining
+// every server.
+func (c *cluster) addAgentWith(name string, i int, o agentOpts) *clusterAgent {
 	t := c.t
 	t.Helper()
 	ip := c.ip(i)
@@ -298,18 +322,31 @@ func (c *cluster) addAgent(name string, i int) *clusterAgent {
 		join = append(join, c.gossipAddr(s.ip))
 	}
 	status := net.JoinHostPort(ip, strconv.Itoa(c.metPort))
-	cmd := exec.Command(agentBinary,
+	args := []string{
 		"-name", name, "-observer", name,
 		"-bind", c.gossipAddr(ip), "-join", strings.Join(join, ","),
 		"-keyfile", c.keyFile, "-label", cLabel, "-status", status,
 		"-gossip-interval", cGossip.String(), "-pushpull-interval", cPushPull.String(),
-		"-member-probe-interval", cMemberProb.String(), "-leave-timeout", "1s")
-	cmd.Dir = c.dir
-	a := &clusterAgent{name: name, ip: ip, status: "http://" + status + "/status"}
-	a.process = launchCmd(t, "agent "+name, cmd)
-	c.track(a.process)
+		"-member-probe-interval", cMemberProb.String(), "-leave-timeout", "1s"}
+	if o.witness {
+		args = append(args, "-witness")
+	}
+	a := &clusterAgent{name: name, ip: ip, status: "http://" + status + "/status", args: args, gid: o.gid}
+	c.launchAgent(a)
 	c.agents = append(c.agents, a)
 	return a
+}
+
+// launchAgent runs a (again).
+func (c *cluster) launchAgent(a *clusterAgent) {
+	c.t.Helper()
+	cmd := exec.Command(agentBinary, a.args...)
+	cmd.Dir = c.dir
+	if a.gid != 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(a.gid)}}
+	}
+	a.process = launchCmd(c.t, "agent "+a.name, cmd)
+	c.track(a.process)
 }
 
 // agentStatus is the part of an agent's /status the tests read (keys of
@@ -575,6 +612,7 @@ func logTimes(t *testing.T, what string, servers []*clusterServer, took []time.D
 func startThreeAndTwo(t *testing.T, base int, east, west *backend, gid3 int) *cluster {
 	t.Helper()
 	c := newCluster(t, base, fmt.Sprintf(clusterNames, east.check(), west.check()))
+	c.voters = 3
 	c.addServer("s1", 1, []int{2, 3}, true, 0)
 	c.addServer("s2", 2, []int{1, 3}, true, 0)
 	c.addServer("s3", 3, []int{1, 2}, true, gid3)
@@ -703,8 +741,9 @@ func catalogIDs(t *testing.T, n *gossip.Node, want int) map[string]gossip.Target
 // TestClusterQuorum: one server that does not probe (probe off, so only
 // the test's two observers vote and the test controls every vote) and two
 // in-process observers. Their gossip nodes heartbeat by themselves (every
-// 5 × gossip interval = 500 ms, well inside the 2 s staleness window), so
-// a view stays fresh without republishing. Target 192.0.2.10 (A) is what the observers
+// 2 × gossip interval = 200 ms, well inside the 800 ms silence window),
+// and date their views at each heartbeat, so a view stays fresh without
+// republishing. Target 192.0.2.10 (A) is what the observers
 // disagree about; 198.51.100.10 (B) is up for both, so a name whose A is
 // down answers B alone instead of falling back to both.
 func TestClusterQuorum(t *testing.T) {
@@ -793,9 +832,11 @@ func TestClusterQuorum(t *testing.T) {
 	expect("obs2 left, obs1 down", map[string][]string{"maj": onlyB, "any": onlyB, "all": onlyB, "two": both})
 }
 
-// TestClusterStaleObserver: an agent that stops (SIGSTOP) goes stale: its
+// TestClusterStaleObserver: an agent that stops (SIGSTOP) goes silent: its
 // observations turn unknown, never down, so no answer flaps, and the other
-// agent still decides. When it resumes, or is killed, nothing flaps.
+// agent still decides. When it resumes, its view is older than the
+// targets' check timing allows until it probes again, so nothing flaps;
+// nor when it is killed.
 func TestClusterStaleObserver(t *testing.T) {
 	east := startBackend(t, "http")
 	west := startBackend(t, "tcp")
@@ -825,8 +866,8 @@ func TestClusterStaleObserver(t *testing.T) {
 		}
 	}
 
-	// a1 stops answering anything. Watch every 50 ms while memberlist
-	// declares it dead and its view passes the 2 s staleness window.
+	// a1 stops answering anything. Watch every 50 ms while it goes silent
+	// and memberlist declares it dead.
 	if err := a1.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -847,9 +888,9 @@ func TestClusterStaleObserver(t *testing.T) {
 	logTimes(t, "failover with a1 stale", srv, took, cFailBound)
 	waitAll(t, srv, names[1], appWest, time.Second)
 
-	// a1 resumes. Its last view (east up) is older than the staleness
-	// window, and its own probes have yet to see east down: that old view
-	// must not bring east back. (Polled every 20 ms: such a flap lasts
+	// a1 resumes. Its last view (east up) is older than the targets'
+	// check timing allows, and its own probes have yet to see east down:
+	// that old view must not bring east back. (Polled every 20 ms: such a flap lasts
 	// about one probe interval.)
 	if err := a1.Cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
@@ -919,16 +960,25 @@ type firewall struct {
 
 func canFirewall(t *testing.T) {
 	t.Helper()
+	if why := firewallProblem(); why != "" {
+		t.Skip(why)
+	}
+}
+
+// firewallProblem says why iptables cannot cut nodes off here, or "" when
+// it can (and then sweeps the rules of dead runs).
+func firewallProblem() string {
 	if os.Geteuid() != 0 {
-		t.Skip("not root: cannot use iptables to cut a server off")
+		return "not root: cannot use iptables to cut a server off"
 	}
 	if _, err := exec.LookPath("iptables"); err != nil {
-		t.Skip("iptables missing: cannot cut a server off")
+		return "iptables missing: cannot cut a server off"
 	}
 	if out, err := exec.Command("iptables", "-w", "5", "-S", "OUTPUT").CombinedOutput(); err != nil {
-		t.Skipf("iptables does not work here: %v: %s", err, out)
+		return fmt.Sprintf("iptables does not work here: %v: %s", err, out)
 	}
 	sweepFirewall()
+	return ""
 }
 
 // ruleComment marks this process's rules, so a later run can tell them
@@ -1030,46 +1080,49 @@ func waitMetric(t *testing.T, url, sample string, want float64, timeout time.Dur
 	}
 }
 
-// TestClusterPartition: s3 is cut off from the gossip with iptables. It
-// hears fewer than half of the observers, says so (log and metric) and
-// keeps its last answers while the others fail over; once the network is
-// back it converges to the others' answer.
+// TestClusterPartition: s3 is cut off from the gossip with iptables, and
+// east's backend dies at the same moment. s1 and s2 (two of three voters)
+// fail over. s3 sees east die with its own probes before it can notice
+// the cut by silence; under quorum any its own "down" alone would remove
+// east, but a change is applied only once a majority of voters is heard
+// after it was wanted, which never happens while it is cut off. So s3
+// keeps its last answers the whole time, then says it is partitioned
+// (log, metric, matrix); once the network is back it converges.
 func TestClusterPartition(t *testing.T) {
 	canFirewall(t)
 	east := startBackend(t, "http")
 	west := startBackend(t, "tcp")
-	c := startThreeAndTwo(t, 50, east, west, partitionGID)
+	app := fmt.Sprintf(clusterNames, east.check(), west.check())
+	anyName := strings.Replace(strings.Replace(app, "name app {", "name any {", 1), "ttl 5\n", "ttl 5\n            quorum any\n", 1)
+	c := newCluster(t, 50, app+anyName)
+	c.voters = 3
+	c.addServer("s1", 1, []int{2, 3}, true, 0)
+	c.addServer("s2", 2, []int{1, 3}, true, 0)
+	c.addServer("s3", 3, []int{1, 2}, true, partitionGID)
+	c.addAgent("a1", 4)
+	c.addAgent("a2", 5)
+	c.waitFormed([]string{"s1", "s2", "s3", "a1", "a2"}, 2)
+	names := []string{"app.gslb.example.com", "any.gslb.example.com"}
+	for _, n := range names {
+		waitAll(t, c.servers, n, appBoth, 5*time.Second)
+	}
 	s3 := c.servers[2]
 	others := c.servers[:2]
 	for _, s := range c.servers {
 		waitMetric(t, s.metrics, "coredns_healthdns_partitioned", 0, 2*time.Second)
 	}
 
+	// Cut s3 off, and kill east's backend right after. Watch s3 from the
+	// start: neither name may move.
 	fw := newFirewall(t, s3.ip, c.gossPort, partitionGID)
-	fw.install()
-	d := waitLog(t, s3.process, "s3", "partition entered", 15*time.Second)
-	waitMetric(t, s3.metrics, "coredns_healthdns_partitioned", 1, 2*time.Second)
-	t.Logf("s3 partitioned %v after the cut: %s", d.Round(time.Millisecond), logLine(s3.Out.String(), "partition entered"))
-	for _, s := range others {
-		if v, err := metric(s.metrics, "coredns_healthdns_partitioned"); err != nil || v != 0 {
-			t.Errorf("%s: coredns_healthdns_partitioned = %v (%v), want 0", s.name, v, err)
-		}
-	}
-	// Its answers did not move when it lost the others.
-	for _, s := range c.servers {
-		if a, _ := answerA(s.addr, "app.gslb.example.com"); !slices.Equal(a, appBoth) {
-			t.Fatalf("%s answers %v once s3 is cut off, want %v", s.name, a, appBoth)
-		}
-	}
-
-	// east dies: s1 and s2 fail over; s3 (which sees east down itself,
-	// but alone) keeps serving both, the whole time.
-	f := newFlaps("after east died")
+	f := newFlaps("after the cut and east's death")
 	stopS3, s3Done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(s3Done)
-		poll(time.Minute, 50*time.Millisecond, func() bool {
-			f.check(s3, "app.gslb.example.com", appBoth)
+		poll(time.Minute, 20*time.Millisecond, func() bool {
+			for _, n := range names {
+				f.check(s3, n, appBoth)
+			}
 			select {
 			case <-stopS3:
 				return true
@@ -1078,26 +1131,43 @@ func TestClusterPartition(t *testing.T) {
 			}
 		})
 	}()
-	took := watchChange(t, others, "app.gslb.example.com", appBoth, appWest, cFailBound+3*time.Second, east.stop)
-	logTimes(t, "failover of the majority side", others, took, cFailBound)
+	fw.install()
+	cut := time.Now()
+	took := watchChange(t, others, names[1], appBoth, appWest, cFailBound+3*time.Second, east.stop)
+	logTimes(t, "failover of the majority side (quorum any)", others, took, cFailBound)
+	waitAll(t, others, names[0], appWest, time.Second)
+	waitLog(t, s3.process, "s3", "partition entered: hearing 1 of 3 voters (need 2); keeping the last verdicts", 15*time.Second)
+	t.Logf("s3 said so within %v of the cut: %s", time.Since(cut).Round(time.Millisecond), logLine(s3.Out.String(), "partition entered"))
+	waitMetric(t, s3.metrics, "coredns_healthdns_partitioned", 1, 2*time.Second)
+	t.Logf("s3: %s", waitVotersTXT(t, s3, "partitioned=yes heard=1 known=3 need=2", time.Second))
+	for _, s := range others {
+		if v, err := metric(s.metrics, "coredns_healthdns_partitioned"); err != nil || v != 0 {
+			t.Errorf("%s: coredns_healthdns_partitioned = %v (%v), want 0", s.name, v, err)
+		}
+	}
 	// Keep watching s3 for a while after the others moved.
-	hold(t, others, "app.gslb.example.com", appWest, 2*time.Second, 100*time.Millisecond)
+	hold(t, others, names[0], appWest, 3*time.Second, 100*time.Millisecond)
 	close(stopS3)
 	<-s3Done
 	f.verify(t)
-	t.Logf("partitioned s3 kept %v: %s", appBoth, f)
+	t.Logf("partitioned s3 kept %v on both names from the cut on: %s", appBoth, f)
 	if strings.Contains(s3.Out.String(), "partition left") {
 		t.Fatalf("s3 left the partition while cut off:\n%s", s3.Out.String())
+	}
+	if time.Since(cut) < 3*time.Second {
+		t.Fatalf("watched s3 for only %v", time.Since(cut))
 	}
 
 	// The network comes back: s3 converges to the others' answer.
 	healed := time.Now()
-	took = watchChange(t, []*clusterServer{s3}, "app.gslb.example.com", appBoth, appWest, 30*time.Second, fw.remove)
+	took = watchChange(t, []*clusterServer{s3}, names[1], appBoth, appWest, 30*time.Second, fw.remove)
 	waitLog(t, s3.process, "s3", "partition left", 30*time.Second)
 	left := time.Since(healed)
 	waitMetric(t, s3.metrics, "coredns_healthdns_partitioned", 0, 2*time.Second)
 	t.Logf("after the heal s3 converged to %v in %v; within %v it logged: %s", appWest, took[0].Round(time.Millisecond), left.Round(time.Millisecond), logLine(s3.Out.String(), "partition left"))
-	waitAll(t, c.servers, "app.gslb.example.com", appWest, time.Second)
+	for _, n := range names {
+		waitAll(t, c.servers, n, appWest, 2*time.Second)
+	}
 }
 
 // TestClusterRestartedServer: a server killed with -9 misses a failover;
@@ -1253,7 +1323,7 @@ func TestClusterWrongKeyAndLabel(t *testing.T) {
 		}
 	}
 	out := s.Out.String()
-	if strings.Contains(out, "verdict") {
+	if strings.Contains(out, "plugin/healthdns: verdict ") {
 		t.Errorf("server logged a verdict change:\n%s", out)
 	}
 	mt, err := metricsText(s.metrics)

@@ -162,9 +162,14 @@ func checkMatrix(t *testing.T, what string, lines []string, name string, targets
 	}
 	i := 0
 	var summary []string
-	for ; i < len(lines) && !strings.HasPrefix(lines[i], "target "); i++ {
+	for ; i < len(lines) && !strings.HasPrefix(lines[i], "voters ") && !strings.HasPrefix(lines[i], "target "); i++ {
 		summary = append(summary, lines[i])
 	}
+	// Then whether the server may act: dns1 is the only voter (servers 1).
+	if voters := "voters partitioned=no heard=1 known=1 need=1 rule=servers pending=0 dns1=self"; i >= len(lines) || lines[i] != voters {
+		t.Fatalf("%s: after the summary, want %q:\n%s", what, voters, strings.Join(lines, "\n"))
+	}
+	i++
 	for _, addr := range targets {
 		if i >= len(lines) {
 			t.Fatalf("%s: no string for target %s:\n%s", what, addr, strings.Join(lines, "\n"))
@@ -378,8 +383,9 @@ func TestOperatorView(t *testing.T) {
 	if doc.Node != "dns1" || doc.Role != status.RoleServer || doc.Observer != "dns1" {
 		t.Errorf("server /status: node %q role %q observer %q, want dns1 server dns1", doc.Node, doc.Role, doc.Observer)
 	}
-	if p := doc.Partition; p == nil || p.Partitioned || p.Heard != 3 || p.Known != 3 {
-		t.Errorf("server /status partition %+v, want not partitioned, heard = known = 3", p)
+	if p := doc.Partition; p == nil || p.Partitioned || p.Heard != 3 || p.Known != 3 || p.VotersHeard != 1 || p.VotersKnown != 1 || p.VotersNeeded != 1 ||
+		p.VotersRule != "servers" || len(p.Voters) != 1 || p.Voters[0] != (status.Voter{Name: "dns1", Role: status.RoleServer, State: status.VoterSelf, LastHeard: p.Voters[0].LastHeard}) {
+		t.Errorf("server /status partition %+v, want not partitioned, 3 observers of 3, voter dns1 alone (servers 1)", p)
 	}
 	if len(doc.Members) != 3 {
 		t.Errorf("server /status: %d members, want 3: %+v", len(doc.Members), doc.Members)
@@ -544,7 +550,7 @@ func TestOperatorView(t *testing.T) {
 	if f := strings.Fields(eastRow); len(f) < 5 || f[4] != "down" || strings.Count(eastRow, "down") != 1+len(observers) {
 		t.Errorf("healthdns-agent status: east's row %q, want verdict down and down for every observer:\n%s", eastRow, table)
 	}
-	for _, want := range []string{"node dns1 (server, observer dns1)", "partition: no, hearing 3 of 3 observers", opApp, "answer: healthy " + opWest, opWest} {
+	for _, want := range []string{"node dns1 (server, observer dns1)", "partition: no; hearing 1 of 1 voters (need 1, servers): dns1 self; 3 of 3 observers", opApp, "answer: healthy " + opWest, opWest} {
 		if !strings.Contains(table, want) {
 			t.Errorf("healthdns-agent status does not say %q:\n%s", want, table)
 		}

@@ -69,10 +69,14 @@ func newAgent(o options, logOut io.Writer) (*agent, error) {
 		held: map[gossip.TargetID]*heldTarget{},
 	}
 	bindHost, bindPort, _ := splitHostPort(o.bind)
+	role := gossip.RoleAgent
+	if o.witness {
+		role = gossip.RoleWitness
+	}
 	cfg := gossip.Config{
 		Name:             o.name,
 		Observer:         o.observer,
-		Role:             gossip.RoleAgent,
+		Role:             role,
 		BindAddr:         bindHost,
 		BindPort:         bindPort,
 		Join:             o.join,
@@ -136,7 +140,14 @@ func (a *agent) run(ctx context.Context) error {
 		go a.srv.Serve(a.status)
 		a.log.Printf("[INFO] status on http://%s/status", a.status.Addr())
 	}
-	a.log.Printf("[INFO] %s (observer %q) gossiping on %s", a.node.Name(), a.opts.observer, a.node.Addr())
+	what := "agent"
+	switch {
+	case a.opts.witness && a.opts.probe:
+		what = "witness (it votes and probes)"
+	case a.opts.witness:
+		what = "witness (it votes; it does not probe)"
+	}
+	a.log.Printf("[INFO] %s %s (observer %q) gossiping on %s", what, a.node.Name(), a.opts.observer, a.node.Addr())
 	nodeCh, unsubNode := a.node.Subscribe()
 	defer unsubNode()
 	poolCh, unsubPool := a.pool.Subscribe()
@@ -159,8 +170,11 @@ func (a *agent) run(ctx context.Context) error {
 		}()
 	}
 
-	// With no catalog yet the agent is still an observer, of nothing.
-	a.node.PublishObservations(nil)
+	// With no catalog yet the agent is still an observer, of nothing; a
+	// witness that does not probe is no observer at all.
+	if a.opts.probe {
+		a.node.PublishObservations(nil)
+	}
 	a.syncCatalog()
 	settle := time.NewTimer(catalogSettle)
 	settle.Stop()
@@ -217,6 +231,9 @@ func (a *agent) join(ctx context.Context) error {
 // syncCatalog probes every target of the catalog, stops probing those that
 // left it, and publishes.
 func (a *agent) syncCatalog() {
+	if !a.opts.probe {
+		return
+	}
 	cat := a.node.Catalog()
 	a.mu.Lock()
 	want := make(map[gossip.TargetID]bool, len(cat))
@@ -247,24 +264,27 @@ func (a *agent) syncCatalog() {
 // publish sends the current state of every held target; the gossip node
 // sends only what changed.
 func (a *agent) publish() {
+	if !a.opts.probe {
+		return
+	}
 	a.mu.Lock()
 	states := make(map[gossip.TargetID]health.State, len(a.held))
-	var oldest time.Time
+	now := time.Now()
+	current := now
 	for id, h := range a.held {
 		st := a.pool.Status(h.key)
 		if st.State != health.Unknown {
 			states[id] = st.State
 		}
-		if oldest.IsZero() || st.Checked.Before(oldest) {
-			oldest = st.Checked
-		}
+		current = onSchedule(current, st.Checked, h.cat.Interval+h.cat.Timeout)
 	}
 	a.mu.Unlock()
 	a.node.PublishObservations(states)
-	// Date the view by its oldest result, so that a paused agent's view
-	// ages instead of being refreshed by its heartbeats.
-	if len(states) > 0 && !oldest.IsZero() {
-		a.node.ObservedAt(oldest)
+	// Date the view by when its probes last ran on schedule, so that a
+	// paused agent's view ages instead of being refreshed by its
+	// heartbeats.
+	if len(states) > 0 {
+		a.node.ObservedAt(current)
 	}
 }
 
@@ -298,6 +318,20 @@ func (a *agent) stop(leave bool) error {
 	}
 	a.log.Printf("[INFO] stopped")
 	return errors.Join(errs...)
+}
+
+// onSchedule dates a view as the server does (plugin/healthdns
+// cluster.go): current stays while a target's last round (checked) is
+// within late of it, and moves back to when that round became late
+// otherwise, so each target's freshness follows its own timing.
+func onSchedule(current, checked time.Time, late time.Duration) time.Time {
+	if checked.IsZero() {
+		return current
+	}
+	if due := checked.Add(late); due.Before(current) {
+		return due
+	}
+	return current
 }
 
 // levelFilter drops memberlist's [DEBUG] lines unless asked for.

@@ -213,7 +213,11 @@ func TestParseFlags(t *testing.T) {
 	if len(o.join) != 2 || o.join[1] != "10.0.0.2:7946" || o.bind != "127.0.0.1:7000" {
 		t.Errorf("%+v", o)
 	}
+	if o, err := parseFlags([]string{"-witness", "-probe=false"}, io.Discard); err != nil || !o.witness || o.probe {
+		t.Errorf("-witness -probe=false: %+v, %v", o, err)
+	}
 	for _, args := range [][]string{
+		{"-probe=false"}, // neither probes nor votes
 		{"-bind", "nope"},
 		{"-bind", "127.0.0.1:99999"},
 		{"-join", "host-without-port"},
@@ -224,5 +228,62 @@ func TestParseFlags(t *testing.T) {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("%q accepted", args)
 		}
+	}
+}
+
+// TestWitness: an agent started with -witness -probe=false is a voter to
+// the servers and no observer: it publishes no view, and its status says
+// witness.
+func TestWitness(t *testing.T) {
+	server, err := gossip.New(gossip.Config{
+		Name: "server", Observer: "dc1", Role: gossip.RoleServer, BindAddr: "127.0.0.1",
+		GossipInterval: 50 * time.Millisecond, PushPullInterval: time.Second, ProbeInterval: 200 * time.Millisecond,
+		LogOutput: io.Discard,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Shutdown()
+	opts, err := parseFlags([]string{
+		"-name", "w1", "-observer", "third", "-bind", "127.0.0.1:0", "-join", server.Addr(), "-status", "127.0.0.1:0",
+		"-witness", "-probe=false", "-gossip-interval", "50ms", "-leave-timeout", "1s",
+	}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	a, err := newAgent(opts, &syncWriter{w: &logs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx) }()
+	waitFor(t, 10*time.Second, "the server hears the witness as a voter", func() bool {
+		for _, v := range server.Voters() {
+			if v.Node == "w1" && v.Role == gossip.RoleWitness && time.Now().Before(v.Until()) {
+				return true
+			}
+		}
+		return false
+	})
+	for _, v := range server.Views() {
+		if v.Node == "w1" {
+			t.Errorf("a witness that does not probe published a view: %+v", v)
+		}
+	}
+	var st status.Document
+	if err := json.Unmarshal([]byte(get(t, "http://"+a.status.Addr().String()+"/status")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Role != status.RoleWitness || len(st.Catalog) != 0 {
+		t.Errorf("witness status: role %q, catalog %+v", st.Role, st.Catalog)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+	if !strings.Contains(logs.String(), "witness (it votes; it does not probe) w1") {
+		t.Errorf("log does not say what it is:\n%s", logs.String())
 	}
 }

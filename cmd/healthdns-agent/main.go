@@ -9,7 +9,9 @@
 //
 // -status serves /status (JSON), the status page at /, /metrics
 // (Prometheus) and /health. SIGINT or SIGTERM makes it leave the cluster
-// and exit.
+// and exit. -witness makes it a voter too: with two datacenters, a
+// witness in a third place lets the surviving server hear a majority
+// when the other datacenter dies.
 //
 // The status subcommand prints the health matrix of a server or agent:
 //
@@ -46,6 +48,8 @@ type options struct {
 	status    string
 	debug     bool
 	version   bool
+	witness   bool
+	probe     bool
 	sidecar   sidecarOptions
 
 	gossipInterval   time.Duration
@@ -81,6 +85,8 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.StringVar(&o.sidecar.tier, "default-tier", "", "the owner's default priority tier (default 1)")
 	fs.StringVar(&o.sidecar.weight, "default-weight", "", "the owner's default weight (default 1)")
 	fs.StringVar(&o.sidecar.policy, "default-policy", "", "the owner's default policy for names only it defines: roundrobin, weighted or priority")
+	fs.BoolVar(&o.witness, "witness", false, "vote as a witness: count toward the majority of servers that decides whether a server may act (the third voter of two datacenters)")
+	fs.BoolVar(&o.probe, "probe", true, "probe the catalog's targets and publish observations (-probe=false: a witness that only votes)")
 	fs.BoolVar(&o.debug, "debug", false, "log memberlist's debug lines")
 	fs.BoolVar(&o.version, "version", false, "print the version, commit, build date and CoreDNS version, and exit")
 	fs.DurationVar(&o.gossipInterval, "gossip-interval", 0, "gossip interval (default: memberlist's LAN default, 200ms)")
@@ -95,6 +101,9 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	}
 	if o.sidecar.health == "off" {
 		o.sidecar.health = ""
+	}
+	if !o.probe && !o.witness {
+		return o, errors.New("-probe=false: an agent that neither probes nor votes does nothing; add -witness, or drop -probe=false")
 	}
 	for _, j := range strings.Split(join, ",") {
 		if j = strings.TrimSpace(j); j != "" {

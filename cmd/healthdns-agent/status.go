@@ -41,6 +41,9 @@ func (a *agent) document() *status.Document {
 	}
 	b := version.Get()
 	d.Build = &status.Build{Version: b.Version, Commit: b.Commit, Date: b.Date, CoreDNS: b.CoreDNS, Go: b.Go}
+	if a.opts.witness {
+		d.Role = status.RoleWitness
+	}
 	for _, m := range a.node.Members() {
 		d.Members = append(d.Members, status.Member{
 			Name: m.Name, Addr: m.Addr, Role: m.Role.String(), Observer: m.Observer, State: m.State.String(), Since: utc(m.Since),

@@ -54,8 +54,8 @@ func statusCommand(ctx context.Context, args []string, out, errOut io.Writer) er
 		return err
 	}
 	if *name != "" && len(d.Names) == 0 {
-		if d.Role == status.RoleAgent {
-			return fmt.Errorf("%s is agent %s, which serves no names; ask a server", u, d.Node)
+		if d.Role == status.RoleAgent || d.Role == status.RoleWitness {
+			return fmt.Errorf("%s is %s %s, which serves no names; ask a server", u, d.Role, d.Node)
 		}
 		return fmt.Errorf("%s: server %s serves no name %q", u, d.Node, *name)
 	}
@@ -126,7 +126,7 @@ func fetchStatus(ctx context.Context, u string) (*status.Document, error) {
 	if err := dec.Decode(&d); err != nil {
 		return nil, notOurs(err.Error())
 	}
-	if d.Node == "" || (d.Role != status.RoleServer && d.Role != status.RoleAgent) {
+	if d.Node == "" || (d.Role != status.RoleServer && d.Role != status.RoleAgent && d.Role != status.RoleWitness) {
 		return nil, notOurs("no node and role")
 	}
 	return &d, nil

@@ -51,7 +51,7 @@ func serverDoc() *status.Document {
 }
 
 const appTable = `node dns1 (server, observer eu-west) at 2026-11-26T02:01:14Z
-partition: no, hearing 2 of 2 observers
+partition: no; hearing 2 of 2 observers
 
 MEMBER  ROLE    OBSERVER  STATE  SINCE  ADDR
 agent1  agent   eu-west   alive  never  127.0.0.14:7946

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,20 +23,31 @@ import (
 // clusterConfig is the cluster block: this server's place in the gossip
 // cluster of servers and agents.
 type clusterConfig struct {
-	gossip      gossip.Config
-	stale       time.Duration // observations older than this are unknown
+	gossip gossip.Config
+	// stale, when set, replaces the per-target freshness rule: another
+	// observer's view not dated within stale is unknown.
+	stale       time.Duration
 	syncTimeout time.Duration // cold start: how long to wait for a peer
 	probe       bool          // this server is an observer too
+	// servers is the number of voters (servers and witnesses) a majority
+	// is counted of; 0: the voters heard within forgetAfter.
+	servers     int
+	forgetAfter time.Duration
 }
 
 const (
-	defaultStale       = 10 * time.Second
 	defaultSyncTimeout = 5 * time.Second
+	// defaultForgetAfter bounds how long a voter that vanished without
+	// leaving is still counted: long enough that a datacenter down for a
+	// day is still counted by the others, short enough that renamed or
+	// replaced servers do not raise the majority for long.
+	defaultForgetAfter = 24 * time.Hour
+	maxServers         = 64
 )
 
 // parseCluster reads "cluster { ... }"; the cursor is on "cluster".
 func parseCluster(c *caddy.Controller) (*clusterConfig, error) {
-	cc := &clusterConfig{stale: defaultStale, syncTimeout: defaultSyncTimeout, probe: true}
+	cc := &clusterConfig{syncTimeout: defaultSyncTimeout, probe: true, forgetAfter: defaultForgetAfter}
 	g := &cc.gossip
 	g.Role = gossip.RoleServer
 	g.BindAddr, g.BindPort = "0.0.0.0", 7946
@@ -98,6 +110,17 @@ func parseCluster(c *caddy.Controller) (*clusterConfig, error) {
 			g.Label, err = one()
 		case "stale":
 			cc.stale, err = dur(100*time.Millisecond, time.Hour)
+		case "servers":
+			var v string
+			if v, err = one(); err == nil {
+				n, cerr := strconv.Atoi(v)
+				if cerr != nil || n < 1 || n > maxServers {
+					return c.Errf("cluster servers %q: want the number of servers and witnesses, 1 to %d", v, maxServers)
+				}
+				cc.servers = n
+			}
+		case "forget-after":
+			cc.forgetAfter, err = dur(time.Minute, 365*24*time.Hour)
 		case "sync-timeout":
 			cc.syncTimeout, err = dur(0, 5*time.Minute)
 		case "gossip-interval":
@@ -161,7 +184,12 @@ type member struct {
 	seen       map[string]gossip.MemberState // for logMembers
 	recordSync context.CancelFunc
 	catalogs   map[*HealthDNS][]gossip.CatalogTarget
-	observed   map[*HealthDNS]map[gossip.TargetID]string // ID -> probe key
+	observed   map[*HealthDNS]map[gossip.TargetID]probed
+	// roster is the voters heard within forget-after: the voter count
+	// without a servers option, and with one, who the others are.
+	roster     *roster
+	overSeen   int // most voters heard over servers, warned about
+	saveFailed bool
 }
 
 var (
@@ -175,8 +203,9 @@ func memberKey(cc *clusterConfig) string {
 
 // acquireMember returns the gossip node for cc, starting and joining it if
 // it is new. A new node waits up to the sync timeout for a full state
-// exchange with a peer (cold start) before the server answers.
-func acquireMember(cc *clusterConfig) (*member, error) {
+// exchange with a peer (cold start) before the server answers. dataDir,
+// if not "", keeps the voters it has heard (see roster).
+func acquireMember(cc *clusterConfig, dataDir string) (*member, error) {
 	membersMu.Lock()
 	defer membersMu.Unlock()
 	k := memberKey(cc)
@@ -197,10 +226,36 @@ func acquireMember(cc *clusterConfig) (*member, error) {
 	if err := prometheus.DefaultRegisterer.Register(collector); err != nil {
 		log.Warningf("cluster: gossip metrics not registered: %v", err)
 	}
-	m := &member{node: n, collector: collector, cfg: *cc, refs: 1, catalogs: map[*HealthDNS][]gossip.CatalogTarget{}, observed: map[*HealthDNS]map[gossip.TargetID]string{}}
+	m := &member{node: n, collector: collector, cfg: *cc, refs: 1, catalogs: map[*HealthDNS][]gossip.CatalogTarget{}, observed: map[*HealthDNS]map[gossip.TargetID]probed{}}
+	r, err := loadRoster(dataDir, n.Name(), cc.forgetAfter)
+	if err != nil {
+		log.Warningf("cluster: %v", err)
+	}
+	m.roster = r
 	members[k] = m
 	m.coldStart()
+	m.logRule()
 	return m, nil
+}
+
+// logRule says once at start how the voters a majority is counted of are
+// known, and what that means.
+func (m *member) logRule() {
+	if m.cfg.servers > 0 {
+		log.Infof("cluster: %d voters (servers %d: servers and witnesses); this server acts while it hears %d of them, itself included, and keeps its last verdicts otherwise",
+			m.cfg.servers, m.cfg.servers, health.MajorityOf(m.cfg.servers))
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.roster
+	m.updateRoster(time.Now(), m.node.Voters())
+	where := "not kept across restarts (no data directory): a restarted server counts only the voters it hears again"
+	if r.path != "" {
+		where = "kept in " + r.path
+	}
+	log.Infof("cluster: no servers option: counting the voters heard within %s, itself included (%d now: %s), %s; set servers to the number of servers and witnesses to make the majority fixed",
+		r.forgetAfter, r.count(), strings.Join(append([]string{m.node.Name()}, r.names()...), " "), where)
 }
 
 // coldStart joins the cluster; Join returns after a full state exchange
@@ -281,7 +336,7 @@ func (m *member) release(h *HealthDNS) {
 // setCatalog records an instance's targets and publishes the union.
 func (m *member) setCatalog(h *HealthDNS, ts []probe.Target, probing bool) {
 	var cat []gossip.CatalogTarget
-	ids := map[gossip.TargetID]string{}
+	ids := map[gossip.TargetID]probed{}
 	for _, t := range ts {
 		ct, err := gossip.NewCatalogTarget(t)
 		if err != nil {
@@ -289,7 +344,7 @@ func (m *member) setCatalog(h *HealthDNS, ts []probe.Target, probing bool) {
 			continue
 		}
 		cat = append(cat, ct)
-		ids[ct.ID] = t.Key()
+		ids[ct.ID] = probed{key: t.Key(), late: t.Interval + t.Timeout}
 	}
 	m.mu.Lock()
 	m.catalogs[h] = cat
@@ -318,27 +373,133 @@ func (m *member) publishCatalog() {
 	}
 }
 
+// probed is a target this server probes: its probe key, and how long
+// after its last round the next one is late.
+type probed struct {
+	key  string
+	late time.Duration
+}
+
 // publishObservations sends this server's own probe results.
 func (m *member) publishObservations(p *probe.Pool) {
 	m.mu.Lock()
 	states := map[gossip.TargetID]health.State{}
-	var oldest time.Time
+	now := time.Now()
+	current := now
 	for _, ids := range m.observed {
-		for id, key := range ids {
-			st := p.Status(key)
+		for id, pt := range ids {
+			st := p.Status(pt.key)
 			states[id] = st.State
-			if oldest.IsZero() || st.Checked.Before(oldest) {
-				oldest = st.Checked
-			}
+			current = onSchedule(current, st.Checked, pt.late)
 		}
 	}
 	m.mu.Unlock()
 	m.node.PublishObservations(states)
-	// Date our view by its oldest result: if this process is paused, its
-	// view ages at its peers instead of being refreshed by heartbeats.
-	if len(states) > 0 && !oldest.IsZero() {
-		m.node.ObservedAt(oldest)
+	if len(states) > 0 {
+		m.node.ObservedAt(current)
 	}
+}
+
+// onSchedule dates an observer's view: current (at first now) stays
+// while a target's last round (checked) is within late of it, and moves
+// back to when that round became late otherwise. A view is then dated by
+// when its probes last ran on schedule, whatever each target's interval:
+// receivers judge each target's freshness by its own timing (a paused
+// process's view ages at once, a 60 s check does not age a 1 s one).
+func onSchedule(current, checked time.Time, late time.Duration) time.Time {
+	if checked.IsZero() {
+		return current // not probed yet: it has no observation to date
+	}
+	if due := checked.Add(late); due.Before(current) {
+		return due
+	}
+	return current
+}
+
+// voterState is one voter as this server counts it, for status and
+// metrics.
+type voterState struct {
+	name, role string
+	state      string // self, heard, silent, dead, left or remembered
+	heard      time.Time
+}
+
+// voters returns the cluster's voters for the judge, and as this server
+// counts them, for status. The voter count is the servers option, or the
+// roster, which this call brings up to date.
+func (m *member) voters(now time.Time) (health.Voters, []voterState) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	views := m.node.Voters()
+	hv := health.Voters{Known: m.cfg.servers}
+	list := []voterState{{name: m.node.Name(), role: gossip.RoleServer.String(), state: "self", heard: now}}
+	heard := 1
+	listed := map[string]bool{}
+	for _, v := range views {
+		until := v.Until()
+		hv.Others = append(hv.Others, health.Voter{Heard: v.Heard, Until: until})
+		vs := voterState{name: v.Node, role: v.Role.String(), heard: v.Heard}
+		switch {
+		case v.Leaving || v.State == gossip.MemberLeft:
+			vs.state = "left"
+		case v.State == gossip.MemberDead:
+			vs.state = "dead"
+		case until.IsZero() || now.After(until):
+			vs.state = "silent"
+		default:
+			vs.state = "heard"
+			heard++
+		}
+		if vs.state == "left" && m.cfg.servers == 0 {
+			continue // no longer counted: not listed either
+		}
+		listed[v.Node] = true
+		list = append(list, vs)
+	}
+	m.updateRoster(now, views)
+	for _, name := range m.roster.names() {
+		if !listed[name] {
+			v := m.roster.voters[name]
+			list = append(list, voterState{name: name, role: v.Role, state: "remembered", heard: v.Seen})
+		}
+	}
+	if m.cfg.servers == 0 {
+		hv.Known = m.roster.count()
+	} else if heard > m.cfg.servers && heard > m.overSeen {
+		m.overSeen = heard
+		log.Warningf("cluster: hearing %d voters but servers is %d: set servers to the number of servers and witnesses, or two sides of a split may both act", heard, m.cfg.servers)
+	}
+	slices.SortFunc(list[1:], func(a, b voterState) int { return strings.Compare(a.name, b.name) })
+	return hv, list
+}
+
+// updateRoster brings the roster up to date with the voters the node
+// knows of, forgets those gone past forget-after and writes it when due.
+// m.mu must be held.
+func (m *member) updateRoster(now time.Time, views []gossip.VoterView) {
+	r := m.roster
+	for _, v := range views {
+		switch {
+		case v.Leaving || v.State == gossip.MemberLeft:
+			r.left(v.Node)
+		case !v.Heard.IsZero() && now.Sub(v.Heard) <= r.forgetAfter:
+			r.heard(v.Node, v.Role, v.Heard)
+		}
+	}
+	for _, name := range r.forget(now) {
+		log.Infof("cluster: voter %s not heard for %s: no longer counted (forget-after)", name, r.forgetAfter)
+	}
+	if !r.due(now) {
+		return
+	}
+	if err := r.save(now); err != nil {
+		if !m.saveFailed {
+			log.Warningf("cluster: %v (the voters are still counted; they are not kept for a restart)", err)
+		}
+		m.saveFailed = true
+		return
+	}
+	m.saveFailed = false
 }
 
 // memberlistLog sends memberlist's and the gossip package's log lines

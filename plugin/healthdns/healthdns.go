@@ -39,15 +39,18 @@ type HealthDNS struct {
 	// mu serialises rebuilds (never taken on the query path). It and the
 	// verdict state belong to the zones, not the instance: a reload shares
 	// them, so verdicts, history and a partition's frozen answers survive it.
-	mu           *sync.Mutex
-	vs           *verdictState
-	judge        *health.Judge
-	history      map[string][]status.Change
-	heard, known int
-	lastGood     map[string][]netip.Addr
-	release      func()
-	member       *member // nil without a cluster block
-	store        *records.Store
+	mu       *sync.Mutex
+	vs       *verdictState
+	judge    *health.Judge
+	history  map[string][]status.Change
+	lastGood map[string][]netip.Addr
+	release  func()
+	member   *member // nil without a cluster block
+	store    *records.Store
+	// observersHeard and observersKnown count the observers (for status):
+	// those alive and not silent, and those that did not leave.
+	observersHeard, observersKnown int
+	voters                         []voterState // as of the last rebuild
 
 	started     bool
 	ready       atomic.Bool // start has run: see Ready
@@ -64,14 +67,10 @@ type HealthDNS struct {
 }
 
 func newHandler(cfg *config, p *probe.Pool) *HealthDNS {
-	stale := time.Duration(0)
-	if cfg.cluster != nil {
-		stale = cfg.cluster.stale
-	}
 	h := &HealthDNS{cfg: cfg, pool: p, staticKeys: map[string]bool{}, dynamic: map[string]func(){}, warned: map[string]bool{}, names: cfg.names}
 	h.fresh.window = defaultFreshness
-	if stale > 0 {
-		h.fresh.window = stale
+	if cfg.cluster != nil && cfg.cluster.stale > 0 {
+		h.fresh.window = cfg.cluster.stale
 	}
 	for _, t := range cfg.probeTargets() {
 		h.staticKeys[t.Key()] = true
@@ -81,9 +80,6 @@ func newHandler(cfg *config, p *probe.Pool) *HealthDNS {
 	}
 	h.vs = verdictStateOf(h.origins)
 	h.mu, h.judge, h.history, h.lastGood = &h.vs.mu, h.vs.judge, h.vs.history, h.vs.lastGood
-	h.mu.Lock()
-	h.judge.Stale = stale
-	h.mu.Unlock()
 	h.rebuild()
 	return h
 }
@@ -191,7 +187,7 @@ func (h *HealthDNS) start() error {
 	var gossipChanges <-chan struct{}
 	unsubscribeGossip := func() {}
 	if cc := h.cfg.cluster; cc != nil {
-		m, err := acquireMember(cc)
+		m, err := acquireMember(cc, h.cfg.dataDir)
 		if err != nil {
 			h.stop()
 			return plugin.Error(pluginName, fmt.Errorf("cluster: %w", err))
@@ -248,11 +244,32 @@ func (h *HealthDNS) start() error {
 		defer unsubscribe()
 		defer unsubscribeGossip()
 		defer unsubscribeRecords()
-		// Staleness and partitions change with time alone.
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
+		// Staleness, silence and partitions change with time alone:
+		// rebuild when the judge says the next expiry is due, at least
+		// every second.
+		wake := time.NewTimer(time.Second)
+		defer wake.Stop()
 		observed := time.NewTicker(250 * time.Millisecond)
 		defer observed.Stop()
+		// A pending verdict change is confirmed by hearing a majority of
+		// voters again, which is not news a subscriber is told of: look
+		// at the voters every gossip round, ping them while a change
+		// waits, and rebuild when it is due.
+		var confirm <-chan time.Time
+		acked := make(chan struct{}, 1)
+		ping := func() {
+			h.member.node.PingVoters(func() {
+				select {
+				case acked <- struct{}{}:
+				default:
+				}
+			})
+		}
+		if h.member != nil {
+			t := time.NewTicker(min(max(h.member.cfg.gossip.GossipInterval, 20*time.Millisecond), 250*time.Millisecond))
+			defer t.Stop()
+			confirm = t.C
+		}
 		for {
 			select {
 			case <-h.done:
@@ -264,7 +281,19 @@ func (h *HealthDNS) start() error {
 			case <-gossipChanges:
 				h.member.logMembers()
 			case <-recordChanges:
-			case <-tick.C:
+			case <-wake.C:
+			case <-confirm:
+				due, waiting := h.due()
+				if !due {
+					if waiting {
+						ping()
+					}
+					continue
+				}
+			case <-acked:
+				if due, _ := h.due(); !due {
+					continue
+				}
 			case <-observed.C:
 				// Keep our view dated by our latest probe results at our
 				// peers; nothing to rebuild.
@@ -273,7 +302,16 @@ func (h *HealthDNS) start() error {
 				}
 				continue
 			}
-			h.rebuild()
+			wait := time.Second
+			next := h.rebuild()
+			if h.member != nil && h.waiting() {
+				ping() // ask the voters now rather than at the next round
+			}
+			if !next.IsZero() {
+				// Just past the expiry: at it, the observation still counts.
+				wait = min(wait, time.Until(next)+time.Millisecond)
+			}
+			wake.Reset(max(wait, time.Millisecond))
 		}
 	}()
 	h.ready.Store(true)
@@ -285,6 +323,25 @@ func (h *HealthDNS) start() error {
 // /ready says 200 while a starting server is still syncing, and a
 // Kubernetes Service would send it queries before it answers.
 func (h *HealthDNS) Ready() bool { return h.ready.Load() }
+
+// waiting says whether a verdict change waits for the voters while this
+// server hears a majority (while partitioned, asking is for the rounds).
+func (h *HealthDNS) waiting() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.judge.Pendings() > 0 && !h.judge.Partitioned()
+}
+
+// due says whether the voters alone would move something now: a pending
+// verdict change a majority confirms, or the partition state; and whether
+// a change waits for them.
+func (h *HealthDNS) due() (due, waiting bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now()
+	v, _ := h.member.voters(now)
+	return h.judge.Due(now, v), h.judge.Pendings() > 0
+}
 
 // stop releases what start acquired; it also undoes a start that failed
 // half-way, so it releases only what is held: on a failed reload the old
@@ -326,31 +383,35 @@ func (h *HealthDNS) stop() error {
 	return nil
 }
 
-// rebuild turns the current observations into verdicts and a new snapshot.
-func (h *HealthDNS) rebuild() {
+// rebuild turns the current observations into verdicts and a new
+// snapshot. It returns the judge's next expiry (see health.Judge.Next).
+func (h *HealthDNS) rebuild() time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := time.Now()
 	probing := h.cfg.cluster == nil || h.cfg.cluster.probe
 	self := "self"
 	var views []gossip.ObserverView
-	heard, known := 0, 0
+	voters := health.Voters{Known: 1}
+	h.voters = nil
+	obsHeard, obsKnown := 0, 0
 	if probing {
-		heard, known = 1, 1
+		obsHeard, obsKnown = 1, 1
 	}
 	if h.member != nil {
 		self = h.member.node.Name()
+		voters, h.voters = h.member.voters(now)
 		for _, v := range h.member.node.Views() {
 			if v.Node == self {
 				continue // our own probes come straight from the pool
 			}
 			views = append(views, v)
 			if v.State == gossip.MemberLeft {
-				continue // a planned departure is not a partition
+				continue
 			}
-			known++
-			if v.Alive && now.Sub(v.LastHeard) <= h.judge.Stale {
-				heard++
+			obsKnown++
+			if v.Alive && !now.After(v.Heard.Add(v.Silence)) {
+				obsHeard++
 			}
 		}
 	}
@@ -362,26 +423,27 @@ func (h *HealthDNS) rebuild() {
 		for _, t := range n.targets {
 			q := health.Question{Key: verdictKey(n, t), Quorum: n.quorum}
 			if probing {
-				q.Obs = append(q.Obs, health.Observation{Observer: self, State: h.pool.Status(t.probe.Key()).State, At: now})
+				q.Obs = append(q.Obs, h.ownObservation(self, t))
 			}
 			for _, v := range views {
-				q.Obs = append(q.Obs, v.Observation(t.id))
+				q.Obs = append(q.Obs, h.peerObservation(v, t))
 			}
 			qs = append(qs, q)
 		}
 	}
-	changes, partitionMoved := h.judge.Round(now, qs, heard, known)
-	h.heard, h.known = heard, known
+	changes, partitionMoved := h.judge.Round(now, qs, voters)
+	h.observersHeard, h.observersKnown = obsHeard, obsKnown
 	h.recordHistory(changes)
+	st := h.judge.Standing()
 	if partitionMoved {
 		h.vs.partitionSince = now.UTC()
-		if h.judge.Partitioned() {
-			log.Warningf("partition entered: hearing %d of %d observers; keeping the last verdicts until more are heard", heard, known)
+		if st.Partitioned {
+			log.Warningf("partition entered: hearing %d of %d voters (need %d); keeping the last verdicts", st.Heard, st.Known, st.Needed)
 		} else {
-			log.Infof("partition left: hearing %d of %d observers; verdicts follow the observers again", heard, known)
+			log.Infof("partition left: hearing %d of %d voters (need %d); verdicts follow the observers again", st.Heard, st.Known, st.Needed)
 		}
 	}
-	partitioned.Set(b2f(h.judge.Partitioned()))
+	h.exportVoters(st)
 	if h.member != nil {
 		for _, c := range changes {
 			if c.From.State != health.Unknown {
@@ -425,6 +487,61 @@ func (h *HealthDNS) rebuild() {
 		}
 	}
 	h.snap.Store(s)
+	return h.judge.Next()
+}
+
+// ownObservation is this server's own probe of t. It counts while the
+// probe runs on schedule: its last round within two intervals and a
+// timeout.
+func (h *HealthDNS) ownObservation(self string, t targetConfig) health.Observation {
+	ps := h.pool.Status(t.probe.Key())
+	return health.Observation{Observer: self, State: ps.State, At: ps.Checked, Until: ps.Checked.Add(2*t.probe.Interval + t.probe.Timeout)}
+}
+
+// peerObservation is what another observer's view says of t. It stops
+// counting as soon as the observer is silent past its silence window
+// (dead, cut off, paused), and once its view is older than t's own check
+// timing allows: the view is dated by when the observer's probes last ran
+// on schedule, when t's result was at most an interval and a timeout old,
+// and it counts for one more interval and the gossip lag after (its
+// silence window). With stale set, the view counts for stale instead.
+func (h *HealthDNS) peerObservation(v gossip.ObserverView, t targetConfig) health.Observation {
+	o := v.Observation(t.id)
+	until := v.LastHeard.Add(t.probe.Interval + v.Silence)
+	if cc := h.cfg.cluster; cc != nil && cc.stale > 0 {
+		until = v.LastHeard.Add(cc.stale)
+	}
+	if silent := v.Heard.Add(v.Silence); silent.Before(until) {
+		until = silent
+	}
+	o.Until = until
+	return o
+}
+
+// exportVoters sets the partition and voter metrics.
+func (h *HealthDNS) exportVoters(st health.Standing) {
+	partitioned.Set(b2f(st.Partitioned))
+	votersHeard.Set(float64(st.Heard))
+	votersKnown.Set(float64(st.Known))
+	votersNeeded.Set(float64(st.Needed))
+	pendingVerdicts.Set(float64(h.judge.Pendings()))
+	if h.member == nil {
+		return
+	}
+	roles := map[string]string{}
+	for _, v := range h.voters {
+		roles[v.name] = v.role
+		voterHeard.WithLabelValues(v.name, v.role).Set(b2f(v.state == "self" || v.state == "heard"))
+	}
+	for k, role := range h.vs.exported {
+		if roles[k] != role { // forgotten, or its role changed
+			voterHeard.DeleteLabelValues(k, role)
+			delete(h.vs.exported, k)
+		}
+	}
+	for _, v := range h.voters {
+		h.vs.exported[v.name] = v.role
+	}
 }
 
 // verdictState is what a server block's verdicts carry from one instance
@@ -435,6 +552,7 @@ type verdictState struct {
 	history        map[string][]status.Change
 	lastGood       map[string][]netip.Addr
 	partitionSince time.Time
+	exported       map[string]string // voter -> role of voter_heard's series
 }
 
 var (
@@ -450,7 +568,7 @@ func verdictStateOf(origins []string) *verdictState {
 	defer verdictStatesMu.Unlock()
 	vs := verdictStates[key]
 	if vs == nil {
-		vs = &verdictState{judge: health.NewJudge(0), history: map[string][]status.Change{}, lastGood: map[string][]netip.Addr{}}
+		vs = &verdictState{judge: health.NewJudge(), history: map[string][]status.Change{}, lastGood: map[string][]netip.Addr{}, exported: map[string]string{}}
 		verdictStates[key] = vs
 	}
 	return vs

@@ -56,7 +56,42 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: "healthdns",
 		Name:      "partitioned",
-		Help:      "1 while this server hears fewer than half of the observers it knows and keeps its last verdicts.",
+		Help:      "1 while this server hears no majority of the cluster's voters (servers and witnesses) and keeps its last verdicts.",
+	})
+
+	votersHeard = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "voters_heard",
+		Help:      "Voters (servers and witnesses) this server hears now, itself included.",
+	})
+
+	votersKnown = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "voters_known",
+		Help:      "Voters the cluster has as this server counts them: the servers option, or those heard within forget-after.",
+	})
+
+	votersNeeded = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "voters_needed",
+		Help:      "Voters this server must hear to act: a majority of voters_known.",
+	})
+
+	voterHeard = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "voter_heard",
+		Help:      "1 while this server hears the voter (its news arrived within its silence window), 0 otherwise; role is server or witness.",
+	}, []string{"voter", "role"})
+
+	pendingVerdicts = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "verdicts_pending",
+		Help:      "Verdict changes the evidence wants that wait until a majority of voters is heard after them.",
 	})
 
 	answers = promauto.NewCounterVec(prometheus.CounterOpts{

@@ -58,7 +58,7 @@ func (h *HealthDNS) serveMatrix(w dns.ResponseWriter, r *dns.Msg, state request.
 	if len(doc.Names) == 0 {
 		m.Rcode = dns.RcodeNameError
 	} else {
-		for _, s := range status.MatrixTXT(doc.Names[0], doc.Time) {
+		for _, s := range status.MatrixTXT(doc.Names[0], doc.Partition, doc.Time) {
 			m.Answer = append(m.Answer, &dns.TXT{
 				Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS, Ttl: 0},
 				Txt: []string{s},
@@ -90,7 +90,7 @@ func (h *HealthDNS) document(only string) *status.Document {
 	now := time.Now().UTC()
 	doc := &status.Document{
 		Node: "self", Role: status.RoleServer, Time: now,
-		Partition: &status.Partition{Partitioned: h.judge.Partitioned(), Heard: h.heard, Known: h.known, Since: h.vs.partitionSince},
+		Partition: h.partitionDoc(),
 		Members:   []status.Member{}, Views: []status.View{}, Names: []status.Name{}, Owners: []status.Owner{}, Catalog: []status.CatalogEntry{},
 	}
 	b := version.Get()
@@ -144,15 +144,18 @@ func (h *HealthDNS) document(only string) *status.Document {
 			for _, c := range t.probe.Checks {
 				st.Checks = append(st.Checks, c.String())
 			}
+			if p, ok := h.judge.Pending(key); ok {
+				st.Pending, st.PendingSince = p.To.String(), p.Since.UTC()
+			}
 			if probing {
-				ps := h.pool.Status(t.probe.Key())
+				o := h.ownObservation(doc.Node, t)
 				st.Observations = append(st.Observations, status.Observation{
-					Observer: doc.Node, Location: doc.Observer, State: ps.State.String(), LastHeard: ps.Checked.UTC(), AgeSeconds: ageOf(now, ps.Checked),
+					Observer: doc.Node, Location: doc.Observer, State: o.State.String(), LastHeard: utcOrZero(o.At), AgeSeconds: ageOf(now, o.At), Stale: !o.Fresh(now),
 				})
 			}
 			for _, view := range views {
-				o := view.Observation(t.id)
-				stale := !view.Alive || (h.judge.Stale > 0 && now.Sub(view.LastHeard) > h.judge.Stale)
+				o := h.peerObservation(view, t)
+				stale := !view.Alive || !o.Fresh(now)
 				st.Observations = append(st.Observations, status.Observation{
 					Observer: view.Node, Location: view.Observer, State: o.State.String(), LastHeard: view.LastHeard.UTC(), AgeSeconds: ageOf(now, view.LastHeard), Stale: stale,
 				})
@@ -167,6 +170,34 @@ func (h *HealthDNS) document(only string) *status.Document {
 		doc.Owners = append(doc.Owners, status.Owner{Name: set.Owner, Records: len(set.Endpoints)})
 	}
 	return doc
+}
+
+// partitionDoc is the partition state for status: the voters as the last
+// rebuild counted them. Called with h.mu held.
+func (h *HealthDNS) partitionDoc() *status.Partition {
+	st := h.judge.Standing()
+	p := &status.Partition{
+		Partitioned: st.Partitioned, Heard: h.observersHeard, Known: h.observersKnown, Since: h.vs.partitionSince,
+		VotersHeard: st.Heard, VotersKnown: st.Known, VotersNeeded: st.Needed, VotersRule: "alone",
+		Voters: []status.Voter{}, Pending: h.judge.Pendings(),
+	}
+	if h.member != nil {
+		p.VotersRule = "servers"
+		if h.member.cfg.servers == 0 {
+			p.VotersRule = "remembered"
+		}
+	}
+	for _, v := range h.voters {
+		p.Voters = append(p.Voters, status.Voter{Name: v.name, Role: v.role, State: v.state, LastHeard: utcOrZero(v.heard)})
+	}
+	return p
+}
+
+func utcOrZero(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 func ageOf(now, t time.Time) float64 {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coredns/caddy"
 
@@ -85,6 +86,28 @@ func TestSetupParses(t *testing.T) {
 }
 
 // Every mistake stops start-up with the file, the line and the reason.
+func TestSetupCluster(t *testing.T) {
+	zf := writeZone(t, testZone)
+	for _, tc := range []struct {
+		body          string
+		servers       int
+		forget, stale time.Duration
+	}{
+		{"name dns1", 0, 24 * time.Hour, 0},
+		{"name dns1\nservers 3\nforget-after 1h\nstale 30s", 3, time.Hour, 30 * time.Second},
+	} {
+		c := caddy.NewTestController("dns", "healthdns example.org {\nzonefile "+zf+"\ncluster {\n"+tc.body+"\n}\n}")
+		cfg, err := parse(c)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.body, err)
+		}
+		cc := cfg.cluster
+		if cc.servers != tc.servers || cc.forgetAfter != tc.forget || cc.stale != tc.stale {
+			t.Errorf("%q: servers %d forget-after %v stale %v, want %d %v %v", tc.body, cc.servers, cc.forgetAfter, cc.stale, tc.servers, tc.forget, tc.stale)
+		}
+	}
+}
+
 func TestSetupErrors(t *testing.T) {
 	zf := writeZone(t, testZone)
 	bad := writeZone(t, "$ORIGIN example.org.\n@ IN SOA ns1 host 1 2 3 4 5\n@ IN NS ns1\nx IN A 300.1.1.1\n")
@@ -135,6 +158,10 @@ func TestSetupErrors(t *testing.T) {
 		{"cluster bad join", "zonefile ZF\ncluster {\nname a\njoin host\n}", ":5", `cluster join "host"`},
 		{"cluster missing key file", "zonefile ZF\ncluster {\nname a\nkeyfile /nonexistent/key\n}", ":5", "cluster keyfile"},
 		{"cluster probe maybe", "zonefile ZF\ncluster {\nname a\nprobe maybe\n}", ":5", `cluster probe "maybe"`},
+		{"cluster servers zero", "zonefile ZF\ncluster {\nname a\nservers 0\n}", ":5", `cluster servers "0": want the number of servers and witnesses`},
+		{"cluster servers words", "zonefile ZF\ncluster {\nname a\nservers three\n}", ":5", `cluster servers "three"`},
+		{"cluster servers twice the value", "zonefile ZF\ncluster {\nname a\nservers 3 5\n}", ":5", "cluster servers: want one value"},
+		{"cluster forget-after too short", "zonefile ZF\ncluster {\nname a\nforget-after 1s\n}", ":5", `cluster forget-after "1s": want a duration from 1m0s`},
 		{"webhook without owner", "zonefile ZF\ndata /tmp/x\nwebhook {\ncheck tcp {addr}:443\n}", ":6", "owner is required"},
 		{"webhook without check", "zonefile ZF\ndata /tmp/x\nwebhook {\nowner eu\n}", ":6", "check is required"},
 		{"webhook without data", "zonefile ZF\nwebhook {\nowner eu\ncheck tcp {addr}:443\n}", ":", "needs data"},

@@ -498,3 +498,125 @@ func TestConfigErrors(t *testing.T) {
 		t.Error("bad role accepted")
 	}
 }
+
+// TestVotersSilenceAndWitness: servers and witnesses are voters, agents are
+// not; a voter or observer that goes quiet counts as silent within its
+// silence window (three heartbeats and two gossip rounds), long before the
+// failure detector declares it dead; a voter that leaves stops counting at
+// once.
+func TestVotersSilenceAndWitness(t *testing.T) {
+	kf := keyFile(t, newKey(t))
+	s1 := start(t, testConfig(t, "s1", "dc1", gossip.RoleServer, kf, "test"))
+	s2 := start(t, testConfig(t, "s2", "dc2", gossip.RoleServer, kf, "test"))
+	w := start(t, testConfig(t, "w", "dc3", gossip.RoleWitness, kf, "test"))
+	a := start(t, testConfig(t, "a", "dc1", gossip.RoleAgent, kf, "test"))
+	for _, n := range []*gossip.Node{s2, w, a} {
+		join(t, n, s1)
+	}
+	target := catalogTarget(t, "192.0.2.1", "tcp 192.0.2.1:80")
+	s1.PublishCatalog([]gossip.CatalogTarget{target})
+	a.PublishObservations(map[gossip.TargetID]health.State{target.ID: health.Up})
+	w.PublishObservations(map[gossip.TargetID]health.State{target.ID: health.Up})
+	voter := func(name string) (gossip.VoterView, bool) {
+		for _, v := range s1.Voters() {
+			if v.Node == name {
+				return v, true
+			}
+		}
+		return gossip.VoterView{}, false
+	}
+	heard := func(name string) bool {
+		v, ok := voter(name)
+		return ok && time.Now().Before(v.Until())
+	}
+	up := map[gossip.TargetID]health.State{target.ID: health.Up}
+	waitFor(t, 5*time.Second, "s1 hears s2 and the witness as voters, and the agent's view", func() bool {
+		return heard("s2") && heard("w") && seesStates(s1, "a", up) && seesStates(s1, "w", up)
+	})
+	if v, _ := voter("w"); v.Role != gossip.RoleWitness {
+		t.Errorf("w's role %v, want witness", v.Role)
+	}
+	if _, ok := voter("a"); ok {
+		t.Error("an agent is listed as a voter")
+	}
+	if v, _ := view(s1, "w"); v.Role != gossip.RoleWitness || !v.Alive {
+		t.Errorf("the witness as an observer: %+v", v)
+	}
+	silence := s1.Silence()
+	if want := 3*300*time.Millisecond + 2*100*time.Millisecond; silence != want {
+		t.Errorf("silence window %v, want 3 heartbeats + 2 gossip rounds = %v", silence, want)
+	}
+
+	// The witness and the agent die without a word.
+	w.Shutdown()
+	a.Shutdown()
+	killed := time.Now()
+	d := waitFor(t, silence+2*time.Second, "the dead witness counts as silent", func() bool { return !heard("w") })
+	m, _ := member(s1, "w")
+	t.Logf("witness silent %v after it died (window %v); memberlist says %s", d.Round(time.Millisecond), silence, m.State)
+	if d > silence+time.Second {
+		t.Errorf("silence took %v, want about the window %v", d, silence)
+	}
+	waitFor(t, silence+2*time.Second, "the dead agent's view goes silent", func() bool {
+		v, ok := view(s1, "a")
+		return ok && time.Now().After(v.Heard.Add(v.Silence))
+	})
+	t.Logf("agent silent %v after it died", time.Since(killed).Round(time.Millisecond))
+	if !heard("s2") {
+		t.Error("s2 went silent too")
+	}
+
+	// s2 leaves on purpose: it stops counting as soon as the word arrives.
+	if err := s2.Leave(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := voter("s2"); !ok || !v.Until().IsZero() || !v.Leaving {
+		t.Errorf("s2 after its leave: %+v (until %v)", v, v.Until())
+	}
+}
+
+// TestPingVoters: a ping round refreshes when a voter was last heard
+// within a round trip, long before its next heartbeat; across a cut it
+// refreshes nothing.
+func TestPingVoters(t *testing.T) {
+	kf := keyFile(t, newKey(t))
+	slow := func(name string) gossip.Config {
+		cfg := testConfig(t, name, name, gossip.RoleServer, kf, "test")
+		cfg.HeartbeatInterval = 5 * time.Second
+		return cfg
+	}
+	s1 := start(t, slow("s1"))
+	cfg2, cut := gossip.WithCut(slow("s2"))
+	s2 := start(t, cfg2)
+	join(t, s2, s1)
+	heardOf := func() time.Time {
+		for _, v := range s1.Voters() {
+			if v.Node == "s2" {
+				return v.Heard
+			}
+		}
+		return time.Time{}
+	}
+	waitFor(t, 5*time.Second, "s1 hears of s2", func() bool { return !heardOf().IsZero() })
+	time.Sleep(300 * time.Millisecond)
+	before := heardOf()
+	asked := time.Now()
+	ended := make(chan struct{})
+	s1.PingVoters(func() { close(ended) })
+	d := waitFor(t, time.Second, "s2's ack refreshes when s1 heard it", func() bool { return heardOf().After(asked) })
+	t.Logf("heard again %v after the ping (last heard %v before it)", d.Round(time.Millisecond), asked.Sub(before).Round(time.Millisecond))
+	select {
+	case <-ended:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the ping round never said it ended")
+	}
+
+	cut.Block(s1.Addr())
+	time.Sleep(100 * time.Millisecond)
+	asked = time.Now()
+	s1.PingVoters(nil)
+	time.Sleep(500 * time.Millisecond)
+	if h := heardOf(); h.After(asked) {
+		t.Errorf("s1 heard s2 %v after a ping across the cut", h.Sub(asked))
+	}
+}

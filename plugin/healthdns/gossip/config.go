@@ -23,6 +23,10 @@ const (
 	RoleServer Role = 1
 	// RoleAgent probes the catalog's targets and publishes observations.
 	RoleAgent Role = 2
+	// RoleWitness is an agent that also votes: it counts toward the
+	// majority of servers that decides whether a server may act (the
+	// third voter of a two-datacenter cluster). It serves no DNS.
+	RoleWitness Role = 3
 )
 
 func (r Role) String() string {
@@ -31,9 +35,17 @@ func (r Role) String() string {
 		return "server"
 	case RoleAgent:
 		return "agent"
+	case RoleWitness:
+		return "witness"
 	}
 	return "unknown"
 }
+
+// Votes reports whether nodes of role r count toward the majority that
+// lets a server act: servers and witnesses do, agents do not.
+func (r Role) Votes() bool { return r == RoleServer || r == RoleWitness }
+
+func (r Role) valid() bool { return r == RoleServer || r == RoleAgent || r == RoleWitness }
 
 // Config configures a Node. Zero durations take memberlist's
 // DefaultLANConfig values (gossip every 200ms, push/pull every 30s, probe
@@ -43,7 +55,7 @@ type Config struct {
 	Name string
 	// Observer is the node's location label, e.g. "eu-west-1".
 	Observer string
-	// Role is RoleServer or RoleAgent (default RoleServer).
+	// Role is RoleServer, RoleAgent or RoleWitness (default RoleServer).
 	Role Role
 
 	// BindAddr and BindPort are where gossip listens (UDP and TCP);
@@ -70,7 +82,10 @@ type Config struct {
 	PushPullInterval time.Duration
 	ProbeInterval    time.Duration
 	// HeartbeatInterval is how often the node re-announces itself even
-	// with nothing new (default 5 × GossipInterval).
+	// with nothing new (default 2 × GossipInterval). Servers tell a
+	// silent node by its heartbeats (see SilenceWindow), and confirm a
+	// verdict change by hearing a majority of voters after it, so this
+	// bounds how late a change is applied.
 	HeartbeatInterval time.Duration
 	// RejoinInterval is how often a node alone retries Join, and how
 	// often a node tries to join a few of the members it thinks dead, to
@@ -114,7 +129,7 @@ func (c *Config) fill() error {
 	if c.Role == 0 {
 		c.Role = RoleServer
 	}
-	if c.Role != RoleServer && c.Role != RoleAgent {
+	if !c.Role.valid() {
 		return fmt.Errorf("gossip: bad role %d", c.Role)
 	}
 	if len(c.Label) > 255 {
@@ -134,7 +149,7 @@ func (c *Config) fill() error {
 		c.ProbeInterval = def.ProbeInterval
 	}
 	if c.HeartbeatInterval <= 0 {
-		c.HeartbeatInterval = 5 * c.GossipInterval
+		c.HeartbeatInterval = 2 * c.GossipInterval
 	}
 	if c.RejoinInterval <= 0 {
 		c.RejoinInterval = defaultRejoin

@@ -66,6 +66,14 @@
 //
 // # Membership
 //
+// Servers and witnesses are voters: a server may act only while it hears
+// a majority of them (package health decides; Node.Voters says whom it
+// hears). A node counts as heard while news from it, direct or relayed,
+// arrived within its silence window: three of its heartbeat intervals
+// (each heartbeat says its interval) and two gossip rounds. That tells a
+// dead or cut-off node in about a second, where memberlist's failure
+// detector takes several, and memberlist cannot tell left from dead.
+//
 // memberlist stops gossiping to dead members after a while and picks only
 // live ones for push/pull, so a partition into two halves of two nodes or
 // more would never heal. Like serf's reconnect, every RejoinInterval a

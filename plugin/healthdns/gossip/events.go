@@ -13,7 +13,8 @@ import (
 // (Node.State is always alive, hashicorp/memberlist#293): a node that
 // announced it leaves and is then gone is MemberLeft, any other gone node
 // MemberDead, and MemberSuspect is never reported yet. Consumers that
-// must notice a silent observer early use ObserverView.LastHeard.
+// must notice a silent node early use its heartbeats: ObserverView.Heard
+// and VoterView.Until, within Node.Silence.
 type MemberState uint8
 
 const (

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,6 +53,7 @@ type Node struct {
 	resumeAt time.Time // guarded by mu
 	stalls   atomic.Uint64
 	joining  atomic.Bool // a reconnect to dead members is under way
+	pinging  atomic.Bool // a round of PingVoters is under way
 
 	subsMu sync.Mutex
 	subs   map[chan struct{}]struct{}
@@ -107,6 +109,7 @@ func New(cfg Config) (*Node, error) {
 	header := 2 + 2 + len(cfg.Name) + 10 + 10 + 3
 	n.perMsg = (maxBroadcast - header) / minPair
 	n.st.bulkAfter = bulkAfter
+	n.st.every = cfg.HeartbeatInterval
 	mc, err := cfg.memberlistConfig(keyring)
 	if err != nil {
 		return nil, err
@@ -247,14 +250,15 @@ func (n *Node) PublishObservations(states map[TargetID]health.State) {
 // Observed tells the cluster that this node's observations are current.
 // Call it after every probe round (each target probed once more), once
 // the round's results have been given to PublishObservations; or call
-// ObservedAt with the time of the oldest of the targets' latest results.
-// Every node dates this node's view by its latest round (heartbeats carry
-// the round's age, a change dates it at once), not by its heartbeats, so
-// that a node that was paused, or whose probes stalled, has its view age
-// until it observes again, however alive it is. A view elsewhere is then
-// as old as a probe interval plus a heartbeat interval, and relaying:
-// staleness windows must be larger. A node with no observations is always
-// current.
+// ObservedAt with the latest time at which every target's probes ran on
+// schedule (servers and agents do: now, unless a probe is late), so that
+// consumers can judge each target by its own check timing. Every node
+// dates this node's view by it (heartbeats carry its age, a change dates
+// it at once), not by its heartbeats, so that a node that was paused, or
+// whose probes stalled, has its view age until it observes again, however
+// alive it is. A view elsewhere is then as old as a heartbeat interval
+// and relaying: staleness windows must be larger. A node with no
+// observations is always current.
 //
 // Until its first call, the node dates its view itself at every
 // heartbeat, except after a pause of the process (a heartbeat tick more
@@ -263,7 +267,7 @@ func (n *Node) PublishObservations(states map[TargetID]health.State) {
 // catalog's targets, whichever comes first.
 func (n *Node) Observed() { n.ObservedAt(n.now()) }
 
-// ObservedAt is Observed for a round whose oldest result was taken at t.
+// ObservedAt is Observed for observations current as of t.
 // Times in the future count as now, and a time before one given already
 // changes nothing.
 func (n *Node) ObservedAt(t time.Time) {
@@ -305,6 +309,13 @@ type ObserverView struct {
 	// LastHeard until it observes again. Observations older than the
 	// consumer's staleness window are unknown. Zero when not known.
 	LastHeard time.Time
+	// Heard is the local time of the latest news from the observer
+	// itself (a heartbeat or a change, direct or relayed), and Silence
+	// how long it may stay without news before it counts as gone: its
+	// observations are unknown from Heard+Silence on, long before the
+	// failure detector declares it dead. Heard is now for this node.
+	Heard   time.Time
+	Silence time.Duration
 	// Synced is false while this node knows it missed some of the
 	// observer's changes (a lost packet); push/pull will repair it.
 	Synced bool
@@ -331,22 +342,153 @@ func (n *Node) Views() []ObserverView {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []ObserverView
-	add := func(p *peer, st MemberState, observed time.Time) {
+	add := func(p *peer, st MemberState, observed, heard time.Time) {
 		if p.view == nil {
 			return
 		}
 		out = append(out, ObserverView{
 			Node: p.node, Observer: p.label, Role: p.role, State: st,
 			Alive: st == MemberAlive || st == MemberSuspect, LastHeard: observed,
+			Heard: heard, Silence: n.silence(p),
 			Synced: p.view.synced(), States: p.view.states(),
 		})
 	}
-	add(n.st.self, states[n.cfg.Name], n.st.selfObserved(now))
+	add(n.st.self, states[n.cfg.Name], n.st.selfObserved(now), now)
 	for _, p := range n.st.peers {
-		add(p, states[p.node], p.observed)
+		add(p, states[p.node], p.observed, p.heard)
 	}
 	slices.SortFunc(out, func(a, b ObserverView) int { return strings.Compare(a.Node, b.Node) })
 	return out
+}
+
+// silence is how long p may go without news before it counts as gone:
+// three of its heartbeat intervals (one lost heartbeat is not silence)
+// and two gossip rounds for the relays.
+func (n *Node) silence(p *peer) time.Duration {
+	every := p.every
+	if every <= 0 || p == n.st.self {
+		every = n.cfg.HeartbeatInterval
+	}
+	return 3*every + 2*n.cfg.GossipInterval
+}
+
+// Silence is how long a node with this node's timing may go without news
+// before it counts as gone (see ObserverView.Silence).
+func (n *Node) Silence() time.Duration { return n.silence(n.st.self) }
+
+// VoterView is a voter (a server or a witness) other than this node, as
+// this node hears it.
+type VoterView struct {
+	Node  string
+	Role  Role
+	State MemberState
+	// Heard is the local time of the latest news from it, direct or
+	// relayed; zero for never. Silence is how long it may stay without
+	// news and still count as heard.
+	Heard   time.Time
+	Silence time.Duration
+	// Leaving: it announced that it leaves the cluster.
+	Leaving bool
+}
+
+// Until is when v stops counting as heard if no more news comes; zero
+// when it does not count at all: dead, left or leaving.
+func (v VoterView) Until() time.Time {
+	if v.Heard.IsZero() || v.Leaving || v.State == MemberDead || v.State == MemberLeft {
+		return time.Time{}
+	}
+	return v.Heard.Add(v.Silence)
+}
+
+// Voters returns the voters other than this node that it has news of,
+// sorted by name. A voter forgotten after the retention is not listed:
+// counting the voters a majority needs is the consumer's business.
+func (n *Node) Voters() []VoterView {
+	members := n.Members()
+	byName := make(map[string]Member, len(members))
+	for _, m := range members {
+		byName[m.Name] = m
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []VoterView
+	for _, p := range n.st.peers {
+		m := byName[p.node]
+		role := p.role
+		if role == 0 {
+			role = m.Role
+		}
+		if !role.Votes() {
+			continue
+		}
+		st := m.State
+		if st == MemberDead && p.leaving {
+			st = MemberLeft
+		}
+		out = append(out, VoterView{Node: p.node, Role: role, State: st, Heard: p.heard, Silence: n.silence(p), Leaving: p.leaving})
+	}
+	slices.SortFunc(out, func(a, b VoterView) int { return strings.Compare(a.Node, b.Node) })
+	return out
+}
+
+// PingVoters pings every live voter (memberlist's UDP ping, encrypted and
+// labelled like the rest) and takes each ack as news from it: a server
+// waiting to confirm a verdict change hears a majority again within a
+// round trip instead of waiting for heartbeats, and across a cut no ack
+// comes. It returns at once; one round of pings runs at a time, each
+// bounded by memberlist's probe timeout. done, if not nil, is called when
+// the round this call started ends (not if one was under way already).
+func (n *Node) PingVoters(done func()) {
+	var targets []*memberlist.Node
+	for _, nd := range n.ml.Members() {
+		if nd.Name == n.cfg.Name {
+			continue
+		}
+		if m, err := decodeMeta(nd.Meta); err == nil && m.Role.Votes() {
+			targets = append(targets, nd)
+		}
+	}
+	if len(targets) == 0 || !n.pinging.CompareAndSwap(false, true) {
+		return
+	}
+	n.courMu.Lock() // Shutdown waits for n.wg only once closed is set under courMu
+	if n.closed.Load() {
+		n.courMu.Unlock()
+		n.pinging.Store(false)
+		return
+	}
+	n.wg.Add(1)
+	n.courMu.Unlock()
+	go func() {
+		defer n.wg.Done()
+		defer func() {
+			n.pinging.Store(false)
+			if done != nil {
+				done()
+			}
+		}()
+		var wg sync.WaitGroup
+		for _, nd := range targets {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := n.ml.Ping(nd.Name, &net.UDPAddr{IP: nd.Addr, Port: int(nd.Port)}); err == nil {
+					n.acked(nd.Name)
+				}
+			}()
+		}
+		wg.Wait()
+	}()
+}
+
+// acked records an ack from node as news from it.
+func (n *Node) acked(node string) {
+	now := n.now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if p := n.st.peers[node]; p != nil && now.After(p.heard) {
+		p.heard = now
+	}
 }
 
 // Subscribe returns a channel that receives (coalesced, never blocking the

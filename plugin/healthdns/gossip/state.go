@@ -25,6 +25,7 @@ type state struct {
 	peers     map[string]*peer // every node but self
 	catSeq    uint64
 	retention time.Duration
+	every     time.Duration // this node's heartbeat interval
 	collided  map[TargetID]bool
 	// bulkAfter is the most gossip messages a change of the node's own
 	// observations or catalog may take; a larger change is sent whole and
@@ -39,7 +40,8 @@ type peer struct {
 	role  Role
 	epoch uint64
 	beat  uint64
-	heard time.Time // local time of the last news from it; zero for never
+	heard time.Time     // local time of the last news from it; zero for never
+	every time.Duration // its heartbeat interval, as it says; 0 until heard
 	// observed is the local time of its latest observation round as far
 	// as this node knows; zero for never. Its view is as fresh as that,
 	// however recent its heartbeats.
@@ -200,7 +202,8 @@ func (s *state) heartbeat(now time.Time) *heartbeat {
 	me := s.self
 	me.beat++
 	me.heard = now
-	hb := &heartbeat{Node: me.node, Label: me.label, Role: me.role, Epoch: me.epoch, Beat: me.beat, Leaving: me.leaving, ObsAgeMS: s.obsAge(now)}
+	hb := &heartbeat{Node: me.node, Label: me.label, Role: me.role, Epoch: me.epoch, Beat: me.beat, Leaving: me.leaving, ObsAgeMS: s.obsAge(now),
+		EveryMS: uint64(s.every / time.Millisecond)}
 	if me.view != nil {
 		hb.ObsSeq = me.view.latest
 	}
@@ -334,6 +337,7 @@ func (s *state) applyHeartbeat(m *heartbeat, now time.Time) outcome {
 	o.fresh = true
 	o.changed = p.label != m.Label || p.role != m.Role || p.leaving != m.Leaving
 	p.label, p.role, p.beat, p.heard, p.leaving = m.Label, m.Role, m.Beat, now, m.Leaving
+	p.every = time.Duration(m.EveryMS) * time.Millisecond
 	if m.ObsSeq > 0 {
 		if p.view == nil {
 			p.view = newView()

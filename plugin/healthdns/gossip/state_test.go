@@ -46,6 +46,14 @@ func TestStateHeartbeat(t *testing.T) {
 	if p.view == nil || p.view.synced() {
 		t.Error("heartbeat announcing seq 3 should leave an unsynced view")
 	}
+	// A witness says how often it beats: receivers size its silence by it.
+	s.applyHeartbeat(&heartbeat{Node: "w", Role: RoleWitness, Epoch: 3, Beat: 1, EveryMS: 400}, t0)
+	if w := s.peers["w"]; w.role != RoleWitness || !w.role.Votes() || w.every != 400*time.Millisecond {
+		t.Errorf("witness peer: role %v every %v", w.role, w.every)
+	}
+	if RoleAgent.Votes() || !RoleServer.Votes() {
+		t.Error("agents vote or servers do not")
+	}
 	// About ourselves from a later life: refute.
 	if o := s.applyHeartbeat(&heartbeat{Node: "me", Role: RoleServer, Epoch: 200, Beat: 1}, t0); o.self != 200 {
 		t.Errorf("self = %d, want 200", o.self)

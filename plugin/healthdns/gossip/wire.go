@@ -26,7 +26,7 @@ import (
 //	heartbeat    (2): node str, label str, role byte, epoch uv, beat uv,
 //	                  obs seq uv, obs age uv (the age of the node's latest
 //	                  observation round), catalog epoch uv, catalog seq uv,
-//	                  flags byte (1 = leaving)
+//	                  heartbeat interval ms uv, flags byte (1 = leaving)
 //	catalog page (3): node str, epoch uv, seq uv, page uv, pages uv,
 //	                  n uv, n × target
 //
@@ -65,9 +65,14 @@ import (
 //	         target costs one byte a target
 //
 // Record Sets travel in messages of their own (5-7), in records_wire.go.
-// Health states are 0 unknown, 1 up, 2 down.
+// Health states are 0 unknown, 1 up, 2 down. Roles are 1 server, 2 agent,
+// 3 witness.
+//
+// Version 3 added the witness role and the heartbeat interval: a node of
+// version 2 cannot read them, so versions do not mix (every message of
+// the other version is dropped and counted as garbled).
 const (
-	wireVersion byte = 2
+	wireVersion byte = 3
 
 	msgObservations byte = 1
 	msgHeartbeat    byte = 2
@@ -93,6 +98,7 @@ const (
 	maxPages    = 4096
 	maxPending  = 1024
 	ageNever    = math.MaxUint32
+	maxEveryMS  = uint64(time.Hour / time.Millisecond)
 )
 
 var (
@@ -143,7 +149,10 @@ type heartbeat struct {
 	ObsAgeMS uint64 // age of the latest observation round; ageNever for none
 	CatEpoch uint64
 	CatSeq   uint64
-	Leaving  bool // the node announced it is leaving the cluster
+	// EveryMS is the node's heartbeat interval: how long a receiver may
+	// hear nothing from it before it counts as silent.
+	EveryMS uint64
+	Leaving bool // the node announced it is leaving the cluster
 }
 
 type catalogPage struct {
@@ -320,6 +329,7 @@ func (m *heartbeat) encode() []byte {
 	b = appendUvarint(b, m.ObsAgeMS)
 	b = appendUvarint(b, m.CatEpoch)
 	b = appendUvarint(b, m.CatSeq)
+	b = appendUvarint(b, m.EveryMS)
 	return appendBool(b, m.Leaving)
 }
 
@@ -618,7 +628,7 @@ func (d *decoder) state() health.State {
 // false.
 func (d *decoder) role(known bool) Role {
 	r := Role(d.byte())
-	if d.err == nil && r != RoleServer && r != RoleAgent && (known || r != 0) {
+	if d.err == nil && !r.valid() && (known || r != 0) {
 		d.fail(fmt.Errorf("bad role %d", r))
 	}
 	return r
@@ -723,6 +733,7 @@ func decodeMessage(b []byte) (any, error) {
 		m.Epoch, m.Beat, m.ObsSeq = d.uvarint(), d.uvarint(), d.uvarint()
 		m.ObsAgeMS = d.bounded(ageNever, "observation age")
 		m.CatEpoch, m.CatSeq = d.uvarint(), d.uvarint()
+		m.EveryMS = d.bounded(maxEveryMS, "heartbeat interval")
 		switch f := d.byte(); f {
 		case 0, 1:
 			m.Leaving = f == 1

@@ -32,6 +32,10 @@ func wireSeeds(t testing.TB) [][]byte {
 	other.publishObservations(map[TargetID]health.State{ts[0].ID: health.Up}, 100)
 	other.heartbeat(t0)
 	s.mergeFull(other.full(t0), t0)
+	witness := newState("witness-1", "third", RoleWitness, 6, time.Minute)
+	witness.every = 400 * time.Millisecond
+	whb := witness.heartbeat(t0)
+	s.applyHeartbeat(whb, t0)
 	// A view with a gap, so the state carries newer rows and pending seqs,
 	// and rows of targets in no catalog (extra IDs).
 	s.applyObservations(&observations{Node: "agent-2", Epoch: 9, Seq: 3, Pairs: []pair{{ts[1].ID, health.Up}, {77, health.Down}}}, t0)
@@ -41,7 +45,7 @@ func wireSeeds(t testing.TB) [][]byte {
 	rs := newRecordState()
 	rs.put(recordSet(t, "eu", 3, 2, 2, ""), recordSet(t, "eu", 3, 2, 2, "").Digest())
 	dg.Sets = rs.versions()
-	seeds := [][]byte{hb.encode(), leaving.encode(), pages[0].encode(), s.full(t0).encode(), bulk.encode(), dg.encode(),
+	seeds := [][]byte{hb.encode(), leaving.encode(), whb.encode(), pages[0].encode(), s.full(t0).encode(), bulk.encode(), dg.encode(),
 		s.selfCatalog(t0).encode(), encodeRecordStates("server-1", rs.list(), maxRecordState)[0]}
 	for _, m := range obs {
 		seeds = append(seeds, m.encode())
@@ -171,6 +175,10 @@ func TestWireLimits(t *testing.T) {
 	}
 	if _, err := decodeMessage(append(hb, 0)); err == nil {
 		t.Error("trailing byte accepted")
+	}
+	role := (&heartbeat{Node: "n", Role: Role(4), Epoch: 1, Beat: 1}).encode()
+	if _, err := decodeMessage(role); err == nil || !strings.Contains(err.Error(), "role") {
+		t.Errorf("unknown role: %v", err)
 	}
 	// A count that claims more than the bytes left is refused before any
 	// allocation.

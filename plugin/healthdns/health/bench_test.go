@@ -11,11 +11,11 @@ func BenchmarkDecide(b *testing.B) {
 	now := time.Unix(1000, 0)
 	obs := make([]Observation, 10)
 	for i := range obs {
-		obs[i] = Observation{Observer: strconv.Itoa(i), State: State(1 + i%2), At: now.Add(-time.Duration(i) * time.Second)}
+		obs[i] = Observation{Observer: strconv.Itoa(i), State: State(1 + i%2), At: now.Add(-time.Duration(i) * time.Second), Until: now.Add(time.Duration(5-i) * time.Second)}
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		Decide(Quorum{Kind: Majority}, obs, now, 5*time.Second)
+		Decide(Quorum{Kind: Majority}, obs, now)
 	}
 }
 
@@ -27,14 +27,15 @@ func BenchmarkJudgeRound(b *testing.B) {
 	for i := range qs {
 		obs := make([]Observation, 10)
 		for j := range obs {
-			obs[j] = Observation{Observer: strconv.Itoa(j), State: Up, At: now}
+			obs[j] = Observation{Observer: strconv.Itoa(j), State: Up, At: now, Until: now.Add(5 * time.Second)}
 		}
 		qs[i] = Question{Key: strconv.Itoa(i), Quorum: Quorum{Kind: Majority}, Obs: obs}
 	}
-	j := NewJudge(5 * time.Second)
-	j.Round(now, qs, 10, 10)
+	voters := Voters{Known: 3, Others: []Voter{{Heard: now, Until: now.Add(time.Second)}, {Heard: now, Until: now.Add(time.Second)}}}
+	j := NewJudge()
+	j.Round(now, qs, voters)
 	b.ReportAllocs()
 	for b.Loop() {
-		j.Round(now, qs, 10, 10)
+		j.Round(now, qs, voters)
 	}
 }

@@ -1,6 +1,8 @@
 // Package health owns the health model: the rise/fall state machine an
-// observer runs for each check, and the quorum rule that turns the
-// observations of several observers into one verdict per target.
+// observer runs for each check, the quorum rule that turns the
+// observations of several observers into one verdict per target, and the
+// majority of voters (servers and witnesses) a server must hear to change
+// a verdict.
 //
 // Everything here is a pure function of its inputs and an injected time; it
 // does no I/O and starts no goroutines.
@@ -141,16 +143,24 @@ type Observation struct {
 	Observer string
 	State    State
 	At       time.Time // when the observer last confirmed State
+	// Until is when the observation stops counting: past it, it is
+	// unknown, never down. The caller sets it from the target's check
+	// timing and from when it last heard the observer. Zero: never.
+	Until time.Time
 }
 
-// Decide combines observations under q. An observation older than stale
-// (when stale > 0) counts as unknown, never as down. With no fresh up or
-// down observation at all the verdict is Unknown and the caller keeps its
-// previous verdict.
-func Decide(q Quorum, obs []Observation, now time.Time, stale time.Duration) State {
+// Fresh reports whether o still counts at now.
+func (o Observation) Fresh(now time.Time) bool {
+	return o.Until.IsZero() || !now.After(o.Until)
+}
+
+// Decide combines the fresh observations under q; the others count as
+// unknown, never as down. With no fresh up or down observation at all the
+// verdict is Unknown and the caller keeps its previous verdict.
+func Decide(q Quorum, obs []Observation, now time.Time) State {
 	up, down := 0, 0
 	for _, o := range obs {
-		if stale > 0 && now.Sub(o.At) > stale {
+		if !o.Fresh(now) {
 			continue
 		}
 		switch o.State {

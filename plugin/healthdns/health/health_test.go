@@ -71,10 +71,11 @@ func TestCombine(t *testing.T) {
 func TestDecide(t *testing.T) {
 	now := time.Unix(5000, 0)
 	fresh, stale := now.Add(-time.Second), now.Add(-time.Minute)
+	until := now.Add(time.Second) // fresh ones count until then
 	obs := func(states ...State) []Observation {
 		var out []Observation
 		for i, s := range states {
-			out = append(out, Observation{Observer: string(rune('a' + i)), State: s, At: fresh})
+			out = append(out, Observation{Observer: string(rune('a' + i)), State: s, At: fresh, Until: until})
 		}
 		return out
 	}
@@ -101,12 +102,14 @@ func TestDecide(t *testing.T) {
 		{"unknown views do not vote", "majority", obs(Down, Unknown, Unknown), Down},
 		{"no evidence is unknown, not down", "any", obs(Unknown), Unknown},
 		{"nothing at all is unknown", "majority", nil, Unknown},
-		{"a stale down counts as unknown", "any", []Observation{{"a", Down, stale}, {"b", Up, fresh}}, Up},
-		{"only stale views is unknown", "any", []Observation{{"a", Down, stale}}, Unknown},
+		{"a stale down counts as unknown", "any", []Observation{{"a", Down, stale, stale.Add(time.Second)}, {"b", Up, fresh, until}}, Up},
+		{"only stale views is unknown", "any", []Observation{{"a", Down, stale, stale.Add(time.Second)}}, Unknown},
+		{"an observation expires just after its Until", "any", []Observation{{"a", Down, fresh, now}}, Down},
+		{"no Until never expires", "any", []Observation{{"a", Down, stale, time.Time{}}}, Down},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Decide(mustQ(tc.q), tc.obs, now, 10*time.Second); got != tc.want {
+			if got := Decide(mustQ(tc.q), tc.obs, now); got != tc.want {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})

@@ -53,6 +53,7 @@ func TestAlertRules(t *testing.T) {
 	want := map[string]struct{ expr, for_ string }{
 		"HealthDNSTargetDown":        {"coredns_healthdns_target_healthy == 0", "1m"},
 		"HealthDNSPartitioned":       {"coredns_healthdns_partitioned == 1", "30s"},
+		"HealthDNSVoterSilent":       {"coredns_healthdns_voter_heard == 0", "1m"},
 		"HealthDNSObserverSilent":    {"coredns_healthdns_observer_lag_seconds > 30", "1m"},
 		"HealthDNSAnsweringFallback": {`rate(coredns_healthdns_answers_total{outcome!="healthy"}[5m])`, ""},
 		"HealthDNSGossipGarbled":     {`increase(coredns_healthdns_gossip_messages_total{result=~"garbled|oversized"}[10m])`, ""},

@@ -13,7 +13,15 @@ func before(d time.Duration) time.Time { return at.Add(-d) }
 func fixture() *Document {
 	return &Document{
 		Node: "dns1", Role: RoleServer, Observer: "eu-west", Time: at,
-		Partition: &Partition{Heard: 2, Known: 3, Since: before(time.Hour)},
+		Partition: &Partition{
+			Heard: 2, Known: 3, Since: before(time.Hour),
+			VotersHeard: 2, VotersKnown: 3, VotersNeeded: 2, VotersRule: "servers",
+			Voters: []Voter{
+				{Name: "dns1", Role: RoleServer, State: VoterSelf, LastHeard: at},
+				{Name: "dns2", Role: RoleServer, State: VoterDead, LastHeard: before(31 * time.Second)},
+				{Name: "w1", Role: RoleWitness, State: VoterHeard, LastHeard: before(300 * time.Millisecond)},
+			},
+		},
 		Members: []Member{
 			{Name: "agent1", Addr: "127.0.0.14:7946", Role: RoleAgent, Observer: "eu-west", State: "alive", Since: before(2 * time.Hour)},
 			{Name: "agent2", Addr: "127.0.0.15:7946", Role: RoleAgent, Observer: "us-east", State: "dead", Since: before(31 * time.Second)},

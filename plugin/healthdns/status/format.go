@@ -1,6 +1,7 @@
 package status
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -123,4 +124,32 @@ func (d *Document) now() time.Time {
 		return time.Now()
 	}
 	return d.Time
+}
+
+// standing says in words where a server stands among the voters:
+// "hearing 3 of 3 voters (need 2, servers): dns1 self, dns2 heard,
+// w1 witness heard; 5 of 5 observers". Documents from before voters were
+// reported show the observers alone.
+func (p *Partition) standing() string {
+	obs := fmt.Sprintf("%d of %d observers", p.Heard, p.Known)
+	if p.VotersKnown == 0 {
+		return "hearing " + obs
+	}
+	var vs []string
+	for _, v := range p.Voters {
+		w := v.Name
+		if v.Role == RoleWitness {
+			w += " witness"
+		}
+		vs = append(vs, w+" "+dash(v.State))
+	}
+	s := fmt.Sprintf("hearing %d of %d voters (need %d, %s)", p.VotersHeard, p.VotersKnown, p.VotersNeeded, dash(p.VotersRule))
+	if len(vs) > 0 {
+		s += ": " + strings.Join(vs, ", ")
+	}
+	s += "; " + obs
+	if p.Pending > 0 {
+		s += fmt.Sprintf("; %d verdict changes wait for a majority", p.Pending)
+	}
+	return s
 }

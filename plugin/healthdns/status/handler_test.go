@@ -130,7 +130,7 @@ func TestPage(t *testing.T) {
 		// history, newest first
 		"agent1=down agent2=stale dns1=down by quorum majority",
 		// partition and members
-		"not partitioned: hearing 2 of 3 observers, since 2026-11-26T01:01:14Z (1h00m ago)", "127.0.0.15:7946", `<td class="down">dead</td>`,
+		"not partitioned: hearing 2 of 3 voters (need 2, servers): dns1 self, dns2 dead, w1 witness heard; 2 of 3 observers, since 2026-11-26T01:01:14Z (1h00m ago)", "127.0.0.15:7946", `<td class="down">dead</td>`,
 		// owners, views
 		"webhook owners", "observers' views held here", "no: missed changes",
 	} {

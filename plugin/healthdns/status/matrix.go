@@ -18,17 +18,21 @@ const MaxTXT = 255
 // string, key=value words, so it greps well:
 //
 //	app.gslb.example.com. policy=priority quorum=majority ttl=10 fallback=all outcome=healthy answer=192.0.2.10,2001:db8::10
+//	voters partitioned=no heard=3 known=3 need=2 rule=servers pending=0 dns1=self dns2=heard witness:w1=heard
 //	target 192.0.2.10 tier=1 weight=1 owner=- verdict=down since=2026-11-26T02:01:02Z (12s)
 //	192.0.2.10 observer=agent1 location=eu-west state=down age=0.4s
 //
 // The first string is the summary (an empty answer is "answer=-"). A
 // summary too long for one string goes on in the next ones, word by word,
 // and an answer list that does not fit continues in "answer+=ADDR,..."
-// strings, so no address is lost. Then each target, followed by one string per observer that
-// reports on it, sorted by observer; a stale observation says
-// state=stale. Empty values are "-", spaces inside values "_". now is the
-// reference for the verdict's age, usually Document.Time.
-func MatrixTXT(n Name, now time.Time) []string {
+// strings, so no address is lost. Then, when part is not nil, the
+// server's standing among the voters (whether it may act), continued word
+// by word like the summary. Then each target (with pending=STATE when a
+// verdict change waits for a majority), followed by one string per
+// observer that reports on it, sorted by observer; a stale observation
+// says state=stale. Empty values are "-", spaces inside values "_". now is
+// the reference for the verdict's age, usually Document.Time.
+func MatrixTXT(n Name, part *Partition, now time.Time) []string {
 	var p packer
 	p.word(tok(n.Name))
 	p.word("policy=" + tok(n.Policy))
@@ -38,14 +42,39 @@ func MatrixTXT(n Name, now time.Time) []string {
 	p.word("outcome=" + tok(n.Outcome))
 	p.list("answer", n.answer())
 	p.flush()
+	if part != nil {
+		yes := "no"
+		if part.Partitioned {
+			yes = "yes"
+		}
+		p.word("voters")
+		p.word("partitioned=" + yes)
+		p.word("heard=" + strconv.Itoa(part.VotersHeard))
+		p.word("known=" + strconv.Itoa(part.VotersKnown))
+		p.word("need=" + strconv.Itoa(part.VotersNeeded))
+		p.word("rule=" + tok(part.VotersRule))
+		p.word("pending=" + strconv.Itoa(part.Pending))
+		for _, v := range part.Voters {
+			name := tok(v.Name)
+			if v.Role == RoleWitness {
+				name = "witness:" + name
+			}
+			p.word(name + "=" + tok(v.State))
+		}
+		p.flush()
+	}
 	lines := p.lines
 	for _, t := range n.Targets {
 		since := "-"
 		if !t.Since.IsZero() {
 			since = stamp(t.Since) + " (" + ago(now, t.Since) + ")"
 		}
-		lines = append(lines, fit(fmt.Sprintf("target %s tier=%d weight=%d owner=%s verdict=%s since=%s",
-			tok(t.Address), t.Tier, t.Weight, tok(t.Owner), orUnknown(t.Verdict), since)))
+		pending := ""
+		if t.Pending != "" {
+			pending = " pending=" + tok(t.Pending)
+		}
+		lines = append(lines, fit(fmt.Sprintf("target %s tier=%d weight=%d owner=%s verdict=%s%s since=%s",
+			tok(t.Address), t.Tier, t.Weight, tok(t.Owner), orUnknown(t.Verdict), pending, since)))
 		obs := slices.Clone(t.Observations)
 		slices.SortStableFunc(obs, func(a, b Observation) int { return strings.Compare(a.Observer, b.Observer) })
 		for _, o := range obs {

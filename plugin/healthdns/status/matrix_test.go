@@ -9,9 +9,10 @@ import (
 
 func TestMatrixTXT(t *testing.T) {
 	d := fixture()
-	got := MatrixTXT(d.Names[0], d.Time)
+	got := MatrixTXT(d.Names[0], d.Partition, d.Time)
 	want := []string{
 		"app.gslb.example.com. policy=priority quorum=majority ttl=10 fallback=all outcome=healthy answer=198.51.100.10,2001:db8:1::10",
+		"voters partitioned=no heard=2 known=3 need=2 rule=servers pending=0 dns1=self dns2=dead witness:w1=heard",
 		"target 192.0.2.10 tier=1 weight=1 owner=- verdict=down since=2026-11-26T02:01:02Z (12s)",
 		"192.0.2.10 observer=agent1 location=eu-west state=down age=0.4s",
 		"192.0.2.10 observer=agent2 location=us-east state=stale age=31.2s",
@@ -30,10 +31,28 @@ func TestMatrixTXT(t *testing.T) {
 		t.Errorf("matrix:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 
-	got = MatrixTXT(d.Names[1], d.Time)
+	got = MatrixTXT(d.Names[1], nil, d.Time)
 	want = []string{
 		"www.gslb.example.com. policy=roundrobin quorum=2 ttl=30 fallback=none outcome=none answer=-",
 		"target 203.0.113.10 tier=0 weight=1 owner=- verdict=unknown since=-",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("matrix:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// Cut off with a change waiting: the voters string and the target
+	// say so.
+	part := *d.Partition
+	part.Partitioned, part.VotersHeard, part.Pending = true, 1, 1
+	part.Voters = []Voter{part.Voters[0], part.Voters[1], {Name: "w1", Role: RoleWitness, State: VoterSilent}}
+	n := d.Names[0]
+	n.Targets = []Target{n.Targets[2]}
+	n.Targets[0].Pending, n.Targets[0].Observations = StateDown, nil
+	got = MatrixTXT(n, &part, d.Time)
+	want = []string{
+		"app.gslb.example.com. policy=priority quorum=majority ttl=10 fallback=all outcome=healthy answer=198.51.100.10,2001:db8:1::10",
+		"voters partitioned=yes heard=1 known=3 need=2 rule=servers pending=1 dns1=self dns2=dead witness:w1=silent",
+		"target 198.51.100.10 tier=2 weight=1 owner=west verdict=up pending=down since=2026-11-25T22:57:14Z (3h04m)",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("matrix:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -55,7 +74,7 @@ func TestMatrixTXTLimits(t *testing.T) {
 		Address: "2001:db8::1", Owner: "cluster with spaces " + strings.Repeat("é", 200), Verdict: StateUp, Since: at,
 		Observations: []Observation{{Observer: strings.Repeat("o", 300), Location: "eu west", State: StateUp, AgeSeconds: 1.25, LastHeard: at}},
 	}}
-	lines := MatrixTXT(n, at)
+	lines := MatrixTXT(n, nil, at)
 	var answered []string
 	for _, l := range lines {
 		if len(l) > MaxTXT {

@@ -17,8 +17,19 @@ import "time"
 
 // Roles of a Document and a Member.
 const (
-	RoleServer = "server"
-	RoleAgent  = "agent"
+	RoleServer  = "server"
+	RoleAgent   = "agent"
+	RoleWitness = "witness" // an agent that votes
+)
+
+// States of a Voter.
+const (
+	VoterSelf       = "self"       // this server
+	VoterHeard      = "heard"      // news arrived within its silence window
+	VoterSilent     = "silent"     // no news within its silence window
+	VoterDead       = "dead"       // memberlist's failure detector says so
+	VoterLeft       = "left"       // it left on purpose
+	VoterRemembered = "remembered" // counted from the data directory, no news since the start
 )
 
 // States of a verdict, an observation and a catalog entry.
@@ -81,19 +92,52 @@ type Build struct {
 	Go      string `json:"go"`
 }
 
-// Partition says whether a server hears enough observers to trust them.
+// Partition says whether a server may act: whether it hears a majority
+// of the cluster's voters (servers and witnesses).
 type Partition struct {
-	// Partitioned is true while the server hears fewer than half of the
-	// observers it knows and keeps its last verdicts.
+	// Partitioned is true while the server hears fewer voters than
+	// VotersNeeded and keeps its last verdicts.
 	Partitioned bool `json:"partitioned"`
-	// Heard is how many observers are alive and fresh (this server's own
-	// probes included).
+	// Heard is how many observers are alive and not silent (this
+	// server's own probes included). It does not decide the partition.
 	Heard int `json:"heard"`
 	// Known is how many observers the server knows that did not leave on
 	// purpose.
 	Known int `json:"known"`
 	// Since is when Partitioned last changed (absent if never).
 	Since time.Time `json:"since,omitzero"`
+	// VotersHeard is how many voters the server hears now, itself
+	// included.
+	VotersHeard int `json:"voters_heard"`
+	// VotersKnown is how many voters the cluster has as the server
+	// counts them (see VotersRule).
+	VotersKnown int `json:"voters_known"`
+	// VotersNeeded is a majority of VotersKnown: the server acts while
+	// VotersHeard reaches it.
+	VotersNeeded int `json:"voters_needed"`
+	// VotersRule says where VotersKnown comes from: "servers" (the
+	// Corefile's servers option), "remembered" (the voters heard within
+	// forget-after) or "alone" (no cluster).
+	VotersRule string `json:"voters_rule"`
+	// Voters are the voters the server counts, itself first, then by
+	// name; the witness is among them with role "witness".
+	Voters []Voter `json:"voters"`
+	// Pending is how many verdict changes wait until a majority of voters
+	// is heard after them.
+	Pending int `json:"pending"`
+}
+
+// Voter is one voter (a server or a witness) as a server counts it.
+type Voter struct {
+	// Name is its node name.
+	Name string `json:"name"`
+	// Role is RoleServer or RoleWitness.
+	Role string `json:"role"`
+	// State is VoterSelf, VoterHeard, VoterSilent, VoterDead, VoterLeft
+	// or VoterRemembered.
+	State string `json:"state"`
+	// LastHeard is when news of it last arrived (absent if never).
+	LastHeard time.Time `json:"last_heard,omitzero"`
 }
 
 // Member is one node of the gossip cluster.
@@ -198,6 +242,11 @@ type Target struct {
 	// Reason says which observers said what and the rule that decided,
 	// e.g. "agent1=down dns1=up dns2=down by quorum majority".
 	Reason string `json:"reason"`
+	// Pending is the verdict the evidence wants that waits until a
+	// majority of voters is heard after PendingSince (absent if none).
+	Pending string `json:"pending,omitempty"`
+	// PendingSince is when Pending was first wanted.
+	PendingSince time.Time `json:"pending_since,omitzero"`
 	// Observations are each observer's view of the target, sorted by
 	// observer.
 	Observations []Observation `json:"observations"`
@@ -220,9 +269,9 @@ type Observation struct {
 	LastHeard time.Time `json:"last_heard,omitzero"`
 	// AgeSeconds is Document.Time minus LastHeard, in seconds.
 	AgeSeconds float64 `json:"age_seconds"`
-	// Stale is true when the observation is older than the staleness
-	// window or the observer is gone: it counts as unknown whatever
-	// State says.
+	// Stale is true when the observation no longer counts (the observer
+	// is gone or silent, or its view is older than the target's check
+	// timing allows): it counts as unknown whatever State says.
 	Stale bool `json:"stale"`
 }
 

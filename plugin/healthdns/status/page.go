@@ -2,7 +2,6 @@ package status
 
 import (
 	_ "embed"
-	"fmt"
 	"html/template"
 	"slices"
 	"strings"
@@ -102,7 +101,7 @@ func newPage(d *Document) pageData {
 		if pt.Partitioned {
 			pv.Class, pv.Text = "down", "PARTITIONED, keeping the last verdicts"
 		}
-		pv.Text += fmt.Sprintf(": hearing %d of %d observers", pt.Heard, pt.Known)
+		pv.Text += ": " + pt.standing()
 		if !pt.Since.IsZero() {
 			pv.Text += ", since " + when(now, pt.Since)
 		}

@@ -11,7 +11,7 @@ import (
 // spaces and no colours:
 //
 //	node dns1 (server, observer eu-west) at 2026-11-26T02:01:14Z
-//	partition: no, hearing 3 of 3 observers
+//	partition: no; hearing 3 of 3 voters (need 2, servers): dns1 self, dns2 heard, w1 witness heard; 4 of 4 observers
 //
 //	MEMBER  ROLE    OBSERVER  STATE  SINCE  ADDR
 //	...
@@ -48,7 +48,7 @@ func Table(w io.Writer, d *Document) error {
 		if !p.Since.IsZero() {
 			since = fmt.Sprintf(" since %s (%s ago)", stamp(p.Since), ago(now, p.Since))
 		}
-		fmt.Fprintf(ew, "partition: %s, hearing %d of %d observers%s\n", state, p.Heard, p.Known, since)
+		fmt.Fprintf(ew, "partition: %s%s; %s\n", state, since, p.standing())
 	}
 
 	fmt.Fprintln(ew)

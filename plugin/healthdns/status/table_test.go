@@ -13,7 +13,7 @@ func TestTable(t *testing.T) {
 		want string
 	}{
 		{"server", fixture(), `node dns1 (server, observer eu-west) at 2026-11-26T02:01:14Z
-partition: no, hearing 2 of 3 observers since 2026-11-26T01:01:14Z (1h00m ago)
+partition: no since 2026-11-26T01:01:14Z (1h00m ago); hearing 2 of 3 voters (need 2, servers): dns1 self, dns2 dead, w1 witness heard; 2 of 3 observers
 
 MEMBER  ROLE    OBSERVER  STATE  SINCE                             ADDR
 agent1  agent   eu-west   alive  2026-11-26T00:01:14Z (2h00m ago)  127.0.0.14:7946
@@ -53,7 +53,7 @@ PROBED         STATE    SINCE                             CHECKED  CHECKS       
 2001:db8::10   unknown  never                             never    tcp [2001:db8::10]:443                            -
 `},
 		{"alone", &Document{Node: "self", Role: RoleServer, Time: at, Partition: &Partition{Partitioned: true, Heard: 0, Known: 1}}, `node self (server, observer -) at 2026-11-26T02:01:14Z
-partition: YES, keeping the last verdicts, hearing 0 of 1 observers
+partition: YES, keeping the last verdicts; hearing 0 of 1 observers
 
 members: none (no cluster)
 `},
