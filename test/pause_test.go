@@ -46,9 +46,10 @@ func TestClusterPausedServer(t *testing.T) {
 	east.stop()
 	waitAll(t, []*clusterServer{s2}, "app.gslb.example.com", appWest, cFailBound+3*time.Second)
 	t.Logf("s2 dropped the dead address %v after the kill", time.Since(stopped).Round(time.Millisecond))
-	// Stay paused past the staleness window (the deadline's window), while
+	// Stay paused past the snapshot's window (3 s at least, as this test's
+	// targets are quick), while
 	// s2 keeps answering without the dead address.
-	hold(t, []*clusterServer{s2}, "app.gslb.example.com", appWest, cStale+time.Second-time.Since(stopped), 100*time.Millisecond)
+	hold(t, []*clusterServer{s2}, "app.gslb.example.com", appWest, 4*time.Second-time.Since(stopped), 100*time.Millisecond)
 
 	// Queries sent during the pause wait in s1's socket; s1 reads them
 	// first when it resumes.

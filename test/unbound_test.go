@@ -264,6 +264,7 @@ func newUnboundFailover(t *testing.T, interval, timeout time.Duration) *unboundF
 	}
 	f := &unboundFailover{east: startBackend(t, "http"), west: startBackend(t, "tcp")}
 	f.c = newCluster(t, 240, fmt.Sprintf(clusterNames, f.east.check(), f.west.check()))
+	f.c.voters = 2
 	t.Cleanup(f.c.stopAll)
 	for i, name := range []string{"s1", "s2"} {
 		timedServer(f.c, name, i+1, 2-i, interval, timeout)
@@ -292,8 +293,12 @@ func timedServer(c *cluster, name string, i, join int, interval, timeout time.Du
 		dir:     filepath.Join(c.dir, name),
 	}
 	joinLine := "            join " + c.gossipAddr(c.ip(join)) + "\n"
+	voters := ""
+	if c.voters > 0 {
+		voters = fmt.Sprintf("            servers %d\n", c.voters)
+	}
 	s.conf = fmt.Sprintf(serverConf, c.dnsPort, ip, c.metPort, c.zonefile, interval, timeout, cRise, cFall,
-		c.names, name, c.gossipAddr(ip), joinLine, c.keyFile, cLabel, cStale, cGossip, cPushPull, cMemberProb, "on")
+		c.names, name, c.gossipAddr(ip), joinLine, c.keyFile, cLabel, voters, cGossip, cPushPull, cMemberProb, "on")
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -41,9 +41,32 @@ type evidence struct {
 	peerHeard   time.Time // the newest observation round of a live peer
 }
 
-// defaultFreshness is the window of a server without a cluster block
-// (with one, the cluster's staleness window).
+// defaultFreshness is the window of a server with no targets of its own.
 const defaultFreshness = 10 * time.Second
+
+// minFreshness keeps the window above the rebuild loop's one-second beat,
+// so a loaded machine does not pass for a paused one.
+const minFreshness = 3 * time.Second
+
+// freshnessWindow is how long a snapshot stays valid without a rebuild:
+// the cluster's explicit stale, else as long as an observation of the
+// quickest target stays fresh (2 × interval + timeout, the rule observers
+// are judged by), at least minFreshness.
+func freshnessWindow(cfg *config) time.Duration {
+	if cfg.cluster != nil && cfg.cluster.stale > 0 {
+		return cfg.cluster.stale
+	}
+	w := time.Duration(0)
+	for _, t := range cfg.probeTargets() {
+		if d := 2*t.Interval + t.Timeout; w == 0 || d < w {
+			w = d
+		}
+	}
+	if w == 0 {
+		return defaultFreshness
+	}
+	return max(w, minFreshness)
+}
 
 // until returns the deadline of the snapshot built at now, and logs when a
 // stall begins and ends.

@@ -68,10 +68,7 @@ type HealthDNS struct {
 
 func newHandler(cfg *config, p *probe.Pool) *HealthDNS {
 	h := &HealthDNS{cfg: cfg, pool: p, staticKeys: map[string]bool{}, dynamic: map[string]func(){}, warned: map[string]bool{}, names: cfg.names}
-	h.fresh.window = defaultFreshness
-	if cfg.cluster != nil && cfg.cluster.stale > 0 {
-		h.fresh.window = cfg.cluster.stale
-	}
+	h.fresh.window = freshnessWindow(cfg)
 	for _, t := range cfg.probeTargets() {
 		h.staticKeys[t.Key()] = true
 	}
