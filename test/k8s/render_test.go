@@ -120,7 +120,7 @@ var chartCases = []struct {
 	{"testdata/process-values.yaml", []string{"-f", "testdata/process-values.yaml"}},
 	{"examples/dnssec.yaml", []string{"-f", filepath.Join(examplesDir, "dnssec.yaml")}},
 	{"everything on", []string{"--set", "agents.enabled=true,agents.observer=site-x,metrics.serviceMonitor.enabled=true," +
-		"metrics.prometheusRule.enabled=true,cluster.edge.enabled=true,cluster.emitServers=true," +
+		"metrics.prometheusRule.enabled=true,cluster.edge.enabled=true,agents.witness=true," +
 		"servers.persistence.enabled=false,servers.antiAffinity=hard,servers.replicas=5,servers.probe=false," +
 		"cluster.stale=20s,cluster.syncTimeout=10s,corefile.log=false,healthdns.matrix=null"}},
 	{"edge agents only", []string{"--set", "servers.enabled=false,agents.enabled=true,agents.observer=site-x," +
@@ -404,8 +404,12 @@ func TestTemplateOptions(t *testing.T) {
 			t.Errorf("default Corefile lacks %q:\n%s", want, core)
 		}
 	}
-	// Today's binaries refuse issue 10's and 11's options: off by default.
-	for _, refused := range []string{"servers ", "clients "} {
+	// The voter count defaults to the release's servers.
+	if !regexp.MustCompile(`(?m)^\s*servers 3$`).MatchString(core) {
+		t.Errorf("default Corefile lacks servers 3 (servers.replicas):\n%s", core)
+	}
+	// Today's binaries refuse issue 11's options: off by default.
+	for _, refused := range []string{"clients "} {
 		if regexp.MustCompile(`(?m)^\s*` + refused).MatchString(core) {
 			t.Errorf("default Corefile has %q, which today's binaries refuse:\n%s", refused, core)
 		}

@@ -191,9 +191,7 @@ $TTL {{ $z.ttl }}
 {{- with $v.cluster.syncTimeout }}
             sync-timeout {{ . }}
 {{- end }}
-{{- if $v.cluster.emitServers }}
             servers {{ $v.cluster.servers | default $v.servers.replicas }}
-{{- end }}
 {{- if $v.cluster.edge.enabled }}
             # Edge clients connect here (issue 11).
             clients {{ $v.cluster.bindAddress }}:{{ $v.cluster.edge.port }}
