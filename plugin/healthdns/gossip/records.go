@@ -2,69 +2,34 @@ package gossip
 
 import (
 	"context"
-	"fmt"
+	"errors"
+	"math/rand/v2"
 	"strconv"
+	"time"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
 )
 
-// Record Sets on the Node. They live beside the observation state, under
-// their own lock and with their own subscribers, since they change at
-// another pace and their consumers (the record store, the DNS builder)
-// are not those of observations.
+// Owners' records on the Node. They live beside the observation state,
+// under their own lock and with their own subscribers, since they change
+// at another pace and their consumers (the record store, the DNS builder)
+// are not those of observations. records_state.go says who keeps what;
+// records_wire.go how it travels.
 
-// PublishRecords makes a Set known to the cluster: the owner's writer
-// calls it after the Set was stored (records.Store.Apply), and any node
-// may call it with a Set it holds (a server restarted from its data
-// directory), since the highest version wins everywhere. A Set that fits
-// a couple of gossip messages is gossiped; a larger one goes whole and
-// directly to every member. A Set this node
-// has already, or an older one, is not sent again. It fails for a Set
-// that is invalid or too large to gossip.
-func (n *Node) PublishRecords(s records.Set) error {
-	if s.Version.IsZero() {
-		return fmt.Errorf("gossip: record set of owner %s has no version", s.Owner)
-	}
-	d := s.Digest()
+// Records returns the records this node replicates, as of now; empty on
+// a node that only relays them (an agent without a sidecar).
+func (n *Node) Records() records.State {
 	n.recMu.Lock()
-	news := n.rec.supersedes(s.Owner, s.Version, d)
+	st := n.rec.store
 	n.recMu.Unlock()
-	if !news {
-		return nil
+	if st == nil {
+		return records.Memory(records.Options{}).State()
 	}
-	if err := s.Validate(); err != nil {
-		return fmt.Errorf("gossip: %w", err)
-	}
-	n.recMu.Lock()
-	pages, err := n.rec.publish(s)
-	n.recMu.Unlock()
-	if err != nil {
-		return err
-	}
-	if len(pages) > bulkAfter {
-		// Too large to gossip: whole, to every member directly.
-		for _, b := range encodeRecordStates(n.cfg.Name, []records.Set{s}, maxRecordState) {
-			n.sendDirect("", b, false)
-		}
-	} else {
-		n.queueRecordPages(pages)
-	}
-	if len(pages) > 0 {
-		n.notifyRecords()
-	}
-	return nil
-}
-
-// Records returns the latest Set of every owner known to the cluster,
-// sorted by owner. The Sets are shared: do not modify them.
-func (n *Node) Records() []records.Set {
-	n.recMu.Lock()
-	defer n.recMu.Unlock()
-	return n.rec.list()
+	return st.State()
 }
 
 // SubscribeRecords returns a channel that receives (coalesced, never
-// blocking the node) after a record Set changed, and the function that
+// blocking the node) after the records changed, and the function that
 // ends the subscription.
 func (n *Node) SubscribeRecords() (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
@@ -89,109 +54,436 @@ func (n *Node) notifyRecords() {
 	}
 }
 
-func recordPageName(owner string, page int) string { return "r/" + owner + "/" + strconv.Itoa(page) }
-
-func (n *Node) queueRecordPages(pages []*recordPage) {
-	for _, p := range pages {
-		n.queue.QueueBroadcast(&broadcast{name: recordPageName(p.Owner, p.Page), msg: p.encode()})
-	}
-}
-
-// handleRecordPage applies a page from the receive loop and relays it
-// when it was news.
-func (n *Node) handleRecordPage(m *recordPage, b []byte) {
+// SyncRecords makes st the store this node replicates records into, until
+// ctx ends or the node shuts down: a server's data directory (every
+// owner), or an agent's sidecar store (only the given owners). What the
+// node held in memory until then is installed into st first, and what st
+// holds (recovered from disk) is offered to peers by anti-entropy. Every
+// change written to st by its owner (the webhook) is sent to the cluster:
+// gossiped when small, directly to every server when large or when
+// gossip is behind. It returns nil when ctx ends or the node stops.
+func (n *Node) SyncRecords(ctx context.Context, st *records.Store, owners ...string) error {
+	changes, stop := st.Subscribe()
+	defer stop()
 	n.recMu.Lock()
-	fresh, changed := n.rec.applyPage(m)
-	n.recMu.Unlock()
-	if !fresh {
-		n.stats.stale.Add(1)
-		return
-	}
-	n.queue.QueueBroadcast(&broadcast{name: recordPageName(m.Owner, m.Page), msg: b})
-	if changed {
-		n.notifyRecords()
-	}
-}
-
-// localRecordState is the record part of a push/pull state, at most
-// budget bytes of Sets; nil when the node knows no Set.
-func (n *Node) localRecordState(budget int) []byte {
-	n.recMu.Lock()
-	defer n.recMu.Unlock()
-	if len(n.rec.sets) == 0 {
-		return nil
-	}
-	return n.rec.full(n.cfg.Name, budget).encode()
-}
-
-// mergeRecordState merges the record part of a peer's push/pull state.
-func (n *Node) mergeRecordState(b []byte) {
-	m, err := decodeRecordState(b)
-	if err != nil {
-		n.stats.stateGarbled.Add(1)
-		n.logger.Printf("[WARN] healthdns gossip: dropped a push/pull record state: %v", err)
-		return
-	}
-	n.recMu.Lock()
-	changed := n.rec.mergeFull(m)
-	n.recMu.Unlock()
-	if changed {
-		n.notifyRecords()
-	}
-}
-
-// RecordStore is what SyncRecords needs of a records.Store.
-type RecordStore interface {
-	Sets() []records.Set
-	Merge(records.Set) (bool, error)
-	Subscribe() (<-chan struct{}, func())
-}
-
-// SyncRecords keeps the node and a store in step until ctx ends or the
-// node shuts down: every Set the store holds is published (the owner's
-// writes, and on a restart the Sets recovered from disk), and every Set
-// the cluster brings is merged into the store, which makes it durable.
-// Only newer Sets move either way, so the two never echo each other. It
-// returns the first error of Merge it meets at the end (a store that
-// cannot write keeps failing; the node keeps the Sets in memory).
-func (n *Node) SyncRecords(ctx context.Context, st RecordStore) error {
-	fromStore, stopStore := st.Subscribe()
-	defer stopStore()
-	fromNode, stopNode := n.SubscribeRecords()
-	defer stopNode()
-	var firstErr error
-	publish := func() {
-		for _, s := range st.Sets() {
-			if s.Version.IsZero() {
+	if old := n.rec.store; old != nil && old != st {
+		ost := old.State()
+		for _, o := range ost.Owners() {
+			if len(owners) > 0 && !contains(owners, o) {
 				continue
 			}
-			if err := n.PublishRecords(s); err != nil {
-				n.logger.Printf("[ERR] healthdns gossip: record set of owner %s not published: %v", s.Owner, err)
-			}
-		}
-	}
-	merge := func() {
-		for _, s := range n.Records() {
-			if _, err := st.Merge(s); err != nil {
-				if firstErr == nil {
-					firstErr = err
-					n.logger.Printf("[ERR] healthdns gossip: record set of owner %s not stored: %v", s.Owner, err)
+			if ost.Head(o).After(st.Head(o)) {
+				if _, err := st.Install(ost.Set(o)); err != nil {
+					n.logger.Printf("[ERR] healthdns gossip: records of owner %s not stored: %v", o, err)
 				}
 			}
 		}
 	}
-	publish()
-	merge()
+	n.rec.store = st
+	n.rec.all = len(owners) == 0
+	n.rec.owners = map[string]bool{}
+	for _, o := range owners {
+		n.rec.owners[o] = true
+	}
+	// What is on disk is not news to publish: peers that lack it ask.
+	sst := st.State()
+	for _, h := range sst.Heads() {
+		n.rec.published[h.Owner] = h.Head
+	}
+	n.recMu.Unlock()
+	n.notifyRecords()
 	for {
 		select {
 		case <-ctx.Done():
-			return firstErr
+			return nil
 		case <-n.stop:
-			return firstErr
-		case <-fromStore:
-			publish()
-		case <-fromNode:
-			merge()
+			return nil
+		case <-changes:
+			n.publishRecords()
 		}
 	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// publishRecords sends the store's changes that no peer was sent yet:
+// the owner's own writes.
+func (n *Node) publishRecords() {
+	n.recMu.Lock()
+	defer n.recMu.Unlock()
+	store := n.rec.store
+	if store == nil {
+		return
+	}
+	st := store.State()
+	for _, o := range st.Owners() {
+		if !n.rec.replicates(o) {
+			continue
+		}
+		head, from := st.Head(o), n.rec.published[o]
+		if head == from {
+			continue
+		}
+		n.rec.published[o] = head
+		cs, ok := st.Since(o, from)
+		if !ok {
+			// The log does not reach back that far (a change large
+			// enough to push the earlier ones out): whole, to every
+			// server.
+			set := st.Set(o)
+			for _, to := range n.recordServers() {
+				for _, b := range encodeRecordParts(n.cfg.Name, set) {
+					n.sendDirect(to, b, false)
+				}
+			}
+			continue
+		}
+		if len(cs) <= broadcastChanges && n.queue.NumQueued() < busyQueue {
+			msgs := make([][]byte, 0, len(cs))
+			for _, c := range cs {
+				if b := encodeRecordChange(c); len(b) <= maxBroadcast {
+					msgs = append(msgs, b)
+				}
+			}
+			if len(msgs) == len(cs) {
+				for i, b := range msgs {
+					n.queue.QueueBroadcast(&broadcast{name: recordChangeName(cs[i]), msg: b})
+				}
+				continue
+			}
+		}
+		msgs := encodeRecordDeltas(n.cfg.Name, cs)
+		for _, to := range n.recordServers() {
+			for _, b := range msgs {
+				n.sendDirect(to, b, false)
+			}
+		}
+	}
+}
+
+func recordChangeName(c records.Change) string {
+	return "rc/" + c.Owner + "/" + c.To.Version.String() + "/" + strconv.FormatUint(c.To.Digest, 16)
+}
+
+// recordServers returns the live servers but this node: the members that
+// replicate every owner.
+func (n *Node) recordServers() []string {
+	var out []string
+	for _, m := range n.recipients("") {
+		if md, err := decodeMeta(m.Meta); err == nil && md.Role == RoleServer {
+			out = append(out, m.Name)
+		}
+	}
+	return out
+}
+
+// roleOf returns a live member's role, 0 if it is not one.
+func (n *Node) roleOf(name string) Role {
+	for _, m := range n.recipients(name) {
+		if md, err := decodeMeta(m.Meta); err == nil {
+			return md.Role
+		}
+	}
+	return 0
+}
+
+// handleRecordChange applies a gossiped change from the receive loop and
+// relays it when it is news.
+func (n *Node) handleRecordChange(c records.Change, b []byte) {
+	n.recMu.Lock()
+	defer n.recMu.Unlock()
+	if !n.rec.replicates(c.Owner) {
+		if !c.To.After(n.rec.relayed[c.Owner]) {
+			n.stats.stale.Add(1)
+			return
+		}
+		n.rec.relayed[c.Owner] = c.To
+		n.queue.QueueBroadcast(&broadcast{name: recordChangeName(c), msg: b})
+		return
+	}
+	if !c.To.After(n.rec.store.Head(c.Owner)) {
+		n.stats.stale.Add(1)
+		return
+	}
+	for _, p := range n.rec.pending[c.Owner] {
+		if p.To == c.To && p.From == c.From {
+			n.stats.stale.Add(1)
+			return
+		}
+	}
+	n.queue.QueueBroadcast(&broadcast{name: recordChangeName(c), msg: b})
+	n.mergeChanges([]records.Change{c})
+}
+
+// mergeChanges stores changes from peers, keeps those that came ahead of
+// a missing one, and applies what they were waiting for. recMu is held.
+func (n *Node) mergeChanges(cs []records.Change) {
+	now := n.now()
+	store := n.rec.store
+	before := map[string]records.Head{}
+	for _, c := range cs {
+		if _, ok := before[c.Owner]; !ok {
+			before[c.Owner] = store.Head(c.Owner)
+		}
+	}
+	changed := false
+	for len(cs) > 0 {
+		applied, ahead, err := store.Merge(cs...)
+		if err != nil {
+			n.recordError(err, cs)
+			return
+		}
+		for _, c := range ahead {
+			n.rec.addPending(c, now)
+		}
+		cs = nil
+		done := map[string]bool{}
+		for _, c := range applied {
+			changed = true
+			if !done[c.Owner] {
+				done[c.Owner] = true
+				head := store.Head(c.Owner)
+				cs = append(cs, n.rec.takePending(c.Owner, head)...)
+			}
+		}
+	}
+	for o, h := range before {
+		head := store.Head(o)
+		if n.rec.published[o] == h {
+			n.rec.published[o] = head
+		}
+		n.rec.caughtUp(o, head)
+	}
+	if changed {
+		n.notifyRecords()
+	}
+}
+
+// recordError logs a change or Set this node could not store: invalid (a
+// peer's bug: it is fetched whole later) or not written (a full disk: it
+// is asked for again). recMu is held.
+func (n *Node) recordError(err error, cs []records.Change) {
+	now := n.now()
+	for _, c := range cs {
+		n.rec.want(c.Owner, c.To, now)
+	}
+	if errors.Is(err, records.ErrInvalid) {
+		n.logger.Printf("[WARN] healthdns gossip: dropped records from a peer: %v", err)
+		return
+	}
+	if now.Sub(n.rec.lastErrLog) >= time.Minute {
+		n.rec.lastErrLog = now
+		n.logger.Printf("[ERR] healthdns gossip: records from peers not stored (asked for again later): %v", err)
+	}
+}
+
+// handleRecordDelta applies a run of changes sent directly.
+func (n *Node) handleRecordDelta(m *recordDelta) {
+	n.stats.merged.Add(1)
+	n.recMu.Lock()
+	defer n.recMu.Unlock()
+	if n.rec.store == nil {
+		return
+	}
+	cs := m.Changes[:0:0]
+	for _, c := range m.Changes {
+		if n.rec.replicates(c.Owner) {
+			cs = append(cs, c)
+		}
+	}
+	n.mergeChanges(cs)
+}
+
+// handleRecordPart collects a part of an owner's records whole, and
+// installs them once all parts are in.
+func (n *Node) handleRecordPart(m *recordPart) {
+	n.stats.merged.Add(1)
+	n.recMu.Lock()
+	defer n.recMu.Unlock()
+	if !n.rec.replicates(m.Owner) || !m.Head.After(n.rec.store.Head(m.Owner)) {
+		return
+	}
+	set, ok := n.rec.addPart(m, n.now())
+	if !ok {
+		return
+	}
+	store := n.rec.store
+	before := store.Head(m.Owner)
+	installed, err := store.Install(set)
+	if err != nil {
+		n.recordError(err, []records.Change{{Owner: m.Owner, To: m.Head}})
+		return
+	}
+	head := store.Head(m.Owner)
+	if n.rec.published[m.Owner] == before {
+		n.rec.published[m.Owner] = head
+	}
+	if chain := n.rec.takePending(m.Owner, head); len(chain) > 0 {
+		n.mergeChanges(chain)
+	}
+	n.rec.caughtUp(m.Owner, store.Head(m.Owner))
+	if installed {
+		n.notifyRecords()
+	}
+}
+
+// recordVersions returns the heads of what this node replicates, for a
+// digest.
+func (n *Node) recordVersions() []setVersion {
+	n.recMu.Lock()
+	heads := n.rec.heads()
+	n.recMu.Unlock()
+	out := make([]setVersion, 0, len(heads))
+	for _, h := range heads {
+		out = append(out, setVersion{Owner: h.Owner, Version: h.Head.Version, Digest: h.Head.Digest})
+	}
+	return out
+}
+
+// answerDigestRecords sends the sender of a digest the records it lacks.
+func (n *Node) answerDigestRecords(dg *digest) {
+	theirs := make([]records.OwnerHead, 0, len(dg.Sets))
+	for _, s := range dg.Sets {
+		theirs = append(theirs, records.OwnerHead{Owner: s.Owner, Head: records.Head{Version: s.Version, Digest: s.Digest}})
+	}
+	n.answerRecords(dg.Sender, n.roleOf(dg.Sender) == RoleServer, theirs)
+}
+
+// answerRecords sends to what its heads show it lacks of the owners it
+// replicates (all of them, or those it lists): the changes since its
+// head when the log reaches back that far and they cost less than the
+// whole, else the owner's records whole. It also notes what to has that
+// this node lacks, for repairRecords.
+func (n *Node) answerRecords(to string, all bool, theirs []records.OwnerHead) {
+	if to == n.cfg.Name {
+		return
+	}
+	n.recMu.Lock()
+	defer n.recMu.Unlock()
+	store := n.rec.store
+	if store == nil {
+		return
+	}
+	now := n.now()
+	st := store.State()
+	listed := make(map[string]records.Head, len(theirs))
+	for _, h := range theirs {
+		listed[h.Owner] = h.Head
+		if n.rec.replicates(h.Owner) && h.Head.After(st.Head(h.Owner)) {
+			n.rec.want(h.Owner, h.Head, now)
+		}
+	}
+	for _, o := range st.Owners() {
+		th, ok := listed[o]
+		if !n.rec.replicates(o) || (!all && !ok) {
+			continue
+		}
+		if !st.Head(o).After(th) {
+			continue
+		}
+		var msgs [][]byte
+		if cs, ok := st.Since(o, th); ok && sizeOf(cs) < st.Size(o)/2 {
+			msgs = encodeRecordDeltas(n.cfg.Name, cs)
+		} else {
+			msgs = encodeRecordParts(n.cfg.Name, st.Set(o))
+		}
+		for _, b := range msgs {
+			n.sendDirect(to, b, true)
+		}
+	}
+}
+
+// handleRecordHeads answers a request for what its sender lacks.
+func (n *Node) handleRecordHeads(m *recordHeads) {
+	n.stats.merged.Add(1)
+	n.answerRecords(m.Sender, m.All, m.Heads)
+}
+
+// localRecordState is the record part of a push/pull state on join: the
+// heads this node replicates, so that the peer sends what it lacks, and
+// the records whole of as many owners as fit budget bytes (at most
+// joinRecordBudget), so that Join returns with them; nil on a node that
+// replicates nothing. When not all fit, each state starts where the last
+// one stopped.
+func (n *Node) localRecordState(budget int) [][]byte {
+	n.recMu.Lock()
+	defer n.recMu.Unlock()
+	if n.rec.store == nil {
+		return nil
+	}
+	out := [][]byte{(&recordHeads{Sender: n.cfg.Name, All: n.rec.all, Heads: n.rec.heads()}).encode()}
+	budget = min(budget-len(out[0]), joinRecordBudget)
+	st := n.rec.store.State()
+	owners := st.Owners()
+	for i := range owners {
+		o := owners[(n.rec.joinNext+i)%len(owners)]
+		if !n.rec.replicates(o) || st.Size(o) > budget {
+			continue
+		}
+		for _, b := range encodeRecordParts(n.cfg.Name, st.Set(o)) {
+			budget -= len(b)
+			out = append(out, b)
+		}
+	}
+	if len(owners) > 0 {
+		n.rec.joinNext = (n.rec.joinNext + 1) % len(owners)
+	}
+	return out
+}
+
+// mergeRecordState takes a record part of a peer's push/pull state on
+// join: its heads (answered directly) or an owner's records whole
+// (installed before Join returns).
+func (n *Node) mergeRecordState(b []byte) {
+	m, err := decodeMessage(b)
+	if err == nil {
+		switch m := m.(type) {
+		case *recordHeads:
+			n.answerRecords(m.Sender, m.All, m.Heads)
+			return
+		case *recordPart:
+			n.handleRecordPart(m)
+			return
+		}
+		err = errors.New("not a record part")
+	}
+	n.stats.stateGarbled.Add(1)
+	n.logger.Printf("[WARN] healthdns gossip: dropped a push/pull record state: %v", err)
+}
+
+// repairRecords asks a server for the changes this node has known for a
+// while that it lacks (a change that came ahead of one that never
+// arrived, a newer head in a peer's digest). Called from the tick loop.
+func (n *Node) repairRecords(now time.Time) {
+	n.recMu.Lock()
+	if n.rec.store == nil {
+		n.recMu.Unlock()
+		return
+	}
+	wait := n.repairAfter()
+	due := false
+	for o, since := range n.rec.behind {
+		if now.Sub(since) >= wait && now.Sub(n.rec.asked[o]) >= 2*wait {
+			n.rec.asked[o] = now
+			due = true
+		}
+	}
+	if !due {
+		n.recMu.Unlock()
+		return
+	}
+	msg := (&recordHeads{Sender: n.cfg.Name, All: n.rec.all, Heads: n.rec.heads()}).encode()
+	n.recMu.Unlock()
+	servers := n.recordServers()
+	if len(servers) == 0 {
+		return
+	}
+	n.sendDirect(servers[rand.IntN(len(servers))], msg, true)
 }
