@@ -67,7 +67,7 @@ func TestRecordWireRoundTrip(t *testing.T) {
 		{msgStates, wireVersion, 3},
 		{msgStates, wireVersion, 1, 2, msgObservations, wireVersion},
 		append(appendString(appendHeader(nil, msgRecordHeads), "n"), 2, 0), // unknown flag
-		append(appendString(appendHeader(nil, msgRecordDelta), "n"), 0),   // no change
+		append(appendString(appendHeader(nil, msgRecordDelta), "n"), 0),    // no change
 	} {
 		if _, err := decodeAny(bad); err == nil {
 			t.Errorf("%x decoded", bad)
