@@ -667,7 +667,7 @@ func TestRecordsSurviveFullRestart(t *testing.T) {
 		if diff := model.diff(viewOf(set.Endpoints)); len(diff) > 0 {
 			t.Fatalf("%s's data directory after kill -9:\n%s", s.name, strings.Join(diff, "\n"))
 		}
-		versions = append(versions, set.Version.String())
+		versions = append(versions, set.Head.String())
 	}
 	if versions[0] != versions[1] || versions[0] != versions[2] {
 		t.Fatalf("versions on disk differ: %v", versions)
@@ -739,7 +739,7 @@ func TestWebhookBadInput(t *testing.T) {
 		b, _ := json.Marshal(records.Changes{Create: es})
 		return string(b)
 	}
-	big := `{"create":[{"dnsName":"new.gslb.example.com","recordType":"TXT","targets":["` + strings.Repeat("x", 9<<20) + `"]}]}`
+	big := `{"create":[{"dnsName":"new.gslb.example.com","recordType":"TXT","targets":["` + strings.Repeat("x", 33<<20) + `"]}]}`
 	cases := []struct {
 		what  string
 		path  string
@@ -757,8 +757,8 @@ func TestWebhookBadInput(t *testing.T) {
 		{"no Content-Type", "/records", "", changes(valid), false, 415},
 		{"media type version 2", "/records", "application/external.dns.webhook+json;version=2", changes(valid), false, 415},
 		{"text/plain", "/records", "text/plain", changes(valid), false, 415},
-		{"oversized body (9 MiB, Content-Length)", "/records", webhook.MediaType, big, false, 413},
-		{"oversized body (9 MiB, chunked)", "/records", webhook.MediaType, big, true, 413},
+		{"oversized body (33 MiB, Content-Length)", "/records", webhook.MediaType, big, false, 413},
+		{"oversized body (33 MiB, chunked)", "/records", webhook.MediaType, big, true, 413},
 		{"invalid name (bad characters)", "/records", webhook.MediaType, changes(ep("bad!name.gslb.example.com", "A", "192.0.2.50")), false, 422},
 		{"invalid name (empty label)", "/records", webhook.MediaType, changes(ep("bad..gslb.example.com", "A", "192.0.2.50")), false, 422},
 		{"invalid name (64-byte label)", "/records", webhook.MediaType, changes(ep(strings.Repeat("b", 64)+".gslb.example.com", "A", "192.0.2.50")), false, 422},

@@ -46,8 +46,9 @@ type HealthDNS struct {
 	heard, known int
 	lastGood     map[string][]netip.Addr
 	release      func()
-	member       *member // nil without a cluster block
-	store        *records.Store
+	member       *member   // nil without a cluster block
+	storeRef     *storeRef // nil without a data directory
+	storeCancel  func()
 
 	started     bool
 	statusHeld  bool
@@ -142,25 +143,40 @@ func (h *HealthDNS) start() error {
 	if probing {
 		h.release = h.pool.Acquire(targets)
 	}
+	// Records changed: in the store, or (in a cluster) in what gossip
+	// holds while there is no open store. Forwarders feed one channel,
+	// and end with the loop.
+	h.done = make(chan struct{})
+	recordChanges := make(chan struct{}, 1)
+	forward := func(ch <-chan struct{}, stop func()) {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			defer stop()
+			for {
+				select {
+				case <-h.done:
+					return
+				case <-ch:
+					select {
+					case recordChanges <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}()
+	}
 	if h.cfg.dataDir != "" {
-		st, err := acquireStore(h.cfg.dataDir)
-		if err != nil {
-			h.stop()
-			return plugin.Error(pluginName, fmt.Errorf("data %s: %w", h.cfg.dataDir, err))
-		}
-		h.store = st
+		h.storeRef = acquireStore(h.cfg.dataDir)
 		if h.cfg.webhook != nil {
-			if err := acquireWebhook(h.cfg.webhook, st, h.origins); err != nil {
+			w, err := acquireWebhook(h.cfg.webhook, h.storeRef, h.origins)
+			if err != nil {
 				h.stop()
 				return plugin.Error(pluginName, err)
 			}
 			h.webhookHeld = true
+			w.SetServable(h.servable)
 		}
-	}
-	var recordChanges <-chan struct{}
-	unsubscribeRecords := func() {}
-	if h.store != nil {
-		recordChanges, unsubscribeRecords = h.store.Subscribe()
 	}
 	var gossipChanges <-chan struct{}
 	unsubscribeGossip := func() {}
@@ -172,14 +188,35 @@ func (h *HealthDNS) start() error {
 		}
 		h.member = m
 		m.setCatalog(h, targets, probing)
-		if h.store != nil {
-			m.syncRecords(h.store)
-		} else {
-			var unsubscribeNode func()
-			recordChanges, unsubscribeNode = m.node.SubscribeRecords()
-			unsubscribeRecords = unsubscribeNode
-		}
+		forward(m.node.SubscribeRecords())
 		gossipChanges, unsubscribeGossip = m.node.Subscribe()
+	}
+	if h.storeRef != nil {
+		// Now, or once a store that could not be opened opens.
+		member := h.member
+		var mu sync.Mutex // the call may come from the retry, as stop runs
+		stopped := false
+		cancel := h.storeRef.onOpen(func(st *records.Store) {
+			mu.Lock()
+			defer mu.Unlock()
+			if stopped {
+				return
+			}
+			if member != nil {
+				member.syncRecords(st)
+			}
+			forward(st.Subscribe())
+			select {
+			case recordChanges <- struct{}{}:
+			default:
+			}
+		})
+		h.storeCancel = func() {
+			mu.Lock()
+			stopped = true
+			mu.Unlock()
+			cancel()
+		}
 	}
 	// Records (from disk or from peers) add targets: acquire them now so
 	// that the first round covers them too.
@@ -214,13 +251,11 @@ func (h *HealthDNS) start() error {
 		h.statusHeld = true
 	}
 	probeChanges, unsubscribe := h.pool.Subscribe()
-	h.done = make(chan struct{})
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
 		defer unsubscribe()
 		defer unsubscribeGossip()
-		defer unsubscribeRecords()
 		// Staleness and partitions change with time alone.
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
@@ -260,6 +295,10 @@ func (h *HealthDNS) stop() error {
 		releaseStatus(h.cfg.statusAddr, h)
 		h.statusHeld = false
 	}
+	if h.storeCancel != nil {
+		h.storeCancel()
+		h.storeCancel = nil
+	}
 	if h.done != nil {
 		close(h.done)
 		h.wg.Wait()
@@ -284,9 +323,9 @@ func (h *HealthDNS) stop() error {
 		releaseWebhook(h.cfg.webhook.addr)
 		h.webhookHeld = false
 	}
-	if h.store != nil {
+	if h.storeRef != nil {
 		releaseStore(h.cfg.dataDir)
-		h.store = nil
+		h.storeRef = nil
 	}
 	return nil
 }
@@ -319,7 +358,7 @@ func (h *HealthDNS) rebuild() {
 			}
 		}
 	}
-	names, zones := h.withRecords(h.recordSets())
+	names, zones := h.withRecords(h.recordState())
 	h.names = names
 	h.syncTargets(names)
 	var qs []health.Question

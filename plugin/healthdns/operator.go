@@ -160,8 +160,15 @@ func (h *HealthDNS) document(only string) *status.Document {
 		doc.Names = append(doc.Names, sn)
 	}
 	sort.Slice(doc.Names, func(i, j int) bool { return doc.Names[i].Name < doc.Names[j].Name })
-	for _, set := range h.recordSets() {
-		doc.Owners = append(doc.Owners, status.Owner{Name: set.Owner, Records: len(set.Endpoints)})
+	rs := h.recordState()
+	for _, o := range rs.Owners() {
+		doc.Owners = append(doc.Owners, status.Owner{Name: o, Records: rs.Len(o)})
+	}
+	if h.storeRef != nil {
+		doc.Store = &status.Store{Dir: h.cfg.dataDir}
+		if _, err := h.storeRef.get(); err != nil {
+			doc.Store.Error = err.Error()
+		}
 	}
 	return doc
 }

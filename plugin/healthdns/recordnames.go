@@ -2,9 +2,9 @@ package healthdns
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -92,15 +92,30 @@ func parseWebhook(c *caddy.Controller) (*webhookConfig, error) {
 // Stores and webhook listeners outlive reloads like the probe pool: a new
 // instance takes them over before the old one lets go (a store's lock file
 // would refuse a second open anyway).
+//
+// A store that cannot be opened (a damaged or full data directory) does
+// not stop the server: DNS serves the zone and the Corefile's names (and,
+// in a cluster, the records peers send, kept in memory), the webhook
+// answers 503 with the reason, status says why, and the store is tried
+// again until it opens.
 type storeRef struct {
+	dir  string
+	refs int
+
+	mu    sync.Mutex // guards the fields below
 	store *records.Store
-	refs  int
+	err   error // why it is not open
+	subs  map[int]func(*records.Store)
+	next  int
+	stop  chan struct{}
 }
 
 type webhookRef struct {
-	srv  *webhook.Server
-	cfg  webhookConfig
-	refs int
+	srv    *webhook.Server
+	hook   *webhook.Webhook
+	cfg    webhookConfig
+	refs   int
+	cancel func()
 }
 
 var (
@@ -109,19 +124,102 @@ var (
 	webhooks  = map[string]*webhookRef{}
 )
 
-func acquireStore(dir string) (*records.Store, error) {
+// Retries of a store that could not be opened.
+const (
+	storeRetry    = 5 * time.Second
+	storeRetryMax = time.Minute
+)
+
+// acquireStore returns the store of dir, open or being retried.
+func acquireStore(dir string) *storeRef {
 	recordsMu.Lock()
 	defer recordsMu.Unlock()
 	if r := stores[dir]; r != nil {
 		r.refs++
-		return r.store, nil
+		return r
 	}
+	r := &storeRef{dir: dir, refs: 1, subs: map[int]func(*records.Store){}, stop: make(chan struct{})}
 	st, err := records.Open(dir, records.Options{Logf: logf})
 	if err != nil {
-		return nil, err
+		r.err = err
+		log.Errorf("data %s: the record store is not open: %v. DNS serves the zone and the Corefile's names (and records from peers), the webhook answers 503; trying again every %s to %s", dir, err, storeRetry, storeRetryMax)
+		go r.retry()
+	} else {
+		r.store = st
 	}
-	stores[dir] = &storeRef{store: st, refs: 1}
-	return st, nil
+	stores[dir] = r
+	return r
+}
+
+// retry opens the store until it opens or the last reference goes.
+func (r *storeRef) retry() {
+	wait := storeRetry
+	last := r.err.Error()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-time.After(wait):
+		}
+		st, err := records.Open(r.dir, records.Options{Logf: logf})
+		if err != nil {
+			if err.Error() != last {
+				last = err.Error()
+				log.Errorf("data %s: the record store is still not open: %v", r.dir, err)
+			}
+			r.mu.Lock()
+			r.err = err
+			r.mu.Unlock()
+			wait = min(2*wait, storeRetryMax)
+			continue
+		}
+		r.mu.Lock()
+		select {
+		case <-r.stop: // released meanwhile
+			r.mu.Unlock()
+			st.Close()
+			return
+		default:
+		}
+		r.store, r.err = st, nil
+		subs := make([]func(*records.Store), 0, len(r.subs))
+		for _, f := range r.subs {
+			subs = append(subs, f)
+		}
+		r.mu.Unlock()
+		log.Infof("data %s: the record store is open (%d owners)", r.dir, len(st.State().Owners()))
+		for _, f := range subs {
+			f(st)
+		}
+		return
+	}
+}
+
+// get returns the store, or why it is not open.
+func (r *storeRef) get() (*records.Store, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.store, r.err
+}
+
+// onOpen calls f with the store once it is open: now if it is, else when
+// it opens. cancel stops a call not made yet.
+func (r *storeRef) onOpen(f func(*records.Store)) (cancel func()) {
+	r.mu.Lock()
+	if st := r.store; st != nil {
+		r.mu.Unlock()
+		f(st)
+		return func() {}
+	}
+	id := r.next
+	r.next++
+	r.subs[id] = f
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		delete(r.subs, id)
+		r.mu.Unlock()
+	}
 }
 
 func releaseStore(dir string) {
@@ -133,11 +231,17 @@ func releaseStore(dir string) {
 	}
 	if r.refs--; r.refs == 0 {
 		delete(stores, dir)
-		r.store.Close()
+		r.mu.Lock()
+		close(r.stop)
+		st := r.store
+		r.mu.Unlock()
+		if st != nil {
+			st.Close()
+		}
 	}
 }
 
-func acquireWebhook(wc *webhookConfig, st *records.Store, origins []string) error {
+func acquireWebhook(wc *webhookConfig, ref *storeRef, origins []string) (*webhook.Webhook, error) {
 	recordsMu.Lock()
 	defer recordsMu.Unlock()
 	if r := webhooks[wc.addr]; r != nil {
@@ -145,23 +249,28 @@ func acquireWebhook(wc *webhookConfig, st *records.Store, origins []string) erro
 			log.Warningf("webhook %s: owner, health and defaults changes take effect on restart, not reload", wc.addr)
 		}
 		r.refs++
-		return nil
+		return r.hook, nil
 	}
 	filter, err := records.NewFilter(origins, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	w, err := webhook.New(st, webhook.Config{Owner: wc.owner, Filter: filter, Defaults: wc.defaults, Logf: logf})
+	w, err := webhook.New(nil, webhook.Config{Owner: wc.owner, Filter: filter, Defaults: wc.defaults, Logf: logf})
 	if err != nil {
-		return err
+		return nil, err
 	}
+	if _, err := ref.get(); err != nil {
+		w.Unavailable(err)
+	}
+	cancel := ref.onOpen(w.Attach)
 	srv, err := webhook.Listen(w, wc.addr, wc.healthAddr, prometheus.DefaultGatherer)
 	if err != nil {
-		return err
+		cancel()
+		return nil, err
 	}
 	log.Infof("webhook for owner %s on %s (ExternalDNS --webhook-provider-url=http://%s)", wc.owner, srv.Addr(), srv.Addr())
-	webhooks[wc.addr] = &webhookRef{srv: srv, cfg: *wc, refs: 1}
-	return nil
+	webhooks[wc.addr] = &webhookRef{srv: srv, hook: w, cfg: *wc, refs: 1, cancel: cancel}
+	return w, nil
 }
 
 func releaseWebhook(addr string) {
@@ -173,6 +282,7 @@ func releaseWebhook(addr string) {
 	}
 	if r.refs--; r.refs == 0 {
 		delete(webhooks, addr)
+		r.cancel()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		r.srv.Shutdown(ctx)
@@ -197,16 +307,19 @@ func logf(format string, args ...any) {
 	}
 }
 
-// recordSets are the owners' record sets this server knows: its store
-// (which holds what gossip brought too), else what gossip holds in memory.
-func (h *HealthDNS) recordSets() []records.Set {
-	switch {
-	case h.store != nil:
-		return h.store.Sets()
-	case h.member != nil:
+// recordState is the owners' records this server knows: its store (which
+// holds what gossip brought too), else what gossip holds in memory (no
+// data directory, or a store that is not open).
+func (h *HealthDNS) recordState() records.State {
+	if h.storeRef != nil {
+		if st, _ := h.storeRef.get(); st != nil {
+			return st.State()
+		}
+	}
+	if h.member != nil {
 		return h.member.node.Records()
 	}
-	return nil
+	return records.State{}
 }
 
 // withRecords merges the owners' record sets into the Corefile's names and
@@ -214,11 +327,11 @@ func (h *HealthDNS) recordSets() []records.Set {
 // name of the Corefile keeps its policy and options; a new one takes the
 // endpoint's), TXT and CNAME endpoints become static records. Conflicts
 // are settled for the zone file and the Corefile, and logged once.
-func (h *HealthDNS) withRecords(sets []records.Set) ([]*nameConfig, []*zone.Data) {
-	if len(sets) == 0 {
+func (h *HealthDNS) withRecords(st records.State) ([]*nameConfig, []*zone.Data) {
+	owners := st.Owners() // sorted: the first owner's target of a name wins
+	if len(owners) == 0 {
 		return h.cfg.names, h.cfg.zones
 	}
-	sort.Slice(sets, func(i, j int) bool { return sets[i].Owner < sets[j].Owner })
 	byName := map[string]*nameConfig{}
 	var order []string
 	for _, n := range h.cfg.names {
@@ -234,11 +347,11 @@ func (h *HealthDNS) withRecords(sets []records.Set) ([]*nameConfig, []*zone.Data
 			seen[n+" "+t.probe.Addr.String()] = true
 		}
 	}
-	for _, set := range sets {
-		for _, e := range set.Endpoints {
-			name := strings.ToLower(dns.Fqdn(e.DNSName))
+	for _, owner := range owners {
+		st.Range(owner, func(e records.Endpoint) bool {
+			name := e.DNSName + "."
 			if !h.inZones(name) {
-				continue
+				return true
 			}
 			ttl := uint32(h.cfg.ttl)
 			if e.RecordTTL > 0 {
@@ -247,8 +360,8 @@ func (h *HealthDNS) withRecords(sets []records.Set) ([]*nameConfig, []*zone.Data
 			switch e.RecordType {
 			case records.TypeA, records.TypeAAAA:
 				if err := checkAgainstZone(name, h.cfg.zones); err != nil {
-					h.warnOnce(set.Owner+" "+name, "owner %s: %s not served: %v", set.Owner, name, err)
-					continue
+					h.warnOnce(owner+" "+name, "owner %s: %s not served: %v", owner, name, err)
+					return true
 				}
 				props := e.Properties()
 				nc := byName[name]
@@ -274,16 +387,16 @@ func (h *HealthDNS) withRecords(sets []records.Set) ([]*nameConfig, []*zone.Data
 					}
 					seen[name+" "+addr.String()] = true
 					if props.Check == "" {
-						h.warnOnce(set.Owner+" "+name+" check", "owner %s: %s %s has no health check (webhook/check or the owner's default): not served", set.Owner, name, addr)
+						h.warnOnce(owner+" "+name+" check", "owner %s: %s %s has no health check (webhook/check or the owner's default): not served", owner, name, addr)
 						continue
 					}
 					ch, err := records.CheckFor(props.Check, addr)
 					if err != nil {
-						h.warnOnce(set.Owner+" "+name+" "+props.Check, "owner %s: %s: check %q: %v", set.Owner, name, props.Check, err)
+						h.warnOnce(owner+" "+name+" "+props.Check, "owner %s: %s: check %q: %v", owner, name, props.Check, err)
 						continue
 					}
 					pt := probe.Target{Addr: addr, Checks: []probe.Check{ch}, Interval: h.cfg.timing.interval, Timeout: h.cfg.timing.timeout, Rise: h.cfg.timing.rise, Fall: h.cfg.timing.fall}
-					tc := targetConfig{tier: 1, weight: 1, probe: pt, id: gossip.IDOf(pt), owner: set.Owner}
+					tc := targetConfig{tier: 1, weight: 1, probe: pt, id: gossip.IDOf(pt), owner: owner}
 					if props.Tier > 0 {
 						tc.tier = props.Tier
 					}
@@ -298,12 +411,13 @@ func (h *HealthDNS) withRecords(sets []records.Set) ([]*nameConfig, []*zone.Data
 				}
 			case records.TypeCNAME:
 				if byName[name] != nil || h.zoneHas(name) || len(extra[name]) > 0 || len(e.Targets) != 1 {
-					h.warnOnce(set.Owner+" "+name+" cname", "owner %s: CNAME %s not served: the name has other data", set.Owner, name)
-					continue
+					h.warnOnce(owner+" "+name+" cname", "owner %s: CNAME %s not served: the name has other data", owner, name)
+					return true
 				}
 				extra[name] = append(extra[name], &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: ttl}, Target: dns.Fqdn(e.Targets[0])})
 			}
-		}
+			return true
+		})
 	}
 	names := make([]*nameConfig, 0, len(order))
 	for _, n := range order {
@@ -340,6 +454,68 @@ func (h *HealthDNS) withRecords(sets []records.Set) ([]*nameConfig, []*zone.Data
 		zones = append(zones, cp)
 	}
 	return names, zones
+}
+
+// servable says why this server would not answer a record as written, so
+// that the webhook refuses it (422) rather than acknowledge it: a name
+// below a delegation (the child zone's servers answer it), a name the zone
+// file holds records for that the record would clash with, a CNAME beside
+// other data. A wildcard (*.name) is served as RFC 4592 says, the zone's
+// own names taking precedence, under the same rules for the wildcard's
+// name. Clashes between owners are not known at write time: they are
+// settled when answers are built, and logged.
+func (h *HealthDNS) servable(e records.Endpoint) error {
+	name := e.DNSName + "."
+	if !h.inZones(name) {
+		return fmt.Errorf("not in the zones this server is authoritative for (%s)", strings.Join(h.origins, " "))
+	}
+	for _, d := range h.cfg.zones {
+		if !snapshot.InZone(d.Origin, name) {
+			continue
+		}
+		for p := name; len(p) > len(d.Origin); p = parentName(p) {
+			if len(d.Names[p][dns.TypeNS]) > 0 {
+				return fmt.Errorf("at or below the delegation %s: the servers of that zone answer it, not this one", p)
+			}
+		}
+		types := d.Names[name]
+		switch e.RecordType {
+		case records.TypeA, records.TypeAAAA:
+			for _, t := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCNAME} {
+				if len(types[t]) > 0 {
+					return fmt.Errorf("the zone file has %s records for %s, which answer it", dns.TypeToString[t], name)
+				}
+			}
+		case records.TypeTXT:
+			if len(types[dns.TypeCNAME]) > 0 {
+				return fmt.Errorf("the zone file has a CNAME for %s: it can have no other records", name)
+			}
+		case records.TypeCNAME:
+			if name == d.Origin {
+				return errors.New("a CNAME at the zone's apex would hide its SOA and NS")
+			}
+			if len(types) > 0 {
+				return fmt.Errorf("the zone file has records for %s: a CNAME can have no other records beside it", name)
+			}
+		}
+	}
+	if e.RecordType == records.TypeCNAME {
+		for _, n := range h.cfg.names {
+			if n.fqdn == name {
+				return fmt.Errorf("%s is a health-aware name of the Corefile: a CNAME can have no other records beside it", name)
+			}
+		}
+	}
+	return nil
+}
+
+// parentName returns name without its first label, "" for the root.
+func parentName(name string) string {
+	i, end := dns.NextLabel(name, 0)
+	if end {
+		return ""
+	}
+	return name[i:]
 }
 
 func (h *HealthDNS) inZones(name string) bool {

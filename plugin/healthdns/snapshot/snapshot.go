@@ -56,6 +56,9 @@ type Zone struct {
 type node struct {
 	rrs map[uint16][]dns.RR
 	dyn *Dynamic
+	// wild marks a node synthesised from a wildcard: its dynamic answers
+	// carry the wildcard's name and are renamed per query.
+	wild bool
 }
 
 // Dynamic is the built answer of one health-aware name.
@@ -149,6 +152,9 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 			z.names[n.FQDN] = nd
 		}
 		nd.dyn = buildDynamic(prev, z, n)
+		if strings.HasPrefix(n.FQDN, "*.") {
+			z.wildcards = true // a health-aware wildcard (RFC 4592)
+		}
 	}
 	for _, z := range s.zones {
 		for owner := range z.names {

@@ -80,7 +80,7 @@ func TestREADMEDocumentsEveryKey(t *testing.T) {
 			current = ""
 		}
 	}
-	types := []any{Document{}, Partition{}, Member{}, View{}, Name{}, Target{}, Observation{}, Change{}, Owner{}, CatalogEntry{}}
+	types := []any{Document{}, Partition{}, Member{}, View{}, Name{}, Target{}, Observation{}, Change{}, Owner{}, Store{}, CatalogEntry{}}
 	if len(documented) != len(types) {
 		t.Errorf("README documents %d types, the model has %d", len(documented), len(types))
 	}
