@@ -10,6 +10,8 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
 	"github.com/healthdns/healthdns/plugin/healthdns/zone"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults an operator gets without saying anything.
@@ -63,6 +65,19 @@ type targetConfig struct {
 	tier, weight int
 	probe        probe.Target
 	id           gossip.TargetID // the target's name on the wire
+	// key and vkey cache probe.Key and verdictKey for records' targets,
+	// of which there may be hundreds of thousands; "" to compute them.
+	key, vkey string
+	// gauge is its targetHealthy gauge, looked up once.
+	gauge prometheus.Gauge
+}
+
+// probeKey is t.probe.Key(), cached when it can be.
+func (t targetConfig) probeKey() string {
+	if t.key != "" {
+		return t.key
+	}
+	return t.probe.Key()
 }
 
 // probeTargets lists every target of the config once.

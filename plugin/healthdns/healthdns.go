@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,8 @@ type HealthDNS struct {
 	staticKeys  map[string]bool   // probe keys of Corefile targets
 	dynamic     map[string]func() // probe keys of record targets -> release
 	warned      map[string]bool
+	recCache    recordsCache                    // the last withRecords, reused while the records are the same
+	targetCache map[targetCacheKey]cachedTarget // records' probe targets by check and address
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -358,19 +361,30 @@ func (h *HealthDNS) rebuild() {
 			}
 		}
 	}
-	names, zones := h.withRecords(h.recordState())
+	names, zones := h.withRecordsCached(h.recordState())
 	h.names = names
 	h.syncTargets(names)
-	var qs []health.Question
+	total := 0
+	for _, n := range names {
+		total += len(n.targets)
+	}
+	qs := make([]health.Question, 0, total)
+	perQ := len(views)
+	if probing {
+		perQ++
+	}
+	obs := make([]health.Observation, 0, total*perQ) // one backing array for all
 	for _, n := range names {
 		for _, t := range n.targets {
 			q := health.Question{Key: verdictKey(n, t), Quorum: n.quorum}
+			start := len(obs)
 			if probing {
-				q.Obs = append(q.Obs, health.Observation{Observer: self, State: h.pool.Status(t.probe.Key()).State, At: now})
+				obs = append(obs, health.Observation{Observer: self, State: h.pool.Status(t.probeKey()).State, At: now})
 			}
 			for _, v := range views {
-				q.Obs = append(q.Obs, v.Observation(t.id))
+				obs = append(obs, v.Observation(t.id))
 			}
+			q.Obs = obs[start:len(obs):len(obs)]
 			qs = append(qs, q)
 		}
 	}
@@ -397,36 +411,43 @@ func (h *HealthDNS) rebuild() {
 	}
 	byState := map[health.State]int{}
 	built := make([]snapshot.Name, 0, len(names))
+	targets := make([]snapshot.Target, 0, total) // one backing array for all
 	for _, n := range names {
 		sn := snapshot.Name{
 			FQDN: n.fqdn, TTL: n.ttl, Policy: n.policy, MaxAnswers: n.maxAnswers, MinHealthy: n.minHealthy,
 			Fallback: n.fallback, Fixed: n.fixed, LastGood: h.lastGood[n.fqdn],
 		}
-		for _, t := range n.targets {
-			v := h.judge.Verdict(verdictKey(n, t)).State
+		start := len(targets)
+		for i := range n.targets {
+			t := &n.targets[i]
+			v := h.judge.Verdict(verdictKey(n, *t)).State
 			byState[v]++
 			up := v == health.Up
-			targetHealthy.WithLabelValues(n.fqdn, t.probe.Addr.String()).Set(b2f(up))
-			sn.Targets = append(sn.Targets, snapshot.Target{Addr: t.probe.Addr, Healthy: up, Tier: t.tier, Weight: t.weight})
+			if t.gauge == nil {
+				t.gauge = targetHealthy.WithLabelValues(n.fqdn, t.probe.Addr.String())
+			}
+			t.gauge.Set(b2f(up))
+			targets = append(targets, snapshot.Target{Addr: t.probe.Addr, Healthy: up, Tier: t.tier, Weight: t.weight})
 		}
+		sn.Targets = targets[start:len(targets):len(targets)]
 		built = append(built, sn)
 	}
 	for _, st := range []health.State{health.Up, health.Down, health.Unknown} {
 		verdicts.WithLabelValues(st.String()).Set(float64(byState[st]))
 	}
 	s := snapshot.Build(h.snap.Load(), zones, built)
-	for _, d := range s.Names() {
+	s.EachName(func(d *snapshot.Dynamic) {
 		var good []netip.Addr
 		if d.A.Outcome == snapshot.Healthy {
-			good = append(good, d.A.Addrs...)
+			good = d.A.Addrs
 		}
 		if d.AAAA.Outcome == snapshot.Healthy {
-			good = append(good, d.AAAA.Addrs...)
+			good = append(good[:len(good):len(good)], d.AAAA.Addrs...)
 		}
-		if len(good) > 0 {
-			h.lastGood[d.Name] = good
+		if len(good) > 0 && !slices.Equal(h.lastGood[d.Name], good) {
+			h.lastGood[d.Name] = slices.Clone(good)
 		}
-	}
+	})
 	h.snap.Store(s)
 }
 
@@ -462,7 +483,12 @@ func verdictStateOf(origins []string) *verdictState {
 // verdictKey names a target of a name: "app.example.org. 192.0.2.1|checks".
 // Two names may share a target under different quorum rules, so verdicts
 // are per name.
-func verdictKey(n *nameConfig, t targetConfig) string { return n.fqdn + " " + t.probe.Key() }
+func verdictKey(n *nameConfig, t targetConfig) string {
+	if t.vkey != "" {
+		return t.vkey
+	}
+	return n.fqdn + " " + t.probeKey()
+}
 
 func b2f(b bool) float64 {
 	if b {

@@ -142,7 +142,7 @@ func (h *HealthDNS) document(only string) *status.Document {
 				st.Checks = append(st.Checks, c.String())
 			}
 			if probing {
-				ps := h.pool.Status(t.probe.Key())
+				ps := h.pool.Status(t.probeKey())
 				st.Observations = append(st.Observations, status.Observation{
 					Observer: doc.Node, Location: doc.Observer, State: ps.State.String(), LastHeard: ps.Checked.UTC(), AgeSeconds: ageOf(now, ps.Checked),
 				})

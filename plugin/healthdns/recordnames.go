@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -322,6 +323,69 @@ func (h *HealthDNS) recordState() records.State {
 	return records.State{}
 }
 
+// recordsCache is the last withRecords: rebuilds for health (a probe
+// result, a verdict) reuse it while the records are the same, since a
+// large owner's records take far longer to merge than verdicts to judge.
+type recordsCache struct {
+	heads []records.OwnerHead
+	names []*nameConfig
+	zones []*zone.Data
+	ok    bool
+}
+
+// withRecordsCached is withRecords, reused while every owner's head is
+// the same.
+func (h *HealthDNS) withRecordsCached(st records.State) ([]*nameConfig, []*zone.Data) {
+	heads := st.Heads()
+	if h.recCache.ok && slices.Equal(heads, h.recCache.heads) {
+		return h.recCache.names, h.recCache.zones
+	}
+	names, zones := h.withRecords(st)
+	h.recCache = recordsCache{heads: heads, names: names, zones: zones, ok: true}
+	return names, zones
+}
+
+type targetCacheKey struct {
+	check string
+	addr  netip.Addr
+}
+
+// cachedTarget is what a records' target costs to derive once: its check
+// parsed, its probe key and its ID.
+type cachedTarget struct {
+	probe probe.Target
+	key   string
+	id    gossip.TargetID
+	err   error
+}
+
+// recordTarget returns the probe target of check spec at addr, derived
+// once and then cached (records repeat a few load balancers' addresses
+// over thousands of names).
+func (h *HealthDNS) recordTarget(spec string, addr netip.Addr) cachedTarget {
+	k := targetCacheKey{spec, addr}
+	if ct, ok := h.targetCache[k]; ok {
+		return ct
+	}
+	if len(h.targetCache) >= maxTargetCache {
+		clear(h.targetCache)
+	}
+	ch, err := records.CheckFor(spec, addr)
+	ct := cachedTarget{err: err}
+	if err == nil {
+		ct.probe = probe.Target{Addr: addr, Checks: []probe.Check{ch}, Interval: h.cfg.timing.interval, Timeout: h.cfg.timing.timeout, Rise: h.cfg.timing.rise, Fall: h.cfg.timing.fall}
+		ct.key = ct.probe.Key()
+		ct.id = gossip.IDOf(ct.probe)
+	}
+	if h.targetCache == nil {
+		h.targetCache = map[targetCacheKey]cachedTarget{}
+	}
+	h.targetCache[k] = ct
+	return ct
+}
+
+const maxTargetCache = 1 << 16
+
 // withRecords merges the owners' record sets into the Corefile's names and
 // zones: each A/AAAA endpoint's addresses become targets of its name (a
 // name of the Corefile keeps its policy and options; a new one takes the
@@ -341,12 +405,17 @@ func (h *HealthDNS) withRecords(st records.State) ([]*nameConfig, []*zone.Data) 
 		order = append(order, n.fqdn)
 	}
 	extra := map[string][]dns.RR{}
-	seen := map[string]bool{} // name + address: the first owner's target wins
+	type nameAddr struct {
+		name string
+		addr netip.Addr
+	}
+	seen := map[nameAddr]bool{} // the first owner's target of a name and address wins
 	for n, nc := range byName {
 		for _, t := range nc.targets {
-			seen[n+" "+t.probe.Addr.String()] = true
+			seen[nameAddr{n, t.probe.Addr}] = true
 		}
 	}
+	cuts := h.cuts()
 	for _, owner := range owners {
 		st.Range(owner, func(e records.Endpoint) bool {
 			name := e.DNSName + "."
@@ -359,7 +428,7 @@ func (h *HealthDNS) withRecords(st records.State) ([]*nameConfig, []*zone.Data) 
 			}
 			switch e.RecordType {
 			case records.TypeA, records.TypeAAAA:
-				if err := checkAgainstZone(name, h.cfg.zones); err != nil {
+				if err := checkAgainstZoneCuts(name, h.cfg.zones, cuts); err != nil {
 					h.warnOnce(owner+" "+name, "owner %s: %s not served: %v", owner, name, err)
 					return true
 				}
@@ -382,21 +451,20 @@ func (h *HealthDNS) withRecords(st records.State) ([]*nameConfig, []*zone.Data) 
 						continue
 					}
 					addr = addr.Unmap()
-					if seen[name+" "+addr.String()] {
+					if seen[nameAddr{name, addr}] {
 						continue
 					}
-					seen[name+" "+addr.String()] = true
+					seen[nameAddr{name, addr}] = true
 					if props.Check == "" {
 						h.warnOnce(owner+" "+name+" check", "owner %s: %s %s has no health check (webhook/check or the owner's default): not served", owner, name, addr)
 						continue
 					}
-					ch, err := records.CheckFor(props.Check, addr)
-					if err != nil {
-						h.warnOnce(owner+" "+name+" "+props.Check, "owner %s: %s: check %q: %v", owner, name, props.Check, err)
+					ct := h.recordTarget(props.Check, addr)
+					if ct.err != nil {
+						h.warnOnce(owner+" "+name+" "+props.Check, "owner %s: %s: check %q: %v", owner, name, props.Check, ct.err)
 						continue
 					}
-					pt := probe.Target{Addr: addr, Checks: []probe.Check{ch}, Interval: h.cfg.timing.interval, Timeout: h.cfg.timing.timeout, Rise: h.cfg.timing.rise, Fall: h.cfg.timing.fall}
-					tc := targetConfig{tier: 1, weight: 1, probe: pt, id: gossip.IDOf(pt), owner: owner}
+					tc := targetConfig{tier: 1, weight: 1, probe: ct.probe, id: ct.id, owner: owner, key: ct.key, vkey: name + " " + ct.key}
 					if props.Tier > 0 {
 						tc.tier = props.Tier
 					}
@@ -518,6 +586,42 @@ func parentName(name string) string {
 	return name[i:]
 }
 
+// cuts returns the delegation points of the zones (names below an apex
+// with NS records).
+func (h *HealthDNS) cuts() map[string]bool {
+	out := map[string]bool{}
+	for _, d := range h.cfg.zones {
+		for owner, ts := range d.Names {
+			if owner != d.Origin && len(ts[dns.TypeNS]) > 0 {
+				out[owner] = true
+			}
+		}
+	}
+	return out
+}
+
+// checkAgainstZoneCuts is checkAgainstZone with the delegation points
+// found once for many names.
+func checkAgainstZoneCuts(fqdn string, zones []*zone.Data, cuts map[string]bool) error {
+	for _, d := range zones {
+		if !snapshot.InZone(d.Origin, fqdn) {
+			continue
+		}
+		types := d.Names[fqdn]
+		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCNAME} {
+			if len(types[t]) > 0 {
+				return fmt.Errorf("name %s also has %s records in the zone file; a health-aware name gets its addresses from its targets only", fqdn, dns.TypeToString[t])
+			}
+		}
+		for p := fqdn; len(p) > len(d.Origin); p = parentName(p) {
+			if cuts[p] {
+				return fmt.Errorf("name %s is at or below the delegation %s", fqdn, p)
+			}
+		}
+	}
+	return nil
+}
+
 func (h *HealthDNS) inZones(name string) bool {
 	for _, o := range h.origins {
 		if snapshot.InZone(o, name) {
@@ -556,7 +660,7 @@ func (h *HealthDNS) syncTargets(names []*nameConfig) {
 	var all []probe.Target
 	for _, n := range names {
 		for _, t := range n.targets {
-			k := t.probe.Key()
+			k := t.probeKey()
 			if _, dup := want[k]; !dup {
 				want[k] = t.probe
 				all = append(all, t.probe)

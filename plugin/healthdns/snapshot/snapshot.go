@@ -7,6 +7,7 @@ package snapshot
 import (
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -46,6 +47,7 @@ type Snapshot struct {
 // Zone is one authoritative zone.
 type Zone struct {
 	Origin    string
+	src       *dns.SOA // the zone data's SOA, to tell a reload
 	negSOA    *dns.SOA // SOA with the RFC 2308 negative TTL
 	names     map[string]*node
 	ents      map[string]bool // empty non-terminals
@@ -67,6 +69,10 @@ type Dynamic struct {
 	Policy  policy.Kind
 	A, AAAA Set
 	negSOA  *dns.SOA // shorter negative TTL for fallback none
+	// in and src are what it was built from: the next build reuses it
+	// when they are the same (most names, most rebuilds).
+	in  Name
+	src *dns.SOA
 }
 
 // Set is the answer for one address family.
@@ -122,6 +128,7 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 	for _, d := range zones {
 		z := &Zone{
 			Origin: d.Origin,
+			src:    d.SOA,
 			names:  make(map[string]*node, len(d.Names)),
 			ents:   make(map[string]bool),
 			cuts:   make(map[string]bool),
@@ -169,16 +176,19 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 }
 
 func buildDynamic(prev *Snapshot, z *Zone, n Name) *Dynamic {
-	dy := &Dynamic{Name: n.FQDN, Policy: n.Policy}
-	neg := dns.Copy(z.negSOA).(*dns.SOA)
-	neg.Hdr.Ttl = min(neg.Hdr.Ttl, n.TTL)
-	dy.negSOA = neg
 	var old *Dynamic
 	if prev != nil {
 		if pz := prev.zoneOf(n.FQDN); pz != nil && pz.names[n.FQDN] != nil {
 			old = pz.names[n.FQDN].dyn
 		}
 	}
+	if old != nil && old.src == z.src && sameName(old.in, n) {
+		return old // immutable: shared, rotation included
+	}
+	dy := &Dynamic{Name: n.FQDN, Policy: n.Policy, in: n, src: z.src}
+	neg := dns.Copy(z.negSOA).(*dns.SOA)
+	neg.Hdr.Ttl = min(neg.Hdr.Ttl, n.TTL)
+	dy.negSOA = neg
 	for _, fam := range []struct {
 		set  *Set
 		is4  bool
@@ -249,6 +259,13 @@ func buildSet(s *Set, prev *Set, n Name, is4 bool) {
 	for _, a := range s.Addrs {
 		s.RRs = append(s.RRs, addrRR(n.FQDN, n.TTL, a))
 	}
+}
+
+// sameName reports whether two inputs build the same answers.
+func sameName(a, b Name) bool {
+	return a.FQDN == b.FQDN && a.TTL == b.TTL && a.Policy == b.Policy && a.MaxAnswers == b.MaxAnswers &&
+		a.MinHealthy == b.MinHealthy && a.Fallback == b.Fallback && slices.Equal(a.Fixed, b.Fixed) &&
+		slices.Equal(a.LastGood, b.LastGood) && slices.Equal(a.Targets, b.Targets)
 }
 
 func family(as []netip.Addr, is4 bool) []netip.Addr {
@@ -329,6 +346,18 @@ func (s *Snapshot) Dynamic(fqdn string) *Dynamic {
 		return nil
 	}
 	return z.names[fqdn].dyn
+}
+
+// EachName calls fn for every health-aware name, in no order: for a
+// caller that visits them all and needs no sorting.
+func (s *Snapshot) EachName(fn func(*Dynamic)) {
+	for _, z := range s.zones {
+		for _, n := range z.names {
+			if n.dyn != nil {
+				fn(n.dyn)
+			}
+		}
+	}
 }
 
 // Names returns the health-aware names of the snapshot.
