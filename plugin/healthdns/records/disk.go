@@ -105,14 +105,20 @@ type CorruptError struct {
 
 func (e *CorruptError) Error() string {
 	path := filepath.Join(e.Dir, e.File)
-	after := "with no intact entry after it"
-	if e.Intact >= 0 {
-		after = fmt.Sprintf("with intact entries after it (from offset %d), so not a torn write", e.Intact)
+	after := ""
+	if e.File == walName {
+		after = ", with no intact entry after it"
+		if e.Intact >= 0 {
+			after = fmt.Sprintf(", with intact entries after it (from offset %d), so not a torn write", e.Intact)
+		}
 	}
-	return fmt.Sprintf("%s is damaged at offset %d: %s, %s; the store is not opened, so that no acknowledged record is dropped. "+
-		"To recover: stop the server, move %s aside and start again (peers send every owner's records, and ExternalDNS sends its own again on its next sync); "+
-		"or, to keep only what comes before the damage, truncate %s to %d bytes (truncate -s %d %s)",
-		path, e.Offset, e.Reason, after, e.Dir, path, e.Offset, e.Offset, path)
+	msg := fmt.Sprintf("%s is damaged at offset %d: %s%s; the store is not opened, so that no acknowledged record is dropped. "+
+		"To recover: move %s aside (the server opens a new one within a minute, or start it again): peers send every owner's records, and ExternalDNS sends its own again on its next sync",
+		path, e.Offset, e.Reason, after, e.Dir)
+	if e.File == walName {
+		msg += fmt.Sprintf("; or, to keep the changes before the damage and lose those after it, truncate the log to that offset (truncate -s %d %s)", e.Offset, path)
+	}
+	return msg
 }
 
 func (e *CorruptError) Unwrap() error { return ErrCorrupt }

@@ -279,7 +279,7 @@ func (s *Store) appendFrames(frames ...[]byte) error {
 			s.opt.Logf("[ERR] healthdns records: %s: after a failed write (%v), cutting the log back to %d bytes failed too: %v; retried on the next change",
 				s.dir, err, s.walSize, cerr)
 		}
-		return fmt.Errorf("%w: write %s: %v", ErrUnavailable, filepath.Join(s.dir, walName), err)
+		return fmt.Errorf("%w: %v", ErrUnavailable, err) // the error names the file
 	}
 	s.walSize += n
 	return nil
