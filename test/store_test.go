@@ -493,4 +493,3 @@ func TestWebhookRefusesUnservable(t *testing.T) {
 		t.Errorf("wildcard answer %v (%v)", m, err)
 	}
 }
-
