@@ -182,22 +182,35 @@ func (c Changes) Check(f *Filter) error {
 	return err
 }
 
-// Puts returns the canonical endpoints that c creates or updates, in the
-// order of Create then UpdateNew, with the list and index each came from;
-// for a caller that checks them further (can they be served?).
-func (c Changes) Puts() ([]Endpoint, []string, error) {
-	n, err := c.normalize(nil)
+// Batch is a checked batch of changes, canonical: what Store.ApplyBatch
+// takes, so that a large batch is checked once.
+type Batch struct {
+	n       normalized
+	creates int // how many of n.put came from Create
+}
+
+// Prepare checks c against the filter f (nil: any name) and returns it
+// canonical. Errors wrap ErrInvalid and name the offending endpoint.
+func (c Changes) Prepare(f *Filter) (Batch, error) {
+	n, err := c.normalize(f)
 	if err != nil {
-		return nil, nil, err
+		return Batch{}, err
 	}
-	where := make([]string, 0, len(n.put))
-	for i := range c.Create {
-		where = append(where, fmt.Sprintf("create[%d]", i))
+	return Batch{n: n, creates: len(c.Create)}, nil
+}
+
+// Puts returns the canonical endpoints the batch creates or updates, in
+// the order of Create then UpdateNew; for a caller that checks them
+// further (can they be served?). Where says which list and index one
+// came from.
+func (b Batch) Puts() []Endpoint { return b.n.put }
+
+// Where names the list and index the i-th of Puts came from.
+func (b Batch) Where(i int) string {
+	if i < b.creates {
+		return fmt.Sprintf("create[%d]", i)
 	}
-	for i := range c.UpdateNew {
-		where = append(where, fmt.Sprintf("updateNew[%d]", i))
-	}
-	return n.put, where, nil
+	return fmt.Sprintf("updateNew[%d]", i-b.creates)
 }
 
 func (c Changes) normalize(f *Filter) (normalized, error) {

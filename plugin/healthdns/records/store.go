@@ -323,13 +323,19 @@ func (s *Store) Head(owner string) Head { return s.State().Head(owner) }
 // be written returns an error wrapping ErrUnavailable, and may be tried
 // again.
 func (s *Store) Apply(owner string, c Changes) (Change, error) {
-	if err := CheckOwner(owner); err != nil {
-		return Change{}, err
-	}
-	n, err := c.normalize(nil)
+	b, err := c.Prepare(nil)
 	if err != nil {
 		return Change{}, err
 	}
+	return s.ApplyBatch(owner, b)
+}
+
+// ApplyBatch is Apply of a batch checked already (Changes.Prepare).
+func (s *Store) ApplyBatch(owner string, b Batch) (Change, error) {
+	if err := CheckOwner(owner); err != nil {
+		return Change{}, err
+	}
+	n := b.n
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

@@ -305,16 +305,19 @@ func (w *Webhook) applyChanges(rw http.ResponseWriter, r *http.Request) {
 			es[i] = w.withDefaults(es[i])
 		}
 	}
-	if err := c.Check(&w.cfg.Filter); err != nil {
+	batch, err := c.Prepare(&w.cfg.Filter)
+	if err != nil {
 		w.refuse(rw, r, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
-	if msg := w.unservable(c); msg != "" {
+	nc, nu, nd, total := len(c.Create), len(c.UpdateNew), len(c.Delete), c.Len()
+	c = records.Changes{} // let the decoded copy go
+	if msg := w.unservable(batch); msg != "" {
 		w.refuse(rw, r, http.StatusUnprocessableEntity, msg)
 		return
 	}
 	start := time.Now()
-	ch, err := store.Apply(w.cfg.Owner, c)
+	ch, err := store.ApplyBatch(w.cfg.Owner, batch)
 	applyDuration.WithLabelValues(w.cfg.Owner).Observe(time.Since(start).Seconds())
 	switch {
 	case errors.Is(err, records.ErrInvalid):
@@ -329,30 +332,26 @@ func (w *Webhook) applyChanges(rw http.ResponseWriter, r *http.Request) {
 	}
 	n := store.State().Len(w.cfg.Owner)
 	recordCount.WithLabelValues(w.cfg.Owner).Set(float64(n))
-	if c.Len() > 0 {
+	if total > 0 {
 		w.cfg.Logf("[INFO] healthdns webhook %s: applied %d create, %d update, %d delete (%d records changed); %d records at version %s",
-			w.cfg.Owner, len(c.Create), len(c.UpdateNew), len(c.Delete), ch.Len(), n, ch.To.Version)
+			w.cfg.Owner, nc, nu, nd, ch.Len(), n, ch.To.Version)
 	}
 	rw.WriteHeader(http.StatusNoContent)
 }
 
-// unservable lists the records of c that the servers would not answer as
+// unservable lists the records of b that the servers would not answer as
 // written, and why; "" if there are none.
-func (w *Webhook) unservable(c records.Changes) string {
+func (w *Webhook) unservable(b records.Batch) string {
 	f := w.servable.Load()
 	if f == nil {
 		return ""
 	}
-	puts, where, err := c.Puts()
-	if err != nil {
-		return ""
-	}
 	var bad []string
 	n := 0
-	for i, e := range puts {
+	for i, e := range b.Puts() {
 		if err := (*f)(e); err != nil {
 			if n++; n <= maxErrorRecords {
-				bad = append(bad, fmt.Sprintf("%s: %s %s: %v", where[i], e.DNSName, e.RecordType, err))
+				bad = append(bad, fmt.Sprintf("%s: %s %s: %v", b.Where(i), e.DNSName, e.RecordType, err))
 			}
 		}
 	}
@@ -527,7 +526,15 @@ func (w *Webhook) decodeBody(rw http.ResponseWriter, r *http.Request, v any) boo
 	// to the limit and then refuses.
 	body := http.MaxBytesReader(rw, r.Body, w.cfg.MaxBodyBytes)
 	dec := json.NewDecoder(body)
-	err := dec.Decode(v)
+	var err error
+	switch v := v.(type) {
+	case *records.Changes:
+		err = streamChanges(dec, v)
+	case *[]*records.Endpoint:
+		err = streamEndpoints(dec, v)
+	default:
+		err = dec.Decode(v)
+	}
 	if err == nil {
 		// One JSON value and nothing after it.
 		if _, terr := dec.Token(); terr != io.EOF {
@@ -547,6 +554,95 @@ func (w *Webhook) decodeBody(rw http.ResponseWriter, r *http.Request, v any) boo
 	}
 	w.refuse(rw, r, http.StatusBadRequest, "malformed JSON: "+err.Error())
 	return false
+}
+
+// streamChanges decodes a Changes object an endpoint at a time: a
+// json.Decoder buffers a whole value, and a batch is megabytes, so
+// decoding it as one value would hold the body and its endpoints at once.
+// Keys match as encoding/json matches them (case-insensitively); others
+// are skipped.
+func streamChanges(dec *json.Decoder, c *records.Changes) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		return nil // null: no changes
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return fmt.Errorf("want an object of changes, got %v", tok)
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := tok.(string)
+		var list *[]records.Endpoint
+		switch {
+		case strings.EqualFold(key, "create"):
+			list = &c.Create
+		case strings.EqualFold(key, "updateOld"):
+			list = &c.UpdateOld
+		case strings.EqualFold(key, "updateNew"):
+			list = &c.UpdateNew
+		case strings.EqualFold(key, "delete"):
+			list = &c.Delete
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return err
+			}
+			continue
+		}
+		*list = nil // a key given twice: the last one counts, as in encoding/json
+		if err := streamArray(dec, key, func() error {
+			var e records.Endpoint
+			if err := dec.Decode(&e); err != nil {
+				return err
+			}
+			*list = append(*list, e)
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	_, err = dec.Token() // '}'
+	return err
+}
+
+// streamEndpoints decodes an array of endpoints (null ones included) an
+// endpoint at a time.
+func streamEndpoints(dec *json.Decoder, out *[]*records.Endpoint) error {
+	return streamArray(dec, "endpoints", func() error {
+		var e *records.Endpoint
+		if err := dec.Decode(&e); err != nil {
+			return err
+		}
+		*out = append(*out, e)
+		return nil
+	})
+}
+
+// streamArray reads an array (or null), calling each for every element.
+func streamArray(dec *json.Decoder, what string, each func() error) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return fmt.Errorf("%s: want an array, got %v", what, tok)
+	}
+	for dec.More() {
+		if err := each(); err != nil {
+			return err
+		}
+	}
+	_, err = dec.Token() // ']'
+	return err
 }
 
 func (w *Webhook) refuse(rw http.ResponseWriter, r *http.Request, code int, msg string) {
