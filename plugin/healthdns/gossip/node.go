@@ -121,10 +121,11 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("gossip: start memberlist on %s:%d: %w", cfg.BindAddr, cfg.BindPort, err)
 	}
 	n.ml = ml
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.receive()
 	go n.tick()
 	go n.rejoin()
+	go n.applyRecords()
 	return n, nil
 }
 

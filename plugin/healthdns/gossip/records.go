@@ -59,9 +59,9 @@ func (n *Node) notifyRecords() {
 // owner), or an agent's sidecar store (only the given owners). What the
 // node held in memory until then is installed into st first, and what st
 // holds (recovered from disk) is offered to peers by anti-entropy. Every
-// change written to st by its owner (the webhook) is sent to the cluster:
-// gossiped when small, directly to every server when large or when
-// gossip is behind. It returns nil when ctx ends or the node stops.
+// change written to st by its owner (the webhook) is sent directly to
+// every server (the changes made meanwhile together), and a small one is
+// gossiped too. It returns nil when ctx ends or the node stops.
 func (n *Node) SyncRecords(ctx context.Context, st *records.Store, owners ...string) error {
 	changes, stop := st.Subscribe()
 	defer stop()
@@ -88,10 +88,14 @@ func (n *Node) SyncRecords(ctx context.Context, st *records.Store, owners ...str
 	// What is on disk is not news to publish: peers that lack it ask.
 	sst := st.State()
 	for _, h := range sst.Heads() {
-		n.rec.published[h.Owner] = h.Head
+		n.rec.baseline[h.Owner] = h.Head
+		n.rec.gossiped[h.Owner] = h.Head
 	}
 	n.recMu.Unlock()
 	n.notifyRecords()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -99,10 +103,17 @@ func (n *Node) SyncRecords(ctx context.Context, st *records.Store, owners ...str
 		case <-n.stop:
 			return nil
 		case <-changes:
-			n.publishRecords()
+		case <-retry.C:
+		}
+		if n.publishRecords() {
+			retry.Reset(publishRetry)
 		}
 	}
 }
+
+// publishRetry is how soon the publisher tries again a server whose
+// courier was busy.
+const publishRetry = 20 * time.Millisecond
 
 func contains(list []string, s string) bool {
 	for _, v := range list {
@@ -113,59 +124,88 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// publishRecords sends the store's changes that no peer was sent yet:
-// the owner's own writes.
-func (n *Node) publishRecords() {
+// publishRecords sends the owner's own writes (the changes its store
+// wrote) that a server was not sent yet: directly to each server, the
+// changes made since the last it was sent together, but only once its
+// courier has sent what it had, so that a burst of writes becomes a few
+// deltas instead of a queue that overflows. A few small changes are
+// gossiped too, so that they reach a server this node cannot. It reports
+// whether a server is still to be sent something.
+func (n *Node) publishRecords() (pending bool) {
 	n.recMu.Lock()
 	defer n.recMu.Unlock()
 	store := n.rec.store
 	if store == nil {
-		return
+		return false
 	}
 	st := store.State()
+	servers := n.recordServers()
 	for _, o := range st.Owners() {
-		if !n.rec.replicates(o) {
+		if !n.rec.replicates(o) || !store.Writes(o) {
 			continue
 		}
-		head, from := st.Head(o), n.rec.published[o]
-		if head == from {
-			continue
-		}
-		n.rec.published[o] = head
-		cs, ok := st.Since(o, from)
-		if !ok {
-			// The log does not reach back that far (a change large
-			// enough to push the earlier ones out): whole, to every
-			// server.
-			set := st.Set(o)
-			for _, to := range n.recordServers() {
-				for _, b := range encodeRecordParts(n.cfg.Name, set) {
-					n.sendDirect(to, b, false)
+		head := st.Head(o)
+		if g := n.rec.gossiped[o]; g != head {
+			n.rec.gossiped[o] = head
+			if cs, ok := st.Since(o, g); ok && len(cs) <= broadcastChanges && n.queue.NumQueued() < busyQueue {
+				msgs := make([][]byte, 0, len(cs))
+				for _, c := range cs {
+					if b := encodeRecordChange(c); len(b) <= maxBroadcast {
+						msgs = append(msgs, b)
+					}
+				}
+				if len(msgs) == len(cs) {
+					for i, b := range msgs {
+						n.queue.QueueBroadcast(&broadcast{name: recordChangeName(cs[i]), msg: b})
+					}
 				}
 			}
-			continue
 		}
-		if len(cs) <= broadcastChanges && n.queue.NumQueued() < busyQueue {
-			msgs := make([][]byte, 0, len(cs))
-			for _, c := range cs {
-				if b := encodeRecordChange(c); len(b) <= maxBroadcast {
-					msgs = append(msgs, b)
-				}
+		for _, to := range servers {
+			sent := n.rec.sent[to]
+			if sent == nil {
+				sent = map[string]records.Head{}
+				n.rec.sent[to] = sent
 			}
-			if len(msgs) == len(cs) {
-				for i, b := range msgs {
-					n.queue.QueueBroadcast(&broadcast{name: recordChangeName(cs[i]), msg: b})
-				}
+			from, ok := sent[o]
+			if !ok {
+				from = n.rec.baseline[o]
+			}
+			if from == head {
 				continue
 			}
-		}
-		msgs := encodeRecordDeltas(n.cfg.Name, cs)
-		for _, to := range n.recordServers() {
+			if n.courierBusy(to) {
+				pending = true
+				continue
+			}
+			sent[o] = head
+			var msgs [][]byte
+			if cs, ok := st.Since(o, from); ok {
+				msgs = encodeRecordDeltas(n.cfg.Name, cs)
+			} else {
+				// The log does not reach back that far (a change large
+				// enough to push the earlier ones out): whole.
+				msgs = encodeRecordParts(n.cfg.Name, st.Set(o))
+			}
 			for _, b := range msgs {
 				n.sendDirect(to, b, false)
 			}
 		}
 	}
+	for to := range n.rec.sent {
+		if !contains(servers, to) {
+			delete(n.rec.sent, to) // gone: anti-entropy brings it up to date if it comes back
+		}
+	}
+	return pending
+}
+
+// courierBusy reports whether messages wait to be sent to the member.
+func (n *Node) courierBusy(name string) bool {
+	n.courMu.Lock()
+	defer n.courMu.Unlock()
+	ch := n.couriers[name]
+	return ch != nil && len(ch) > 0
 }
 
 func recordChangeName(c records.Change) string {
@@ -219,7 +259,81 @@ func (n *Node) handleRecordChange(c records.Change, b []byte) {
 		}
 	}
 	n.queue.QueueBroadcast(&broadcast{name: recordChangeName(c), msg: b})
-	n.mergeChanges([]records.Change{c})
+	n.queueRecords(recordWork{changes: []records.Change{c}, size: len(b)})
+}
+
+// queueRecords hands record messages to the applier; it never blocks.
+func (n *Node) queueRecords(w recordWork) {
+	if n.rec.inBytes.Add(int64(w.size)) > recordQueueBytes {
+		n.rec.inBytes.Add(-int64(w.size))
+		n.stats.dropped.Add(1)
+		return
+	}
+	select {
+	case n.rec.in <- w:
+	default:
+		n.rec.inBytes.Add(-int64(w.size))
+		n.stats.dropped.Add(1)
+	}
+}
+
+// applyRecords stores the record messages the node receives, off the
+// receive loop (a store fsyncs): all those queued at once with one fsync,
+// so that a burst of changes costs a few writes, and observations are
+// not held up behind the disk.
+func (n *Node) applyRecords() {
+	defer n.wg.Done()
+	for {
+		var batch []recordWork
+		select {
+		case <-n.stop:
+			return
+		case w := <-n.rec.in:
+			batch = append(batch, w)
+		}
+	more:
+		for len(batch) < applyBatch {
+			select {
+			case w := <-n.rec.in:
+				batch = append(batch, w)
+			default:
+				break more
+			}
+		}
+		n.applyRecordWork(batch)
+	}
+}
+
+func (n *Node) applyRecordWork(batch []recordWork) {
+	n.recMu.Lock()
+	defer n.recMu.Unlock()
+	var cs []records.Change
+	flush := func() {
+		if len(cs) > 0 {
+			n.mergeChanges(cs)
+			cs = nil
+		}
+	}
+	for _, w := range batch {
+		n.rec.inBytes.Add(-int64(w.size))
+		if n.rec.store == nil {
+			continue
+		}
+		if w.part != nil {
+			flush()
+			n.installPart(w.part)
+			continue
+		}
+		for _, c := range w.changes {
+			if n.rec.replicates(c.Owner) {
+				cs = append(cs, c)
+				if w.from != "" {
+					n.rec.source[c.Owner] = w.from
+				}
+			}
+		}
+	}
+	flush()
 }
 
 // mergeChanges stores changes from peers, keeps those that came ahead of
@@ -254,12 +368,8 @@ func (n *Node) mergeChanges(cs []records.Change) {
 			}
 		}
 	}
-	for o, h := range before {
-		head := store.Head(o)
-		if n.rec.published[o] == h {
-			n.rec.published[o] = head
-		}
-		n.rec.caughtUp(o, head)
+	for o := range before {
+		n.rec.caughtUp(o, store.Head(o))
 	}
 	if changed {
 		n.notifyRecords()
@@ -284,29 +394,25 @@ func (n *Node) recordError(err error, cs []records.Change) {
 	}
 }
 
-// handleRecordDelta applies a run of changes sent directly.
+// handleRecordDelta queues a run of changes sent directly.
 func (n *Node) handleRecordDelta(m *recordDelta) {
 	n.stats.merged.Add(1)
-	n.recMu.Lock()
-	defer n.recMu.Unlock()
-	if n.rec.store == nil {
-		return
-	}
-	cs := m.Changes[:0:0]
-	for _, c := range m.Changes {
-		if n.rec.replicates(c.Owner) {
-			cs = append(cs, c)
-		}
-	}
-	n.mergeChanges(cs)
+	n.queueRecords(recordWork{changes: m.Changes, from: m.Sender, size: sizeOf(m.Changes)})
 }
 
-// handleRecordPart collects a part of an owner's records whole, and
-// installs them once all parts are in.
+// handleRecordPart queues a part of an owner's records whole.
 func (n *Node) handleRecordPart(m *recordPart) {
 	n.stats.merged.Add(1)
-	n.recMu.Lock()
-	defer n.recMu.Unlock()
+	size := 0
+	for _, e := range m.Endpoints {
+		size += 128 + len(e.DNSName)
+	}
+	n.queueRecords(recordWork{part: m, from: m.Sender, size: size})
+}
+
+// installPart collects a part of an owner's records whole, and installs
+// them once all parts are in. recMu is held.
+func (n *Node) installPart(m *recordPart) {
 	if !n.rec.replicates(m.Owner) || !m.Head.After(n.rec.store.Head(m.Owner)) {
 		return
 	}
@@ -315,16 +421,12 @@ func (n *Node) handleRecordPart(m *recordPart) {
 		return
 	}
 	store := n.rec.store
-	before := store.Head(m.Owner)
 	installed, err := store.Install(set)
 	if err != nil {
 		n.recordError(err, []records.Change{{Owner: m.Owner, To: m.Head}})
 		return
 	}
 	head := store.Head(m.Owner)
-	if n.rec.published[m.Owner] == before {
-		n.rec.published[m.Owner] = head
-	}
 	if chain := n.rec.takePending(m.Owner, head); len(chain) > 0 {
 		n.mergeChanges(chain)
 	}
@@ -449,7 +551,11 @@ func (n *Node) mergeRecordState(b []byte) {
 			n.answerRecords(m.Sender, m.All, m.Heads)
 			return
 		case *recordPart:
-			n.handleRecordPart(m)
+			n.recMu.Lock()
+			if n.rec.store != nil {
+				n.installPart(m) // before Join returns
+			}
+			n.recMu.Unlock()
 			return
 		}
 		err = errors.New("not a record part")
@@ -469,10 +575,18 @@ func (n *Node) repairRecords(now time.Time) {
 	}
 	wait := n.repairAfter()
 	due := false
+	ask := map[string]bool{}
 	for o, since := range n.rec.behind {
 		if now.Sub(since) >= wait && now.Sub(n.rec.asked[o]) >= 2*wait {
 			n.rec.asked[o] = now
 			due = true
+			// First the member that sends the owner's changes, which
+			// has them all; then (it may be gone) any server.
+			if src := n.rec.source[o]; src != "" && n.live(src) && !ask[src] && len(ask) < 3 {
+				ask[src] = true
+			} else {
+				delete(n.rec.source, o)
+			}
 		}
 	}
 	if !due {
@@ -481,9 +595,14 @@ func (n *Node) repairRecords(now time.Time) {
 	}
 	msg := (&recordHeads{Sender: n.cfg.Name, All: n.rec.all, Heads: n.rec.heads()}).encode()
 	n.recMu.Unlock()
-	servers := n.recordServers()
-	if len(servers) == 0 {
-		return
+	if len(ask) == 0 {
+		servers := n.recordServers()
+		if len(servers) == 0 {
+			return
+		}
+		ask[servers[rand.IntN(len(servers))]] = true
 	}
-	n.sendDirect(servers[rand.IntN(len(servers))], msg, true)
+	for to := range ask {
+		n.sendDirect(to, msg, true)
+	}
 }

@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
@@ -34,14 +35,35 @@ type recordState struct {
 	asked  map[string]time.Time
 	// asm collects the parts of owners' records sent whole.
 	asm map[partKey]*partAssembly
-	// published is, per owner, the head up to which the store's changes
-	// were sent or came from peers: the publisher sends what is past it.
-	published map[string]records.Head
+	// baseline is, per owner, the head the store had when it was
+	// attached: what peers learn by anti-entropy. sent is, per server and
+	// owner, the head up to which this node's writes were sent to it, and
+	// gossiped the head up to which they were gossiped.
+	baseline map[string]records.Head
+	sent     map[string]map[string]records.Head
+	gossiped map[string]records.Head
 	// lastErrLog rate-limits the log of records not stored.
 	lastErrLog time.Time
 	// joinNext is where the next push/pull state on join starts, when
 	// not every owner fits it.
 	joinNext int
+	// source is, per owner, the member that last sent changes of it
+	// directly (its writer, mostly): the first to ask for what is missing.
+	source map[string]string
+
+	// in queues record messages for the applier (applyRecords), which
+	// stores them, many with one fsync, off the receive loop; inBytes
+	// bounds it.
+	in      chan recordWork
+	inBytes atomic.Int64
+}
+
+// recordWork is a record message for the applier.
+type recordWork struct {
+	changes []records.Change
+	from    string      // the direct sender, if known
+	part    *recordPart // or a part of an owner's records whole
+	size    int
 }
 
 type partKey struct {
@@ -57,6 +79,14 @@ type partAssembly struct {
 }
 
 const (
+	// recordQueue and recordQueueBytes bound the record messages waiting
+	// for the applier; past them messages are dropped (counted), and
+	// repaired like lost ones.
+	recordQueue      = 4096
+	recordQueueBytes = 64 << 20
+	// applyBatch is the most messages the applier stores at once.
+	applyBatch = 512
+
 	maxPendingPerOwner = 256
 	maxPendingBytes    = 8 << 20
 	maxAssemblies      = 16
@@ -80,7 +110,11 @@ func newRecordState(role Role) *recordState {
 		behind:    map[string]time.Time{},
 		asked:     map[string]time.Time{},
 		asm:       map[partKey]*partAssembly{},
-		published: map[string]records.Head{},
+		baseline:  map[string]records.Head{},
+		sent:      map[string]map[string]records.Head{},
+		gossiped:  map[string]records.Head{},
+		source:    map[string]string{},
+		in:        make(chan recordWork, recordQueue),
 	}
 	if role == RoleServer {
 		r.store = records.Memory(records.Options{})

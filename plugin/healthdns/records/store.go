@@ -34,6 +34,7 @@ type Store struct {
 	restore     error
 	closed      bool
 	compactFail time.Time // the last failed compaction, to retry later
+	writes      map[string]bool // owners this store wrote changes of (Apply)
 
 	state atomic.Pointer[State]
 
@@ -361,8 +362,20 @@ func (s *Store) ApplyBatch(owner string, b Batch) (Change, error) {
 	if err := s.appendFrames(frame(kindChange, AppendChange(nil, ch))); err != nil {
 		return Change{}, err
 	}
+	if s.writes == nil {
+		s.writes = map[string]bool{}
+	}
+	s.writes[owner] = true
 	s.publish(st, next)
 	return ch, nil
+}
+
+// Writes reports whether this store has written changes of owner (Apply)
+// since it opened: the changes its node sends to the cluster.
+func (s *Store) Writes(owner string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes[owner]
 }
 
 // nextVersion is the version after v for a change this store writes. A

@@ -37,7 +37,7 @@ const ip = "127.0.0.190"
 func main() {
 	flag.Parse()
 	log.SetFlags(0)
-	dir, err := os.MkdirTemp("", "healthdns-webhookmem")
+	dir, err := os.MkdirTemp("", "wt12-webhookmem")
 	must(err)
 	defer os.RemoveAll(dir)
 	bin := *binFlag
