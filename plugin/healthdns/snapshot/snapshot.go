@@ -49,6 +49,9 @@ type Zone struct {
 	Origin    string
 	src       *dns.SOA // the zone data's SOA, to tell a reload
 	negSOA    *dns.SOA // SOA with the RFC 2308 negative TTL
+	// negByTTL shares the negative SOAs of names with a shorter TTL:
+	// thousands of names from records have one TTL.
+	negByTTL map[uint32]*dns.SOA
 	names     map[string]*node
 	ents      map[string]bool // empty non-terminals
 	cuts      map[string]bool // delegation points below the apex
@@ -186,8 +189,16 @@ func buildDynamic(prev *Snapshot, z *Zone, n Name) *Dynamic {
 		return old // immutable: shared, rotation included
 	}
 	dy := &Dynamic{Name: n.FQDN, Policy: n.Policy, in: n, src: z.src}
-	neg := dns.Copy(z.negSOA).(*dns.SOA)
-	neg.Hdr.Ttl = min(neg.Hdr.Ttl, n.TTL)
+	ttl := min(z.negSOA.Hdr.Ttl, n.TTL)
+	neg := z.negByTTL[ttl]
+	if neg == nil {
+		neg = dns.Copy(z.negSOA).(*dns.SOA)
+		neg.Hdr.Ttl = ttl
+		if z.negByTTL == nil {
+			z.negByTTL = map[uint32]*dns.SOA{}
+		}
+		z.negByTTL[ttl] = neg
+	}
 	dy.negSOA = neg
 	for _, fam := range []struct {
 		set  *Set
