@@ -103,18 +103,18 @@ const (
 
 func newRecordState(role Role) *recordState {
 	r := &recordState{
-		owners:    map[string]bool{},
-		relayed:   map[string]records.Head{},
-		pending:   map[string][]records.Change{},
-		wanted:    map[string]records.Head{},
-		behind:    map[string]time.Time{},
-		asked:     map[string]time.Time{},
-		asm:       map[partKey]*partAssembly{},
-		baseline:  map[string]records.Head{},
-		sent:      map[string]map[string]records.Head{},
-		gossiped:  map[string]records.Head{},
-		source:    map[string]string{},
-		in:        make(chan recordWork, recordQueue),
+		owners:   map[string]bool{},
+		relayed:  map[string]records.Head{},
+		pending:  map[string][]records.Change{},
+		wanted:   map[string]records.Head{},
+		behind:   map[string]time.Time{},
+		asked:    map[string]time.Time{},
+		asm:      map[partKey]*partAssembly{},
+		baseline: map[string]records.Head{},
+		sent:     map[string]map[string]records.Head{},
+		gossiped: map[string]records.Head{},
+		source:   map[string]string{},
+		in:       make(chan recordWork, recordQueue),
 	}
 	if role == RoleServer {
 		r.store = records.Memory(records.Options{})

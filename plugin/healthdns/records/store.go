@@ -33,7 +33,7 @@ type Store struct {
 	// back to its last good entry; every write tries that first.
 	restore     error
 	closed      bool
-	compactFail time.Time // the last failed compaction, to retry later
+	compactFail time.Time       // the last failed compaction, to retry later
 	writes      map[string]bool // owners this store wrote changes of (Apply)
 
 	state atomic.Pointer[State]

@@ -46,12 +46,12 @@ type Snapshot struct {
 
 // Zone is one authoritative zone.
 type Zone struct {
-	Origin    string
-	src       *dns.SOA // the zone data's SOA, to tell a reload
-	negSOA    *dns.SOA // SOA with the RFC 2308 negative TTL
+	Origin string
+	src    *dns.SOA // the zone data's SOA, to tell a reload
+	negSOA *dns.SOA // SOA with the RFC 2308 negative TTL
 	// negByTTL shares the negative SOAs of names with a shorter TTL:
 	// thousands of names from records have one TTL.
-	negByTTL map[uint32]*dns.SOA
+	negByTTL  map[uint32]*dns.SOA
 	names     map[string]*node
 	ents      map[string]bool // empty non-terminals
 	cuts      map[string]bool // delegation points below the apex
