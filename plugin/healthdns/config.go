@@ -68,8 +68,15 @@ type targetConfig struct {
 	// key and vkey cache probe.Key and verdictKey for records' targets,
 	// of which there may be hundreds of thousands; "" to compute them.
 	key, vkey string
-	// gauge is its targetHealthy gauge, looked up once.
+	// shared marks a target of a name that only records define: its
+	// verdict is that of its address and check under the name's quorum,
+	// shared by every such name (vkey is the group's), since it cannot
+	// differ between them; one question a group, not one a name.
+	shared bool
+	// gauge is its targetHealthy gauge, looked up once, and set its last
+	// value (0 not yet, 1 down, 2 up).
 	gauge prometheus.Gauge
+	set   int8
 }
 
 // probeKey is t.probe.Key(), cached when it can be.

@@ -26,6 +26,7 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/status"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // HealthDNS answers queries for its zones from the current snapshot.
@@ -60,6 +61,8 @@ type HealthDNS struct {
 	warned      map[string]bool
 	recCache    recordsCache                    // the last withRecords, reused while the records are the same
 	targetCache map[targetCacheKey]cachedTarget // records' probe targets by check and address
+	frags       map[string]*fragment            // each owner's part of the answers, by owner
+	gauges      map[nameAddr]prometheus.Gauge   // targetHealthy's series, looked up once
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -364,29 +367,47 @@ func (h *HealthDNS) rebuild() {
 	names, zones := h.withRecordsCached(h.recordState())
 	h.names = names
 	h.syncTargets(names)
-	total := 0
+	total, asked := 0, 0
 	for _, n := range names {
 		total += len(n.targets)
+		for _, t := range n.targets {
+			if !t.shared {
+				asked++
+			}
+		}
 	}
-	qs := make([]health.Question, 0, total)
+	groups := h.recCache.groups
+	if !h.recCache.ok {
+		groups = nil
+	}
+	asked += len(groups)
+	qs := make([]health.Question, 0, asked)
 	perQ := len(views)
 	if probing {
 		perQ++
 	}
-	obs := make([]health.Observation, 0, total*perQ) // one backing array for all
+	obs := make([]health.Observation, 0, asked*perQ) // one backing array for all
+	ask := func(key, probeKey string, id gossip.TargetID, quorum health.Quorum) {
+		q := health.Question{Key: key, Quorum: quorum}
+		start := len(obs)
+		if probing {
+			obs = append(obs, health.Observation{Observer: self, State: h.pool.Status(probeKey).State, At: now})
+		}
+		for _, v := range views {
+			obs = append(obs, v.Observation(id))
+		}
+		q.Obs = obs[start:len(obs):len(obs)]
+		qs = append(qs, q)
+	}
 	for _, n := range names {
 		for _, t := range n.targets {
-			q := health.Question{Key: verdictKey(n, t), Quorum: n.quorum}
-			start := len(obs)
-			if probing {
-				obs = append(obs, health.Observation{Observer: self, State: h.pool.Status(t.probeKey()).State, At: now})
+			if !t.shared {
+				ask(verdictKey(n, t), t.probeKey(), t.id, n.quorum)
 			}
-			for _, v := range views {
-				obs = append(obs, v.Observation(t.id))
-			}
-			q.Obs = obs[start:len(obs):len(obs)]
-			qs = append(qs, q)
 		}
+	}
+	for _, g := range groups {
+		ask(g.vkey, g.key, g.id, g.quorum)
 	}
 	changes, partitionMoved := h.judge.Round(now, qs, heard, known)
 	h.heard, h.known = heard, known
@@ -423,10 +444,13 @@ func (h *HealthDNS) rebuild() {
 			v := h.judge.Verdict(verdictKey(n, *t)).State
 			byState[v]++
 			up := v == health.Up
-			if t.gauge == nil {
-				t.gauge = targetHealthy.WithLabelValues(n.fqdn, t.probe.Addr.String())
+			if set := int8(1) + int8(b2f(up)); t.set != set {
+				if t.gauge == nil {
+					t.gauge = h.targetGauge(n.fqdn, t.probe.Addr)
+				}
+				t.gauge.Set(b2f(up))
+				t.set = set
 			}
-			t.gauge.Set(b2f(up))
 			targets = append(targets, snapshot.Target{Addr: t.probe.Addr, Healthy: up, Tier: t.tier, Weight: t.weight})
 		}
 		sn.Targets = targets[start:len(targets):len(targets)]
@@ -435,7 +459,11 @@ func (h *HealthDNS) rebuild() {
 	for _, st := range []health.State{health.Up, health.Down, health.Unknown} {
 		verdicts.WithLabelValues(st.String()).Set(float64(byState[st]))
 	}
-	s := snapshot.Build(h.snap.Load(), zones, built)
+	prev := h.snap.Load()
+	s := snapshot.Build(prev, zones, built)
+	if s == prev {
+		return // nothing to answer differently
+	}
 	s.EachName(func(d *snapshot.Dynamic) {
 		var good []netip.Addr
 		if d.A.Outcome == snapshot.Healthy {
@@ -483,6 +511,27 @@ func verdictStateOf(origins []string) *verdictState {
 // verdictKey names a target of a name: "app.example.org. 192.0.2.1|checks".
 // Two names may share a target under different quorum rules, so verdicts
 // are per name.
+// nameAddr is a name's target address.
+type nameAddr struct {
+	name string
+	addr netip.Addr
+}
+
+// targetGauge returns the targetHealthy series of a name's target: a map
+// lookup, cheaper than the label lookup for hundreds of thousands.
+func (h *HealthDNS) targetGauge(fqdn string, addr netip.Addr) prometheus.Gauge {
+	k := nameAddr{fqdn, addr}
+	if g, ok := h.gauges[k]; ok {
+		return g
+	}
+	if h.gauges == nil || len(h.gauges) > 1<<20 {
+		h.gauges = map[nameAddr]prometheus.Gauge{}
+	}
+	g := targetHealthy.WithLabelValues(fqdn, addr.String())
+	h.gauges[k] = g
+	return g
+}
+
 func verdictKey(n *nameConfig, t targetConfig) string {
 	if t.vkey != "" {
 		return t.vkey

@@ -327,10 +327,23 @@ func (h *HealthDNS) recordState() records.State {
 // result, a verdict) reuse it while the records are the same, since a
 // large owner's records take far longer to merge than verdicts to judge.
 type recordsCache struct {
-	heads []records.OwnerHead
-	names []*nameConfig
-	zones []*zone.Data
-	ok    bool
+	heads  []records.OwnerHead
+	names  []*nameConfig
+	zones  []*zone.Data
+	groups []sharedTarget
+	ok     bool
+}
+
+// sharedTarget is a group of records' names' targets with one verdict.
+type sharedTarget struct {
+	vkey, key string
+	id        gossip.TargetID
+	quorum    health.Quorum
+}
+
+// sharedKey names a group of shared targets, as verdict logs show it.
+func sharedKey(q health.Quorum, probeKey string) string {
+	return "records/" + q.String() + " " + probeKey
 }
 
 // withRecordsCached is withRecords, reused while every owner's head is
@@ -342,6 +355,15 @@ func (h *HealthDNS) withRecordsCached(st records.State) ([]*nameConfig, []*zone.
 	}
 	names, zones := h.withRecords(st)
 	h.recCache = recordsCache{heads: heads, names: names, zones: zones, ok: true}
+	seen := map[string]bool{}
+	for _, n := range names {
+		for _, t := range n.targets {
+			if t.shared && !seen[t.vkey] {
+				seen[t.vkey] = true
+				h.recCache.groups = append(h.recCache.groups, sharedTarget{vkey: t.vkey, key: t.key, id: t.id, quorum: n.quorum})
+			}
+		}
+	}
 	return names, zones
 }
 
@@ -386,106 +408,197 @@ func (h *HealthDNS) recordTarget(spec string, addr netip.Addr) cachedTarget {
 
 const maxTargetCache = 1 << 16
 
-// withRecords merges the owners' record sets into the Corefile's names and
+// fragment is what one owner's records contribute to the answers, built
+// once per head of the owner (recordnames keeps them while the owner does
+// not change), so that a change of one owner re-derives only its records:
+// the names its A and AAAA records define (with their targets, checks
+// parsed), and the RRs of its TXT and CNAME records.
+type fragment struct {
+	head   records.Head
+	names  []*nameConfig // in key order; shared: copy before changing
+	static []staticRRs
+}
+
+type staticRRs struct {
+	name  string
+	cname bool
+	rrs   []dns.RR
+	types map[uint16][]dns.RR // {TXT: rrs}, for a name with nothing else
+}
+
+// fragmentOf returns owner's fragment, rebuilt only when its head moved.
+func (h *HealthDNS) fragmentOf(st records.State, owner string, cuts map[string]bool) *fragment {
+	head := st.Head(owner)
+	if f := h.frags[owner]; f != nil && f.head == head {
+		return f
+	}
+	f := &fragment{head: head}
+	var nc *nameConfig
+	st.Range(owner, func(e records.Endpoint) bool {
+		name := e.DNSName + "."
+		if !h.inZones(name) {
+			return true
+		}
+		ttl := uint32(h.cfg.ttl)
+		if e.RecordTTL > 0 {
+			ttl = uint32(min(e.RecordTTL, 86400))
+		}
+		switch e.RecordType {
+		case records.TypeA, records.TypeAAAA:
+			if err := checkAgainstZoneCuts(name, h.cfg.zones, cuts); err != nil {
+				h.warnOnce(owner+" "+name, "owner %s: %s not served: %v", owner, name, err)
+				return true
+			}
+			props := e.Properties()
+			if nc == nil || nc.fqdn != name { // A and AAAA of a name are adjacent in key order
+				nc = &nameConfig{fqdn: name, ttl: ttl, quorum: health.Quorum{Kind: health.Majority}}
+				if k, err := policy.ParseKind(props.Policy); err == nil {
+					nc.policy = k
+				}
+				if nc.policy == policy.Weighted {
+					nc.maxAnswers = 1
+				}
+				f.names = append(f.names, nc)
+			}
+			for _, a := range e.Targets {
+				addr, err := netip.ParseAddr(a)
+				if err != nil {
+					continue
+				}
+				addr = addr.Unmap()
+				if slices.ContainsFunc(nc.targets, func(t targetConfig) bool { return t.probe.Addr == addr }) {
+					continue
+				}
+				if props.Check == "" {
+					h.warnOnce(owner+" "+name+" check", "owner %s: %s %s has no health check (webhook/check or the owner's default): not served", owner, name, addr)
+					continue
+				}
+				ct := h.recordTarget(props.Check, addr)
+				if ct.err != nil {
+					h.warnOnce(owner+" "+name+" "+props.Check, "owner %s: %s: check %q: %v", owner, name, props.Check, ct.err)
+					continue
+				}
+				tc := targetConfig{tier: 1, weight: 1, probe: ct.probe, id: ct.id, owner: owner, key: ct.key,
+					shared: true, vkey: sharedKey(nc.quorum, ct.key)}
+				if props.Tier > 0 {
+					tc.tier = props.Tier
+				}
+				if props.HasWeight {
+					tc.weight = props.Weight
+				}
+				nc.targets = append(nc.targets, tc)
+			}
+		case records.TypeTXT:
+			rrs := make([]dns.RR, 0, len(e.Targets))
+			for _, t := range e.Targets {
+				rrs = append(rrs, &dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl}, Txt: records.TXTStrings(t)})
+			}
+			f.static = append(f.static, staticRRs{name: name, rrs: rrs, types: map[uint16][]dns.RR{dns.TypeTXT: rrs}})
+		case records.TypeCNAME:
+			if len(e.Targets) == 1 {
+				f.static = append(f.static, staticRRs{name: name, cname: true,
+					rrs: []dns.RR{&dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: ttl}, Target: dns.Fqdn(e.Targets[0])}}})
+			}
+		}
+		return true
+	})
+	f.names = slices.DeleteFunc(f.names, func(n *nameConfig) bool { return len(n.targets) == 0 })
+	if h.frags == nil {
+		h.frags = map[string]*fragment{}
+	}
+	h.frags[owner] = f
+	return f
+}
+
+// withRecords merges the owners' records into the Corefile's names and
 // zones: each A/AAAA endpoint's addresses become targets of its name (a
 // name of the Corefile keeps its policy and options; a new one takes the
 // endpoint's), TXT and CNAME endpoints become static records. Conflicts
-// are settled for the zone file and the Corefile, and logged once.
+// are settled for the zone file and the Corefile, and logged once. Each
+// owner's part is derived once per change of that owner (fragmentOf);
+// what is merged here is shared where only one owner has a name.
 func (h *HealthDNS) withRecords(st records.State) ([]*nameConfig, []*zone.Data) {
 	owners := st.Owners() // sorted: the first owner's target of a name wins
+	for o := range h.frags {
+		if !slices.Contains(owners, o) {
+			delete(h.frags, o)
+		}
+	}
 	if len(owners) == 0 {
 		return h.cfg.names, h.cfg.zones
 	}
-	byName := map[string]*nameConfig{}
-	var order []string
+	cuts := h.cuts()
+	frags := make([]*fragment, len(owners))
+	total := len(h.cfg.names)
+	for i, o := range owners {
+		frags[i] = h.fragmentOf(st, o, cuts)
+		total += len(frags[i].names)
+	}
+	byName := make(map[string]*nameConfig, total)
+	own := map[string]bool{} // names whose config is a copy of their own, which may change
+	order := make([]string, 0, total)
 	for _, n := range h.cfg.names {
 		cp := *n
 		cp.targets = append([]targetConfig(nil), n.targets...)
 		byName[n.fqdn] = &cp
+		own[n.fqdn] = true
 		order = append(order, n.fqdn)
 	}
-	extra := map[string][]dns.RR{}
-	type nameAddr struct {
-		name string
-		addr netip.Addr
+	type static struct {
+		rrs   []dns.RR
+		types map[uint16][]dns.RR // the one owner's, while only it has the name
+		owned bool                // rrs is this merge's own array
 	}
-	seen := map[nameAddr]bool{} // the first owner's target of a name and address wins
-	for n, nc := range byName {
-		for _, t := range nc.targets {
-			seen[nameAddr{n, t.probe.Addr}] = true
+	extra := map[string]*static{}
+	for i, f := range frags {
+		owner := owners[i]
+		for _, fn := range f.names {
+			nc := byName[fn.fqdn]
+			if nc == nil {
+				byName[fn.fqdn] = fn // shared with the fragment while only it has the name
+				order = append(order, fn.fqdn)
+				continue
+			}
+			if !own[fn.fqdn] {
+				cp := *nc
+				cp.targets = append(make([]targetConfig, 0, 2*len(nc.targets)+len(fn.targets)), nc.targets...)
+				nc = &cp
+				byName[fn.fqdn], own[fn.fqdn] = nc, true
+			}
+			for _, t := range fn.targets {
+				if slices.ContainsFunc(nc.targets, func(o targetConfig) bool { return o.probe.Addr == t.probe.Addr }) {
+					continue // the first owner's target of a name and address wins
+				}
+				if h.isCorefileName(fn.fqdn) {
+					// A Corefile name's verdicts are its own (its quorum).
+					t.shared, t.vkey, t.gauge, t.set = false, fn.fqdn+" "+t.key, nil, 0
+				} else {
+					t.gauge, t.set = nil, 0
+				}
+				nc.targets = append(nc.targets, t)
+			}
 		}
-	}
-	cuts := h.cuts()
-	for _, owner := range owners {
-		st.Range(owner, func(e records.Endpoint) bool {
-			name := e.DNSName + "."
-			if !h.inZones(name) {
-				return true
+		for _, sr := range f.static {
+			x := extra[sr.name]
+			if sr.cname {
+				if byName[sr.name] != nil || h.zoneHas(sr.name) || x != nil {
+					h.warnOnce(owner+" "+sr.name+" cname", "owner %s: CNAME %s not served: the name has other data", owner, sr.name)
+					continue
+				}
+				extra[sr.name] = &static{rrs: sr.rrs}
+				continue
 			}
-			ttl := uint32(h.cfg.ttl)
-			if e.RecordTTL > 0 {
-				ttl = uint32(min(e.RecordTTL, 86400))
+			if x == nil {
+				extra[sr.name] = &static{rrs: sr.rrs, types: sr.types}
+				continue
 			}
-			switch e.RecordType {
-			case records.TypeA, records.TypeAAAA:
-				if err := checkAgainstZoneCuts(name, h.cfg.zones, cuts); err != nil {
-					h.warnOnce(owner+" "+name, "owner %s: %s not served: %v", owner, name, err)
-					return true
-				}
-				props := e.Properties()
-				nc := byName[name]
-				if nc == nil {
-					nc = &nameConfig{fqdn: name, ttl: ttl, quorum: health.Quorum{Kind: health.Majority}}
-					if k, err := policy.ParseKind(props.Policy); err == nil {
-						nc.policy = k
-					}
-					if nc.policy == policy.Weighted {
-						nc.maxAnswers = 1
-					}
-					byName[name] = nc
-					order = append(order, name)
-				}
-				for _, a := range e.Targets {
-					addr, err := netip.ParseAddr(a)
-					if err != nil {
-						continue
-					}
-					addr = addr.Unmap()
-					if seen[nameAddr{name, addr}] {
-						continue
-					}
-					seen[nameAddr{name, addr}] = true
-					if props.Check == "" {
-						h.warnOnce(owner+" "+name+" check", "owner %s: %s %s has no health check (webhook/check or the owner's default): not served", owner, name, addr)
-						continue
-					}
-					ct := h.recordTarget(props.Check, addr)
-					if ct.err != nil {
-						h.warnOnce(owner+" "+name+" "+props.Check, "owner %s: %s: check %q: %v", owner, name, props.Check, ct.err)
-						continue
-					}
-					tc := targetConfig{tier: 1, weight: 1, probe: ct.probe, id: ct.id, owner: owner, key: ct.key, vkey: name + " " + ct.key}
-					if props.Tier > 0 {
-						tc.tier = props.Tier
-					}
-					if props.HasWeight {
-						tc.weight = props.Weight
-					}
-					nc.targets = append(nc.targets, tc)
-				}
-			case records.TypeTXT:
-				for _, t := range e.Targets {
-					extra[name] = append(extra[name], &dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl}, Txt: records.TXTStrings(t)})
-				}
-			case records.TypeCNAME:
-				if byName[name] != nil || h.zoneHas(name) || len(extra[name]) > 0 || len(e.Targets) != 1 {
-					h.warnOnce(owner+" "+name+" cname", "owner %s: CNAME %s not served: the name has other data", owner, name)
-					return true
-				}
-				extra[name] = append(extra[name], &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: ttl}, Target: dns.Fqdn(e.Targets[0])})
+			if !x.owned { // never append into a fragment's array
+				x.rrs = append(make([]dns.RR, 0, 2*len(x.rrs)+len(sr.rrs)), x.rrs...)
+				x.owned = true
 			}
-			return true
-		})
+			x.rrs = append(x.rrs, sr.rrs...)
+			x.types = nil
+		}
 	}
 	names := make([]*nameConfig, 0, len(order))
 	for _, n := range order {
@@ -494,26 +607,30 @@ func (h *HealthDNS) withRecords(st records.State) ([]*nameConfig, []*zone.Data) 
 		}
 	}
 	// A CNAME next to a health-aware name or a TXT would break RFC 1034.
-	for n, rrs := range extra {
-		if _, isCNAME := rrs[0].(*dns.CNAME); isCNAME && len(rrs) > 1 {
+	for n, x := range extra {
+		if _, isCNAME := x.rrs[0].(*dns.CNAME); isCNAME && (len(x.rrs) > 1 || byName[n] != nil) {
 			delete(extra, n)
 		}
 	}
 	zones := make([]*zone.Data, 0, len(h.cfg.zones))
 	for _, d := range h.cfg.zones {
-		cp := &zone.Data{Origin: d.Origin, SOA: d.SOA, Names: make(map[string]map[uint16][]dns.RR, len(d.Names))}
+		cp := &zone.Data{Origin: d.Origin, SOA: d.SOA, Names: make(map[string]map[uint16][]dns.RR, len(d.Names)+len(extra))}
 		for k, v := range d.Names {
 			cp.Names[k] = v
 		}
-		for n, rrs := range extra {
+		for n, x := range extra {
 			if !snapshot.InZone(d.Origin, n) {
+				continue
+			}
+			if x.types != nil && len(cp.Names[n]) == 0 {
+				cp.Names[n] = x.types // immutable, shared with the fragment
 				continue
 			}
 			types := make(map[uint16][]dns.RR, len(cp.Names[n])+1)
 			for t, v := range cp.Names[n] {
 				types[t] = v
 			}
-			for _, rr := range rrs {
+			for _, rr := range x.rrs {
 				t := rr.Header().Rrtype
 				types[t] = append(types[t], rr)
 			}
@@ -522,6 +639,16 @@ func (h *HealthDNS) withRecords(st records.State) ([]*nameConfig, []*zone.Data) 
 		zones = append(zones, cp)
 	}
 	return names, zones
+}
+
+// isCorefileName reports whether fqdn is a name block of the Corefile.
+func (h *HealthDNS) isCorefileName(fqdn string) bool {
+	for _, n := range h.cfg.names {
+		if n.fqdn == fqdn {
+			return true
+		}
+	}
+	return false
 }
 
 // servable says why this server would not answer a record as written, so

@@ -53,6 +53,7 @@ func scaleHandler(tb testing.TB, st *records.Store) *HealthDNS {
 func BenchmarkRebuildRecords(b *testing.B) {
 	st := scaleStore(b, 10, 20000)
 	h := scaleHandler(b, st)
+	h.rebuild()
 	b.ReportAllocs()
 	for b.Loop() {
 		h.rebuild()

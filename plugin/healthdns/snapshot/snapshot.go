@@ -42,6 +42,10 @@ func (o Outcome) String() string {
 // Snapshot is the immutable state the query path reads.
 type Snapshot struct {
 	zones []*Zone // longest origin first
+	// in and dyn are what it was built from: the zone data, and how many
+	// health-aware names; Build returns it again for the same input.
+	in  []*zone.Data
+	dyn int
 }
 
 // Zone is one authoritative zone.
@@ -127,7 +131,10 @@ type Name struct {
 // Build makes a snapshot. prev (may be nil) passes round-robin positions on,
 // so a rebuild does not restart every rotation.
 func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
-	s := &Snapshot{}
+	if prev != nil && prev.builtFrom(zones, names) {
+		return prev // immutable: the same answers, rotations included
+	}
+	s := &Snapshot{in: zones}
 	for _, d := range zones {
 		z := &Zone{
 			Origin: d.Origin,
@@ -162,6 +169,7 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 			z.names[n.FQDN] = nd
 		}
 		nd.dyn = buildDynamic(prev, z, n)
+		s.dyn++
 		if strings.HasPrefix(n.FQDN, "*.") {
 			z.wildcards = true // a health-aware wildcard (RFC 4592)
 		}
@@ -270,6 +278,33 @@ func buildSet(s *Set, prev *Set, n Name, is4 bool) {
 	for _, a := range s.Addrs {
 		s.RRs = append(s.RRs, addrRR(n.FQDN, n.TTL, a))
 	}
+}
+
+// builtFrom reports whether s was built from the same zone data and names:
+// most rebuilds on a large server change nothing (a verdict held, a
+// record elsewhere).
+func (s *Snapshot) builtFrom(zones []*zone.Data, names []Name) bool {
+	if len(zones) != len(s.in) {
+		return false
+	}
+	for i := range zones {
+		if zones[i] != s.in[i] {
+			return false
+		}
+	}
+	n := 0
+	for _, nm := range names {
+		z := s.zoneOf(nm.FQDN)
+		if z == nil {
+			continue
+		}
+		nd := z.names[nm.FQDN]
+		if nd == nil || nd.dyn == nil || nd.dyn.src != z.src || !sameName(nd.dyn.in, nm) {
+			return false
+		}
+		n++
+	}
+	return n == s.dyn
 }
 
 // sameName reports whether two inputs build the same answers.
