@@ -9,9 +9,10 @@
 //   - membership says which observers are alive, suspect, dead or gone;
 //   - owners' records (package records, written through the ExternalDNS
 //     webhook) are replicated to every server as chained changes that
-//     cost what they change, caught up from a bounded log of recent
-//     changes or sent whole to a server too far behind, in messages of
-//     their own (records.go, records_wire.go).
+//     cost what they change, sent by their writer directly to each server
+//     (and gossiped when small), caught up from a bounded log of recent
+//     changes or sent whole to a server too far behind, and stored off
+//     the receive loop, many per fsync (records.go, records_wire.go).
 //
 // The package moves observations; it does not judge them. Verdicts
 // (package health), probing (package probe), DNS and metrics belong

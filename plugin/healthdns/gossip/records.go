@@ -350,6 +350,18 @@ func (n *Node) mergeChanges(cs []records.Change) {
 	changed := false
 	for len(cs) > 0 {
 		applied, ahead, err := store.Merge(cs...)
+		if errors.Is(err, records.ErrInvalid) && len(before) > 1 {
+			// One owner's bad change must not hold up the others': each
+			// owner on its own.
+			byOwner := map[string][]records.Change{}
+			for _, c := range cs {
+				byOwner[c.Owner] = append(byOwner[c.Owner], c)
+			}
+			for _, list := range byOwner {
+				n.mergeChanges(list)
+			}
+			return
+		}
 		if err != nil {
 			n.recordError(err, cs)
 			return

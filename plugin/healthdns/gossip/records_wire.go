@@ -26,9 +26,10 @@ import (
 //	                    parts uv, n uv, n × endpoint: one part of an
 //	                    owner's records whole, in key order
 //
-// A change of a few records is gossiped (every node that learns it relays
-// it); a larger one, or a run of them, goes directly to every server. A
-// node that lacks changes (heads in a push/pull digest or a record heads
+// A writer sends its changes directly to every server, those made since
+// the last it sent each together, and gossips a few small ones too (every
+// node that learns one relays it), to reach a server it cannot. A node
+// that lacks changes (heads in a push/pull digest or a record heads
 // message show it) is sent them from the bounded log of recent changes,
 // or, if it is further behind, the owner's records whole, in parts. The
 // digest (wire.go) carries the heads of the owners a node replicates.
