@@ -464,7 +464,17 @@ func (h *HealthDNS) rebuild() {
 	if s == prev {
 		return // nothing to answer differently
 	}
+	// The last healthy set, for the names that fall back to it.
+	lastGood := map[string]bool{}
+	for _, n := range names {
+		if n.fallback == snapshot.FallbackLastGood {
+			lastGood[n.fqdn] = true
+		}
+	}
 	s.EachName(func(d *snapshot.Dynamic) {
+		if !lastGood[d.Name] {
+			return
+		}
 		var good []netip.Addr
 		if d.A.Outcome == snapshot.Healthy {
 			good = d.A.Addrs

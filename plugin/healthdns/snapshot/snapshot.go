@@ -197,6 +197,9 @@ func buildDynamic(prev *Snapshot, z *Zone, n Name) *Dynamic {
 		return old // immutable: shared, rotation included
 	}
 	dy := &Dynamic{Name: n.FQDN, Policy: n.Policy, in: n, src: z.src}
+	// Its own copy: the caller's array is one for all names, and a kept
+	// Dynamic must not keep it alive.
+	dy.in.Targets = slices.Clone(n.Targets)
 	ttl := min(z.negSOA.Hdr.Ttl, n.TTL)
 	neg := z.negByTTL[ttl]
 	if neg == nil {
