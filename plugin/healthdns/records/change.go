@@ -102,6 +102,11 @@ func Digest(eps []Endpoint) uint64 {
 // hashEndpoint hashes e's canonical encoding; buf is scratch space.
 func hashEndpoint(e Endpoint, buf []byte) (uint64, []byte) {
 	buf = AppendEndpoint(buf[:0], e)
-	sum := sha256.Sum256(buf)
-	return binary.BigEndian.Uint64(sum[:8]), buf
+	return hashEncoded(buf), buf
+}
+
+// hashEncoded hashes an endpoint's encoding.
+func hashEncoded(enc []byte) uint64 {
+	sum := sha256.Sum256(enc)
+	return binary.BigEndian.Uint64(sum[:8])
 }

@@ -232,7 +232,11 @@ func (d *Decoder) recordType() string {
 }
 
 // Endpoint reads an endpoint and checks that it is canonical.
-func (d *Decoder) Endpoint() Endpoint {
+func (d *Decoder) Endpoint() Endpoint { return d.endpoint(true) }
+
+// endpoint reads an endpoint; check says whether to check that it is
+// canonical (input from outside) or not (the store's own).
+func (d *Decoder) endpoint(check bool) Endpoint {
 	var e Endpoint
 	e.DNSName = d.String(MaxNameLen, "name length")
 	e.RecordType = d.recordType()
@@ -263,6 +267,9 @@ func (d *Decoder) Endpoint() Endpoint {
 	}
 	if d.err != nil {
 		return Endpoint{}
+	}
+	if !check {
+		return e
 	}
 	c, err := Normalize(e)
 	if err != nil {

@@ -471,8 +471,8 @@ func writeSnapshot(w io.Writer, epoch uint64, st State) error {
 			}
 			chunk, k = chunk[:0], 0
 		}
-		o.tree.Ascend(func(e Endpoint) bool {
-			chunk = AppendEndpoint(chunk, e)
+		o.tree.Ascend(func(it item) bool {
+			chunk = append(chunk, it.enc...)
 			if k++; k == snapChunk || len(chunk) > 1<<20 {
 				flush()
 			}

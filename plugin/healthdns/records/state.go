@@ -1,6 +1,7 @@
 package records
 
 import (
+	"bytes"
 	"slices"
 
 	"github.com/google/btree"
@@ -9,11 +10,13 @@ import (
 // ownerState is one owner's records at one head, immutable once made: a
 // change makes a new one that shares all but the O(log n) tree nodes it
 // touched (a copy-on-write B-tree), so readers never wait and a change
-// costs what it changes, in memory as on disk.
+// costs what it changes, in memory as on disk. Records are kept encoded
+// (codec.go), a few hundred bytes each rather than the kilobyte of an
+// Endpoint with its maps and slices, and decoded when read.
 type ownerState struct {
 	owner string
 	head  Head
-	tree  *btree.BTreeG[Endpoint]
+	tree  *btree.BTreeG[item]
 	size  int // as Set.Size counts
 
 	// log holds the latest changes, oldest first, the last one making
@@ -30,35 +33,67 @@ const (
 	maxLogBytes   = 4 << 20
 )
 
-func lessEndpoint(a, b Endpoint) bool { return compareKeys(a.Key(), b.Key()) < 0 }
+// item is one record as a state keeps it: its key, its encoding, and
+// what it adds to the digest and the size.
+type item struct {
+	key  Key
+	enc  []byte
+	hash uint64
+	size int
+}
+
+func lessItem(a, b item) bool { return compareKeys(a.key, b.key) < 0 }
+
+// itemOf encodes a canonical endpoint.
+func itemOf(e Endpoint) item {
+	enc := AppendEndpoint(nil, e)
+	return item{key: e.Key(), enc: enc, hash: hashEncoded(enc), size: e.size()}
+}
+
+// endpoint decodes an item; the encoding is ours and was checked when it
+// came in, so it is not checked again.
+func (it item) endpoint() Endpoint {
+	d := NewDecoder(it.enc)
+	return d.endpoint(false)
+}
 
 func newOwnerState(owner string) *ownerState {
-	return &ownerState{owner: owner, tree: btree.NewG(treeDegree, lessEndpoint), size: setOverhead + len(owner)}
+	return &ownerState{owner: owner, tree: btree.NewG(treeDegree, lessItem), size: setOverhead + len(owner)}
 }
 
 // stateOf makes the state of a whole Set (checked by the caller).
 func stateOf(s Set) *ownerState {
 	o := newOwnerState(s.Owner)
 	for _, e := range s.Endpoints {
-		o.tree.ReplaceOrInsert(e)
-		o.size += e.size()
+		it := itemOf(e)
+		o.tree.ReplaceOrInsert(it)
+		o.size += it.size
 	}
 	o.head = s.Head
 	return o
 }
 
-func keyProbe(k Key) Endpoint {
-	return Endpoint{DNSName: k.Name, RecordType: k.Type, SetIdentifier: k.SetIdentifier}
+func (o *ownerState) lookupItem(k Key) (item, bool) { return o.tree.Get(item{key: k}) }
+
+func (o *ownerState) lookup(k Key) (Endpoint, bool) {
+	it, ok := o.lookupItem(k)
+	if !ok {
+		return Endpoint{}, false
+	}
+	return it.endpoint(), true
 }
 
-func (o *ownerState) lookup(k Key) (Endpoint, bool) { return o.tree.Get(keyProbe(k)) }
-
 func (o *ownerState) len() int { return o.tree.Len() }
+
+// ascend calls fn with each record, decoded, in key order.
+func (o *ownerState) ascend(fn func(Endpoint) bool) {
+	o.tree.Ascend(func(it item) bool { return fn(it.endpoint()) })
+}
 
 // endpoints returns the records in key order.
 func (o *ownerState) endpoints() []Endpoint {
 	out := make([]Endpoint, 0, o.tree.Len())
-	o.tree.Ascend(func(e Endpoint) bool {
+	o.ascend(func(e Endpoint) bool {
 		out = append(out, e)
 		return true
 	})
@@ -71,7 +106,6 @@ func (o *ownerState) endpoints() []Endpoint {
 func (o *ownerState) plan(n normalized) (put []Endpoint, remove []Key, digest uint64, size int) {
 	digest, size = o.head.Digest, o.size
 	var buf []byte
-	var h uint64
 	putKeys := make(map[Key]bool, len(n.put))
 	for _, e := range n.put {
 		putKeys[e.Key()] = true
@@ -82,25 +116,23 @@ func (o *ownerState) plan(n normalized) (put []Endpoint, remove []Key, digest ui
 			continue
 		}
 		seen[k] = true
-		if old, ok := o.lookup(k); ok {
-			h, buf = hashEndpoint(old, buf)
-			digest -= h
-			size -= old.size()
+		if old, ok := o.lookupItem(k); ok {
+			digest -= old.hash
+			size -= old.size
 			remove = append(remove, k)
 		}
 	}
 	for _, e := range n.put {
-		old, ok := o.lookup(e.Key())
-		if ok && old.equal(e) {
+		buf = AppendEndpoint(buf[:0], e)
+		old, ok := o.lookupItem(e.Key())
+		if ok && bytes.Equal(old.enc, buf) {
 			continue
 		}
 		if ok {
-			h, buf = hashEndpoint(old, buf)
-			digest -= h
-			size -= old.size()
+			digest -= old.hash
+			size -= old.size
 		}
-		h, buf = hashEndpoint(e, buf)
-		digest += h
+		digest += hashEncoded(buf)
 		size += e.size()
 		put = append(put, e)
 	}
@@ -115,24 +147,20 @@ func (o *ownerState) plan(n normalized) (put []Endpoint, remove []Key, digest ui
 func (o *ownerState) apply(c Change) (*ownerState, error) {
 	t := o.tree.Clone()
 	digest, size := o.head.Digest, o.size
-	var buf []byte
-	var h uint64
 	for _, k := range c.Remove {
-		if old, ok := t.Delete(keyProbe(k)); ok {
-			h, buf = hashEndpoint(old, buf)
-			digest -= h
-			size -= old.size()
+		if old, ok := t.Delete(item{key: k}); ok {
+			digest -= old.hash
+			size -= old.size
 		}
 	}
 	for _, e := range c.Put {
-		if old, ok := t.ReplaceOrInsert(e); ok {
-			h, buf = hashEndpoint(old, buf)
-			digest -= h
-			size -= old.size()
+		it := itemOf(e)
+		if old, ok := t.ReplaceOrInsert(it); ok {
+			digest -= old.hash
+			size -= old.size
 		}
-		h, buf = hashEndpoint(e, buf)
-		digest += h
-		size += e.size()
+		digest += it.hash
+		size += it.size
 	}
 	if digest != c.To.Digest {
 		return nil, invalid("owner %s: the change to %s makes digest %016x", c.Owner, c.To, digest)
@@ -243,7 +271,7 @@ func (s State) Size(owner string) int {
 // returns false. The endpoints are shared: never modify them.
 func (s State) Range(owner string, fn func(Endpoint) bool) {
 	if o := s.owners[owner]; o != nil {
-		o.tree.Ascend(fn)
+		o.ascend(fn)
 	}
 }
 

@@ -319,7 +319,7 @@ func main() {
 	// Many one-record changes: each owner's writer in turn updates its
 	// TXT records, one POST each.
 	t1 := time.Now()
-	per := *nChanges / *nOwners
+	per := max(1, *nChanges / *nOwners)
 	for o := range *nOwners {
 		wg.Add(1)
 		go func() {
