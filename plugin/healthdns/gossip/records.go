@@ -192,11 +192,8 @@ func (n *Node) publishRecords() (pending bool) {
 			}
 		}
 	}
-	for to := range n.rec.sent {
-		if !contains(servers, to) {
-			delete(n.rec.sent, to) // gone: anti-entropy brings it up to date if it comes back
-		}
-	}
+	// A server that is away keeps its entry: when it comes back it is sent
+	// what followed, from the log, not the owner whole.
 	return pending
 }
 
