@@ -518,35 +518,38 @@ func (n *Node) handleRecordHeads(m *recordHeads) {
 }
 
 // localRecordState is the record part of a push/pull state on join: the
-// heads this node replicates, so that the peer sends what it lacks, and
-// the records whole of as many owners as fit budget bytes (at most
-// joinRecordBudget), so that Join returns with them; nil on a node that
-// replicates nothing. When not all fit, each state starts where the last
-// one stopped.
+// heads this node replicates, so that the peer sends directly what it
+// lacks (the changes since, or the records whole), and learns what it
+// has that this node lacks; nil on a node that replicates nothing. Not
+// the records themselves: a join happens on every rejoin after a
+// partition, and most peers have nearly all of them (WaitRecords waits
+// for what a cold start lacks).
 func (n *Node) localRecordState(budget int) [][]byte {
 	n.recMu.Lock()
 	defer n.recMu.Unlock()
 	if n.rec.store == nil {
 		return nil
 	}
-	out := [][]byte{(&recordHeads{Sender: n.cfg.Name, All: n.rec.all, Heads: n.rec.heads()}).encode()}
-	budget = min(budget-len(out[0]), joinRecordBudget)
-	st := n.rec.store.State()
-	owners := st.Owners()
-	for i := range owners {
-		o := owners[(n.rec.joinNext+i)%len(owners)]
-		if !n.rec.replicates(o) || st.Size(o) > budget {
-			continue
+	return [][]byte{(&recordHeads{Sender: n.cfg.Name, All: n.rec.all, Heads: n.rec.heads()}).encode()}
+}
+
+// WaitRecords waits until this node lacks no record change it knows of
+// (after Join: what the peer's heads showed, sent to it directly), or d
+// passes, and reports whether it caught up.
+func (n *Node) WaitRecords(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		n.recMu.Lock()
+		behind := len(n.rec.behind) + len(n.rec.asm)
+		n.recMu.Unlock()
+		if behind == 0 {
+			return true
 		}
-		for _, b := range encodeRecordParts(n.cfg.Name, st.Set(o)) {
-			budget -= len(b)
-			out = append(out, b)
+		if time.Now().After(deadline) {
+			return false
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	if len(owners) > 0 {
-		n.rec.joinNext = (n.rec.joinNext + 1) % len(owners)
-	}
-	return out
 }
 
 // mergeRecordState takes a record part of a peer's push/pull state on

@@ -99,11 +99,12 @@ func TestRecordsReplicate(t *testing.T) {
 		t.Errorf("an agent without a store keeps %d owners", n)
 	}
 
-	// A late joiner gets them by push/pull on join, before Join returns.
+	// A late joiner learns on join what it lacks, and has it when
+	// WaitRecords returns.
 	s3 := start(t, testConfig(t, "s3", "dc3", gossip.RoleServer, kf, "test"))
 	join(t, s3, s2)
-	if !hasHead(s3, "eu", small.To) {
-		t.Error("late joiner lacks the records right after Join")
+	if !s3.WaitRecords(5*time.Second) || !hasHead(s3, "eu", small.To) {
+		t.Error("late joiner lacks the records after Join and WaitRecords")
 	}
 	if st := s3.Stats(); st.StatesGarbled != 0 {
 		t.Errorf("garbled states: %d", st.StatesGarbled)

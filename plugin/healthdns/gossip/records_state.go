@@ -44,9 +44,6 @@ type recordState struct {
 	gossiped map[string]records.Head
 	// lastErrLog rate-limits the log of records not stored.
 	lastErrLog time.Time
-	// joinNext is where the next push/pull state on join starts, when
-	// not every owner fits it.
-	joinNext int
 	// source is, per owner, the member that last sent changes of it
 	// directly (its writer, mostly): the first to ask for what is missing.
 	source map[string]string

@@ -16,8 +16,8 @@ import (
 //	record change (12): gossip: one change
 //	states         (6): push/pull on join only: n uv, n × part (uv length,
 //	                    bytes); the parts are a whole state (4), then record
-//	                    heads (11), then record parts (14) of owners whose
-//	                    records fit a budget, each with its own header
+//	                    heads (11) (or record parts (14)), each with its own
+//	                    header
 //	record heads  (11): direct, or in states: sender str, flags byte (1 =
 //	                    the sender replicates every owner), n uv, n ×
 //	                    (owner str, head): "send me what I lack"
@@ -47,11 +47,9 @@ const (
 
 	minOwnerHead = 2 + 1 + 1 + 8
 	// maxStateParts bounds the parts of a states envelope: the state,
-	// record heads, and owners' records whole.
+	// record heads, and (from older versions of this code) owners'
+	// records whole.
 	maxStateParts = 1024
-	// joinRecordBudget bounds the owners' records whole in a push/pull
-	// state on join; those that do not fit follow directly.
-	joinRecordBudget = 4 << 20
 )
 
 // recordChange is a gossiped change, as decodeMessage returns it.
