@@ -331,16 +331,20 @@ func stats(ds []time.Duration) string {
 	return fmt.Sprintf("min %v, median %v, max %v", s[0].Round(time.Millisecond), s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond))
 }
 
-// TestWebhookKill9: a server takes a batch through its webhook and is
-// killed with SIGKILL as soon as it answered 204, 45 times over, at three
-// kinds of moment: at once, after a random pause (0-20 ms), and while a
-// second batch (100 TXT records, replacing the previous such batch) is in
-// flight. After each restart every acknowledged record is served over DNS
-// and listed by GET /records, every acknowledged delete stays deleted, and
-// the batch in flight is there whole or not at all (whole if it was
-// acknowledged).
+// TestWebhookKill9: a server takes batches from two writers at once
+// through its webhook (a series of creates, updates and deletes, and a
+// bulk batch of 100 TXT records that replaces the previous one) and is
+// killed with SIGKILL as soon as one of them is acknowledged, 100 times
+// over (30 with -short), at three kinds of moment: right after the
+// series' 204, after a random pause (0-20 ms) after it, and right after
+// the bulk batch's 204. After each restart every acknowledged batch is
+// listed by GET /records and served over DNS, every acknowledged delete
+// stays deleted, and a batch in flight is there whole or not at all.
 func TestWebhookKill9(t *testing.T) {
-	const rounds = 45
+	rounds := 100
+	if testing.Short() {
+		rounds = 30
+	}
 	const bulkN = 100
 	s := newRecServer(t)
 	s.start()
@@ -354,72 +358,90 @@ func TestWebhookKill9(t *testing.T) {
 		}
 		return c
 	}
-	bulkRound := -1 // the round of the bulk records on disk
-	var restarts []time.Duration
-	var inflight struct{ acked, appliedUnacked, lost int }
-	var pauses []time.Duration
-	torn := 0  // restarts that found the log's last entry half written
-	final := 0 // records listed after the last restart
-
-	for r := range rounds {
-		// A batch of creates, an update of the previous round's A record
-		// and a delete of the TXT record of the round before that.
+	// series is batch r of the first writer: creates, an update of the
+	// previous batch's A record and a delete of the TXT record of the
+	// batch before that.
+	series := func(r int) (records.Changes, string) {
 		var c records.Changes
 		c.Create = []records.Endpoint{
-			ep(fmt.Sprintf("r%d-a.gslb.example.com", r), "A", fmt.Sprintf("10.1.%d.1", r), fmt.Sprintf("10.1.%d.2", r)),
+			ep(fmt.Sprintf("r%d-a.gslb.example.com", r), "A", fmt.Sprintf("10.1.%d.%d", r/250, r%250+1), fmt.Sprintf("10.3.%d.%d", r/250, r%250+1)),
 			ep(fmt.Sprintf("r%d-aaaa.gslb.example.com", r), "AAAA", fmt.Sprintf("fd00::%d:1", r)),
 			ep(fmt.Sprintf("r%d-txt.gslb.example.com", r), "TXT", fmt.Sprintf(`"round=%d"`, r)),
 		}
 		if r >= 1 {
 			old := fmt.Sprintf("r%d-a.gslb.example.com", r-1)
 			c.UpdateOld = []records.Endpoint{ep(old, "A", model[recKey(old, "A")]...)}
-			c.UpdateNew = []records.Endpoint{ep(old, "A", fmt.Sprintf("10.2.%d.1", r-1))}
+			c.UpdateNew = []records.Endpoint{ep(old, "A", fmt.Sprintf("10.2.%d.%d", (r-1)/250, (r-1)%250+1))}
 		}
+		deleted := ""
 		if r >= 2 {
-			name := fmt.Sprintf("r%d-txt.gslb.example.com", r-2)
-			c.Delete = []records.Endpoint{ep(name, "TXT", model[recKey(name, "TXT")]...)}
-			gone = append(gone, name)
+			deleted = fmt.Sprintf("r%d-txt.gslb.example.com", r-2)
+			c.Delete = []records.Endpoint{ep(deleted, "TXT", model[recKey(deleted, "TXT")]...)}
 		}
+		return c, deleted
+	}
+	type result struct {
+		code int
+		err  error
+	}
+	post := func(c records.Changes) chan result {
+		ch := make(chan result, 1)
+		go func() {
+			code, _, err := postChanges(s.hook, c)
+			ch <- result{code, err}
+		}()
+		return ch
+	}
+	wait := func(ch chan result, what string) result {
+		select {
+		case res := <-ch:
+			if res.err == nil && res.code != http.StatusNoContent {
+				t.Fatalf("%s got %d, want 204 or a broken connection", what, res.code)
+			}
+			return res
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s did not end", what)
+		}
+		return result{}
+	}
 
-		mode := r % 3
-		code, body, err := postChanges(s.hook, c)
-		if err != nil || code != http.StatusNoContent {
-			t.Fatalf("round %d: POST /records: %d %v: %s", r, code, err, body)
-		}
-		// Acknowledged: from here on it must survive.
-		model.apply(c)
-		bulkAcked := false
-		var bulkErr error
+	bulkRound := -1 // the round of the bulk records on disk
+	var restarts, pauses []time.Duration
+	var inflight struct{ acked, appliedUnacked, lost int }
+	torn, retried, final := 0, 0, 0
+	kinds := [3]int{}
+	r := 0
+	for round := 0; round < rounds; round++ {
+		c, deleted := series(r)
+		mode := round % 3
+		kinds[mode]++
+		seriesCh, bulkCh := post(c), post(bulk(round))
+		var seriesRes, bulkRes result
 		switch mode {
-		case 0: // at once
-		case 1: // a little later
-			d := time.Duration(rand.IntN(20_000)) * time.Microsecond
-			pauses = append(pauses, d)
-			time.Sleep(d)
-		case 2: // while a second batch is in flight
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				code, _, err := postChanges(s.hook, bulk(r))
-				bulkAcked = err == nil && code == http.StatusNoContent
-				if err == nil && code != http.StatusNoContent {
-					bulkErr = fmt.Errorf("status %d", code)
-				}
-			}()
-			time.Sleep(time.Duration(rand.IntN(4_000)) * time.Microsecond)
+		case 0, 1:
+			seriesRes = wait(seriesCh, fmt.Sprintf("round %d: the series batch", round))
+			if seriesRes.err != nil {
+				t.Fatalf("round %d: the series batch failed before any kill: %v", round, seriesRes.err)
+			}
+			if mode == 1 {
+				d := time.Duration(rand.IntN(20_000)) * time.Microsecond
+				pauses = append(pauses, d)
+				time.Sleep(d)
+			}
 			s.kill9()
-			select {
-			case <-done:
-			case <-time.After(15 * time.Second):
-				t.Fatalf("round %d: the batch in flight did not end after the kill", r)
+			bulkRes = wait(bulkCh, fmt.Sprintf("round %d: the bulk batch in flight", round))
+		case 2:
+			bulkRes = wait(bulkCh, fmt.Sprintf("round %d: the bulk batch", round))
+			if bulkRes.err != nil {
+				t.Fatalf("round %d: the bulk batch failed before any kill: %v", round, bulkRes.err)
 			}
-			if bulkErr != nil {
-				t.Fatalf("round %d: the batch in flight got %v, want 204 or a broken connection", r, bulkErr)
-			}
+			s.kill9()
+			seriesRes = wait(seriesCh, fmt.Sprintf("round %d: the series batch in flight", round))
 		}
 		if !s.p.Exited() {
 			s.kill9()
 		}
+		seriesAcked, bulkAcked := seriesRes.err == nil, bulkRes.err == nil
 
 		d := s.start()
 		restarts = append(restarts, d)
@@ -427,27 +449,38 @@ func TestWebhookKill9(t *testing.T) {
 			torn++
 		}
 
-		// What the webhook lists: the model, plus the bulk records of one
-		// round, whole.
+		// What the webhook lists: the series so far, whole batches only,
+		// plus the bulk records of one round, whole.
 		_, eps := getRecords(t, s.hook)
 		got := viewOf(eps)
-		want := model.clone()
-		if mode == 2 {
-			first := got[recKey("bulk-0.gslb.example.com", "TXT")]
-			switch {
-			case len(first) == 1 && strings.Contains(first[0], fmt.Sprintf("round=%d ", r)):
-				if bulkAcked {
-					inflight.acked++
-				} else {
-					inflight.appliedUnacked++
-				}
-				bulkRound = r
-			case bulkAcked:
-				t.Fatalf("round %d: the acknowledged batch in flight is lost: bulk-0 is %q", r, first)
-			default:
-				inflight.lost++
+		marker := got[recKey(fmt.Sprintf("r%d-txt.gslb.example.com", r), "TXT")]
+		switch applied := len(marker) == 1; {
+		case applied:
+			model.apply(c)
+			if deleted != "" {
+				gone = append(gone, deleted)
 			}
+			r++
+		case seriesAcked:
+			t.Fatalf("round %d: the acknowledged series batch %d is lost", round, r)
+		default:
+			retried++ // never acknowledged, not there: the writer sends it again
 		}
+		first := got[recKey("bulk-0.gslb.example.com", "TXT")]
+		switch {
+		case len(first) == 1 && strings.Contains(first[0], fmt.Sprintf("round=%d ", round)):
+			if bulkAcked {
+				inflight.acked++
+			} else {
+				inflight.appliedUnacked++
+			}
+			bulkRound = round
+		case bulkAcked:
+			t.Fatalf("round %d: the acknowledged bulk batch is lost: bulk-0 is %q", round, first)
+		default:
+			inflight.lost++
+		}
+		want := model.clone()
 		if bulkRound >= 0 {
 			for _, e := range bulk(bulkRound).Create {
 				want[recKey(e.DNSName, "TXT")] = e.Targets
@@ -455,24 +488,24 @@ func TestWebhookKill9(t *testing.T) {
 		}
 		final = len(want)
 		if diff := want.diff(got); len(diff) > 0 {
-			t.Fatalf("round %d (mode %d): after kill -9 and restart GET /records differs (a batch half applied, or an acknowledged one lost):\n%s", r, mode, strings.Join(diff, "\n"))
+			t.Fatalf("round %d (mode %d): after kill -9 and restart GET /records differs (a batch half applied, or an acknowledged one lost):\n%s", round, mode, strings.Join(diff, "\n"))
 		}
 		// And DNS serves them, from the first answer on.
 		if bad := servedView(s.addr, want, gone); len(bad) > 0 {
-			t.Fatalf("round %d (mode %d): after kill -9 and restart DNS differs:\n%s", r, mode, strings.Join(bad, "\n"))
+			t.Fatalf("round %d (mode %d): after kill -9 and restart DNS differs:\n%s", round, mode, strings.Join(bad, "\n"))
 		}
 	}
 	// Over TCP too, once.
-	for _, k := range []string{recKey(fmt.Sprintf("r%d-a.gslb.example.com", rounds-1), "A"), recKey(fmt.Sprintf("r%d-txt.gslb.example.com", rounds-1), "TXT")} {
+	for _, k := range []string{recKey(fmt.Sprintf("r%d-a.gslb.example.com", r-1), "A"), recKey(fmt.Sprintf("r%d-txt.gslb.example.com", r-1), "TXT")} {
 		name, typ, _ := strings.Cut(k, " ")
 		if got, err := recAnswer(s.addr, "tcp", name, dns.StringToType[typ]); err != nil || got != "NOERROR "+strings.Join(model[k], ",") {
 			t.Errorf("%s over TCP: %q (%v)", k, got, err)
 		}
 	}
-	t.Logf("%d kill -9 rounds (%d right after the 204, %d after a pause of %s, %d with a second batch in flight): "+
-		"every acknowledged batch survived (%d records and %d deletes at the end); the batch in flight: %d acknowledged and there, "+
-		"%d there though unacknowledged, %d not there (never half)",
-		rounds, (rounds+2)/3, len(pauses), stats(pauses), rounds/3, final, len(gone),
+	t.Logf("%d kill -9 rounds with two writers at once (%d right after the series' 204, %d after a pause of %s, %d right after the bulk batch's 204): "+
+		"every acknowledged batch survived (%d series batches, %d records and %d deletes at the end; %d series batches in flight were lost unacknowledged and sent again); "+
+		"the bulk batch in flight: %d acknowledged and there, %d there though unacknowledged, %d not there (never half)",
+		rounds, kinds[0], kinds[1], stats(pauses), kinds[2], r, final, len(gone), retried,
 		inflight.acked, inflight.appliedUnacked, inflight.lost)
 	t.Logf("restart after kill -9 until the first DNS answer: %s; %d restarts cut off a torn log tail", stats(restarts), torn)
 }
@@ -667,7 +700,7 @@ func TestRecordsSurviveFullRestart(t *testing.T) {
 		if diff := model.diff(viewOf(set.Endpoints)); len(diff) > 0 {
 			t.Fatalf("%s's data directory after kill -9:\n%s", s.name, strings.Join(diff, "\n"))
 		}
-		versions = append(versions, set.Version.String())
+		versions = append(versions, set.Head.String())
 	}
 	if versions[0] != versions[1] || versions[0] != versions[2] {
 		t.Fatalf("versions on disk differ: %v", versions)
@@ -739,7 +772,7 @@ func TestWebhookBadInput(t *testing.T) {
 		b, _ := json.Marshal(records.Changes{Create: es})
 		return string(b)
 	}
-	big := `{"create":[{"dnsName":"new.gslb.example.com","recordType":"TXT","targets":["` + strings.Repeat("x", 9<<20) + `"]}]}`
+	big := `{"create":[{"dnsName":"new.gslb.example.com","recordType":"TXT","targets":["` + strings.Repeat("x", 33<<20) + `"]}]}`
 	cases := []struct {
 		what  string
 		path  string
@@ -757,8 +790,8 @@ func TestWebhookBadInput(t *testing.T) {
 		{"no Content-Type", "/records", "", changes(valid), false, 415},
 		{"media type version 2", "/records", "application/external.dns.webhook+json;version=2", changes(valid), false, 415},
 		{"text/plain", "/records", "text/plain", changes(valid), false, 415},
-		{"oversized body (9 MiB, Content-Length)", "/records", webhook.MediaType, big, false, 413},
-		{"oversized body (9 MiB, chunked)", "/records", webhook.MediaType, big, true, 413},
+		{"oversized body (33 MiB, Content-Length)", "/records", webhook.MediaType, big, false, 413},
+		{"oversized body (33 MiB, chunked)", "/records", webhook.MediaType, big, true, 413},
 		{"invalid name (bad characters)", "/records", webhook.MediaType, changes(ep("bad!name.gslb.example.com", "A", "192.0.2.50")), false, 422},
 		{"invalid name (empty label)", "/records", webhook.MediaType, changes(ep("bad..gslb.example.com", "A", "192.0.2.50")), false, 422},
 		{"invalid name (64-byte label)", "/records", webhook.MediaType, changes(ep(strings.Repeat("b", 64)+".gslb.example.com", "A", "192.0.2.50")), false, 422},

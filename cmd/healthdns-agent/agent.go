@@ -164,8 +164,14 @@ func (a *agent) run(ctx context.Context) error {
 	if a.sidecar != nil {
 		a.log.Printf("[INFO] webhook for owner %s on http://%s", a.opts.sidecar.owner, a.sidecar.srv.Addr())
 		go func() {
-			if err := a.node.SyncRecords(joinCtx, a.sidecar.store); err != nil && joinCtx.Err() == nil {
-				a.log.Printf("[ERR] record replication: %v", err)
+			// Once the store is open (at once, unless it could not be).
+			select {
+			case <-joinCtx.Done():
+				return
+			case st := <-a.sidecar.opened:
+				if err := a.node.SyncRecords(joinCtx, st, a.opts.sidecar.owner); err != nil && joinCtx.Err() == nil {
+					a.log.Printf("[ERR] record replication: %v", err)
+				}
 			}
 		}()
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
@@ -77,11 +78,25 @@ func (o sidecarOptions) validate() error {
 	return nil
 }
 
-// sidecar is a running webhook with its store.
+// sidecar is a running webhook with its store. A store that cannot be
+// opened (a damaged or full data directory) does not stop the agent: the
+// webhook answers 503 with the reason while the store is tried again.
 type sidecar struct {
+	hook   *webhook.Webhook
+	srv    *webhook.Server
+	opened chan *records.Store // receives the store once, when it opens
+	stop   chan struct{}
+	done   chan struct{}
+
+	mu    sync.Mutex
 	store *records.Store
-	srv   *webhook.Server
 }
+
+// Retries of a store that could not be opened.
+const (
+	storeRetry    = 5 * time.Second
+	storeRetryMax = time.Minute
+)
 
 func startSidecar(o sidecarOptions, gatherer prometheus.Gatherer, logf func(string, ...any)) (*sidecar, error) {
 	defaults, err := o.defaults()
@@ -92,26 +107,77 @@ func startSidecar(o sidecarOptions, gatherer prometheus.Gatherer, logf func(stri
 	if err != nil {
 		return nil, fmt.Errorf("-domain-filter: %w", err)
 	}
-	st, err := records.Open(o.data, records.Options{Logf: logf})
+	w, err := webhook.New(nil, webhook.Config{Owner: o.owner, Filter: filter, Defaults: defaults, Logf: logf})
 	if err != nil {
 		return nil, err
 	}
-	w, err := webhook.New(st, webhook.Config{Owner: o.owner, Filter: filter, Defaults: defaults, Logf: logf})
+	s := &sidecar{hook: w, opened: make(chan *records.Store, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	st, err := records.Open(o.data, records.Options{Logf: logf})
 	if err != nil {
-		st.Close()
-		return nil, err
+		w.Unavailable(err)
+		logf("[ERR] -data %s: the record store is not open: %v; the webhook answers 503; trying again every %s to %s", o.data, err, storeRetry, storeRetryMax)
+	} else {
+		s.attach(w, st)
 	}
 	srv, err := webhook.Listen(w, o.addr, o.health, gatherer)
 	if err != nil {
-		st.Close()
+		if st != nil {
+			st.Close()
+		}
 		return nil, err
 	}
-	return &sidecar{store: st, srv: srv}, nil
+	s.srv = srv
+	if st == nil {
+		go s.retry(o.data, err, logf)
+	} else {
+		close(s.done)
+	}
+	return s, nil
+}
+
+func (s *sidecar) attach(w *webhook.Webhook, st *records.Store) {
+	s.mu.Lock()
+	s.store = st
+	s.mu.Unlock()
+	w.Attach(st)
+	s.opened <- st
+}
+
+// retry opens the store until it opens or the sidecar closes.
+func (s *sidecar) retry(dir string, err error, logf func(string, ...any)) {
+	defer close(s.done)
+	wait, last := storeRetry, err.Error()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-time.After(wait):
+		}
+		st, err := records.Open(dir, records.Options{Logf: logf})
+		if err != nil {
+			if err.Error() != last {
+				last = err.Error()
+				logf("[ERR] -data %s: the record store is still not open: %v", dir, err)
+			}
+			s.hook.Unavailable(err)
+			wait = min(2*wait, storeRetryMax)
+			continue
+		}
+		logf("[INFO] -data %s: the record store is open", dir)
+		s.attach(s.hook, st)
+		return
+	}
 }
 
 func (s *sidecar) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	s.srv.Shutdown(ctx)
-	s.store.Close()
+	close(s.stop)
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.store != nil {
+		s.store.Close()
+	}
 }

@@ -77,8 +77,14 @@ func (a *agent) document() *status.Document {
 		return cmp.Compare(x.cat.ID, y.cat.ID)
 	})
 	if a.sidecar != nil {
-		for _, set := range a.sidecar.store.Sets() {
-			d.Owners = append(d.Owners, status.Owner{Name: set.Owner, Records: len(set.Endpoints)})
+		a.sidecar.mu.Lock()
+		st := a.sidecar.store
+		a.sidecar.mu.Unlock()
+		if st != nil { // nil while the store cannot be opened
+			rs := st.State()
+			for _, o := range rs.Owners() {
+				d.Owners = append(d.Owners, status.Owner{Name: o, Records: rs.Len(o)})
+			}
 		}
 	}
 	for _, h := range held {

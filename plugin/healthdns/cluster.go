@@ -274,6 +274,11 @@ func (m *member) coldStart() {
 	case err := <-done:
 		if err == nil && len(m.node.Members()) > 1 {
 			m.synced = true
+			// The records the peer has and this node lacks come directly
+			// after the join; wait for them too, a while.
+			if !m.node.WaitRecords(m.cfg.syncTimeout) {
+				log.Warningf("cluster: cold start: records from peers not all in after %s; answering with what is here", m.cfg.syncTimeout)
+			}
 			log.Infof("cluster: cold-start sync done: node %s has the state of %d members", m.node.Name(), len(m.node.Members())-1)
 			return
 		}

@@ -10,6 +10,8 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
 	"github.com/healthdns/healthdns/plugin/healthdns/zone"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults an operator gets without saying anything.
@@ -63,6 +65,26 @@ type targetConfig struct {
 	tier, weight int
 	probe        probe.Target
 	id           gossip.TargetID // the target's name on the wire
+	// key and vkey cache probe.Key and verdictKey for records' targets,
+	// of which there may be hundreds of thousands; "" to compute them.
+	key, vkey string
+	// shared marks a target of a name that only records define: its
+	// verdict is that of its address and check under the name's quorum,
+	// shared by every such name (vkey is the group's), since it cannot
+	// differ between them; one question a group, not one a name.
+	shared bool
+	// gauge is its targetHealthy gauge, looked up once, and set its last
+	// value (0 not yet, 1 down, 2 up).
+	gauge prometheus.Gauge
+	set   int8
+}
+
+// probeKey is t.probe.Key(), cached when it can be.
+func (t targetConfig) probeKey() string {
+	if t.key != "" {
+		return t.key
+	}
+	return t.probe.Key()
 }
 
 // probeTargets lists every target of the config once.

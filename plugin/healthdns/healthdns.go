@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,7 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/status"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // HealthDNS answers queries for its zones from the current snapshot.
@@ -45,8 +47,9 @@ type HealthDNS struct {
 	history  map[string][]status.Change
 	lastGood map[string][]netip.Addr
 	release  func()
-	member   *member // nil without a cluster block
-	store    *records.Store
+	member   *member   // nil without a cluster block
+	storeRef *storeRef // nil without a data directory
+	storeCancel func()
 	// observersHeard and observersKnown count the observers (for status):
 	// those alive and not silent, and those that did not leave.
 	observersHeard, observersKnown int
@@ -60,7 +63,11 @@ type HealthDNS struct {
 	staticKeys  map[string]bool   // probe keys of Corefile targets
 	dynamic     map[string]func() // probe keys of record targets -> release
 	warned      map[string]bool
-	fresh       freshness // guarded by mu
+	fresh       freshness                       // guarded by mu
+	recCache    recordsCache                    // the last withRecords, reused while the records are the same
+	targetCache map[targetCacheKey]cachedTarget // records' probe targets by check and address
+	frags       map[string]*fragment            // each owner's part of the answers, by owner
+	gauges      map[nameAddr]prometheus.Gauge   // targetHealthy's series, looked up once
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -161,25 +168,40 @@ func (h *HealthDNS) start() error {
 	if probing {
 		h.release = h.pool.Acquire(targets)
 	}
+	// Records changed: in the store, or (in a cluster) in what gossip
+	// holds while there is no open store. Forwarders feed one channel,
+	// and end with the loop.
+	h.done = make(chan struct{})
+	recordChanges := make(chan struct{}, 1)
+	forward := func(ch <-chan struct{}, stop func()) {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			defer stop()
+			for {
+				select {
+				case <-h.done:
+					return
+				case <-ch:
+					select {
+					case recordChanges <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}()
+	}
 	if h.cfg.dataDir != "" {
-		st, err := acquireStore(h.cfg.dataDir)
-		if err != nil {
-			h.stop()
-			return plugin.Error(pluginName, fmt.Errorf("data %s: %w", h.cfg.dataDir, err))
-		}
-		h.store = st
+		h.storeRef = acquireStore(h.cfg.dataDir)
 		if h.cfg.webhook != nil {
-			if err := acquireWebhook(h.cfg.webhook, st, h.origins); err != nil {
+			w, err := acquireWebhook(h.cfg.webhook, h.storeRef, h.origins)
+			if err != nil {
 				h.stop()
 				return plugin.Error(pluginName, err)
 			}
 			h.webhookHeld = true
+			w.SetServable(h.servable)
 		}
-	}
-	var recordChanges <-chan struct{}
-	unsubscribeRecords := func() {}
-	if h.store != nil {
-		recordChanges, unsubscribeRecords = h.store.Subscribe()
 	}
 	var gossipChanges <-chan struct{}
 	unsubscribeGossip := func() {}
@@ -191,14 +213,35 @@ func (h *HealthDNS) start() error {
 		}
 		h.member = m
 		m.setCatalog(h, targets, probing)
-		if h.store != nil {
-			m.syncRecords(h.store)
-		} else {
-			var unsubscribeNode func()
-			recordChanges, unsubscribeNode = m.node.SubscribeRecords()
-			unsubscribeRecords = unsubscribeNode
-		}
+		forward(m.node.SubscribeRecords())
 		gossipChanges, unsubscribeGossip = m.node.Subscribe()
+	}
+	if h.storeRef != nil {
+		// Now, or once a store that could not be opened opens.
+		member := h.member
+		var mu sync.Mutex // the call may come from the retry, as stop runs
+		stopped := false
+		cancel := h.storeRef.onOpen(func(st *records.Store) {
+			mu.Lock()
+			defer mu.Unlock()
+			if stopped {
+				return
+			}
+			if member != nil {
+				member.syncRecords(st)
+			}
+			forward(st.Subscribe())
+			select {
+			case recordChanges <- struct{}{}:
+			default:
+			}
+		})
+		h.storeCancel = func() {
+			mu.Lock()
+			stopped = true
+			mu.Unlock()
+			cancel()
+		}
 	}
 	// Records (from disk or from peers) add targets: acquire them now so
 	// that the first round covers them too.
@@ -234,13 +277,11 @@ func (h *HealthDNS) start() error {
 		h.statusHeld = true
 	}
 	probeChanges, unsubscribe := h.pool.Subscribe()
-	h.done = make(chan struct{})
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
 		defer unsubscribe()
 		defer unsubscribeGossip()
-		defer unsubscribeRecords()
 		// Staleness, silence and partitions change with time alone:
 		// rebuild when the judge says the next expiry is due, at least
 		// every second.
@@ -349,6 +390,10 @@ func (h *HealthDNS) stop() error {
 		releaseStatus(h.cfg.statusAddr, h)
 		h.statusHeld = false
 	}
+	if h.storeCancel != nil {
+		h.storeCancel()
+		h.storeCancel = nil
+	}
 	if h.done != nil {
 		close(h.done)
 		h.wg.Wait()
@@ -373,9 +418,9 @@ func (h *HealthDNS) stop() error {
 		releaseWebhook(h.cfg.webhook.addr)
 		h.webhookHeld = false
 	}
-	if h.store != nil {
+	if h.storeRef != nil {
 		releaseStore(h.cfg.dataDir)
-		h.store = nil
+		h.storeRef = nil
 	}
 	return nil
 }
@@ -412,21 +457,50 @@ func (h *HealthDNS) rebuild() time.Time {
 			}
 		}
 	}
-	names, zones := h.withRecords(h.recordSets())
+	names, zones := h.withRecordsCached(h.recordState())
 	h.names = names
 	h.syncTargets(names)
-	var qs []health.Question
+	total, asked := 0, 0
+	for _, n := range names {
+		total += len(n.targets)
+		for _, t := range n.targets {
+			if !t.shared {
+				asked++
+			}
+		}
+	}
+	groups := h.recCache.groups
+	if !h.recCache.ok {
+		groups = nil
+	}
+	asked += len(groups)
+	qs := make([]health.Question, 0, asked)
+	perQ := len(views)
+	if probing {
+		perQ++
+	}
+	obs := make([]health.Observation, 0, asked*perQ) // one backing array for all
+	ask := func(key, probeKey string, id gossip.TargetID, quorum health.Quorum, interval, timeout time.Duration) {
+		q := health.Question{Key: key, Quorum: quorum}
+		start := len(obs)
+		if probing {
+			obs = append(obs, h.ownObservation(self, probeKey, interval, timeout))
+		}
+		for _, v := range views {
+			obs = append(obs, h.peerObservation(v, id, interval))
+		}
+		q.Obs = obs[start:len(obs):len(obs)]
+		qs = append(qs, q)
+	}
 	for _, n := range names {
 		for _, t := range n.targets {
-			q := health.Question{Key: verdictKey(n, t), Quorum: n.quorum}
-			if probing {
-				q.Obs = append(q.Obs, h.ownObservation(self, t))
+			if !t.shared {
+				ask(verdictKey(n, t), t.probeKey(), t.id, n.quorum, t.probe.Interval, t.probe.Timeout)
 			}
-			for _, v := range views {
-				q.Obs = append(q.Obs, h.peerObservation(v, t))
-			}
-			qs = append(qs, q)
 		}
+	}
+	for _, g := range groups {
+		ask(g.vkey, g.key, g.id, g.quorum, g.interval, g.timeout)
 	}
 	changes, partitionMoved := h.judge.Round(now, qs, voters)
 	h.observersHeard, h.observersKnown = obsHeard, obsKnown
@@ -452,47 +526,74 @@ func (h *HealthDNS) rebuild() time.Time {
 	}
 	byState := map[health.State]int{}
 	built := make([]snapshot.Name, 0, len(names))
+	targets := make([]snapshot.Target, 0, total) // one backing array for all
 	for _, n := range names {
 		sn := snapshot.Name{
 			FQDN: n.fqdn, TTL: n.ttl, Policy: n.policy, MaxAnswers: n.maxAnswers, MinHealthy: n.minHealthy,
 			Fallback: n.fallback, Fixed: n.fixed, LastGood: h.lastGood[n.fqdn],
 		}
-		for _, t := range n.targets {
-			v := h.judge.Verdict(verdictKey(n, t)).State
+		start := len(targets)
+		for i := range n.targets {
+			t := &n.targets[i]
+			v := h.judge.Verdict(verdictKey(n, *t)).State
 			byState[v]++
 			up := v == health.Up
-			targetHealthy.WithLabelValues(n.fqdn, t.probe.Addr.String()).Set(b2f(up))
-			sn.Targets = append(sn.Targets, snapshot.Target{Addr: t.probe.Addr, Healthy: up, Tier: t.tier, Weight: t.weight})
+			if set := int8(1) + int8(b2f(up)); t.set != set {
+				if t.gauge == nil {
+					t.gauge = h.targetGauge(n.fqdn, t.probe.Addr)
+				}
+				t.gauge.Set(b2f(up))
+				t.set = set
+			}
+			targets = append(targets, snapshot.Target{Addr: t.probe.Addr, Healthy: up, Tier: t.tier, Weight: t.weight})
 		}
+		sn.Targets = targets[start:len(targets):len(targets)]
 		built = append(built, sn)
 	}
 	for _, st := range []health.State{health.Up, health.Down, health.Unknown} {
 		verdicts.WithLabelValues(st.String()).Set(float64(byState[st]))
 	}
-	s := snapshot.Build(h.snap.Load(), zones, built)
-	s.ValidUntil = h.fresh.until(now, h.evidenceOf(names, views, probing))
-	for _, d := range s.Names() {
-		var good []netip.Addr
-		if d.A.Outcome == snapshot.Healthy {
-			good = append(good, d.A.Addrs...)
-		}
-		if d.AAAA.Outcome == snapshot.Healthy {
-			good = append(good, d.AAAA.Addrs...)
-		}
-		if len(good) > 0 {
-			h.lastGood[d.Name] = good
+	prev := h.snap.Load()
+	s := snapshot.Build(prev, zones, built)
+	until := h.fresh.until(now, h.evidenceOf(names, views, probing))
+	if s == prev {
+		// Nothing to answer differently, but the deadline is renewed (on
+		// a copy: a published snapshot is never written).
+		h.snap.Store(s.Until(until, prev))
+		return h.judge.Next()
+	}
+	// The last healthy set, for the names that fall back to it.
+	lastGood := map[string]bool{}
+	for _, n := range names {
+		if n.fallback == snapshot.FallbackLastGood {
+			lastGood[n.fqdn] = true
 		}
 	}
-	h.snap.Store(s)
+	s.EachName(func(d *snapshot.Dynamic) {
+		if !lastGood[d.Name] {
+			return
+		}
+		var good []netip.Addr
+		if d.A.Outcome == snapshot.Healthy {
+			good = d.A.Addrs
+		}
+		if d.AAAA.Outcome == snapshot.Healthy {
+			good = append(good[:len(good):len(good)], d.AAAA.Addrs...)
+		}
+		if len(good) > 0 && !slices.Equal(h.lastGood[d.Name], good) {
+			h.lastGood[d.Name] = slices.Clone(good)
+		}
+	})
+	h.snap.Store(s.Until(until, prev))
 	return h.judge.Next()
 }
 
 // ownObservation is this server's own probe of t. It counts while the
 // probe runs on schedule: its last round within two intervals and a
 // timeout.
-func (h *HealthDNS) ownObservation(self string, t targetConfig) health.Observation {
-	ps := h.pool.Status(t.probe.Key())
-	return health.Observation{Observer: self, State: ps.State, At: ps.Checked, Until: ps.Checked.Add(2*t.probe.Interval + t.probe.Timeout)}
+func (h *HealthDNS) ownObservation(self, probeKey string, interval, timeout time.Duration) health.Observation {
+	ps := h.pool.Status(probeKey)
+	return health.Observation{Observer: self, State: ps.State, At: ps.Checked, Until: ps.Checked.Add(2*interval + timeout)}
 }
 
 // peerObservation is what another observer's view says of t. It stops
@@ -502,9 +603,9 @@ func (h *HealthDNS) ownObservation(self string, t targetConfig) health.Observati
 // on schedule, when t's result was at most an interval and a timeout old,
 // and it counts for one more interval and the gossip lag after (its
 // silence window). With stale set, the view counts for stale instead.
-func (h *HealthDNS) peerObservation(v gossip.ObserverView, t targetConfig) health.Observation {
-	o := v.Observation(t.id)
-	until := v.LastHeard.Add(t.probe.Interval + v.Silence)
+func (h *HealthDNS) peerObservation(v gossip.ObserverView, id gossip.TargetID, interval time.Duration) health.Observation {
+	o := v.Observation(id)
+	until := v.LastHeard.Add(interval + v.Silence)
 	if cc := h.cfg.cluster; cc != nil && cc.stale > 0 {
 		until = v.LastHeard.Add(cc.stale)
 	}
@@ -574,7 +675,33 @@ func verdictStateOf(origins []string) *verdictState {
 // verdictKey names a target of a name: "app.example.org. 192.0.2.1|checks".
 // Two names may share a target under different quorum rules, so verdicts
 // are per name.
-func verdictKey(n *nameConfig, t targetConfig) string { return n.fqdn + " " + t.probe.Key() }
+// nameAddr is a name's target address.
+type nameAddr struct {
+	name string
+	addr netip.Addr
+}
+
+// targetGauge returns the targetHealthy series of a name's target: a map
+// lookup, cheaper than the label lookup for hundreds of thousands.
+func (h *HealthDNS) targetGauge(fqdn string, addr netip.Addr) prometheus.Gauge {
+	k := nameAddr{fqdn, addr}
+	if g, ok := h.gauges[k]; ok {
+		return g
+	}
+	if h.gauges == nil || len(h.gauges) > 1<<20 {
+		h.gauges = map[nameAddr]prometheus.Gauge{}
+	}
+	g := targetHealthy.WithLabelValues(fqdn, addr.String())
+	h.gauges[k] = g
+	return g
+}
+
+func verdictKey(n *nameConfig, t targetConfig) string {
+	if t.vkey != "" {
+		return t.vkey
+	}
+	return n.fqdn + " " + t.probeKey()
+}
 
 func b2f(b bool) float64 {
 	if b {

@@ -60,7 +60,7 @@ func TestPeerObservation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := &HealthDNS{cfg: &config{cluster: &clusterConfig{stale: tc.stale}}}
-			o := h.peerObservation(tc.v, tc.t)
+			o := h.peerObservation(tc.v, tc.t.id, tc.t.probe.Interval)
 			if got := o.State == health.Up && o.Fresh(now); got != tc.counts {
 				t.Errorf("counts %v (state %v until %v), want %v", got, o.State, o.Until.Sub(now), tc.counts)
 			}

@@ -148,13 +148,13 @@ func (h *HealthDNS) document(only string) *status.Document {
 				st.Pending, st.PendingSince = p.To.String(), p.Since.UTC()
 			}
 			if probing {
-				o := h.ownObservation(doc.Node, t)
+				o := h.ownObservation(doc.Node, t.probeKey(), t.probe.Interval, t.probe.Timeout)
 				st.Observations = append(st.Observations, status.Observation{
 					Observer: doc.Node, Location: doc.Observer, State: o.State.String(), LastHeard: utcOrZero(o.At), AgeSeconds: ageOf(now, o.At), Stale: !o.Fresh(now),
 				})
 			}
 			for _, view := range views {
-				o := h.peerObservation(view, t)
+				o := h.peerObservation(view, t.id, t.probe.Interval)
 				stale := !view.Alive || !o.Fresh(now)
 				st.Observations = append(st.Observations, status.Observation{
 					Observer: view.Node, Location: view.Observer, State: o.State.String(), LastHeard: view.LastHeard.UTC(), AgeSeconds: ageOf(now, view.LastHeard), Stale: stale,
@@ -166,8 +166,15 @@ func (h *HealthDNS) document(only string) *status.Document {
 		doc.Names = append(doc.Names, sn)
 	}
 	sort.Slice(doc.Names, func(i, j int) bool { return doc.Names[i].Name < doc.Names[j].Name })
-	for _, set := range h.recordSets() {
-		doc.Owners = append(doc.Owners, status.Owner{Name: set.Owner, Records: len(set.Endpoints)})
+	rs := h.recordState()
+	for _, o := range rs.Owners() {
+		doc.Owners = append(doc.Owners, status.Owner{Name: o, Records: rs.Len(o)})
+	}
+	if h.storeRef != nil {
+		doc.Store = &status.Store{Dir: h.cfg.dataDir}
+		if _, err := h.storeRef.get(); err != nil {
+			doc.Store.Error = err.Error()
+		}
 	}
 	return doc
 }

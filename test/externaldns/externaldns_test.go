@@ -79,12 +79,14 @@ func inProcess(t *testing.T, owners ...string) (Env, *records.Store) {
 		URL: func(owner string) string { return urls[owner] },
 		Answers: func(t *testing.T, name, qtype string) []string {
 			var out []string
-			for _, s := range st.Sets() {
-				for _, e := range s.Endpoints {
+			state := st.State()
+			for _, o := range state.Owners() {
+				state.Range(o, func(e records.Endpoint) bool {
 					if e.DNSName == name && e.RecordType == qtype {
 						out = append(out, e.Targets...)
 					}
-				}
+					return true
+				})
 			}
 			sort.Strings(out)
 			return out
@@ -238,9 +240,9 @@ const app = "app." + zone
 func TestTwoClustersOneName(t *testing.T) {
 	env, st := inProcess(t, "eu", "us")
 	TwoClustersOneName(t, env)
-	// Each owner's records are its own Set.
-	if got := st.Sets(); len(got) != 2 || got[0].Owner != "eu" || got[1].Owner != "us" {
-		t.Errorf("sets %+v", got)
+	// Each owner's records are its own.
+	if got := st.State().Owners(); len(got) != 2 || got[0] != "eu" || got[1] != "us" {
+		t.Errorf("owners %v", got)
 	}
 }
 
@@ -367,7 +369,7 @@ func TestChangesOutsideTheFilterAreRefused(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "soft") {
 		t.Fatalf("error %v, want a permanent one", err)
 	}
-	if len(st.Sets()) != 0 {
+	if len(st.State().Owners()) != 0 {
 		t.Error("stored a refused change")
 	}
 }

@@ -62,9 +62,9 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 }
 
 // LocalState is the node's push/pull state. On join it is the whole
-// state (the observation state and, when the node knows record Sets, the
-// record state beside it in a states envelope), so that Join returns with
-// everything. After join it is a digest, the versions of what the node
+// state (the observation state and, when the node replicates records,
+// their heads and as many owners' records whole as fit, beside it in a
+// states envelope), so that Join returns with everything. After join it is a digest, the versions of what the node
 // holds: the peer sends directly what it finds missing (Node.answer), and
 // a push/pull costs a few bytes a node when nothing changed.
 func (d *delegate) LocalState(join bool) []byte {
@@ -74,9 +74,7 @@ func (d *delegate) LocalState(join bool) []byte {
 		n.mu.Lock()
 		dg := n.st.digest(now)
 		n.mu.Unlock()
-		n.recMu.Lock()
-		dg.Sets = n.rec.versions()
-		n.recMu.Unlock()
+		dg.Sets = n.recordVersions()
 		b := dg.encode()
 		n.stats.stateSentBytes.Add(uint64(len(b)))
 		return b
@@ -90,8 +88,8 @@ func (d *delegate) LocalState(join bool) []byte {
 		n.logger.Printf("[ERR] healthdns gossip: state of %d bytes is over the %d-byte limit; not sent", len(b), maxState)
 		b = (&fullState{Sender: n.cfg.Name}).encode()
 	}
-	if rec := n.localRecordState(min(maxRecordState, maxState-len(b)-1024)); rec != nil {
-		b = encodeStates(b, rec)
+	if rec := n.localRecordState(maxState - len(b) - 1024); rec != nil {
+		b = encodeStates(append([][]byte{b}, rec...)...)
 	}
 	n.stats.stateSentBytes.Add(uint64(len(b)))
 	return b
@@ -116,7 +114,7 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 			return
 		}
 		for _, p := range parts {
-			if p[0] == msgRecordState {
+			if p[0] != msgState {
 				n.mergeRecordState(p)
 			} else {
 				d.mergeState(p)

@@ -187,14 +187,12 @@ func (n *Node) handleDirect(m any) {
 		o := n.st.mergeFull(m, n.now())
 		n.mu.Unlock()
 		n.settle(o)
-	case *recordStateMsg:
-		n.stats.merged.Add(1)
-		n.recMu.Lock()
-		changed := n.rec.mergeFull(m)
-		n.recMu.Unlock()
-		if changed {
-			n.notifyRecords()
-		}
+	case *recordDelta:
+		n.handleRecordDelta(m)
+	case *recordPart:
+		n.handleRecordPart(m)
+	case *recordHeads:
+		n.handleRecordHeads(m)
 	case *digest:
 		n.answer(m)
 	}
@@ -226,12 +224,7 @@ func (n *Node) answer(dg *digest) {
 	for _, b := range splitState(fs, maxDirect) {
 		n.sendDirect(dg.Sender, b, true)
 	}
-	n.recMu.Lock()
-	sets := n.rec.lacks(dg.Sets)
-	n.recMu.Unlock()
-	for _, b := range encodeRecordStates(n.cfg.Name, sets, maxRecordState) {
-		n.sendDirect(dg.Sender, b, true)
-	}
+	n.answerDigestRecords(dg)
 }
 
 // splitState encodes fs in as few messages of at most limit bytes as it
@@ -278,9 +271,7 @@ func (n *Node) repair(now time.Time) {
 	n.mu.Lock()
 	dg := n.st.digest(now)
 	n.mu.Unlock()
-	n.recMu.Lock()
-	dg.Sets = n.rec.versions()
-	n.recMu.Unlock()
+	dg.Sets = n.recordVersions()
 	b := dg.encode()
 	for name := range to {
 		n.sendDirect(name, b, true)

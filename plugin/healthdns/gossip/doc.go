@@ -7,9 +7,12 @@
 //   - every observer (an agent, or a server probing by itself) publishes
 //     its own view of those targets as versioned (target ID, state) pairs;
 //   - membership says which observers are alive, suspect, dead or gone;
-//   - the record Sets of owners (package records, written through the
-//     ExternalDNS webhook) are replicated whole under their version, in
-//     messages of their own (records.go, records_wire.go).
+//   - owners' records (package records, written through the ExternalDNS
+//     webhook) are replicated to every server as chained changes that
+//     cost what they change, sent by their writer directly to each server
+//     (and gossiped when small), caught up from a bounded log of recent
+//     changes or sent whole to a server too far behind, and stored off
+//     the receive loop, many per fsync (records.go, records_wire.go).
 //
 // The package moves observations; it does not judge them. Verdicts
 // (package health), probing (package probe), DNS and metrics belong
@@ -24,14 +27,14 @@
 // catalog about 0.4 MB, and the whole state, catalogs and views, about
 // half a MB (test/bench/scale measures it).
 //
-// Small changes (a few verdicts, a heartbeat, a small catalog or record
-// Set) go out as gossip deltas of at most one packet, and every node that
+// Small changes (a few verdicts, a heartbeat, a small catalog, a change of
+// a few records) go out as gossip deltas of at most one packet, and every node that
 // learns one relays it: an epidemic that reaches everyone in a few gossip
 // rounds, through lost packets and dead nodes.
 //
 // Bulk changes, those that would take more than a couple of packets (an
 // agent's first 10,000 observations, a failover of 1,000 targets, a
-// catalog, a large record Set), go whole and directly to every live
+// catalog, a change of many records), go whole and directly to every live
 // member over memberlist's reliable stream, and are not relayed
 // (direct.go). Gossiping them would take a hundred packets each, which
 // every node would then relay, through a queue that sends a few packets a

@@ -102,7 +102,7 @@ func New(cfg Config) (*Node, error) {
 		directIn: make(chan []byte, directInDepth),
 		couriers: map[string]chan outMsg{},
 		subs:     map[chan struct{}]struct{}{},
-		rec:      newRecordState(),
+		rec:      newRecordState(cfg.Role),
 		recSubs:  map[chan struct{}]struct{}{},
 		stop:     make(chan struct{}),
 	}
@@ -127,10 +127,11 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("gossip: start memberlist on %s:%d: %w", cfg.BindAddr, cfg.BindPort, err)
 	}
 	n.ml = ml
-	n.wg.Add(3)
+	n.wg.Add(4)
 	go n.receive()
 	go n.tick()
 	go n.rejoin()
+	go n.applyRecords()
 	return n, nil
 }
 
@@ -536,7 +537,7 @@ type Stats struct {
 	StateRecv     uint64 // bytes of push/pull state received
 	Queued        int    // broadcasts waiting to go out
 	Members       int    // live members, this node included
-	// Direct messages (bulk changes, large catalogs and record Sets,
+	// Direct messages (bulk changes, large catalogs and record changes,
 	// anti-entropy answers) go to one member over TCP. Their bytes count
 	// in SentBytes and RecvBytes (bulk changes) or StateSent and StateRecv
 	// (the rest), and the states among them in StatesMerged.
@@ -658,8 +659,8 @@ func (n *Node) handle(b []byte) {
 		return
 	}
 	n.stats.received.Add(1)
-	if p, ok := m.(*recordPage); ok {
-		n.handleRecordPage(p, b)
+	if c, ok := m.(*recordChange); ok {
+		n.handleRecordChange(c.Change, b)
 		return
 	}
 	now := n.now()
@@ -739,6 +740,7 @@ func (n *Node) tick() {
 			n.notify()
 		}
 		n.repair(now)
+		n.repairRecords(now)
 		select {
 		case <-n.stop:
 			return

@@ -11,12 +11,12 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
 )
 
-func endpointsOf(t *testing.T, n int, ip string) records.Changes {
-	t.Helper()
+func endpointsOf(n int, ip string) records.Changes {
 	var c records.Changes
 	for i := range n {
 		c.Create = append(c.Create, records.Endpoint{DNSName: fmt.Sprintf("app%d.gslb.example.com", i), RecordType: "A",
-			Targets: []string{ip}, Labels: map[string]string{"owner": "eu"}, ProviderSpecific: []records.Property{{Name: records.PropTier, Value: "1"}}})
+			Targets: []string{ip}, Labels: map[string]string{"owner": "eu", "resource": fmt.Sprintf("ingress/default/app%d", i)},
+			ProviderSpecific: []records.Property{{Name: records.PropTier, Value: "1"}}})
 	}
 	return c
 }
@@ -31,26 +31,30 @@ func openStore(t *testing.T, dir string) *records.Store {
 	return s
 }
 
-// hasSet reports whether n holds owner's Set at version v.
-func hasSet(n *gossip.Node, owner string, v records.Version) bool {
-	for _, s := range n.Records() {
-		if s.Owner == owner {
-			return s.Version == v
-		}
-	}
-	return false
+// hasHead reports whether n holds owner's records at head h.
+func hasHead(n *gossip.Node, owner string, h records.Head) bool {
+	return n.Records().Head(owner) == h
 }
 
-func syncRecords(t *testing.T, n *gossip.Node, st *records.Store) {
+func syncRecords(t *testing.T, n *gossip.Node, st *records.Store, owners ...string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := n.SyncRecords(ctx, st); err != nil {
+		if err := n.SyncRecords(ctx, st, owners...); err != nil {
 			t.Errorf("sync %s: %v", n.Name(), err)
 		}
 	}()
 	t.Cleanup(func() { cancel(); <-done })
+}
+
+func apply(t *testing.T, st *records.Store, c records.Changes) records.Change {
+	t.Helper()
+	ch, err := st.Apply("eu", c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
 }
 
 func TestRecordsReplicate(t *testing.T) {
@@ -58,79 +62,49 @@ func TestRecordsReplicate(t *testing.T) {
 	s1 := start(t, testConfig(t, "s1", "dc1", gossip.RoleServer, kf, "test"))
 	s2 := start(t, testConfig(t, "s2", "dc2", gossip.RoleServer, kf, "test"))
 	a1 := start(t, testConfig(t, "a1", "eu", gossip.RoleAgent, kf, "test"))
+	a2 := start(t, testConfig(t, "a2", "us", gossip.RoleAgent, kf, "test"))
 	join(t, s2, s1)
 	join(t, a1, s1)
-	nodes := []*gossip.Node{s1, s2, a1}
-	waitFor(t, 5*time.Second, "3 members", func() bool { return s1.Stats().Members == 3 && s2.Stats().Members == 3 && a1.Stats().Members == 3 })
-	cat := []gossip.CatalogTarget{catalogTarget(t, "192.0.2.1", "tcp 192.0.2.1:443")}
-	if err := s1.PublishCatalog(cat); err != nil {
-		t.Fatal(err)
-	}
+	join(t, a2, s2)
+	servers := []*gossip.Node{s1, s2}
+	waitFor(t, 5*time.Second, "4 members", func() bool { return s1.Stats().Members == 4 && a2.Stats().Members == 4 })
 
-	// The agent is the owner's writer: its webhook stores, then publishes.
+	// The agent a1 is the owner's writer: its webhook stores, and the node
+	// sends the change on.
 	st := openStore(t, t.TempDir())
-	set, err := st.Apply("eu", endpointsOf(t, 40, "192.0.2.10")) // several pages
-	if err != nil {
-		t.Fatal(err)
-	}
+	syncRecords(t, a1, st, "eu")
 	ch, cancel := s2.SubscribeRecords()
 	defer cancel()
-	if err := a1.PublishRecords(set); err != nil {
-		t.Fatal(err)
-	}
-	d := waitFor(t, 5*time.Second, "the set on every node", func() bool {
-		for _, n := range nodes {
-			if !hasSet(n, "eu", set.Version) {
-				return false
-			}
-		}
-		return true
+	big := apply(t, st, endpointsOf(40, "192.0.2.10")) // too large to gossip: direct
+	d := waitFor(t, 5*time.Second, "the records on every server", func() bool {
+		return hasHead(s1, "eu", big.To) && hasHead(s2, "eu", big.To)
 	})
-	t.Logf("a set of %d records reached every node in %v", len(set.Endpoints), d)
+	t.Logf("a change of %d records reached every server in %v", big.Len(), d)
 	select {
 	case <-ch:
 	default:
 		t.Error("no record notification on s2")
 	}
-
-	// A delete is a newer Set without the record.
-	set, err = st.Apply("eu", records.Changes{Delete: []records.Endpoint{{DNSName: "app0.gslb.example.com", RecordType: "A"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a1.PublishRecords(set)
-	waitFor(t, 5*time.Second, "the delete on every node", func() bool {
-		for _, n := range nodes {
-			if !hasSet(n, "eu", set.Version) {
-				return false
-			}
-		}
-		return true
+	// One record: gossiped, relayed by the agent that keeps no records.
+	small := apply(t, st, records.Changes{Delete: []records.Endpoint{{DNSName: "app0.gslb.example.com", RecordType: "A"}}})
+	waitFor(t, 5*time.Second, "the delete on every server", func() bool {
+		return hasHead(s1, "eu", small.To) && hasHead(s2, "eu", small.To)
 	})
-	for _, n := range nodes {
-		if got := n.Records()[0]; len(got.Endpoints) != 39 {
-			t.Errorf("%s holds %d records", n.Name(), len(got.Endpoints))
+	for _, n := range servers {
+		if got := n.Records().Len("eu"); got != 39 {
+			t.Errorf("%s holds %d records", n.Name(), got)
 		}
 	}
-	// An older Set published again changes nothing.
-	old := records.Set{Owner: "eu", Version: records.Version{Epoch: set.Version.Epoch, Seq: 1}, Endpoints: set.Endpoints[:1]}
-	if err := s2.PublishRecords(old); err != nil {
-		t.Fatal(err)
-	}
-	if !hasSet(s2, "eu", set.Version) {
-		t.Error("an older set replaced a newer one")
+	if n := len(a2.Records().Owners()); n != 0 {
+		t.Errorf("an agent without a store keeps %d owners", n)
 	}
 
-	// A late joiner gets records and catalog by push/pull on join. (The
-	// Set went directly; the catalog, one page, by gossip: wait for it.)
-	waitFor(t, 5*time.Second, "the catalog at s2", func() bool { return hasCatalog(s2, cat) })
+	// A late joiner learns on join what it lacks, and has it when
+	// WaitRecords returns.
 	s3 := start(t, testConfig(t, "s3", "dc3", gossip.RoleServer, kf, "test"))
 	join(t, s3, s2)
-	if !hasSet(s3, "eu", set.Version) {
-		t.Error("late joiner lacks the record set right after Join")
-	}
-	if !hasCatalog(s3, cat) {
-		t.Error("late joiner lacks the catalog right after Join")
+	if !s3.WaitRecords(5*time.Second) || !hasHead(s3, "eu", small.To) {
+		t.Error("late joiner lacks the records after Join and WaitRecords")
 	}
 	if st := s3.Stats(); st.StatesGarbled != 0 {
 		t.Errorf("garbled states: %d", st.StatesGarbled)
@@ -145,7 +119,7 @@ func TestRecordsSurviveRestartOfEveryServer(t *testing.T) {
 	// Round 1: the writer publishes; the servers store what they learn.
 	w := start(t, testConfig(t, "a1", "eu", gossip.RoleAgent, kf, "test"))
 	wst := openStore(t, writerDir)
-	syncRecords(t, w, wst)
+	syncRecords(t, w, wst, "eu")
 	var servers []*gossip.Node
 	var stores []*records.Store
 	for i, dir := range dirs {
@@ -155,13 +129,12 @@ func TestRecordsSurviveRestartOfEveryServer(t *testing.T) {
 		syncRecords(t, n, st)
 		servers, stores = append(servers, n), append(stores, st)
 	}
-	set, err := wst.Apply("eu", endpointsOf(t, 5, "192.0.2.20"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 5*time.Second, "the set in every server's store", func() bool {
+	waitFor(t, 5*time.Second, "3 members", func() bool { return w.Stats().Members == 3 })
+	apply(t, wst, endpointsOf(5, "192.0.2.20"))
+	last := apply(t, wst, records.Changes{Delete: []records.Endpoint{{DNSName: "app0.gslb.example.com", RecordType: "A"}}})
+	waitFor(t, 5*time.Second, "the records in every server's store", func() bool {
 		for _, st := range stores {
-			if st.Set("eu").Version != set.Version {
+			if st.Head("eu") != last.To {
 				return false
 			}
 		}
@@ -177,7 +150,7 @@ func TestRecordsSurviveRestartOfEveryServer(t *testing.T) {
 	}
 
 	// The servers come back from their data directories alone, and a new
-	// server with an empty directory learns the set from them.
+	// server with an empty directory learns the records from them.
 	var back []*gossip.Node
 	for i, dir := range dirs {
 		n := start(t, testConfig(t, fmt.Sprintf("s%d", i+1), "dc", gossip.RoleServer, kf, "test"))
@@ -191,10 +164,132 @@ func TestRecordsSurviveRestartOfEveryServer(t *testing.T) {
 	freshStore := openStore(t, t.TempDir())
 	syncRecords(t, fresh, freshStore)
 	join(t, fresh, back[1])
-	waitFor(t, 10*time.Second, "the set on the new server, on disk", func() bool {
-		return freshStore.Set("eu").Version == set.Version
+	waitFor(t, 10*time.Second, "the records on the new server, on disk", func() bool {
+		return freshStore.Head("eu") == last.To
 	})
-	if got := freshStore.Set("eu"); len(got.Endpoints) != 5 || got.Digest() != set.Digest() {
-		t.Errorf("new server stored %+v", got)
+	if got := freshStore.State().Len("eu"); got != 4 {
+		t.Errorf("new server stored %d records", got)
+	}
+}
+
+// recordBytes sums what nodes sent: gossip messages and direct and
+// push/pull state.
+func recordBytes(nodes []*gossip.Node) uint64 {
+	var n uint64
+	for _, node := range nodes {
+		s := node.Stats()
+		n += s.SentBytes + s.StateSent
+	}
+	return n
+}
+
+// TestRecordsCostPerChange: a one-record change to an owner of 20,000
+// records costs bytes on the wire in proportion to the change, not to
+// the owner; and a server cut off while changes happen catches up with
+// the changes it missed, not the owner whole.
+func TestRecordsCostPerChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20,000 records")
+	}
+	kf := keyFile(t, newKey(t))
+	wcfg, wcut := gossip.WithCut(testConfig(t, "a1", "eu", gossip.RoleAgent, kf, "test"))
+	w := start(t, wcfg)
+	wst := openStore(t, t.TempDir())
+	syncRecords(t, w, wst, "eu")
+	nodes := []*gossip.Node{w}
+	cuts := []*gossip.Cut{wcut}
+	for i := range 3 {
+		cfg, cut := gossip.WithCut(testConfig(t, fmt.Sprintf("s%d", i+1), "dc", gossip.RoleServer, kf, "test"))
+		n := start(t, cfg)
+		join(t, n, w)
+		nodes, cuts = append(nodes, n), append(cuts, cut)
+	}
+	servers := nodes[1:]
+	waitFor(t, 5*time.Second, "4 members", func() bool { return w.Stats().Members == 4 && servers[2].Stats().Members == 4 })
+	bulk := apply(t, wst, endpointsOf(20000, "192.0.2.30"))
+	whole := wst.State().Size("eu")
+	waitFor(t, 20*time.Second, "20,000 records on every server", func() bool {
+		for _, s := range servers {
+			if !hasHead(s, "eu", bulk.To) {
+				return false
+			}
+		}
+		return true
+	})
+	// quiet waits until the broadcast queues are empty and no more than
+	// background traffic flows (no transfer still under way).
+	quiet := func() {
+		waitFor(t, 20*time.Second, "the cluster quiet", func() bool {
+			for _, n := range nodes {
+				if n.Stats().Queued > 0 {
+					return false
+				}
+			}
+			b := recordBytes(nodes)
+			time.Sleep(300 * time.Millisecond)
+			return recordBytes(nodes)-b < 8<<10
+		})
+	}
+	quiet()
+
+	// Background traffic (heartbeats, push/pull digests) over a second,
+	// to tell it apart.
+	b0 := recordBytes(nodes)
+	time.Sleep(time.Second)
+	background := recordBytes(nodes) - b0
+
+	b0 = recordBytes(nodes)
+	t0 := time.Now()
+	one := apply(t, wst, records.Changes{UpdateNew: []records.Endpoint{{DNSName: "app7.gslb.example.com", RecordType: "A", Targets: []string{"192.0.2.31"},
+		Labels: map[string]string{"owner": "eu", "resource": "ingress/default/app7"}, ProviderSpecific: []records.Property{{Name: records.PropTier, Value: "1"}}}}})
+	d := waitFor(t, 5*time.Second, "the one-record change on every server", func() bool {
+		for _, s := range servers {
+			if !hasHead(s, "eu", one.To) {
+				return false
+			}
+		}
+		return true
+	})
+	quiet()
+	time.Sleep(time.Second - min(time.Second, time.Since(t0)))
+	spent := recordBytes(nodes) - b0
+	t.Logf("owner of %d records (%d bytes); a one-record change (%d bytes) reached 3 servers in %v; the cluster sent %d bytes meanwhile, %d in a quiet second",
+		bulk.Len(), whole, one.Size(), d, spent, background)
+	if spent > background+32<<10 {
+		t.Errorf("a one-record change cost %d bytes on the wire (%d in a quiet second); the owner is %d bytes", spent, background, whole)
+	}
+
+	// s3 is cut off; 50 changes happen; once healed it catches up by
+	// changes.
+	var others []string
+	for i, n := range nodes[:3] {
+		others = append(others, n.Addr())
+		cuts[i].Block(servers[2].Addr())
+	}
+	cuts[3].Block(others...)
+	var lastCh records.Change
+	for i := range 50 {
+		lastCh = apply(t, wst, records.Changes{Delete: []records.Endpoint{{DNSName: fmt.Sprintf("app%d.gslb.example.com", 100+i), RecordType: "A"}}})
+	}
+	waitFor(t, 5*time.Second, "the changes on s1 and s2", func() bool {
+		return hasHead(servers[0], "eu", lastCh.To) && hasHead(servers[1], "eu", lastCh.To)
+	})
+	if hasHead(servers[2], "eu", lastCh.To) {
+		t.Fatal("s3 got the changes through the cut")
+	}
+	quiet()
+	b0 = recordBytes(nodes)
+	t0 = time.Now()
+	for _, c := range cuts {
+		c.Heal()
+	}
+	d = waitFor(t, 20*time.Second, "s3 caught up", func() bool { return hasHead(servers[2], "eu", lastCh.To) })
+	spent = recordBytes(nodes) - b0
+	t.Logf("s3, cut off for 50 changes, caught up %v after the cut healed; the cluster sent %d bytes meanwhile", d, spent)
+	if limit := uint64(time.Since(t0).Seconds()+1)*background + 64<<10; spent > limit {
+		t.Errorf("catching up on 50 changes cost %d bytes (over %d); the owner is %d bytes", spent, limit, whole)
+	}
+	if got := servers[2].Records().Len("eu"); got != 20000-50 {
+		t.Errorf("s3 holds %d records", got)
 	}
 }

@@ -1,217 +1,270 @@
 package gossip
 
 import (
-	"cmp"
-	"fmt"
 	"slices"
+	"sync/atomic"
+	"time"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
 )
 
-// recordState is the record Sets this node knows, one per owner, the
-// highest version of each (records.Set.Supersedes). Like state it is pure
-// and its owner (the Node) serialises access.
+// recordState is this node's part in replicating owners' records. Its
+// owner (the Node) serialises access with recMu.
 //
-// Sets are kept for ever: an owner whose cluster is gone keeps its records
-// served, and health decides whether its targets answer. A delete is a
-// newer Set without the record, so nothing needs to expire.
+// Servers replicate every owner: into a records.Store, in memory until a
+// durable one is attached (SyncRecords). An agent replicates only the
+// owners of the store it is given (its sidecar's), and otherwise only
+// relays the changes it hears, once each.
 type recordState struct {
-	sets map[string]*ownerSet
-	asm  map[string]*recordAssembly
-	next int // where the next push/pull state starts, when not all fit
+	store  *records.Store // nil: relay only
+	all    bool           // replicates every owner
+	owners map[string]bool
+
+	// relayed is, for owners not replicated here, the newest head whose
+	// change was relayed, so that each is relayed once.
+	relayed map[string]records.Head
+	// pending holds changes that arrived ahead of the store (one before
+	// them is missing), per owner, until the missing one comes.
+	pending      map[string][]records.Change
+	pendingBytes int
+	// wanted is, per owner, the newest head heard of past the store's;
+	// behind since when this node knows it lacks changes, and asked when
+	// it last asked a peer for them.
+	wanted map[string]records.Head
+	behind map[string]time.Time
+	asked  map[string]time.Time
+	// asm collects the parts of owners' records sent whole.
+	asm map[partKey]*partAssembly
+	// baseline is, per owner, the head the store had when it was
+	// attached: what peers learn by anti-entropy. sent is, per server and
+	// owner, the head up to which this node's writes were sent to it, and
+	// gossiped the head up to which they were gossiped.
+	baseline map[string]records.Head
+	sent     map[string]map[string]records.Head
+	gossiped map[string]records.Head
+	// lastErrLog rate-limits the log of records not stored.
+	lastErrLog time.Time
+	// source is, per owner, the member that last sent changes of it
+	// directly (its writer, mostly): the first to ask for what is missing.
+	source map[string]string
+
+	// in queues record messages for the applier (applyRecords), which
+	// stores them, many with one fsync, off the receive loop; inBytes
+	// bounds it.
+	in      chan recordWork
+	inBytes atomic.Int64
 }
 
-type ownerSet struct {
-	set    records.Set
-	digest uint64
+// recordWork is a record message for the applier.
+type recordWork struct {
+	changes []records.Change
+	from    string      // the direct sender, if known
+	part    *recordPart // or a part of an owner's records whole
+	size    int
 }
 
-// recordAssembly collects the pages of one Set.
-type recordAssembly struct {
-	version records.Version
-	digest  uint64
-	pages   int
-	got     map[int][]byte
+type partKey struct {
+	owner string
+	head  records.Head
 }
 
-func newRecordState() *recordState {
-	return &recordState{sets: map[string]*ownerSet{}, asm: map[string]*recordAssembly{}}
+type partAssembly struct {
+	parts int
+	got   map[int][]records.Endpoint
+	bytes int
+	start time.Time
 }
 
-// after reports whether (v1, d1) comes after (v2, d2), as Supersedes.
-func after(v1 records.Version, d1 uint64, v2 records.Version, d2 uint64) bool {
-	if v1 != v2 {
-		return v2.Less(v1)
+const (
+	// recordQueue and recordQueueBytes bound the record messages waiting
+	// for the applier; past them messages are dropped (counted), and
+	// repaired like lost ones.
+	recordQueue      = 4096
+	recordQueueBytes = 64 << 20
+	// applyBatch is the most messages the applier stores at once.
+	applyBatch = 512
+
+	maxPendingPerOwner = 256
+	maxPendingBytes    = 8 << 20
+	maxAssemblies      = 16
+	maxAssemblyBytes   = 64 << 20
+	assemblyTimeout    = time.Minute
+	// broadcastChanges is the most changes one publication gossips; a run
+	// longer than that, or a change too large for a packet, goes
+	// directly to every server.
+	broadcastChanges = 4
+	// busyQueue is the length of the broadcast queue past which changes
+	// go direct: gossip is behind, and a run sent at once catches up.
+	busyQueue = 64
+)
+
+func newRecordState(role Role) *recordState {
+	r := &recordState{
+		owners:   map[string]bool{},
+		relayed:  map[string]records.Head{},
+		pending:  map[string][]records.Change{},
+		wanted:   map[string]records.Head{},
+		behind:   map[string]time.Time{},
+		asked:    map[string]time.Time{},
+		asm:      map[partKey]*partAssembly{},
+		baseline: map[string]records.Head{},
+		sent:     map[string]map[string]records.Head{},
+		gossiped: map[string]records.Head{},
+		source:   map[string]string{},
+		in:       make(chan recordWork, recordQueue),
 	}
-	return d1 > d2
+	if role == RoleServer {
+		r.store = records.Memory(records.Options{})
+		r.all = true
+	}
+	return r
 }
 
-// supersedes reports whether a Set at (v, d) of owner replaces what is known.
-func (r *recordState) supersedes(owner string, v records.Version, d uint64) bool {
-	cur := r.sets[owner]
-	return cur == nil || after(v, d, cur.set.Version, cur.digest)
+// replicates reports whether this node keeps owner's records.
+func (r *recordState) replicates(owner string) bool {
+	return r.store != nil && (r.all || r.owners[owner])
 }
 
-// put makes s the owner's Set if it supersedes the one known, and reports
-// whether it did.
-func (r *recordState) put(s records.Set, digest uint64) bool {
-	if !r.supersedes(s.Owner, s.Version, digest) {
-		return false
+// heads returns the heads of the owners this node replicates, the owners
+// it wants and has nothing of included (zero heads).
+func (r *recordState) heads() []records.OwnerHead {
+	if r.store == nil {
+		return nil
 	}
-	r.sets[s.Owner] = &ownerSet{set: s, digest: digest}
-	if a := r.asm[s.Owner]; a != nil && !after(a.version, a.digest, s.Version, digest) {
-		delete(r.asm, s.Owner)
+	st := r.store.State()
+	out := st.Heads()
+	if !r.all {
+		out = slices.DeleteFunc(out, func(h records.OwnerHead) bool { return !r.owners[h.Owner] })
+		for o := range r.owners {
+			if st.Head(o).IsZero() {
+				out = append(out, records.OwnerHead{Owner: o})
+			}
+		}
+		slices.SortFunc(out, func(a, b records.OwnerHead) int {
+			if a.Owner < b.Owner {
+				return -1
+			}
+			if a.Owner > b.Owner {
+				return 1
+			}
+			return 0
+		})
 	}
+	return out
+}
+
+// want notes that a peer has owner's records at head, past this node's,
+// and when this node first knew it lacked something.
+func (r *recordState) want(owner string, head records.Head, now time.Time) {
+	if head.After(r.wanted[owner]) {
+		r.wanted[owner] = head
+	}
+	if _, ok := r.behind[owner]; !ok {
+		r.behind[owner] = now
+	}
+}
+
+// caughtUp forgets that owner was behind once the store is at or past
+// every head heard of.
+func (r *recordState) caughtUp(owner string, head records.Head) {
+	if !r.wanted[owner].After(head) {
+		delete(r.wanted, owner)
+		delete(r.behind, owner)
+		delete(r.asked, owner)
+	}
+}
+
+// addPending keeps a change that came ahead of the store, within bounds,
+// and reports whether it was new.
+func (r *recordState) addPending(c records.Change, now time.Time) bool {
+	ps := r.pending[c.Owner]
+	for _, p := range ps {
+		if p.From == c.From && p.To == c.To {
+			return false
+		}
+	}
+	r.want(c.Owner, c.To, now)
+	if len(ps) >= maxPendingPerOwner || r.pendingBytes+c.Size() > maxPendingBytes {
+		return true // news, but not kept: the repair brings it
+	}
+	r.pending[c.Owner] = append(ps, c)
+	r.pendingBytes += c.Size()
 	return true
 }
 
-// publish takes a Set (checked by the caller) and returns it as pages if it
-// is news; nil if this node has it, or a later one, already.
-func (r *recordState) publish(s records.Set) ([]*recordPage, error) {
-	d := s.Digest()
-	if !r.supersedes(s.Owner, s.Version, d) {
-		return nil, nil
-	}
-	pages, err := paginateSet(s, d)
-	if err != nil {
-		return nil, err
-	}
-	r.put(s, d)
-	return pages, nil
-}
-
-// paginateSet cuts a Set's body into pages that each fit one gossip
-// message.
-func paginateSet(s records.Set, digest uint64) ([]*recordPage, error) {
-	body := appendSetBody(nil, s.Endpoints)
-	if len(body) > maxSetBody {
-		return nil, fmt.Errorf("gossip: record set of owner %s is %d bytes, over the limit %d", s.Owner, len(body), maxSetBody)
-	}
-	header := len((&recordPage{Owner: s.Owner, Version: s.Version, Page: maxRecordPages - 1, Pages: maxRecordPages, Chunk: make([]byte, maxBroadcast)}).encode()) - maxBroadcast
-	chunk := maxBroadcast - header
-	n := max(1, (len(body)+chunk-1)/chunk)
-	if n > maxRecordPages {
-		return nil, fmt.Errorf("gossip: record set of owner %s needs %d pages, over the limit %d", s.Owner, n, maxRecordPages)
-	}
-	pages := make([]*recordPage, 0, n)
-	for i := range n {
-		c := body[i*chunk : min(len(body), (i+1)*chunk)]
-		pages = append(pages, &recordPage{Owner: s.Owner, Version: s.Version, Digest: digest, Page: i, Pages: n, Chunk: c})
-	}
-	return pages, nil
-}
-
-// applyPage collects a page; the Set is taken once all its pages are in.
-// fresh says the page was news (to relay), changed that a Set was taken.
-func (r *recordState) applyPage(m *recordPage) (fresh, changed bool) {
-	if !r.supersedes(m.Owner, m.Version, m.Digest) {
-		return false, false
-	}
-	a := r.asm[m.Owner]
-	if a == nil || after(m.Version, m.Digest, a.version, a.digest) {
-		if a == nil && len(r.asm) >= maxAssemblies {
-			return false, false
+// takePending removes and returns the pending changes of owner that
+// follow head, in chain order, and drops those the head is past.
+func (r *recordState) takePending(owner string, head records.Head) []records.Change {
+	ps := slices.Clone(r.pending[owner])
+	var chain []records.Change
+	for {
+		i := slices.IndexFunc(ps, func(c records.Change) bool { return c.From == head })
+		if i < 0 {
+			break
 		}
-		a = &recordAssembly{version: m.Version, digest: m.Digest, pages: m.Pages, got: map[int][]byte{}}
-		r.asm[m.Owner] = a
+		chain = append(chain, ps[i])
+		head = ps[i].To
+		ps = slices.Delete(ps, i, i+1)
 	}
-	if a.version != m.Version || a.digest != m.Digest || a.pages != m.Pages {
-		return false, false // older than the one collected, or inconsistent
+	ps = slices.DeleteFunc(ps, func(c records.Change) bool { return !c.To.After(head) })
+	if len(ps) == 0 {
+		delete(r.pending, owner)
+	} else {
+		r.pending[owner] = ps
 	}
-	if _, dup := a.got[m.Page]; dup {
-		return false, false
+	r.pendingBytes = 0
+	for _, list := range r.pending {
+		r.pendingBytes += sizeOf(list)
 	}
-	a.got[m.Page] = m.Chunk
-	if len(a.got) < a.pages {
-		return true, false
-	}
-	delete(r.asm, m.Owner)
-	var body []byte
-	for i := range a.pages {
-		body = append(body, a.got[i]...)
-	}
-	s, err := decodeSetBody(m.Owner, m.Version, body)
-	if err != nil || s.Digest() != m.Digest {
-		// Pages that do not make up the Set they claim: drop them, and
-		// let push/pull bring the Set.
-		return true, false
-	}
-	return true, r.put(s, m.Digest)
+	return chain
 }
 
-// full returns the Sets for a push/pull state, at most budget bytes of
-// them. When not all fit, each state starts where the last one stopped,
-// so that every Set goes out in turn.
-func (r *recordState) full(sender string, budget int) *recordStateMsg {
-	owners := make([]string, 0, len(r.sets))
-	for o := range r.sets {
-		owners = append(owners, o)
+func sizeOf(cs []records.Change) int {
+	n := 0
+	for _, c := range cs {
+		n += c.Size()
 	}
-	slices.Sort(owners)
-	m := &recordStateMsg{Sender: sender}
-	used, firstOut := 0, -1
-	for i := range owners {
-		idx := (r.next + i) % len(owners)
-		s := r.sets[owners[idx]].set
-		if size := s.Size(); used+size <= budget {
-			used += size
-			m.Sets = append(m.Sets, s)
-		} else if firstOut < 0 {
-			firstOut = idx
+	return n
+}
+
+// addPart collects a part of an owner's records whole, and returns the
+// Set once every part is in.
+func (r *recordState) addPart(m *recordPart, now time.Time) (records.Set, bool) {
+	for k, a := range r.asm {
+		if now.Sub(a.start) > assemblyTimeout || (k.owner == m.Owner && m.Head.After(k.head)) {
+			delete(r.asm, k)
 		}
 	}
-	if firstOut >= 0 {
-		r.next = firstOut
-	}
-	slices.SortFunc(m.Sets, func(a, b records.Set) int { return cmp.Compare(a.Owner, b.Owner) })
-	return m
-}
-
-// mergeFull takes the Sets of a push/pull state that supersede those
-// known, and reports whether any did.
-func (r *recordState) mergeFull(m *recordStateMsg) bool {
-	changed := false
-	for _, s := range m.Sets {
-		if r.put(s, s.Digest()) {
-			changed = true
+	k := partKey{m.Owner, m.Head}
+	a := r.asm[k]
+	if a == nil {
+		total := 0
+		for _, a := range r.asm {
+			total += a.bytes
 		}
-	}
-	return changed
-}
-
-// versions returns the version of every Set, for a digest.
-func (r *recordState) versions() []setVersion {
-	out := make([]setVersion, 0, len(r.sets))
-	for owner, o := range r.sets {
-		out = append(out, setVersion{Owner: owner, Version: o.set.Version, Digest: o.digest})
-	}
-	slices.SortFunc(out, func(a, b setVersion) int { return cmp.Compare(a.Owner, b.Owner) })
-	return out
-}
-
-// lacks returns the Sets that supersede those of theirs, a digest's
-// versions: what its sender lacks.
-func (r *recordState) lacks(theirs []setVersion) []records.Set {
-	known := make(map[string]setVersion, len(theirs))
-	for _, v := range theirs {
-		known[v.Owner] = v
-	}
-	var out []records.Set
-	for owner, o := range r.sets {
-		if t, ok := known[owner]; !ok || after(o.set.Version, o.digest, t.Version, t.Digest) {
-			out = append(out, o.set)
+		if len(r.asm) >= maxAssemblies || total > maxAssemblyBytes {
+			return records.Set{}, false
 		}
+		a = &partAssembly{parts: m.Parts, got: map[int][]records.Endpoint{}, start: now}
+		r.asm[k] = a
 	}
-	slices.SortFunc(out, func(a, b records.Set) int { return cmp.Compare(a.Owner, b.Owner) })
-	return out
-}
-
-// list returns every Set, sorted by owner.
-func (r *recordState) list() []records.Set {
-	out := make([]records.Set, 0, len(r.sets))
-	for _, o := range r.sets {
-		out = append(out, o.set)
+	if a.parts != m.Parts {
+		return records.Set{}, false
 	}
-	slices.SortFunc(out, func(a, b records.Set) int { return cmp.Compare(a.Owner, b.Owner) })
-	return out
+	if _, dup := a.got[m.Part]; dup {
+		return records.Set{}, false
+	}
+	a.got[m.Part] = m.Endpoints
+	for _, e := range m.Endpoints {
+		a.bytes += 128 + len(e.DNSName)
+	}
+	if len(a.got) < a.parts {
+		return records.Set{}, false
+	}
+	delete(r.asm, k)
+	s := records.Set{Owner: m.Owner, Head: m.Head}
+	for i := range a.parts {
+		s.Endpoints = append(s.Endpoints, a.got[i]...)
+	}
+	return s, true
 }

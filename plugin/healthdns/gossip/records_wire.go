@@ -3,153 +3,156 @@ package gossip
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
 )
 
-// Wire format of owner record Sets (package records), kept apart from
+// Wire format of owners' records (package records), kept apart from
 // observations: they have other writers (the owners, through the
 // webhook), other rates (an ExternalDNS sync, not a probe round) and other
-// sizes. In the notation of wire.go, plus fixed 8-byte big-endian digests
-// (dg):
+// sizes. Changes, heads and endpoints are in records' binary encoding
+// (records/codec.go); the rest in the notation of wire.go:
 //
-//	record page  (5): owner str, epoch uv, seq uv, digest dg, page uv,
-//	                  pages uv, chunk (uv length, bytes)
-//	states       (6): push/pull on join only: n uv (1 or 2), n × part (uv
-//	                  length, bytes); a part is a whole state (4) or record
-//	                  state (7) message with its own header
-//	record state (7): push/pull on join, or direct: sender str, n uv, n ×
-//	                  (owner str, epoch uv, seq uv, body (uv length, bytes))
+//	record change (12): gossip: one change
+//	states         (6): push/pull on join only: n uv, n × part (uv length,
+//	                    bytes); the parts are a whole state (4), then record
+//	                    heads (11) (or record parts (14)), each with its own
+//	                    header
+//	record heads  (11): direct, or in states: sender str, flags byte (1 =
+//	                    the sender replicates every owner), n uv, n ×
+//	                    (owner str, head): "send me what I lack"
+//	record delta  (13): direct: sender str, n uv, n × change, in order
+//	record part   (14): direct: sender str, owner str, head, part uv,
+//	                    parts uv, n uv, n × endpoint: one part of an
+//	                    owner's records whole, in key order
 //
-//	body:     n uv, n × endpoint, in key order (records.Set.Endpoints)
-//	endpoint: name str, type byte (1 A, 2 AAAA, 3 CNAME, 4 TXT), set
-//	          identifier str, ttl uv, n uv, n × target str, n uv, n ×
-//	          (label key str, value str) in key order, n uv, n × (property
-//	          name str, value str)
-//
-// A Set is sent whole under its version (records.Set says why): as pages
-// of its body cut to fit one gossip message each, by broadcast, when it
-// fits a few; as a record state sent directly to every member when it is
-// larger; and whole in push/pull on join. After join, push/pull carries
-// only the Sets' versions (in the digest, wire.go), and a node sends a
-// peer, directly, the Sets it lacks. The digest (records.Set.Digest) tells
-// apart two Sets of one version, so pages of the two are never mixed, and
-// checks the body once assembled. A node with no Sets sends its push/pull
-// state on join as a bare state message (4).
+// A writer sends its changes directly to every server, those made since
+// the last it sent each together, and gossips a few small ones too (every
+// node that learns one relays it), to reach a server it cannot. A node
+// that lacks changes (heads in a push/pull digest or a record heads
+// message show it) is sent them from the bounded log of recent changes,
+// or, if it is further behind, the owner's records whole, in parts. The
+// digest (wire.go) carries the heads of the owners a node replicates.
 const (
-	msgRecordPage  byte = 5
 	msgStates      byte = 6
-	msgRecordState byte = 7
+	msgRecordHeads byte = 11
+	msgRecordChg   byte = 12
+	msgRecordDelta byte = 13
+	msgRecordPart  byte = 14
 
-	// maxSetBody bounds a Set's body: records.Set.Size bounds its encoding.
-	maxSetBody = records.MaxSetSize
-	// maxRecordPages bounds the pages of one Set.
-	maxRecordPages = 4096
-	// maxRecordState is the share of a push/pull state that Sets may take;
-	// what does not fit goes in a later exchange (see recordState.full).
-	maxRecordState = 8 << 20
-	// maxAssemblies bounds the Sets being assembled from pages at once.
-	maxAssemblies = 1024
+	// maxRecordDirect bounds a record delta or part message.
+	maxRecordDirect = 4 << 20
+	// maxRecordParts bounds the parts of one owner's records.
+	maxRecordParts = records.MaxSetSize/maxRecordDirect*2 + 2
 
-	minEndpoint = 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1
-	minOwnerSet = 2 + 1 + 1 + 1
+	minOwnerHead = 2 + 1 + 1 + 8
+	// maxStateParts bounds the parts of a states envelope: the state,
+	// record heads, and (from older versions of this code) owners'
+	// records whole.
+	maxStateParts = 1024
 )
 
-var recordTypes = []string{"", records.TypeA, records.TypeAAAA, records.TypeCNAME, records.TypeTXT}
-
-type recordPage struct {
-	Owner   string
-	Version records.Version
-	Digest  uint64
-	Page    int
-	Pages   int
-	Chunk   []byte
-}
-
-type recordStateMsg struct {
-	Sender string
-	Sets   []records.Set
-}
+// recordChange is a gossiped change, as decodeMessage returns it.
+type recordChange struct{ records.Change }
 
 func appendDigest(b []byte, d uint64) []byte { return appendID(b, TargetID(d)) }
 
-// appendSetBody encodes a Set's endpoints.
-func appendSetBody(b []byte, eps []records.Endpoint) []byte {
-	b = appendUvarint(b, uint64(len(eps)))
-	for _, e := range eps {
-		b = appendString(b, e.DNSName)
-		b = append(b, byte(slices.Index(recordTypes, e.RecordType)))
-		b = appendString(b, e.SetIdentifier)
-		b = appendUvarint(b, uint64(e.RecordTTL))
-		b = appendUvarint(b, uint64(len(e.Targets)))
-		for _, t := range e.Targets {
-			b = appendString(b, t)
-		}
-		keys := make([]string, 0, len(e.Labels))
-		for k := range e.Labels {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = appendUvarint(b, uint64(len(keys)))
-		for _, k := range keys {
-			b = appendString(b, k)
-			b = appendString(b, e.Labels[k])
-		}
-		b = appendUvarint(b, uint64(len(e.ProviderSpecific)))
-		for _, p := range e.ProviderSpecific {
-			b = appendString(b, p.Name)
-			b = appendString(b, p.Value)
-		}
-	}
-	return b
+// recordHeads asks for what the sender lacks.
+type recordHeads struct {
+	Sender string
+	All    bool // the sender replicates every owner, not only those listed
+	Heads  []records.OwnerHead
 }
 
-func (m *recordPage) encode() []byte {
-	b := make([]byte, 0, 48+len(m.Owner)+len(m.Chunk))
-	b = appendHeader(b, msgRecordPage)
-	b = appendString(b, m.Owner)
-	b = appendUvarint(b, m.Version.Epoch)
-	b = appendUvarint(b, m.Version.Seq)
-	b = appendDigest(b, m.Digest)
-	b = appendUvarint(b, uint64(m.Page))
-	b = appendUvarint(b, uint64(m.Pages))
-	b = appendUvarint(b, uint64(len(m.Chunk)))
-	return append(b, m.Chunk...)
+// recordDelta is a run of changes, in the order they apply.
+type recordDelta struct {
+	Sender  string
+	Changes []records.Change
 }
 
-func (m *recordStateMsg) encode() []byte {
-	b := appendHeader(nil, msgRecordState)
+// recordPart is one part of an owner's records whole.
+type recordPart struct {
+	Sender    string
+	Owner     string
+	Head      records.Head
+	Part      int
+	Parts     int
+	Endpoints []records.Endpoint
+}
+
+func (m *recordHeads) encode() []byte {
+	b := appendHeader(nil, msgRecordHeads)
 	b = appendString(b, m.Sender)
-	b = appendUvarint(b, uint64(len(m.Sets)))
-	for _, s := range m.Sets {
-		b = appendString(b, s.Owner)
-		b = appendUvarint(b, s.Version.Epoch)
-		b = appendUvarint(b, s.Version.Seq)
-		body := appendSetBody(nil, s.Endpoints)
-		b = appendUvarint(b, uint64(len(body)))
-		b = append(b, body...)
+	var flags byte
+	if m.All {
+		flags |= 1
+	}
+	b = append(b, flags)
+	b = appendUvarint(b, uint64(len(m.Heads)))
+	for _, h := range m.Heads {
+		b = appendString(b, h.Owner)
+		b = records.AppendHead(b, h.Head)
 	}
 	return b
 }
 
-// encodeRecordStates encodes sets as record states of at most budget
-// bytes of Sets each.
-func encodeRecordStates(sender string, sets []records.Set, budget int) [][]byte {
+func encodeRecordChange(c records.Change) []byte {
+	return records.AppendChange(appendHeader(make([]byte, 0, 64+c.Size()), msgRecordChg), c)
+}
+
+// encodeRecordDeltas encodes changes in as many delta messages as
+// maxRecordDirect needs; a change larger than that goes alone.
+func encodeRecordDeltas(sender string, cs []records.Change) [][]byte {
 	var out [][]byte
-	m := &recordStateMsg{Sender: sender}
-	used := 0
-	for _, s := range sets {
-		size := s.Size()
-		if used+size > budget && len(m.Sets) > 0 {
-			out = append(out, m.encode())
-			m, used = &recordStateMsg{Sender: sender}, 0
+	encode := func(run []records.Change) {
+		b := appendHeader(nil, msgRecordDelta)
+		b = appendString(b, sender)
+		b = appendUvarint(b, uint64(len(run)))
+		for _, c := range run {
+			b = records.AppendChange(b, c)
 		}
-		m.Sets = append(m.Sets, s)
-		used += size
+		out = append(out, b)
 	}
-	if len(m.Sets) > 0 {
-		out = append(out, m.encode())
+	start, size := 0, 0
+	for i, c := range cs {
+		if i > start && size+c.Size() > maxRecordDirect {
+			encode(cs[start:i])
+			start, size = i, 0
+		}
+		size += c.Size()
+	}
+	if start < len(cs) {
+		encode(cs[start:])
+	}
+	return out
+}
+
+// encodeRecordParts encodes an owner's records whole in parts of at most
+// maxRecordDirect bytes.
+func encodeRecordParts(sender string, s records.Set) [][]byte {
+	var bodies [][]byte
+	var counts []int
+	var cur []byte
+	k := 0
+	for _, e := range s.Endpoints {
+		if k > 0 && len(cur) > maxRecordDirect-4096 {
+			bodies, counts = append(bodies, cur), append(counts, k)
+			cur, k = nil, 0
+		}
+		cur = records.AppendEndpoint(cur, e)
+		k++
+	}
+	bodies, counts = append(bodies, cur), append(counts, k)
+	out := make([][]byte, 0, len(bodies))
+	for i, body := range bodies {
+		b := appendHeader(make([]byte, 0, len(body)+128), msgRecordPart)
+		b = appendString(b, sender)
+		b = appendString(b, s.Owner)
+		b = records.AppendHead(b, s.Head)
+		b = appendUvarint(b, uint64(i))
+		b = appendUvarint(b, uint64(len(bodies)))
+		b = appendUvarint(b, uint64(counts[i]))
+		out = append(out, append(b, body...))
 	}
 	return out
 }
@@ -177,121 +180,87 @@ func (d *decoder) owner() string {
 	return s
 }
 
+// version reads a version; zero is allowed (a digest's owner that a node
+// wants and does not have yet).
 func (d *decoder) version() records.Version {
-	v := records.Version{Epoch: d.uvarint(), Seq: d.uvarint()}
-	if d.err == nil && v.IsZero() {
-		d.fail(errors.New("record set with version 0.0"))
-	}
-	return v
+	return records.Version{Epoch: d.uvarint(), Seq: d.uvarint()}
 }
 
 func (d *decoder) digest() uint64 { return uint64(d.id()) }
 
-// decodeSetBody decodes a Set's body and checks the Set.
-func decodeSetBody(owner string, v records.Version, body []byte) (records.Set, error) {
-	d := &decoder{b: body}
-	s := records.Set{Owner: owner, Version: v}
-	n := d.count(minEndpoint, "endpoints")
-	if n > records.MaxEndpoints {
-		return records.Set{}, fmt.Errorf("%d endpoints over the limit %d", n, records.MaxEndpoints)
+// records hands the rest of the input to a records decoder and takes
+// back what it did not read.
+func (d *decoder) records(read func(*records.Decoder)) {
+	if d.err != nil {
+		return
 	}
-	for i := 0; i < n && d.err == nil; i++ {
-		var e records.Endpoint
-		e.DNSName = d.string(records.MaxNameLen, "name length")
-		t := d.byte()
-		if int(t) >= len(recordTypes) || t == 0 {
-			d.fail(fmt.Errorf("bad record type %d", t))
-			break
-		}
-		e.RecordType = recordTypes[t]
-		e.SetIdentifier = d.string(records.MaxSetIDLen, "set identifier length")
-		e.RecordTTL = int64(d.bounded(records.MaxTTL, "ttl"))
-		k := int(d.bounded(records.MaxTargets, "targets"))
-		for j := 0; j < k && d.err == nil; j++ {
-			e.Targets = append(e.Targets, d.string(records.MaxTXTLen, "target length"))
-		}
-		k = int(d.bounded(records.MaxLabels, "labels"))
-		for j := 0; j < k && d.err == nil; j++ {
-			if e.Labels == nil {
-				e.Labels = make(map[string]string, k)
-			}
-			key := d.string(records.MaxLabelKeyLen, "label key length")
-			if _, dup := e.Labels[key]; dup && d.err == nil {
-				d.fail(fmt.Errorf("label %q twice", key))
-			}
-			e.Labels[key] = d.string(records.MaxLabelValLen, "label length")
-		}
-		k = int(d.bounded(records.MaxProperties, "properties"))
-		for j := 0; j < k && d.err == nil; j++ {
-			e.ProviderSpecific = append(e.ProviderSpecific, records.Property{
-				Name: d.string(records.MaxPropNameLen, "property name length"), Value: d.string(records.MaxPropValLen, "property length")})
-		}
-		s.Endpoints = append(s.Endpoints, e)
+	rd := records.NewDecoder(d.b)
+	read(rd)
+	if err := rd.Err(); err != nil {
+		d.fail(err)
+		return
 	}
-	if err := d.finish(); err != nil {
-		return records.Set{}, err
-	}
-	// Canonical, in key order, one per key, within the limits: so that
-	// decoding and encoding again gives the same bytes, and the digest is
-	// the sender's.
-	if err := s.Validate(); err != nil {
-		return records.Set{}, err
-	}
-	return s, nil
+	d.b = d.b[rd.Offset():]
 }
 
-func decodeRecordPage(d *decoder) (*recordPage, error) {
-	m := &recordPage{Owner: d.owner(), Version: d.version(), Digest: d.digest()}
-	m.Page = int(d.bounded(maxRecordPages-1, "page"))
-	m.Pages = int(d.bounded(maxRecordPages, "pages"))
-	if d.err == nil && m.Page >= m.Pages {
-		d.fail(fmt.Errorf("page %d of %d", m.Page, m.Pages))
+func (d *decoder) head() records.Head {
+	return records.Head{Version: d.version(), Digest: d.digest()}
+}
+
+func decodeRecordChange(d *decoder) (*recordChange, error) {
+	c := &recordChange{}
+	d.records(func(rd *records.Decoder) { c.Change = rd.Change() })
+	return c, d.finish()
+}
+
+func decodeRecordHeads(d *decoder) (*recordHeads, error) {
+	m := &recordHeads{Sender: d.node()}
+	flags := d.byte()
+	if d.err == nil && flags&^1 != 0 {
+		d.fail(fmt.Errorf("bad record heads flags %#x", flags))
 	}
-	m.Chunk = d.bytes(maxBroadcast, "chunk length")
-	if d.err == nil && len(m.Chunk) == 0 {
-		d.fail(errors.New("empty record page"))
-	}
-	if d.err == nil {
-		m.Chunk = slices.Clone(m.Chunk)
+	m.All = flags&1 != 0
+	n := d.count(minOwnerHead, "owners")
+	seen := map[string]bool{}
+	for i := 0; i < n && d.err == nil; i++ {
+		h := records.OwnerHead{Owner: d.owner(), Head: d.head()}
+		if seen[h.Owner] && d.err == nil {
+			d.fail(fmt.Errorf("owner %s twice", h.Owner))
+		}
+		seen[h.Owner] = true
+		m.Heads = append(m.Heads, h)
 	}
 	return m, d.finish()
 }
 
-// decodeRecordState decodes a record state, from push/pull or a direct
-// message.
-func decodeRecordState(b []byte) (*recordStateMsg, error) {
-	if len(b) > maxState {
-		return nil, errTooLarge
+func decodeRecordDelta(d *decoder) (*recordDelta, error) {
+	m := &recordDelta{Sender: d.node()}
+	n := d.count(minOwnerHead, "changes")
+	for i := 0; i < n && d.err == nil; i++ {
+		d.records(func(rd *records.Decoder) { m.Changes = append(m.Changes, rd.Change()) })
 	}
-	typ, d, err := decodeHeader(b)
-	if err != nil {
-		return nil, err
+	if d.err == nil && n == 0 {
+		d.fail(errors.New("a delta of no change"))
 	}
-	if typ != msgRecordState {
-		return nil, fmt.Errorf("record state of type %d, want %d", typ, msgRecordState)
-	}
-	return decodeRecordStateBody(d)
+	return m, d.finish()
 }
 
-func decodeRecordStateBody(d *decoder) (*recordStateMsg, error) {
-	m := &recordStateMsg{Sender: d.node()}
-	n := d.count(minOwnerSet, "record sets")
-	seen := map[string]bool{}
+func decodeRecordPart(d *decoder) (*recordPart, error) {
+	m := &recordPart{Sender: d.node(), Owner: d.owner(), Head: d.head()}
+	m.Part = int(d.bounded(maxRecordParts-1, "part"))
+	m.Parts = int(d.bounded(maxRecordParts, "parts"))
+	if d.err == nil && m.Part >= m.Parts {
+		d.fail(fmt.Errorf("part %d of %d", m.Part, m.Parts))
+	}
+	n := d.count(8, "endpoints")
+	if n > records.MaxEndpoints {
+		d.fail(fmt.Errorf("%d endpoints, more than %d", n, records.MaxEndpoints))
+	}
+	if d.err == nil && n > 0 {
+		m.Endpoints = make([]records.Endpoint, 0, n)
+	}
 	for i := 0; i < n && d.err == nil; i++ {
-		owner, v := d.owner(), d.version()
-		body := d.bytes(maxSetBody, "record set length")
-		if d.err != nil {
-			break
-		}
-		if seen[owner] {
-			return nil, fmt.Errorf("owner %s twice", owner)
-		}
-		seen[owner] = true
-		s, err := decodeSetBody(owner, v, body)
-		if err != nil {
-			return nil, fmt.Errorf("owner %s: %w", owner, err)
-		}
-		m.Sets = append(m.Sets, s)
+		d.records(func(rd *records.Decoder) { m.Endpoints = append(m.Endpoints, rd.Endpoint()) })
 	}
 	return m, d.finish()
 }
@@ -308,12 +277,12 @@ func decodeStates(b []byte) ([][]byte, error) {
 	if typ != msgStates {
 		return nil, fmt.Errorf("states of type %d, want %d", typ, msgStates)
 	}
-	n := int(d.bounded(2, "parts"))
+	n := int(d.bounded(maxStateParts, "parts"))
 	var parts [][]byte
 	for i := 0; i < n && d.err == nil; i++ {
 		p := d.bytes(maxState, "part length")
-		if d.err == nil && (len(p) < 2 || (p[0] != msgState && p[0] != msgRecordState)) {
-			d.fail(errors.New("a states part that is not a state or a record state"))
+		if d.err == nil && (len(p) < 2 || (p[0] != msgState && p[0] != msgRecordHeads && p[0] != msgRecordPart) || (p[0] == msgState) != (i == 0)) {
+			d.fail(errors.New("a states part that is not a state first, then record heads and parts"))
 		}
 		parts = append(parts, p)
 	}

@@ -36,9 +36,9 @@ import (
 //	bulk         (8): an observations (1) body too large to gossip
 //	digest      (10): also the push/pull state (join false): sender str,
 //	                  n uv, n × summary, n uv, n × (owner str, epoch uv,
-//	                  seq uv, digest 8 bytes) record Set versions
+//	                  seq uv, digest 8 bytes) heads of owners' records
 //	state        (4): also the push/pull state on join (in a states (6)
-//	                  envelope when there are record Sets): sender str,
+//	                  envelope with record heads and parts): sender str,
 //	                  n uv, n × target (the table: every target of the
 //	                  state's catalogs once, in ID order), n uv, n × id
 //	                  (IDs the views name that no catalog here has, in
@@ -64,13 +64,14 @@ import (
 //	         list (the first from -1), so at least 1: a view of every
 //	         target costs one byte a target
 //
-// Record Sets travel in messages of their own (5-7), in records_wire.go.
+// Owners' records travel in messages of their own (6, 11-14), in records_wire.go.
 // Health states are 0 unknown, 1 up, 2 down. Roles are 1 server, 2 agent,
 // 3 witness.
 //
-// Version 3 added the witness role and the heartbeat interval: a node of
-// version 2 cannot read them, so versions do not mix (every message of
-// the other version is dropped and counted as garbled).
+// Version 3 added the witness role and the heartbeat interval, and
+// replaced whole record Sets by chained changes: a node of version 2
+// cannot read them, so versions do not mix (every message of the other
+// version is dropped and counted as garbled).
 const (
 	wireVersion byte = 3
 
@@ -110,7 +111,7 @@ var (
 // stream only, and so may be larger than a packet and are never relayed.
 func direct(typ byte) bool {
 	switch typ {
-	case msgState, msgBulk, msgDigest, msgRecordState:
+	case msgState, msgBulk, msgDigest, msgRecordDelta, msgRecordPart, msgRecordHeads:
 		return true
 	}
 	return false
@@ -753,14 +754,18 @@ func decodeMessage(b []byte) (any, error) {
 			m.Targets = append(m.Targets, d.target())
 		}
 		return m, d.finish()
-	case msgRecordPage:
-		return decodeRecordPage(d)
+	case msgRecordChg:
+		return decodeRecordChange(d)
 	case msgDigest:
 		return decodeDigest(d)
 	case msgState:
 		return decodeStateBody(d)
-	case msgRecordState:
-		return decodeRecordStateBody(d)
+	case msgRecordDelta:
+		return decodeRecordDelta(d)
+	case msgRecordPart:
+		return decodeRecordPart(d)
+	case msgRecordHeads:
+		return decodeRecordHeads(d)
 	}
 	return nil, fmt.Errorf("unknown message type %d", typ)
 }

@@ -42,11 +42,10 @@ func wireSeeds(t testing.TB) [][]byte {
 	s.applyObservations(&observations{Node: "agent-2", Epoch: 9, Seq: 1, Pairs: []pair{{42, health.Up}}}, t0)
 	bulk := &observations{Node: "agent-3", Epoch: 4, Seq: 1, Pairs: []pair{{ts[0].ID, health.Up}, {ts[1].ID, health.Down}}, Bulk: true}
 	dg := s.digest(t0)
-	rs := newRecordState()
-	rs.put(recordSet(t, "eu", 3, 2, 2, ""), recordSet(t, "eu", 3, 2, 2, "").Digest())
-	dg.Sets = rs.versions()
+	cs, _ := ownerChanges(t, "eu", 2)
+	dg.Sets = []setVersion{{Owner: "eu", Version: cs[1].To.Version, Digest: cs[1].To.Digest}}
 	seeds := [][]byte{hb.encode(), leaving.encode(), whb.encode(), pages[0].encode(), s.full(t0).encode(), bulk.encode(), dg.encode(),
-		s.selfCatalog(t0).encode(), encodeRecordStates("server-1", rs.list(), maxRecordState)[0]}
+		s.selfCatalog(t0).encode(), encodeRecordDeltas("server-1", cs)[0]}
 	for _, m := range obs {
 		seeds = append(seeds, m.encode())
 	}
@@ -89,12 +88,10 @@ func reencode(m any) []byte {
 		return m.encode()
 	case *fullState:
 		return m.encode()
-	case *recordPage:
-		return m.encode()
 	case *digest:
 		return m.encode()
-	case *recordStateMsg:
-		return m.encode()
+	case *recordDelta:
+		return encodeRecordDeltas(m.Sender, m.Changes)[0]
 	}
 	return nil
 }

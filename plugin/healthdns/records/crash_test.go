@@ -9,16 +9,18 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
 // The kill -9 test: a child process (this test binary, re-executed) applies
-// batches to a store and prints each version as soon as Apply returned it;
-// the parent kills it with SIGKILL at a random moment, reopens the store,
-// and checks that every acknowledged batch is there, and nothing else but
-// possibly the one batch in flight. The child starts again on the same
+// batches to a store from two writers at once (owners eu and ap) and
+// prints each version as soon as Apply returned it; the parent kills it
+// with SIGKILL at a random moment, reopens the store, and checks that
+// every acknowledged batch is there, and nothing else but possibly the one
+// batch in flight of each writer. The child starts again on the same
 // directory, so versions must also keep going up across restarts.
 
 const crashEnv = "HEALTHDNS_RECORDS_CRASH_DIR"
@@ -43,10 +45,10 @@ func crashBatch(i int) Changes {
 	return c
 }
 
-// crashPeerSet is what the child merges as a replicated Set after batch i.
+// crashPeerSet is what the child installs as a replicated Set after batch i.
 func crashPeerSet(i int) Set {
 	eps, _ := ApplyChanges(nil, Changes{Create: []Endpoint{a("peer.gslb.example.com", fmt.Sprintf("198.51.100.%d", i%250+1))}})
-	return Set{Owner: "us", Version: Version{Epoch: 1, Seq: uint64(i)}, Endpoints: eps}
+	return Set{Owner: "us", Head: Head{Version: Version{Epoch: 1, Seq: uint64(i)}, Digest: Digest(eps)}, Endpoints: eps}
 }
 
 func batchOf(s Set) int {
@@ -64,26 +66,35 @@ func crashChild(dir string) {
 		fmt.Println("error", err)
 		os.Exit(2)
 	}
+	var mu sync.Mutex
 	w := bufio.NewWriter(os.Stdout)
-	deadline := time.Now().Add(20 * time.Second) // in case the parent is gone
-	for i := batchOf(s.Set("eu")) + 1; time.Now().Before(deadline); i++ {
-		set, err := s.Apply("eu", crashBatch(i))
-		if err != nil {
-			fmt.Println("error", err)
-			os.Exit(2)
-		}
-		// Acknowledged: Apply returned. Written straight to the pipe.
-		fmt.Fprintf(w, "apply %d %d %d\n", i, set.Version.Epoch, set.Version.Seq)
+	say := func(format string, args ...any) {
+		mu.Lock()
+		fmt.Fprintf(w, format, args...)
 		w.Flush()
-		if i%3 == 0 {
-			if _, err := s.Merge(crashPeerSet(i)); err != nil {
-				fmt.Println("error", err)
+		mu.Unlock()
+	}
+	deadline := time.Now().Add(20 * time.Second) // in case the parent is gone
+	writer := func(owner string, merge bool) {
+		for i := batchOf(s.Set(owner)) + 1; time.Now().Before(deadline); i++ {
+			ch, err := s.Apply(owner, crashBatch(i))
+			if err != nil {
+				say("error %v\n", err)
 				os.Exit(2)
 			}
-			fmt.Fprintf(w, "merge %d\n", i)
-			w.Flush()
+			// Acknowledged: Apply returned. Written straight to the pipe.
+			say("apply %s %d %d %d\n", owner, i, ch.To.Version.Epoch, ch.To.Version.Seq)
+			if merge && i%3 == 0 {
+				if _, err := s.Install(crashPeerSet(i)); err != nil {
+					say("error %v\n", err)
+					os.Exit(2)
+				}
+				say("merge %d\n", i)
+			}
 		}
 	}
+	go writer("ap", false)
+	writer("eu", true)
 	os.Exit(0)
 }
 
@@ -97,10 +108,11 @@ func TestKill9(t *testing.T) {
 	}
 	const rounds = 25
 	dir := t.TempDir()
+	owners := []string{"eu", "ap"}
 	var (
-		expected   []Endpoint // the Set after `done` batches
-		done       int
-		lastAcked  Version // the highest version acknowledged in any round
+		expected   = map[string][]Endpoint{} // an owner's records after done[owner] batches
+		done       = map[string]int{}
+		lastAcked  = map[string]Version{} // the highest version acknowledged in any round
 		applies    int
 		start      = time.Now()
 		recoveries []time.Duration
@@ -133,20 +145,22 @@ func TestKill9(t *testing.T) {
 		time.Sleep(time.Duration(rand.IntN(30_000)) * time.Microsecond)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
-		ackApply, ackMerge := 0, 0
-		var ackVersion Version
+		ackApply := map[string]int{}
+		ackVersion := map[string]Version{}
+		ackMerge := 0
 		for _, l := range append([]string{first}, drain(lines)...) {
 			f := strings.Fields(l)
 			switch {
-			case len(f) == 4 && f[0] == "apply":
-				i, _ := strconv.Atoi(f[1])
-				e, _ := strconv.ParseUint(f[2], 10, 64)
-				s, _ := strconv.ParseUint(f[3], 10, 64)
+			case len(f) == 5 && f[0] == "apply":
+				owner := f[1]
+				i, _ := strconv.Atoi(f[2])
+				e, _ := strconv.ParseUint(f[3], 10, 64)
+				s, _ := strconv.ParseUint(f[4], 10, 64)
 				v := Version{e, s}
-				if !lastAcked.Less(v) {
-					t.Fatalf("round %d: batch %d acknowledged at version %v, not after %v: a version reused", round, i, v, lastAcked)
+				if !lastAcked[owner].Less(v) {
+					t.Fatalf("round %d: %s batch %d acknowledged at version %v, not after %v: a version reused", round, owner, i, v, lastAcked[owner])
 				}
-				lastAcked, ackApply, ackVersion = v, i, v
+				lastAcked[owner], ackApply[owner], ackVersion[owner] = v, i, v
 				applies++
 			case len(f) == 2 && f[0] == "merge":
 				ackMerge, _ = strconv.Atoi(f[1])
@@ -161,33 +175,35 @@ func TestKill9(t *testing.T) {
 			t.Fatalf("round %d: reopen: %v", round, err)
 		}
 		recoveries = append(recoveries, time.Since(t0))
-		eu := s.Set("eu")
-		got := batchOf(eu)
-		if got < ackApply || got > ackApply+1 {
-			t.Fatalf("round %d: recovered batch %d, acknowledged %d: lost an acknowledged batch", round, got, ackApply)
-		}
-		if eu.Version.Less(ackVersion) {
-			t.Fatalf("round %d: recovered version %v before the acknowledged %v", round, eu.Version, ackVersion)
-		}
-		lastAcked = max2(lastAcked, eu.Version)
-		for ; done < got; done++ {
-			expected, err = ApplyChanges(expected, crashBatch(done+1))
-			if err != nil {
-				t.Fatal(err)
+		for _, owner := range owners {
+			set := s.Set(owner)
+			got := batchOf(set)
+			if got < ackApply[owner] || got > max(ackApply[owner], done[owner])+1 {
+				t.Fatalf("round %d: %s recovered batch %d, acknowledged %d: lost an acknowledged batch", round, owner, got, ackApply[owner])
+			}
+			if set.Head.Version.Less(ackVersion[owner]) {
+				t.Fatalf("round %d: %s recovered version %v before the acknowledged %v", round, owner, set.Head.Version, ackVersion[owner])
+			}
+			lastAcked[owner] = max2(lastAcked[owner], set.Head.Version)
+			for ; done[owner] < got; done[owner]++ {
+				expected[owner], err = ApplyChanges(expected[owner], crashBatch(done[owner]+1))
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if names(set.Endpoints) != names(expected[owner]) || set.Head.Digest != Digest(expected[owner]) {
+				t.Fatalf("round %d: %s recovered %s\nwant %s", round, owner, names(set.Endpoints), names(expected[owner]))
 			}
 		}
-		if !eu.sameContent(Set{Owner: "eu", Endpoints: expected}) {
-			t.Fatalf("round %d: recovered %s\nwant %s", round, names(eu.Endpoints), names(expected))
-		}
-		if us := s.Set("us"); us.Version.Seq < uint64(ackMerge) || (ackMerge > 0 && !us.sameContent(crashPeerSet(ackMerge)) && us.Version.Seq == uint64(ackMerge)) {
-			t.Fatalf("round %d: merged set at %v, acknowledged merge of batch %d", round, us.Version, ackMerge)
+		if us := s.Set("us"); us.Head.Version.Seq < uint64(ackMerge) || (ackMerge > 0 && us.Head.Version.Seq == uint64(ackMerge) && !sameSet(us, crashPeerSet(ackMerge))) {
+			t.Fatalf("round %d: installed set at %v, acknowledged install of batch %d", round, us.Head, ackMerge)
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("round %d: %d batches acknowledged, recovered batch %d at %v", round, ackApply, got, eu.Version)
+		t.Logf("round %d: %v batches acknowledged, recovered eu %d, ap %d", round, ackApply, done["eu"], done["ap"])
 	}
-	t.Logf("%d rounds of kill -9, %d acknowledged batches, none lost, in %v; recovery took at most %v", rounds, applies, time.Since(start).Round(time.Millisecond), slices.Max(recoveries))
+	t.Logf("%d rounds of kill -9 with two writers, %d acknowledged batches, none lost, in %v; recovery took at most %v", rounds, applies, time.Since(start).Round(time.Millisecond), slices.Max(recoveries))
 }
 
 func drain(ch chan string) []string {

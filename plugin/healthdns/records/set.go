@@ -1,14 +1,12 @@
 package records
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"strconv"
 )
 
-// Version orders the Sets of one owner: a higher epoch is a later
+// Version orders the states of one owner: a higher epoch is a later
 // incarnation of a writer, and seq counts changes within it.
 type Version struct {
 	Epoch uint64 `json:"epoch"`
@@ -20,42 +18,60 @@ func (v Version) Less(o Version) bool {
 	return v.Epoch < o.Epoch || (v.Epoch == o.Epoch && v.Seq < o.Seq)
 }
 
-// IsZero reports whether v is the version of a Set never written.
+// IsZero reports whether v is the version of an owner never written.
 func (v Version) IsZero() bool { return v == Version{} }
 
 func (v Version) String() string {
 	return strconv.FormatUint(v.Epoch, 10) + "." + strconv.FormatUint(v.Seq, 10)
 }
 
-// Set is all the records of one owner at one version: the unit of
-// storage and of replication.
-//
-// Whole-Set versions are what make deletes safe without per-record
-// tombstones: a Set replaces the one before it entirely, so a record
-// deleted by a change is absent from every Set that follows, and any copy
-// that still holds it is older and loses everywhere ("highest version
-// wins"). The newer Set is itself the tombstone; it is kept as long as the
-// owner is known, which is for ever (an owner's cluster that is gone keeps
-// its records served), so it never expires before a peer has seen it. An
-// owner that deletes all its records leaves an empty Set at a higher
-// version, a few bytes.
-//
-// Sets are small (an ExternalDNS cluster publishes tens to hundreds of
-// records) and change rarely (once per ExternalDNS sync at most), so
-// sending the whole Set on a change costs little and keeps merging a
-// comparison of two versions.
-type Set struct {
-	Owner   string  `json:"owner"`
-	Version Version `json:"version"`
-	// Endpoints are canonical, sorted by key, one per key. Shared: never
-	// modify them.
-	Endpoints []Endpoint `json:"endpoints"`
+// Head names one state of an owner's records: its version and a digest of
+// its content (see Digest). Two states with one version and different
+// content can only come from two writers of one owner at once (a
+// misconfiguration, or a rolling restart); the higher digest wins, so
+// every node still picks the same one.
+type Head struct {
+	Version Version
+	Digest  uint64
 }
 
-// Limits on a Set, so that it can be stored, gossiped and served.
+// IsZero reports whether h is the head of an owner never written.
+func (h Head) IsZero() bool { return h == Head{} }
+
+// After reports whether h supersedes o: a higher version, or the same
+// version and a higher digest.
+func (h Head) After(o Head) bool {
+	if h.Version != o.Version {
+		return o.Version.Less(h.Version)
+	}
+	return h.Digest > o.Digest
+}
+
+func (h Head) String() string { return fmt.Sprintf("%s/%016x", h.Version, h.Digest) }
+
+// OwnerHead is an owner and the head of its state.
+type OwnerHead struct {
+	Owner string
+	Head  Head
+}
+
+// Set is all the records of one owner at one head, whole: what a peer
+// that is too far behind gets instead of the changes it missed, and what
+// a snapshot holds.
+type Set struct {
+	Owner string
+	Head  Head
+	// Endpoints are canonical, sorted by key, one per key. Shared: never
+	// modify them.
+	Endpoints []Endpoint
+}
+
+// Limits on an owner's records, so that they can be stored, sent and
+// served. An owner is a cluster; ExternalDNS sends tens of thousands of
+// endpoints in one batch for a large one.
 const (
-	MaxEndpoints = 10000   // endpoints in one owner's Set
-	MaxSetSize   = 1 << 20 // bytes of a Set, as Size counts them
+	MaxEndpoints = 100000   // endpoints of one owner
+	MaxSetSize   = 32 << 20 // bytes of one owner's records, as Size counts them
 	MaxOwnerLen  = 63
 )
 
@@ -77,16 +93,18 @@ func CheckOwner(owner string) error {
 // Size is the Set's size in bytes as the limits count it; every encoding
 // of the Set (disk, gossip) takes at most that.
 func (s Set) Size() int {
-	n := 32 + len(s.Owner)
+	n := setOverhead + len(s.Owner)
 	for _, e := range s.Endpoints {
 		n += e.size()
 	}
 	return n
 }
 
+const setOverhead = 32
+
 // Validate checks that s is a Set as a Store or a peer may hold it: a
 // valid owner, canonical endpoints in key order, one per key, within the
-// limits. Errors wrap ErrInvalid.
+// limits, and a digest that matches them. Errors wrap ErrInvalid.
 func (s Set) Validate() error {
 	if err := CheckOwner(s.Owner); err != nil {
 		return err
@@ -94,77 +112,33 @@ func (s Set) Validate() error {
 	if len(s.Endpoints) > MaxEndpoints {
 		return invalid("owner %s: %d endpoints, more than %d", s.Owner, len(s.Endpoints), MaxEndpoints)
 	}
-	for i, e := range s.Endpoints {
+	if err := checkCanonical(s.Owner, s.Endpoints); err != nil {
+		return err
+	}
+	if n := s.Size(); n > MaxSetSize {
+		return invalid("owner %s: %d bytes of records, more than %d", s.Owner, n, MaxSetSize)
+	}
+	if d := Digest(s.Endpoints); d != s.Head.Digest {
+		return invalid("owner %s: digest %016x, the endpoints make %016x", s.Owner, s.Head.Digest, d)
+	}
+	return nil
+}
+
+// checkCanonical checks that eps are canonical, in key order, one per key.
+func checkCanonical(owner string, eps []Endpoint) error {
+	for i, e := range eps {
 		c, err := Normalize(e)
 		if err != nil {
 			return err
 		}
 		if !c.equal(e) {
-			return invalid("owner %s: endpoint %s is not in canonical form", s.Owner, e.Key())
+			return invalid("owner %s: endpoint %s is not in canonical form", owner, e.Key())
 		}
-		if i > 0 && compareKeys(s.Endpoints[i-1].Key(), e.Key()) >= 0 {
-			return invalid("owner %s: endpoints out of order or repeated at %s", s.Owner, e.Key())
+		if i > 0 && compareKeys(eps[i-1].Key(), e.Key()) >= 0 {
+			return invalid("owner %s: endpoints out of order or repeated at %s", owner, e.Key())
 		}
-	}
-	if n := s.Size(); n > MaxSetSize {
-		return invalid("owner %s: %d bytes of records, more than %d", s.Owner, n, MaxSetSize)
 	}
 	return nil
-}
-
-// Digest is a hash of the Set's content (owner and endpoints, not the
-// version). Two Sets with the same version and different content can
-// only come from two writers of one owner at once (a misconfiguration, or
-// a rolling restart); the higher digest wins, so every node still picks
-// the same one.
-func (s Set) Digest() uint64 {
-	h := sha256.New()
-	var b []byte
-	str := func(v string) {
-		b = binary.AppendUvarint(b, uint64(len(v)))
-		b = append(b, v...)
-	}
-	str(s.Owner)
-	for _, e := range s.Endpoints {
-		str(e.DNSName)
-		str(e.RecordType)
-		str(e.SetIdentifier)
-		b = binary.AppendUvarint(b, uint64(e.RecordTTL))
-		b = binary.AppendUvarint(b, uint64(len(e.Targets)))
-		for _, t := range e.Targets {
-			str(t)
-		}
-		keys := make([]string, 0, len(e.Labels))
-		for k := range e.Labels {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = binary.AppendUvarint(b, uint64(len(keys)))
-		for _, k := range keys {
-			str(k)
-			str(e.Labels[k])
-		}
-		b = binary.AppendUvarint(b, uint64(len(e.ProviderSpecific)))
-		for _, p := range e.ProviderSpecific {
-			str(p.Name)
-			str(p.Value)
-		}
-		if len(b) > 4096 {
-			h.Write(b)
-			b = b[:0]
-		}
-	}
-	h.Write(b)
-	return binary.BigEndian.Uint64(h.Sum(nil))
-}
-
-// Supersedes reports whether s replaces o (of the same owner): a higher
-// version, or the same version and a higher digest.
-func (s Set) Supersedes(o Set) bool {
-	if s.Version != o.Version {
-		return o.Version.Less(s.Version)
-	}
-	return !s.Version.IsZero() && s.Digest() > o.Digest()
 }
 
 // Lookup returns the endpoint with key k.
@@ -176,12 +150,8 @@ func (s Set) Lookup(k Key) (Endpoint, bool) {
 	return s.Endpoints[i], true
 }
 
-func (s Set) sameContent(o Set) bool {
-	return s.Owner == o.Owner && slices.EqualFunc(s.Endpoints, o.Endpoints, Endpoint.equal)
-}
-
-// Changes is one batch of changes to an owner's Set, as ExternalDNS sends
-// them (plan.Changes; same JSON). Applying it removes the records of
+// Changes is one batch of changes to an owner's records, as ExternalDNS
+// sends them (plan.Changes; same JSON). Applying it removes the records of
 // Delete and UpdateOld, then adds or replaces those of Create and
 // UpdateNew, all at once or not at all. Records are matched by key only;
 // deleting a record that does not exist is not an error, and creating one
@@ -212,6 +182,37 @@ func (c Changes) Check(f *Filter) error {
 	return err
 }
 
+// Batch is a checked batch of changes, canonical: what Store.ApplyBatch
+// takes, so that a large batch is checked once.
+type Batch struct {
+	n       normalized
+	creates int // how many of n.put came from Create
+}
+
+// Prepare checks c against the filter f (nil: any name) and returns it
+// canonical. Errors wrap ErrInvalid and name the offending endpoint.
+func (c Changes) Prepare(f *Filter) (Batch, error) {
+	n, err := c.normalize(f)
+	if err != nil {
+		return Batch{}, err
+	}
+	return Batch{n: n, creates: len(c.Create)}, nil
+}
+
+// Puts returns the canonical endpoints the batch creates or updates, in
+// the order of Create then UpdateNew; for a caller that checks them
+// further (can they be served?). Where says which list and index one
+// came from.
+func (b Batch) Puts() []Endpoint { return b.n.put }
+
+// Where names the list and index the i-th of Puts came from.
+func (b Batch) Where(i int) string {
+	if i < b.creates {
+		return fmt.Sprintf("create[%d]", i)
+	}
+	return fmt.Sprintf("updateNew[%d]", i-b.creates)
+}
+
 func (c Changes) normalize(f *Filter) (normalized, error) {
 	var n normalized
 	inFilter := func(list string, i int, name string) error {
@@ -235,7 +236,7 @@ func (c Changes) normalize(f *Filter) (normalized, error) {
 			n.remove = append(n.remove, k)
 		}
 	}
-	seen := map[Key]string{}
+	seen := make(map[Key]int, len(c.Create)+len(c.UpdateNew))
 	for _, l := range []struct {
 		name string
 		eps  []Endpoint
@@ -248,19 +249,31 @@ func (c Changes) normalize(f *Filter) (normalized, error) {
 			if err := inFilter(l.name, i, ce.DNSName); err != nil {
 				return normalized{}, err
 			}
-			where := fmt.Sprintf("%s[%d]", l.name, i)
 			if prev, dup := seen[ce.Key()]; dup {
-				return normalized{}, invalid("%s: %s is also in %s", where, ce.Key(), prev)
+				list, j := "create", prev
+				if prev >= len(c.Create) {
+					list, j = "updateNew", prev-len(c.Create)
+				}
+				return normalized{}, invalid("%s[%d]: %s is also in %s[%d]", l.name, i, ce.Key(), list, j)
 			}
-			seen[ce.Key()] = where
+			idx := i
+			if l.name == "updateNew" {
+				idx += len(c.Create)
+			}
+			seen[ce.Key()] = idx
 			n.put = append(n.put, ce)
 		}
 	}
 	return n, nil
 }
 
-// apply returns the endpoints of cur with n applied, sorted by key.
-func (n normalized) apply(cur []Endpoint) []Endpoint {
+// ApplyChanges returns the endpoints of an owner after c, without storing
+// anything: the pure part of Store.Apply, for tests and tools.
+func ApplyChanges(cur []Endpoint, c Changes) ([]Endpoint, error) {
+	n, err := c.normalize(nil)
+	if err != nil {
+		return nil, err
+	}
 	byKey := make(map[Key]Endpoint, len(cur)+len(n.put))
 	for _, e := range cur {
 		byKey[e.Key()] = e
@@ -276,15 +289,5 @@ func (n normalized) apply(cur []Endpoint) []Endpoint {
 		out = append(out, e)
 	}
 	slices.SortFunc(out, func(a, b Endpoint) int { return compareKeys(a.Key(), b.Key()) })
-	return out
-}
-
-// ApplyChanges returns the endpoints of a Set after c, without storing
-// anything: the pure part of Store.Apply.
-func ApplyChanges(cur []Endpoint, c Changes) ([]Endpoint, error) {
-	n, err := c.normalize(nil)
-	if err != nil {
-		return nil, err
-	}
-	return n.apply(cur), nil
+	return out, nil
 }

@@ -84,42 +84,53 @@ func TestChangesCheckFilter(t *testing.T) {
 	}
 }
 
-func TestSupersedes(t *testing.T) {
-	eps, _ := ApplyChanges(nil, Changes{Create: []Endpoint{a("a.example.com", "192.0.2.1")}})
-	other, _ := ApplyChanges(nil, Changes{Create: []Endpoint{a("a.example.com", "192.0.2.2")}})
-	v := func(e, s uint64) Version { return Version{e, s} }
-	s1 := Set{Owner: "eu", Version: v(5, 1), Endpoints: eps}
+func TestHeadAfter(t *testing.T) {
+	h := func(e, s, d uint64) Head { return Head{Version: Version{e, s}, Digest: d} }
 	tests := []struct {
-		a, b Set
+		a, b Head
 		want bool
 	}{
-		{Set{Owner: "eu", Version: v(5, 2)}, s1, true},
-		{Set{Owner: "eu", Version: v(6, 1)}, Set{Owner: "eu", Version: v(5, 9)}, true},
-		{s1, Set{Owner: "eu", Version: v(5, 2)}, false},
-		{s1, s1, false},
-		{s1, Set{Owner: "eu"}, true},
-		{Set{Owner: "eu"}, Set{Owner: "eu"}, false},
+		{h(5, 2, 0), h(5, 1, 9), true},
+		{h(6, 1, 0), h(5, 9, 0), true},
+		{h(5, 1, 9), h(5, 2, 0), false},
+		{h(5, 1, 3), h(5, 1, 3), false},
+		{h(5, 1, 3), Head{}, true},
+		{Head{}, Head{}, false},
+		// Two writers at one version: exactly one wins, the same everywhere.
+		{h(5, 1, 4), h(5, 1, 3), true},
+		{h(5, 1, 3), h(5, 1, 4), false},
 	}
 	for i, tt := range tests {
-		if got := tt.a.Supersedes(tt.b); got != tt.want {
-			t.Errorf("%d: %v supersedes %v: %v", i, tt.a.Version, tt.b.Version, got)
+		if got := tt.a.After(tt.b); got != tt.want {
+			t.Errorf("%d: %v after %v: %v", i, tt.a, tt.b, got)
 		}
 	}
-	// Two writers at one version: exactly one of the two wins, the same
-	// everywhere.
-	s2 := Set{Owner: "eu", Version: v(5, 1), Endpoints: other}
-	if s1.Supersedes(s2) == s2.Supersedes(s1) {
-		t.Error("a tie at one version must be broken one way")
+}
+
+func TestDigestIsOfContent(t *testing.T) {
+	// The same records have the same digest whatever order of changes
+	// brought them, and a different record changes it.
+	x, _ := ApplyChanges(nil, Changes{Create: []Endpoint{a("a.example.com", "192.0.2.1"), a("b.example.com", "192.0.2.2")}})
+	y, _ := ApplyChanges(nil, Changes{Create: []Endpoint{a("b.example.com", "192.0.2.2")}})
+	y, _ = ApplyChanges(y, Changes{Create: []Endpoint{a("a.example.com", "192.0.2.9")}})
+	y, _ = ApplyChanges(y, Changes{UpdateNew: []Endpoint{a("a.example.com", "192.0.2.1")}})
+	if Digest(x) != Digest(y) || Digest(x) == 0 {
+		t.Errorf("digests %x and %x of the same records", Digest(x), Digest(y))
+	}
+	z, _ := ApplyChanges(x, Changes{UpdateNew: []Endpoint{{DNSName: "a.example.com", RecordType: TypeA, Targets: []string{"192.0.2.1"}, RecordTTL: 60}}})
+	if Digest(z) == Digest(x) {
+		t.Error("a different TTL, the same digest")
 	}
 }
 
 func TestSetValidate(t *testing.T) {
 	eps, _ := ApplyChanges(nil, Changes{Create: []Endpoint{a("a.example.com", "192.0.2.1"), a("b.example.com", "192.0.2.2")}})
-	good := Set{Owner: "eu-west_1.k8s", Version: Version{1, 1}, Endpoints: eps}
+	good := Set{Owner: "eu-west_1.k8s", Head: Head{Version{1, 1}, Digest(eps)}, Endpoints: eps}
 	if err := good.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	bad := []Set{
+		{Owner: "eu", Head: Head{Version{1, 1}, Digest(eps) + 1}, Endpoints: eps},
 		{Owner: "", Endpoints: eps},
 		{Owner: "eu west", Endpoints: eps},
 		{Owner: strings.Repeat("o", 64)},

@@ -1,38 +1,42 @@
 package records
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"log"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Store holds the Sets of every owner this node knows, durably: a change
-// is in the write-ahead log and fsynced before Apply or Merge returns, so
-// an acknowledged change survives kill -9 of the process (and, as far as
-// the disk honours fsync, a power cut).
+// Store holds the records of every owner this node knows, durably: a
+// change is in the write-ahead log and fsynced before Apply, Merge or
+// Install returns, so an acknowledged change survives kill -9 of the
+// process (and, as far as the disk honours fsync, a power cut). A Store
+// opened without a directory (Memory) holds them in memory only.
 //
-// Reads (Set, Sets) load an immutable map and never wait for a write.
+// Reads (State) load an immutable State and never wait for a write.
 // Writes are serialised.
 type Store struct {
-	dir  string
+	dir  string // "" for a memory store
 	opt  Options
 	lock *os.File
 
-	mu      sync.Mutex // serialises writes; guards wal, walSize, broken, closed
-	wal     *os.File
-	walSize int64
-	epoch   uint64
-	broken  error
-	closed  bool
+	mu       sync.Mutex // serialises writes; guards the fields below
+	wal      *os.File
+	walSize  int64 // the log's size up to its last good entry
+	snapSize int64
+	epoch    uint64
+	// restore is set when a write failed and the log could not be cut
+	// back to its last good entry; every write tries that first.
+	restore     error
+	closed      bool
+	compactFail time.Time       // the last failed compaction, to retry later
+	writes      map[string]bool // owners this store wrote changes of (Apply)
 
-	sets atomic.Pointer[map[string]Set]
+	state atomic.Pointer[State]
 
 	subsMu sync.Mutex
 	subs   map[chan struct{}]struct{}
@@ -40,10 +44,13 @@ type Store struct {
 
 // Options tune a Store; the zero value is fine.
 type Options struct {
-	// CompactBytes is the log size past which the Store compacts it into
-	// the snapshot (default 4 MiB).
+	// CompactBytes is the least log size at which the Store compacts it
+	// into the snapshot (default 64 KiB). It compacts once the log is
+	// also as large as the snapshot, so that the data directory stays
+	// within about twice the records' size.
 	CompactBytes int64
-	// Logf receives warnings (a torn log tail cut off); default log.Printf.
+	// Logf receives warnings (a torn log tail cut off, a compaction that
+	// failed); default log.Printf.
 	Logf func(format string, args ...any)
 	// Now is the clock (default time.Now). The epoch is at least the time
 	// of opening in microseconds, so a writer whose data directory was
@@ -51,27 +58,50 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Errors of a Store that cannot take writes.
+// Errors of a Store that takes no change.
 var (
-	ErrBroken = errors.New("records: the store failed to write to disk and takes no more changes; restart to recover")
-	ErrClosed = errors.New("records: store closed")
+	// ErrUnavailable is wrapped by the error of a change that could not
+	// be written (a full disk, an I/O error): nothing of it was
+	// acknowledged, what was acknowledged before is intact, and the same
+	// change may be tried again.
+	ErrUnavailable = errors.New("records: the store cannot write to disk")
+	ErrClosed      = errors.New("records: store closed")
 )
 
-const defaultCompactBytes = 4 << 20
+const (
+	defaultCompactBytes = 64 << 10
+	compactRetry        = 10 * time.Second
+)
+
+func (o *Options) fill() {
+	if o.CompactBytes <= 0 {
+		o.CompactBytes = defaultCompactBytes
+	}
+	if o.Logf == nil {
+		o.Logf = log.Printf
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Memory returns a store that keeps records in memory only: for a node
+// that replicates records without a data directory.
+func Memory(opt Options) *Store {
+	opt.fill()
+	s := &Store{opt: opt, subs: map[chan struct{}]struct{}{}}
+	s.epoch = uint64(opt.Now().UnixMicro())
+	s.state.Store(&State{owners: map[string]*ownerState{}})
+	return s
+}
 
 // Open opens (creating it if needed) the store in dir: it recovers the
 // snapshot and the log, cutting off a torn last entry, and starts a new
-// epoch, persisted before Open returns.
+// epoch, persisted before Open returns. A directory damaged otherwise is
+// refused with a *CorruptError (wrapping ErrCorrupt) that says where and
+// how to recover.
 func Open(dir string, opt Options) (*Store, error) {
-	if opt.CompactBytes <= 0 {
-		opt.CompactBytes = defaultCompactBytes
-	}
-	if opt.Logf == nil {
-		opt.Logf = log.Printf
-	}
-	if opt.Now == nil {
-		opt.Now = time.Now
-	}
+	opt.fill()
 	if err := mkdirSync(dir); err != nil {
 		return nil, fmt.Errorf("records: data directory: %w", err)
 	}
@@ -85,6 +115,10 @@ func Open(dir string, opt Options) (*Store, error) {
 			s.wal.Close()
 		}
 		lock.Close()
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			return nil, fmt.Errorf("records: %w", err)
+		}
 		return nil, fmt.Errorf("records: open %s: %w", dir, err)
 	}
 	return s, nil
@@ -109,15 +143,21 @@ func (s *Store) recover() error {
 	if err := os.Remove(filepath.Join(s.dir, snapTmpName)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	snap, err := readSnapshot(s.dir)
+	legacy, err := readLegacy(s.dir)
 	if err != nil {
 		return err
 	}
-	sets := map[string]Set{}
-	maxEpoch := snap.Epoch
-	for _, set := range snap.Sets {
-		sets[set.Owner] = set
-		maxEpoch = max(maxEpoch, set.Version.Epoch)
+	var snap snapshotData
+	if legacy != nil {
+		snap = *legacy
+	} else if snap, s.snapSize, err = readSnapshot(s.dir); err != nil {
+		return err
+	}
+	owners := map[string]*ownerState{}
+	maxEpoch := snap.epoch
+	for _, set := range snap.sets {
+		owners[set.Owner] = stateOf(set)
+		maxEpoch = max(maxEpoch, set.Head.Version.Epoch)
 	}
 
 	walPath := filepath.Join(s.dir, walName)
@@ -132,31 +172,55 @@ func (s *Store) recover() error {
 			return err
 		}
 	}
-	b, err := os.ReadFile(walPath)
+	var b []byte
+	if legacy == nil {
+		if b, err = os.ReadFile(walPath); err != nil {
+			return err
+		}
+	}
+	entries, good, err := readLog(s.dir, b)
 	if err != nil {
 		return err
-	}
-	entries, good, err := readLog(b)
-	if err != nil {
-		return fmt.Errorf("%s: %w", walPath, err)
 	}
 	for _, e := range entries {
 		switch e.kind {
 		case kindEpoch:
 			maxEpoch = max(maxEpoch, e.epoch)
-		case kindSet:
-			if e.set.Supersedes(sets[e.set.Owner]) {
-				sets[e.set.Owner] = e.set
+		case kindChange:
+			c := e.change
+			o := owners[c.Owner]
+			if o == nil {
+				o = newOwnerState(c.Owner)
 			}
-			maxEpoch = max(maxEpoch, e.set.Version.Epoch)
-		default:
-			return fmt.Errorf("%s: a snapshot entry in the log", walPath)
+			if !c.To.After(o.head) {
+				continue // the snapshot has it already
+			}
+			if c.From != o.head {
+				return &CorruptError{Dir: s.dir, File: walName, Offset: e.off, Intact: -1,
+					Reason: fmt.Sprintf("a change of owner %s from %s, but the owner's state is at %s: an entry before it is missing", c.Owner, c.From, o.head)}
+			}
+			n, err := o.apply(c)
+			if err != nil {
+				return &CorruptError{Dir: s.dir, File: walName, Offset: e.off, Intact: -1, Reason: err.Error()}
+			}
+			owners[c.Owner] = n
+			maxEpoch = max(maxEpoch, c.To.Version.Epoch)
+		case kindInstall:
+			if o := owners[e.set.Owner]; o == nil || e.set.Head.After(o.head) {
+				owners[e.set.Owner] = stateOf(e.set)
+			}
+			maxEpoch = max(maxEpoch, e.set.Head.Version.Epoch)
 		}
 	}
 	if good < len(b) {
 		// A crash in the middle of an append: that entry was never
-		// acknowledged. Cut it off so that appends follow the last good one.
-		s.opt.Logf("[WARN] healthdns records: %s: cut off a torn tail of %d bytes at offset %d (an append interrupted by a crash)", walPath, len(b)-good, good)
+		// acknowledged. Keep its bytes for inspection, and cut it off so
+		// that appends follow the last good one.
+		if err := os.WriteFile(filepath.Join(s.dir, tornName), b[good:], 0o600); err != nil {
+			return fmt.Errorf("keep the torn tail of %s: %w", walPath, err)
+		}
+		s.opt.Logf("[WARN] healthdns records: %s: cut off a torn tail of %d bytes at offset %d (the last append, interrupted by a crash: never acknowledged); the bytes are in %s",
+			walPath, len(b)-good, good, filepath.Join(s.dir, tornName))
 		if err := f.Truncate(int64(good)); err != nil {
 			return err
 		}
@@ -165,101 +229,158 @@ func (s *Store) recover() error {
 		}
 	}
 	s.walSize = int64(good)
-	s.sets.Store(&sets)
+	s.state.Store(&State{owners: owners})
 
 	s.epoch = max(maxEpoch+1, uint64(s.opt.Now().UnixMicro()))
-	if err := s.append(kindEpoch, epochEntry{Epoch: s.epoch}); err != nil {
+	if legacy != nil {
+		// The new snapshot holds the epoch, and compaction empties the
+		// old log.
+		if err := s.compact(); err != nil {
+			return err
+		}
+		s.opt.Logf("[INFO] healthdns records: %s: converted the data directory to format %d", s.dir, snapFormat)
+		return nil
+	}
+	if err := s.appendFrames(frame(kindEpoch, appendUvarint(nil, s.epoch))); err != nil {
 		return err
 	}
-	if s.walSize >= s.opt.CompactBytes {
-		return s.compact()
+	if s.shouldCompact() {
+		if err := s.compact(); err != nil {
+			s.compactFailed(err)
+		}
 	}
 	return nil
 }
 
-// append writes one entry to the log and fsyncs it.
-func (s *Store) append(kind byte, v any) error {
-	b, err := frame(kind, v)
+// appendFrames writes entries to the log and fsyncs it. If that fails,
+// the log is cut back to its last good entry, so that what was
+// acknowledged before stays readable and later appends follow it.
+func (s *Store) appendFrames(frames ...[]byte) error {
+	if s.dir == "" {
+		return nil
+	}
+	if s.restore != nil {
+		if err := s.cutBack(); err != nil {
+			return err
+		}
+	}
+	var n int64
+	var err error
+	for _, b := range frames {
+		if _, err = s.wal.Write(b); err != nil {
+			break
+		}
+		n += int64(len(b))
+	}
+	if err == nil {
+		err = s.wal.Sync()
+	}
 	if err != nil {
-		return err
+		if cerr := s.cutBack(); cerr != nil {
+			s.opt.Logf("[ERR] healthdns records: %s: after a failed write (%v), cutting the log back to %d bytes failed too: %v; retried on the next change",
+				s.dir, err, s.walSize, cerr)
+		}
+		return fmt.Errorf("%w: %v", ErrUnavailable, err) // the error names the file
 	}
-	if _, err := s.wal.Write(b); err != nil {
-		return err
-	}
-	if err := s.wal.Sync(); err != nil {
-		return err
-	}
-	s.walSize += int64(len(b))
+	s.walSize += n
 	return nil
 }
 
-// Epoch is the store's epoch: the versions of the Sets it writes have it.
+// cutBack truncates the log to its last good entry, and records whether
+// that worked.
+func (s *Store) cutBack() error {
+	err := s.wal.Truncate(s.walSize)
+	if err == nil {
+		err = s.wal.Sync()
+	}
+	if err != nil {
+		s.restore = err
+		return fmt.Errorf("%w: %s cannot be cut back to its last good entry: %v", ErrUnavailable, filepath.Join(s.dir, walName), err)
+	}
+	s.restore = nil
+	return nil
+}
+
+// Epoch is the store's epoch: the versions of the changes it writes have it.
 func (s *Store) Epoch() uint64 { return s.epoch }
 
-// Dir is the data directory.
+// Dir is the data directory; "" for a memory store.
 func (s *Store) Dir() string { return s.dir }
 
-// Set returns the owner's Set; one with no endpoints and a zero version if
-// the owner has written nothing.
-func (s *Store) Set(owner string) Set {
-	if set, ok := (*s.sets.Load())[owner]; ok {
-		return set
-	}
-	return Set{Owner: owner}
-}
+// State returns the records of every owner as of now.
+func (s *Store) State() State { return *s.state.Load() }
 
-// Sets returns the Set of every owner, sorted by owner.
-func (s *Store) Sets() []Set {
-	m := *s.sets.Load()
-	out := make([]Set, 0, len(m))
-	for _, set := range m {
-		out = append(out, set)
-	}
-	slices.SortFunc(out, func(a, b Set) int { return cmp.Compare(a.Owner, b.Owner) })
-	return out
-}
+// Set returns the owner's records whole.
+func (s *Store) Set(owner string) Set { return s.State().Set(owner) }
 
-// Apply applies a batch of changes to the owner's Set, as its writer: the
-// new Set gets the next version under this store's epoch and is durable
-// when Apply returns it. A batch that changes nothing returns the current
-// Set and writes nothing. Invalid changes change nothing and return an
-// error wrapping ErrInvalid; a failure to write returns another error,
-// and the store then refuses every change (ErrBroken) until it is opened
-// again, since after a failed fsync what reached the disk is unknown.
-func (s *Store) Apply(owner string, c Changes) (Set, error) {
-	if err := CheckOwner(owner); err != nil {
-		return Set{}, err
-	}
-	n, err := c.normalize(nil)
+// Head returns the owner's head.
+func (s *Store) Head(owner string) Head { return s.State().Head(owner) }
+
+// Apply applies a batch of changes to the owner's records, as its writer:
+// the change gets the next version under this store's epoch and is
+// durable when Apply returns it. A batch that changes nothing returns a
+// change with no records (From == To) and writes nothing. Invalid changes
+// change nothing and return an error wrapping ErrInvalid; one that cannot
+// be written returns an error wrapping ErrUnavailable, and may be tried
+// again.
+func (s *Store) Apply(owner string, c Changes) (Change, error) {
+	b, err := c.Prepare(nil)
 	if err != nil {
-		return Set{}, err
+		return Change{}, err
 	}
+	return s.ApplyBatch(owner, b)
+}
+
+// ApplyBatch is Apply of a batch checked already (Changes.Prepare).
+func (s *Store) ApplyBatch(owner string, b Batch) (Change, error) {
+	if err := CheckOwner(owner); err != nil {
+		return Change{}, err
+	}
+	n := b.n
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.writable(); err != nil {
-		return Set{}, err
+	if s.closed {
+		return Change{}, ErrClosed
 	}
-	cur := s.Set(owner)
-	next := Set{Owner: owner, Endpoints: n.apply(cur.Endpoints)}
-	if next.sameContent(cur) {
-		return cur, nil
+	st := s.State()
+	cur := st.owners[owner]
+	if cur == nil {
+		cur = newOwnerState(owner)
 	}
-	if len(next.Endpoints) > MaxEndpoints {
-		return Set{}, invalid("owner %s: the change leaves %d endpoints, more than %d", owner, len(next.Endpoints), MaxEndpoints)
+	put, remove, digest, size := cur.plan(n)
+	if len(put) == 0 && len(remove) == 0 {
+		return Change{Owner: owner, From: cur.head, To: cur.head}, nil
 	}
-	if size := next.Size(); size > MaxSetSize {
-		return Set{}, invalid("owner %s: the change leaves %d bytes of records, more than %d", owner, size, MaxSetSize)
+	if size > MaxSetSize {
+		return Change{}, invalid("owner %s: the change leaves %d bytes of records, more than %d", owner, size, MaxSetSize)
 	}
-	next.Version = s.nextVersion(cur.Version)
-	if err := s.put(next); err != nil {
-		return Set{}, err
+	ch := Change{Owner: owner, From: cur.head, To: Head{Version: s.nextVersion(cur.head.Version), Digest: digest}, Put: put, Remove: remove}
+	next, err := cur.apply(ch)
+	if err != nil {
+		return Change{}, err
 	}
-	return next, nil
+	if err := s.appendFrames(frame(kindChange, AppendChange(nil, ch))); err != nil {
+		return Change{}, err
+	}
+	if s.writes == nil {
+		s.writes = map[string]bool{}
+	}
+	s.writes[owner] = true
+	s.publish(st, next)
+	return ch, nil
 }
 
-// nextVersion is the version after v for a Set this store writes. A Set
-// written under a later epoch elsewhere (a second writer of the owner)
-// keeps that epoch, so the new version is still higher.
+// Writes reports whether this store has written changes of owner (Apply)
+// since it opened: the changes its node sends to the cluster.
+func (s *Store) Writes(owner string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes[owner]
+}
+
+// nextVersion is the version after v for a change this store writes. A
+// state written under a later epoch elsewhere (a second writer of the
+// owner) keeps that epoch, so the new version is still higher.
 func (s *Store) nextVersion(v Version) Version {
 	if v.Epoch >= s.epoch {
 		return Version{Epoch: v.Epoch, Seq: v.Seq + 1}
@@ -267,15 +388,74 @@ func (s *Store) nextVersion(v Version) Version {
 	return Version{Epoch: s.epoch, Seq: 1}
 }
 
-// Merge stores a Set replicated from a peer if it supersedes the owner's
-// Set here, durably before it returns, and reports whether it did.
-func (s *Store) Merge(set Set) (bool, error) {
-	if set.Version.IsZero() {
-		return false, invalid("owner %s: a Set with a zero version", set.Owner)
+// Merge stores changes made elsewhere (replicated from a peer), in order,
+// with one fsync for all of them. A change is applied if it chains onto
+// the owner's state here; skipped if that state is already at or past it;
+// and returned in ahead if it is newer but does not chain (a change
+// before it is missing here: the caller may keep it until that one comes,
+// or fetch the owner whole). applied lists what was applied.
+func (s *Store) Merge(cs ...Change) (applied, ahead []Change, err error) {
+	for _, c := range cs {
+		if err := c.validate(false); err != nil {
+			return nil, nil, err
+		}
 	}
-	// Most Sets offered are known already: say so before the cost of
-	// checking every endpoint.
-	if !set.Supersedes(s.Set(set.Owner)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, nil, ErrClosed
+	}
+	st := s.State()
+	next := map[string]*ownerState{}
+	var frames [][]byte
+	for _, c := range cs {
+		o := next[c.Owner]
+		if o == nil {
+			o = st.owners[c.Owner]
+		}
+		if o == nil {
+			o = newOwnerState(c.Owner)
+		}
+		switch {
+		case !c.To.After(o.head):
+		case c.From != o.head:
+			ahead = append(ahead, c)
+		default:
+			n, err := o.apply(c)
+			if err != nil {
+				return nil, nil, err
+			}
+			next[c.Owner] = n
+			frames = append(frames, frame(kindChange, AppendChange(nil, c)))
+			applied = append(applied, c)
+		}
+	}
+	if len(frames) == 0 {
+		return nil, ahead, nil
+	}
+	if err := s.appendFrames(frames...); err != nil {
+		return nil, nil, err
+	}
+	s.publish(st, mapValues(next)...)
+	return applied, ahead, nil
+}
+
+func mapValues(m map[string]*ownerState) []*ownerState {
+	out := make([]*ownerState, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// Install stores an owner's records whole, as a peer sent them, if they
+// supersede the owner's state here, and reports whether they did.
+func (s *Store) Install(set Set) (bool, error) {
+	if set.Head.Version.IsZero() {
+		return false, invalid("owner %s: records with a zero version", set.Owner)
+	}
+	// Most offered are known already: say so before checking them.
+	if !set.Head.After(s.Head(set.Owner)) {
 		return false, nil
 	}
 	if err := set.Validate(); err != nil {
@@ -283,74 +463,93 @@ func (s *Store) Merge(set Set) (bool, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.writable(); err != nil {
-		return false, err
+	if s.closed {
+		return false, ErrClosed
 	}
-	if !set.Supersedes(s.Set(set.Owner)) {
+	st := s.State()
+	if o := st.owners[set.Owner]; o != nil && !set.Head.After(o.head) {
 		return false, nil
 	}
-	return true, s.put(set)
+	if err := s.appendFrames(frame(kindInstall, appendSetBody(nil, set))); err != nil {
+		return false, err
+	}
+	s.publish(st, stateOf(set))
+	return true, nil
 }
 
-func (s *Store) writable() error {
-	if s.closed {
-		return ErrClosed
-	}
-	if s.broken != nil {
-		return fmt.Errorf("%w (%v)", ErrBroken, s.broken)
-	}
-	return nil
-}
-
-// put logs set, then makes it the owner's. s.mu is held.
-func (s *Store) put(set Set) error {
-	if err := s.append(kindSet, set); err != nil {
-		s.broken = err
-		return fmt.Errorf("records: write %s: %w", filepath.Join(s.dir, walName), err)
-	}
-	old := *s.sets.Load()
-	m := make(map[string]Set, len(old)+1)
-	for k, v := range old {
+// publish makes the new owner states current (s.mu is held), tells the
+// subscribers, and compacts when the log has grown enough.
+func (s *Store) publish(st State, states ...*ownerState) {
+	m := make(map[string]*ownerState, len(st.owners)+len(states))
+	for k, v := range st.owners {
 		m[k] = v
 	}
-	m[set.Owner] = set
-	s.sets.Store(&m)
+	for _, o := range states {
+		m[o.owner] = o
+	}
+	s.state.Store(&State{owners: m})
 	s.notify()
-	if s.walSize >= s.opt.CompactBytes {
+	if s.shouldCompact() {
 		if err := s.compact(); err != nil {
-			// The change itself is durable in the log; only the
-			// compaction failed.
-			s.broken = err
-			s.opt.Logf("[ERR] healthdns records: compaction of %s failed: %v", s.dir, err)
+			// The change itself is durable in the log.
+			s.compactFailed(err)
 		}
 	}
-	return nil
 }
 
-// Compact writes every Set into a new snapshot and empties the log.
+func (s *Store) shouldCompact() bool {
+	return s.dir != "" && s.walSize >= max(s.opt.CompactBytes, s.snapSize) && s.opt.Now().Sub(s.compactFail) >= compactRetry
+}
+
+func (s *Store) compactFailed(err error) {
+	s.compactFail = s.opt.Now()
+	os.Remove(filepath.Join(s.dir, snapTmpName))
+	s.opt.Logf("[WARN] healthdns records: compaction of %s failed (retried in %s; the log keeps every change meanwhile): %v", s.dir, compactRetry, err)
+}
+
+// Compact writes every owner's records into a new snapshot and empties
+// the log.
 func (s *Store) Compact() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.writable(); err != nil {
-		return err
+	if s.closed {
+		return ErrClosed
+	}
+	if s.dir == "" {
+		return nil
 	}
 	if err := s.compact(); err != nil {
-		s.broken = err
-		return err
+		os.Remove(filepath.Join(s.dir, snapTmpName))
+		return fmt.Errorf("%w: compaction: %v", ErrUnavailable, err)
 	}
 	return nil
 }
 
 // compact writes snapshot.tmp, fsyncs it, renames it over the snapshot,
-// fsyncs the directory, and only then truncates the log.
+// fsyncs the directory, and only then empties the log.
 func (s *Store) compact() error {
-	snap := snapshotEntry{Format: snapFormat, Epoch: s.epoch, Sets: s.Sets()}
-	b, err := frame(kindSnapshot, snap)
+	if s.restore != nil {
+		if err := s.cutBack(); err != nil {
+			return err
+		}
+	}
+	tmp := filepath.Join(s.dir, snapTmpName)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(s.dir, snapTmpName)
-	if err := writeFileSync(tmp, b); err != nil {
+	err = writeSnapshot(f, s.epoch, s.State())
+	if err == nil {
+		err = f.Sync()
+	}
+	var size int64
+	if fi, serr := f.Stat(); err == nil && serr == nil {
+		size = fi.Size()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, filepath.Join(s.dir, snapName)); err != nil {
@@ -359,6 +558,7 @@ func (s *Store) compact() error {
 	if err := syncDir(s.dir); err != nil {
 		return err
 	}
+	s.snapSize = size
 	if err := s.wal.Truncate(0); err != nil {
 		return err
 	}
@@ -366,18 +566,34 @@ func (s *Store) compact() error {
 		return err
 	}
 	s.walSize = 0
+	s.compactFail = time.Time{}
 	return nil
 }
 
-// Err reports why the store takes no more changes, if it does not.
+// Err reports why the store takes no changes, if it does not: closed, or
+// its log could not be cut back after a failed write.
 func (s *Store) Err() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.writable()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.restore != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, s.restore)
+	}
+	return nil
+}
+
+// DiskUsage is the bytes of the log and the snapshot.
+func (s *Store) DiskUsage() (wal, snapshot int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.walSize, s.snapSize
 }
 
 // Subscribe returns a channel that receives (coalesced, never blocking the
-// store) after a Set changed, and the function that ends the subscription.
+// store) after the records changed, and the function that ends the
+// subscription.
 func (s *Store) Subscribe() (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	s.subsMu.Lock()
@@ -409,6 +625,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	if s.dir == "" {
+		return nil
+	}
 	err := s.wal.Close()
 	if lerr := s.lock.Close(); err == nil {
 		err = lerr

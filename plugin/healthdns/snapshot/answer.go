@@ -116,7 +116,17 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int) (Out
 			if m.Answer == nil {
 				m.Answer = make([]dns.RR, 0, set.size())
 			}
+			start := len(m.Answer)
 			m.Answer = set.pick(m.Answer)
+			if nd.wild {
+				// The built answer is the wildcard's: copy it under the
+				// name asked (RFC 4592 4.3).
+				for i := start; i < len(m.Answer); i++ {
+					c := dns.Copy(m.Answer[i])
+					c.Header().Name = name
+					m.Answer[i] = c
+				}
+			}
 			return set.Outcome, dy.Policy
 		}
 		rrs := nd.rrs[t]
@@ -348,7 +358,7 @@ func (z *Zone) wildcard(name string) (nd *node, ent bool) {
 		if w == nil {
 			return nil, z.ents["*."+p]
 		}
-		syn := &node{rrs: make(map[uint16][]dns.RR, len(w.rrs))}
+		syn := &node{rrs: make(map[uint16][]dns.RR, len(w.rrs)), dyn: w.dyn, wild: w.dyn != nil}
 		for t, rrs := range w.rrs {
 			for _, rr := range rrs {
 				c := dns.Copy(rr)

@@ -7,6 +7,7 @@ package snapshot
 import (
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -46,6 +47,10 @@ func (o Outcome) String() string {
 // Snapshot is the immutable state the query path reads.
 type Snapshot struct {
 	zones []*Zone // longest origin first
+	// in and dyn are what it was built from: the zone data, and how many
+	// health-aware names; Build returns it again for the same input.
+	in  []*zone.Data
+	dyn int
 
 	// ValidUntil is how long the snapshot may answer health-aware names;
 	// zero means for ever. Whoever builds it sets it before publishing it:
@@ -66,10 +71,28 @@ func (s *Snapshot) ExpiredAt(now time.Time) bool {
 	return !s.ValidUntil.IsZero() && now.After(s.ValidUntil)
 }
 
+// Until returns the snapshot with ValidUntil set to t: s itself while it
+// is unpublished (fresh from Build), else a copy, since Build hands back a
+// published snapshot unchanged when its input is, and a published one is
+// never written. The copy shares everything else, which is immutable.
+func (s *Snapshot) Until(t time.Time, published *Snapshot) *Snapshot {
+	if s != published {
+		s.ValidUntil = t
+		return s
+	}
+	c := *s
+	c.ValidUntil = t
+	return &c
+}
+
 // Zone is one authoritative zone.
 type Zone struct {
-	Origin    string
-	negSOA    *dns.SOA // SOA with the RFC 2308 negative TTL
+	Origin string
+	src    *dns.SOA // the zone data's SOA, to tell a reload
+	negSOA *dns.SOA // SOA with the RFC 2308 negative TTL
+	// negByTTL shares the negative SOAs of names with a shorter TTL:
+	// thousands of names from records have one TTL.
+	negByTTL  map[uint32]*dns.SOA
 	names     map[string]*node
 	ents      map[string]bool // empty non-terminals
 	cuts      map[string]bool // delegation points below the apex
@@ -80,6 +103,9 @@ type Zone struct {
 type node struct {
 	rrs map[uint16][]dns.RR
 	dyn *Dynamic
+	// wild marks a node synthesised from a wildcard: its dynamic answers
+	// carry the wildcard's name and are renamed per query.
+	wild bool
 }
 
 // Dynamic is the built answer of one health-aware name.
@@ -88,6 +114,10 @@ type Dynamic struct {
 	Policy  policy.Kind
 	A, AAAA Set
 	negSOA  *dns.SOA // shorter negative TTL for fallback none
+	// in and src are what it was built from: the next build reuses it
+	// when they are the same (most names, most rebuilds).
+	in  Name
+	src *dns.SOA
 }
 
 // Set is the answer for one address family.
@@ -139,10 +169,14 @@ type Name struct {
 // Build makes a snapshot. prev (may be nil) passes round-robin positions on,
 // so a rebuild does not restart every rotation.
 func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
-	s := &Snapshot{}
+	if prev != nil && prev.builtFrom(zones, names) {
+		return prev // immutable: the same answers, rotations included
+	}
+	s := &Snapshot{in: zones}
 	for _, d := range zones {
 		z := &Zone{
 			Origin: d.Origin,
+			src:    d.SOA,
 			names:  make(map[string]*node, len(d.Names)),
 			ents:   make(map[string]bool),
 			cuts:   make(map[string]bool),
@@ -177,6 +211,10 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 			z.names[n.FQDN] = nd
 		}
 		nd.dyn = buildDynamic(prev, z, n)
+		s.dyn++
+		if strings.HasPrefix(n.FQDN, "*.") {
+			z.wildcards = true // a health-aware wildcard (RFC 4592)
+		}
 	}
 	for _, z := range s.zones {
 		for owner := range z.names {
@@ -191,16 +229,30 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 }
 
 func buildDynamic(prev *Snapshot, z *Zone, n Name) *Dynamic {
-	dy := &Dynamic{Name: n.FQDN, Policy: n.Policy}
-	neg := dns.Copy(z.negSOA).(*dns.SOA)
-	neg.Hdr.Ttl = min(neg.Hdr.Ttl, n.TTL)
-	dy.negSOA = neg
 	var old *Dynamic
 	if prev != nil {
 		if pz := prev.zoneOf(n.FQDN); pz != nil && pz.names[n.FQDN] != nil {
 			old = pz.names[n.FQDN].dyn
 		}
 	}
+	if old != nil && old.src == z.src && sameName(old.in, n) {
+		return old // immutable: shared, rotation included
+	}
+	dy := &Dynamic{Name: n.FQDN, Policy: n.Policy, in: n, src: z.src}
+	// Its own copy: the caller's array is one for all names, and a kept
+	// Dynamic must not keep it alive.
+	dy.in.Targets = slices.Clone(n.Targets)
+	ttl := min(z.negSOA.Hdr.Ttl, n.TTL)
+	neg := z.negByTTL[ttl]
+	if neg == nil {
+		neg = dns.Copy(z.negSOA).(*dns.SOA)
+		neg.Hdr.Ttl = ttl
+		if z.negByTTL == nil {
+			z.negByTTL = map[uint32]*dns.SOA{}
+		}
+		z.negByTTL[ttl] = neg
+	}
+	dy.negSOA = neg
 	for _, fam := range []struct {
 		set  *Set
 		is4  bool
@@ -271,6 +323,40 @@ func buildSet(s *Set, prev *Set, n Name, is4 bool) {
 	for _, a := range s.Addrs {
 		s.RRs = append(s.RRs, addrRR(n.FQDN, n.TTL, a))
 	}
+}
+
+// builtFrom reports whether s was built from the same zone data and names:
+// most rebuilds on a large server change nothing (a verdict held, a
+// record elsewhere).
+func (s *Snapshot) builtFrom(zones []*zone.Data, names []Name) bool {
+	if len(zones) != len(s.in) {
+		return false
+	}
+	for i := range zones {
+		if zones[i] != s.in[i] {
+			return false
+		}
+	}
+	n := 0
+	for _, nm := range names {
+		z := s.zoneOf(nm.FQDN)
+		if z == nil {
+			continue
+		}
+		nd := z.names[nm.FQDN]
+		if nd == nil || nd.dyn == nil || nd.dyn.src != z.src || !sameName(nd.dyn.in, nm) {
+			return false
+		}
+		n++
+	}
+	return n == s.dyn
+}
+
+// sameName reports whether two inputs build the same answers.
+func sameName(a, b Name) bool {
+	return a.FQDN == b.FQDN && a.TTL == b.TTL && a.Policy == b.Policy && a.MaxAnswers == b.MaxAnswers &&
+		a.MinHealthy == b.MinHealthy && a.Fallback == b.Fallback && slices.Equal(a.Fixed, b.Fixed) &&
+		slices.Equal(a.LastGood, b.LastGood) && slices.Equal(a.Targets, b.Targets)
 }
 
 func family(as []netip.Addr, is4 bool) []netip.Addr {
@@ -351,6 +437,18 @@ func (s *Snapshot) Dynamic(fqdn string) *Dynamic {
 		return nil
 	}
 	return z.names[fqdn].dyn
+}
+
+// EachName calls fn for every health-aware name, in no order: for a
+// caller that visits them all and needs no sorting.
+func (s *Snapshot) EachName(fn func(*Dynamic)) {
+	for _, z := range s.zones {
+		for _, n := range z.names {
+			if n.dyn != nil {
+				fn(n.dyn)
+			}
+		}
+	}
 }
 
 // Names returns the health-aware names of the snapshot.

@@ -74,6 +74,10 @@ type Document struct {
 	// Owners are the owners (clusters) that wrote records through the
 	// webhook, sorted by name; empty without a webhook.
 	Owners []Owner `json:"owners"`
+	// Store is the record store of a server with a data directory: where,
+	// and why it is not open if it is not (the records served then are
+	// those peers sent, and the webhook answers 503).
+	Store *Store `json:"store,omitempty"`
 	// Catalog is the targets this node probes itself, with its own state
 	// for each (before any quorum): what an agent does. A server that
 	// probes may fill it too.
@@ -293,6 +297,16 @@ type Owner struct {
 	Name string `json:"name"`
 	// Records is how many records it owns.
 	Records int `json:"records"`
+}
+
+// Store is a server's record store.
+type Store struct {
+	// Dir is the data directory.
+	Dir string `json:"dir"`
+	// Error says why the store is not open ("" when it is): a damaged
+	// data directory (with the file, offset and how to recover), a full
+	// disk. The server tries again until it opens.
+	Error string `json:"error,omitempty"`
 }
 
 // CatalogEntry is one target this node probes, with its own state.

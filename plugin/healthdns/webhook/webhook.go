@@ -4,19 +4,26 @@
 //
 //	GET  /                 negotiation: the domain filter, in the media type
 //	GET  /records          the owner's endpoints, and only the owner's
-//	POST /records          a batch of changes; 204 once it is on disk
+//	POST /records          a batch of changes; 204 once it is on disk (fsynced)
 //	POST /adjustendpoints  the endpoints as healthdns would store them
 //	GET  /healthz          on the separate health listener, with /metrics
 //
-// Every change touches only the owner's Set, so two clusters that publish
-// the same name never delete or overwrite each other's targets. Bad input
-// gets a 4xx with a JSON body {"error": "..."} and changes nothing.
+// Every change touches only the owner's records, so two clusters that
+// publish the same name never delete or overwrite each other's targets.
+// Bad input gets a 4xx with a JSON body {"error": "..."} and changes
+// nothing, and so does a record the servers would not answer as written
+// (Config.Servable). A store that cannot write (a full disk, an I/O
+// error, not opened) gets 503, which ExternalDNS retries. Request bodies
+// are read within a byte budget shared by all requests, so memory stays
+// bounded whatever many large bodies arrive at once.
 //
 // The package speaks HTTP and validates; storing is package records',
 // replicating package gossip's, and it never looks at DNS or health.
 package webhook
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,9 +33,12 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // The protocol's constants, as in sigs.k8s.io/external-dns/provider/webhook/api.
@@ -44,8 +54,14 @@ const (
 	// /metrics by ExternalDNS's recommendation: port 8080, all interfaces,
 	// for the kubelet's probes.
 	DefaultHealthAddr = ":8080"
-	// DefaultMaxBody bounds a request body.
-	DefaultMaxBody = 8 << 20
+	// DefaultMaxBody bounds a request body: ExternalDNS sends a large
+	// cluster's records (tens of thousands) in one batch.
+	DefaultMaxBody = 32 << 20
+	// bodyWait is how long a request waits for the body budget before it
+	// gets 503.
+	bodyWait = 10 * time.Second
+	// maxErrorRecords bounds the records a refusal lists.
+	maxErrorRecords = 20
 )
 
 // Config configures a webhook.
@@ -58,6 +74,12 @@ type Config struct {
 	// MaxBodyBytes bounds request bodies (default DefaultMaxBody); a
 	// larger one gets 413.
 	MaxBodyBytes int64
+	// BodyBudget bounds the bytes of request bodies being read and
+	// decoded at once, by all requests together (default MaxBodyBytes):
+	// a request waits for its share (its Content-Length, or MaxBodyBytes
+	// without one), and gets 503 after bodyWait. Decoding takes a few
+	// times the body's size, so this bounds the webhook's memory.
+	BodyBudget int64
 	// Logf receives a line per applied batch and per refused request or
 	// adjusted endpoint (default log.Printf).
 	Logf func(format string, args ...any)
@@ -66,17 +88,28 @@ type Config struct {
 	// not set them, so a record means the same on every server, whoever
 	// took it.
 	Defaults []records.Property
+	// Servable, if set, says why the servers would not answer a record
+	// as written (a name the zone file holds, one below a delegation); a
+	// batch with such a record is refused with 422, naming each. See also
+	// SetServable.
+	Servable func(records.Endpoint) error
 }
 
 // Webhook is the provider API of one owner. It is an http.Handler.
 type Webhook struct {
-	store *records.Store
-	cfg   Config
+	cfg      Config
+	store    atomic.Pointer[records.Store]
+	down     atomic.Pointer[string] // why there is no store, when there is none
+	servable atomic.Pointer[func(records.Endpoint) error]
+	bodies   *semaphore.Weighted
+	bodyWait time.Duration
 }
 
 var _ http.Handler = &Webhook{}
 
-// New returns the webhook of cfg.Owner over store.
+// New returns the webhook of cfg.Owner over store. With a nil store it
+// answers 503 until Attach gives it one (a store that could not be
+// opened: see Unavailable).
 func New(store *records.Store, cfg Config) (*Webhook, error) {
 	if err := records.CheckOwner(cfg.Owner); err != nil {
 		return nil, fmt.Errorf("webhook: %w", err)
@@ -84,6 +117,10 @@ func New(store *records.Store, cfg Config) (*Webhook, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBody
 	}
+	if cfg.BodyBudget <= 0 {
+		cfg.BodyBudget = cfg.MaxBodyBytes
+	}
+	cfg.BodyBudget = max(cfg.BodyBudget, cfg.MaxBodyBytes)
 	if cfg.Logf == nil {
 		cfg.Logf = log.Printf
 	}
@@ -92,9 +129,59 @@ func New(store *records.Store, cfg Config) (*Webhook, error) {
 			return nil, fmt.Errorf("webhook: owner default %s: %w", d.Name, err)
 		}
 	}
-	w := &Webhook{store: store, cfg: cfg}
-	recordCount.WithLabelValues(cfg.Owner).Set(float64(len(store.Set(cfg.Owner).Endpoints)))
+	w := &Webhook{cfg: cfg, bodies: semaphore.NewWeighted(cfg.BodyBudget), bodyWait: bodyWait}
+	w.SetServable(cfg.Servable)
+	if store != nil {
+		w.Attach(store)
+	} else {
+		w.Unavailable(errors.New("the record store is not open"))
+	}
 	return w, nil
+}
+
+// Attach makes st the webhook's store.
+func (w *Webhook) Attach(st *records.Store) {
+	w.store.Store(st)
+	w.down.Store(nil)
+	recordCount.WithLabelValues(w.cfg.Owner).Set(float64(st.State().Len(w.cfg.Owner)))
+}
+
+// Unavailable detaches the store: every request but negotiation gets 503
+// with why (a store that could not be opened), until Attach.
+func (w *Webhook) Unavailable(why error) {
+	msg := why.Error()
+	w.down.Store(&msg)
+	w.store.Store(nil)
+}
+
+// SetServable replaces the check of what the servers can answer (after a
+// reload changed the zones); nil checks nothing.
+func (w *Webhook) SetServable(f func(records.Endpoint) error) {
+	if f == nil {
+		w.servable.Store(nil)
+		return
+	}
+	w.servable.Store(&f)
+}
+
+// storeOr returns the store, or answers 503 and returns nil.
+func (w *Webhook) storeOr(rw http.ResponseWriter, r *http.Request) *records.Store {
+	if st := w.store.Load(); st != nil {
+		return st
+	}
+	why := "the record store is not open"
+	if d := w.down.Load(); d != nil {
+		why = *d
+	}
+	w.unavailable(rw, r, "records unavailable: "+why)
+	return nil
+}
+
+// unavailable answers 503, which ExternalDNS retries.
+func (w *Webhook) unavailable(rw http.ResponseWriter, r *http.Request, msg string) {
+	w.cfg.Logf("[ERR] healthdns webhook %s: %s %s: 503: %s", w.cfg.Owner, r.Method, r.URL.Path, msg)
+	rw.Header().Set("Retry-After", "5")
+	writeError(rw, http.StatusServiceUnavailable, msg)
 }
 
 // Owner is the webhook's owner.
@@ -131,7 +218,7 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
 			if w.acceptable(sw, r) {
-				w.records(sw)
+				w.records(sw, r)
 			}
 		case http.MethodPost:
 			w.applyChanges(sw, r)
@@ -158,56 +245,124 @@ func (w *Webhook) negotiate(rw http.ResponseWriter) {
 	writeJSON(rw, http.StatusOK, filterJSON{Include: w.cfg.Filter.Include, Exclude: w.cfg.Filter.Exclude})
 }
 
-func (w *Webhook) records(rw http.ResponseWriter) {
-	set := w.store.Set(w.cfg.Owner)
-	recordCount.WithLabelValues(w.cfg.Owner).Set(float64(len(set.Endpoints)))
-	eps := set.Endpoints
-	if eps == nil {
-		eps = []records.Endpoint{}
+// records streams the owner's endpoints as a JSON array, one at a time,
+// from an immutable State: memory stays small however many there are and
+// however slowly the client reads.
+func (w *Webhook) records(rw http.ResponseWriter, r *http.Request) {
+	store := w.storeOr(rw, r)
+	if store == nil {
+		return
 	}
-	writeJSON(rw, http.StatusOK, eps)
+	st := store.State()
+	recordCount.WithLabelValues(w.cfg.Owner).Set(float64(st.Len(w.cfg.Owner)))
+	streamJSON(rw, func(each func(any) bool) {
+		st.Range(w.cfg.Owner, func(e records.Endpoint) bool { return each(e) })
+	})
+}
+
+// streamJSON writes the values list calls each with as a JSON array.
+func streamJSON(rw http.ResponseWriter, list func(each func(any) bool)) {
+	rw.Header().Set("Content-Type", MediaType)
+	rw.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(rw, 64<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	bw.WriteByte('[')
+	first := true
+	var werr error
+	list(func(v any) bool {
+		if !first {
+			bw.WriteByte(',')
+		}
+		first = false
+		// Encode ends each value with a newline, which JSON allows
+		// between array elements.
+		werr = enc.Encode(v)
+		return werr == nil
+	})
+	if werr == nil {
+		bw.WriteString("]\n")
+		bw.Flush()
+	}
 }
 
 func (w *Webhook) applyChanges(rw http.ResponseWriter, r *http.Request) {
 	if !w.contentType(rw, r) {
 		return
 	}
-	var c records.Changes
-	if !w.decode(rw, r, &c) {
+	store := w.storeOr(rw, r)
+	if store == nil {
 		return
 	}
+	var c records.Changes
+	release, ok := w.decode(rw, r, &c)
+	if !ok {
+		return
+	}
+	defer release()
 	for _, es := range [][]records.Endpoint{c.Create, c.UpdateNew} {
 		for i := range es {
 			es[i] = w.withDefaults(es[i])
 		}
 	}
-	if err := c.Check(&w.cfg.Filter); err != nil {
+	batch, err := c.Prepare(&w.cfg.Filter)
+	if err != nil {
 		w.refuse(rw, r, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
+	nc, nu, nd, total := len(c.Create), len(c.UpdateNew), len(c.Delete), c.Len()
+	c = records.Changes{} // let the decoded copy go
+	if msg := w.unservable(batch); msg != "" {
+		w.refuse(rw, r, http.StatusUnprocessableEntity, msg)
+		return
+	}
 	start := time.Now()
-	set, err := w.store.Apply(w.cfg.Owner, c)
+	ch, err := store.ApplyBatch(w.cfg.Owner, batch)
 	applyDuration.WithLabelValues(w.cfg.Owner).Observe(time.Since(start).Seconds())
 	switch {
 	case errors.Is(err, records.ErrInvalid):
 		w.refuse(rw, r, http.StatusUnprocessableEntity, err.Error())
 		return
-	case errors.Is(err, records.ErrBroken), errors.Is(err, records.ErrClosed):
-		// 5xx: ExternalDNS retries, and reports a soft error.
-		w.cfg.Logf("[ERR] healthdns webhook %s: %v", w.cfg.Owner, err)
-		writeError(rw, http.StatusServiceUnavailable, err.Error())
-		return
 	case err != nil:
-		w.cfg.Logf("[ERR] healthdns webhook %s: %v", w.cfg.Owner, err)
-		writeError(rw, http.StatusInternalServerError, err.Error())
+		// A full disk, an I/O error, a closed store: nothing was
+		// acknowledged and what was before is intact. 503: ExternalDNS
+		// retries, and reports a soft error.
+		w.unavailable(rw, r, err.Error())
 		return
 	}
-	recordCount.WithLabelValues(w.cfg.Owner).Set(float64(len(set.Endpoints)))
-	if c.Len() > 0 {
-		w.cfg.Logf("[INFO] healthdns webhook %s: applied %d create, %d update, %d delete; %d records at version %s",
-			w.cfg.Owner, len(c.Create), len(c.UpdateNew), len(c.Delete), len(set.Endpoints), set.Version)
+	n := store.State().Len(w.cfg.Owner)
+	recordCount.WithLabelValues(w.cfg.Owner).Set(float64(n))
+	if total > 0 {
+		w.cfg.Logf("[INFO] healthdns webhook %s: applied %d create, %d update, %d delete (%d records changed); %d records at version %s",
+			w.cfg.Owner, nc, nu, nd, ch.Len(), n, ch.To.Version)
 	}
 	rw.WriteHeader(http.StatusNoContent)
+}
+
+// unservable lists the records of b that the servers would not answer as
+// written, and why; "" if there are none.
+func (w *Webhook) unservable(b records.Batch) string {
+	f := w.servable.Load()
+	if f == nil {
+		return ""
+	}
+	var bad []string
+	n := 0
+	for i, e := range b.Puts() {
+		if err := (*f)(e); err != nil {
+			if n++; n <= maxErrorRecords {
+				bad = append(bad, fmt.Sprintf("%s: %s %s: %v", b.Where(i), e.DNSName, e.RecordType, err))
+			}
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	msg := fmt.Sprintf("%d record(s) would not be served as written, so none of the batch is applied: %s", n, strings.Join(bad, "; "))
+	if n > len(bad) {
+		msg += fmt.Sprintf("; and %d more", n-len(bad))
+	}
+	return msg
 }
 
 // adjustEndpoints returns the endpoints as healthdns would store them, so
@@ -223,9 +378,11 @@ func (w *Webhook) adjustEndpoints(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in []*records.Endpoint
-	if !w.decode(rw, r, &in) {
+	release, ok := w.decode(rw, r, &in)
+	if !ok {
 		return
 	}
+	defer release()
 	out := make([]records.Endpoint, 0, len(in))
 	for i, e := range in {
 		if e == nil {
@@ -238,7 +395,13 @@ func (w *Webhook) adjustEndpoints(rw http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, a)
 	}
-	writeJSON(rw, http.StatusOK, out)
+	streamJSON(rw, func(each func(any) bool) {
+		for _, e := range out {
+			if !each(e) {
+				return
+			}
+		}
+	})
 }
 
 // withDefaults adds the owner's default properties an address endpoint
@@ -334,15 +497,44 @@ func (w *Webhook) contentType(rw http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
-// decode reads a JSON body of at most MaxBodyBytes into v.
-func (w *Webhook) decode(rw http.ResponseWriter, r *http.Request, v any) bool {
+// decode reads a JSON body of at most MaxBodyBytes into v, within the
+// body budget; release gives the budget back once v is no longer needed.
+func (w *Webhook) decode(rw http.ResponseWriter, r *http.Request, v any) (release func(), ok bool) {
+	weight := w.cfg.MaxBodyBytes
+	if r.ContentLength >= 0 && r.ContentLength < weight {
+		weight = max(r.ContentLength, 1)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), w.bodyWait)
+	err := w.bodies.Acquire(ctx, weight)
+	cancel()
+	if err != nil {
+		w.unavailable(rw, r, fmt.Sprintf("busy: other requests' bodies are being read (a budget of %d bytes); try again", w.cfg.BodyBudget))
+		return nil, false
+	}
+	release = func() { w.bodies.Release(weight) }
+	if !w.decodeBody(rw, r, v) {
+		release()
+		return nil, false
+	}
+	return release, true
+}
+
+func (w *Webhook) decodeBody(rw http.ResponseWriter, r *http.Request, v any) bool {
 	// No early 413 on Content-Length: answering before the body is read
 	// makes the server close the connection on an unread body, and the
 	// client often sees a reset instead of the 413. MaxBytesReader reads up
 	// to the limit and then refuses.
 	body := http.MaxBytesReader(rw, r.Body, w.cfg.MaxBodyBytes)
 	dec := json.NewDecoder(body)
-	err := dec.Decode(v)
+	var err error
+	switch v := v.(type) {
+	case *records.Changes:
+		err = streamChanges(dec, v)
+	case *[]*records.Endpoint:
+		err = streamEndpoints(dec, v)
+	default:
+		err = dec.Decode(v)
+	}
 	if err == nil {
 		// One JSON value and nothing after it.
 		if _, terr := dec.Token(); terr != io.EOF {
@@ -362,6 +554,95 @@ func (w *Webhook) decode(rw http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	w.refuse(rw, r, http.StatusBadRequest, "malformed JSON: "+err.Error())
 	return false
+}
+
+// streamChanges decodes a Changes object an endpoint at a time: a
+// json.Decoder buffers a whole value, and a batch is megabytes, so
+// decoding it as one value would hold the body and its endpoints at once.
+// Keys match as encoding/json matches them (case-insensitively); others
+// are skipped.
+func streamChanges(dec *json.Decoder, c *records.Changes) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		return nil // null: no changes
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return fmt.Errorf("want an object of changes, got %v", tok)
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := tok.(string)
+		var list *[]records.Endpoint
+		switch {
+		case strings.EqualFold(key, "create"):
+			list = &c.Create
+		case strings.EqualFold(key, "updateOld"):
+			list = &c.UpdateOld
+		case strings.EqualFold(key, "updateNew"):
+			list = &c.UpdateNew
+		case strings.EqualFold(key, "delete"):
+			list = &c.Delete
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return err
+			}
+			continue
+		}
+		*list = nil // a key given twice: the last one counts, as in encoding/json
+		if err := streamArray(dec, key, func() error {
+			var e records.Endpoint
+			if err := dec.Decode(&e); err != nil {
+				return err
+			}
+			*list = append(*list, e)
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	_, err = dec.Token() // '}'
+	return err
+}
+
+// streamEndpoints decodes an array of endpoints (null ones included) an
+// endpoint at a time.
+func streamEndpoints(dec *json.Decoder, out *[]*records.Endpoint) error {
+	return streamArray(dec, "endpoints", func() error {
+		var e *records.Endpoint
+		if err := dec.Decode(&e); err != nil {
+			return err
+		}
+		*out = append(*out, e)
+		return nil
+	})
+}
+
+// streamArray reads an array (or null), calling each for every element.
+func streamArray(dec *json.Decoder, what string, each func() error) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return fmt.Errorf("%s: want an array, got %v", what, tok)
+	}
+	for dec.More() {
+		if err := each(); err != nil {
+			return err
+		}
+	}
+	_, err = dec.Token() // ']'
+	return err
 }
 
 func (w *Webhook) refuse(rw http.ResponseWriter, r *http.Request, code int, msg string) {
@@ -422,10 +703,19 @@ func (s *statusWriter) code() int {
 }
 
 // Health serves /healthz: 200 while the store takes changes, 503 when it
-// cannot write (ExternalDNS's sidecar probes restart the container then).
+// cannot write or is not open.
 func (w *Webhook) Health() http.Handler {
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if err := w.store.Err(); err != nil {
+		st := w.store.Load()
+		if st == nil {
+			why := "the record store is not open"
+			if d := w.down.Load(); d != nil {
+				why = *d
+			}
+			writeError(rw, http.StatusServiceUnavailable, why)
+			return
+		}
+		if err := st.Err(); err != nil {
 			writeError(rw, http.StatusServiceUnavailable, err.Error())
 			return
 		}

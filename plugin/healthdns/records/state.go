@@ -1,0 +1,304 @@
+package records
+
+import (
+	"bytes"
+	"slices"
+
+	"github.com/google/btree"
+)
+
+// ownerState is one owner's records at one head, immutable once made: a
+// change makes a new one that shares all but the O(log n) tree nodes it
+// touched (a copy-on-write B-tree), so readers never wait and a change
+// costs what it changes, in memory as on disk. Records are kept encoded
+// (codec.go), a few hundred bytes each rather than the kilobyte of an
+// Endpoint with its maps and slices, and decoded when read.
+type ownerState struct {
+	owner string
+	head  Head
+	tree  *btree.BTreeG[item]
+	size  int // as Set.Size counts
+
+	// log holds the latest changes, oldest first, the last one making
+	// head: what a peer a little behind needs (Since). It is bounded (see
+	// logLimit); a peer further behind gets the whole state.
+	log      []Change
+	logBytes int
+}
+
+const (
+	treeDegree    = 32
+	maxLogChanges = 1024
+	minLogBytes   = 64 << 10
+	maxLogBytes   = 4 << 20
+)
+
+// item is one record as a state keeps it: its key, its encoding, and
+// what it adds to the digest and the size.
+type item struct {
+	key  Key
+	enc  []byte
+	hash uint64
+	size int
+}
+
+func lessItem(a, b item) bool { return compareKeys(a.key, b.key) < 0 }
+
+// itemOf encodes a canonical endpoint.
+func itemOf(e Endpoint) item {
+	enc := AppendEndpoint(nil, e)
+	return item{key: e.Key(), enc: enc, hash: hashEncoded(enc), size: e.size()}
+}
+
+// endpoint decodes an item; the encoding is ours and was checked when it
+// came in, so it is not checked again.
+func (it item) endpoint() Endpoint {
+	d := NewDecoder(it.enc)
+	return d.endpoint(false)
+}
+
+func newOwnerState(owner string) *ownerState {
+	return &ownerState{owner: owner, tree: btree.NewG(treeDegree, lessItem), size: setOverhead + len(owner)}
+}
+
+// stateOf makes the state of a whole Set (checked by the caller).
+func stateOf(s Set) *ownerState {
+	o := newOwnerState(s.Owner)
+	for _, e := range s.Endpoints {
+		it := itemOf(e)
+		o.tree.ReplaceOrInsert(it)
+		o.size += it.size
+	}
+	o.head = s.Head
+	return o
+}
+
+func (o *ownerState) lookupItem(k Key) (item, bool) { return o.tree.Get(item{key: k}) }
+
+func (o *ownerState) lookup(k Key) (Endpoint, bool) {
+	it, ok := o.lookupItem(k)
+	if !ok {
+		return Endpoint{}, false
+	}
+	return it.endpoint(), true
+}
+
+func (o *ownerState) len() int { return o.tree.Len() }
+
+// ascend calls fn with each record, decoded, in key order.
+func (o *ownerState) ascend(fn func(Endpoint) bool) {
+	o.tree.Ascend(func(it item) bool { return fn(it.endpoint()) })
+}
+
+// endpoints returns the records in key order.
+func (o *ownerState) endpoints() []Endpoint {
+	out := make([]Endpoint, 0, o.tree.Len())
+	o.ascend(func(e Endpoint) bool {
+		out = append(out, e)
+		return true
+	})
+	return out
+}
+
+// plan turns a checked batch into the change it makes to o as its writer:
+// only what differs (a put equal to the record there, or a removal of a
+// record that is not there, is left out), and the digest and size after.
+func (o *ownerState) plan(n normalized) (put []Endpoint, remove []Key, digest uint64, size int) {
+	digest, size = o.head.Digest, o.size
+	var buf []byte
+	putKeys := make(map[Key]bool, len(n.put))
+	for _, e := range n.put {
+		putKeys[e.Key()] = true
+	}
+	seen := make(map[Key]bool, len(n.remove))
+	for _, k := range n.remove {
+		if putKeys[k] || seen[k] {
+			continue
+		}
+		seen[k] = true
+		if old, ok := o.lookupItem(k); ok {
+			digest -= old.hash
+			size -= old.size
+			remove = append(remove, k)
+		}
+	}
+	for _, e := range n.put {
+		buf = AppendEndpoint(buf[:0], e)
+		old, ok := o.lookupItem(e.Key())
+		if ok && bytes.Equal(old.enc, buf) {
+			continue
+		}
+		if ok {
+			digest -= old.hash
+			size -= old.size
+		}
+		digest += hashEncoded(buf)
+		size += e.size()
+		put = append(put, e)
+	}
+	slices.SortFunc(put, func(a, b Endpoint) int { return compareKeys(a.Key(), b.Key()) })
+	slices.SortFunc(remove, compareKeys)
+	return put, remove, digest, size
+}
+
+// apply returns the state that c (which chains onto o: c.From == o.head)
+// makes, or an error if what it makes is not c.To (a change that does not
+// fit this state, though its From says it does).
+func (o *ownerState) apply(c Change) (*ownerState, error) {
+	t := o.tree.Clone()
+	digest, size := o.head.Digest, o.size
+	for _, k := range c.Remove {
+		if old, ok := t.Delete(item{key: k}); ok {
+			digest -= old.hash
+			size -= old.size
+		}
+	}
+	for _, e := range c.Put {
+		it := itemOf(e)
+		if old, ok := t.ReplaceOrInsert(it); ok {
+			digest -= old.hash
+			size -= old.size
+		}
+		digest += it.hash
+		size += it.size
+	}
+	if digest != c.To.Digest {
+		return nil, invalid("owner %s: the change to %s makes digest %016x", c.Owner, c.To, digest)
+	}
+	if t.Len() > MaxEndpoints {
+		return nil, invalid("owner %s: the change leaves %d endpoints, more than %d", c.Owner, t.Len(), MaxEndpoints)
+	}
+	if size > MaxSetSize {
+		return nil, invalid("owner %s: the change leaves %d bytes of records, more than %d", c.Owner, size, MaxSetSize)
+	}
+	n := &ownerState{owner: o.owner, head: c.To, tree: t, size: size}
+	n.log, n.logBytes = appendLog(o.log, o.logBytes, c, size)
+	return n, nil
+}
+
+// appendLog adds c to a log, dropping the oldest changes past the limits:
+// at most maxLogChanges, and no more bytes than half the state (so that
+// catching up by changes costs less than the whole state) within
+// [minLogBytes, maxLogBytes].
+func appendLog(log []Change, bytes int, c Change, stateSize int) ([]Change, int) {
+	limit := min(maxLogBytes, max(minLogBytes, stateSize/2))
+	log = append(log, c)
+	bytes += c.Size()
+	drop := 0
+	for drop < len(log) && (len(log)-drop > maxLogChanges || bytes > limit) {
+		bytes -= log[drop].Size()
+		drop++
+	}
+	if drop > 0 {
+		// Copy rather than reslice, so that the dropped changes can be
+		// collected.
+		log = append([]Change(nil), log[drop:]...)
+	}
+	return log, bytes
+}
+
+// since returns the changes that bring a replica at from up to o.head, if
+// the log reaches back that far: nil and true when from is o.head already.
+func (o *ownerState) since(from Head) ([]Change, bool) {
+	if from == o.head {
+		return nil, true
+	}
+	for i, c := range o.log {
+		if c.From == from {
+			return o.log[i:], true
+		}
+	}
+	return nil, false
+}
+
+// set returns the whole Set.
+func (o *ownerState) set() Set {
+	return Set{Owner: o.owner, Head: o.head, Endpoints: o.endpoints()}
+}
+
+// State is the records of every owner a Store holds at one moment,
+// immutable: a reader (the DNS builder, GET /records, a transfer to a
+// peer) sees every owner as of the same moment without holding anything
+// up.
+type State struct {
+	owners map[string]*ownerState
+}
+
+// Owners returns the owners, sorted.
+func (s State) Owners() []string {
+	out := make([]string, 0, len(s.owners))
+	for o := range s.owners {
+		out = append(out, o)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Heads returns every owner's head, sorted by owner.
+func (s State) Heads() []OwnerHead {
+	out := make([]OwnerHead, 0, len(s.owners))
+	for _, o := range s.Owners() {
+		out = append(out, OwnerHead{Owner: o, Head: s.owners[o].head})
+	}
+	return out
+}
+
+// Head is the owner's head; zero for an owner never written.
+func (s State) Head(owner string) Head {
+	if o := s.owners[owner]; o != nil {
+		return o.head
+	}
+	return Head{}
+}
+
+// Len is the number of the owner's records.
+func (s State) Len(owner string) int {
+	if o := s.owners[owner]; o != nil {
+		return o.len()
+	}
+	return 0
+}
+
+// Size is the size of the owner's records as the limits count it.
+func (s State) Size(owner string) int {
+	if o := s.owners[owner]; o != nil {
+		return o.size
+	}
+	return 0
+}
+
+// Range calls fn for each of the owner's records in key order until fn
+// returns false. The endpoints are shared: never modify them.
+func (s State) Range(owner string, fn func(Endpoint) bool) {
+	if o := s.owners[owner]; o != nil {
+		o.ascend(fn)
+	}
+}
+
+// Lookup returns the owner's record with key k.
+func (s State) Lookup(owner string, k Key) (Endpoint, bool) {
+	if o := s.owners[owner]; o != nil {
+		return o.lookup(k)
+	}
+	return Endpoint{}, false
+}
+
+// Set returns the owner's records whole; an empty Set with a zero head
+// for an owner never written.
+func (s State) Set(owner string) Set {
+	if o := s.owners[owner]; o != nil {
+		return o.set()
+	}
+	return Set{Owner: owner}
+}
+
+// Since returns the changes that bring a replica of owner at from up to
+// this state, if the bounded log of recent changes reaches back that far
+// (see Change); false means the replica needs the whole Set.
+func (s State) Since(owner string, from Head) ([]Change, bool) {
+	o := s.owners[owner]
+	if o == nil {
+		return nil, from.IsZero()
+	}
+	return o.since(from)
+}
