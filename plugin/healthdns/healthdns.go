@@ -41,14 +41,14 @@ type HealthDNS struct {
 	// mu serialises rebuilds (never taken on the query path). It and the
 	// verdict state belong to the zones, not the instance: a reload shares
 	// them, so verdicts, history and a partition's frozen answers survive it.
-	mu       *sync.Mutex
-	vs       *verdictState
-	judge    *health.Judge
-	history  map[string][]status.Change
-	lastGood map[string][]netip.Addr
-	release  func()
-	member   *member   // nil without a cluster block
-	storeRef *storeRef // nil without a data directory
+	mu          *sync.Mutex
+	vs          *verdictState
+	judge       *health.Judge
+	history     map[string][]status.Change
+	lastGood    map[string][]netip.Addr
+	release     func()
+	member      *member   // nil without a cluster block
+	storeRef    *storeRef // nil without a data directory
 	storeCancel func()
 	// observersHeard and observersKnown count the observers (for status):
 	// those alive and not silent, and those that did not leave.
