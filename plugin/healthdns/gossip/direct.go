@@ -170,34 +170,6 @@ func (n *Node) receiveDirect(b []byte) {
 	}
 }
 
-// handleDirect handles a direct message in the receive loop.
-func (n *Node) handleDirect(m any) {
-	switch m := m.(type) {
-	case *observations:
-		n.mu.Lock()
-		o := n.st.applyObservations(m, n.now())
-		n.mu.Unlock()
-		if !o.fresh {
-			n.stats.stale.Add(1)
-		}
-		n.settle(o)
-	case *fullState:
-		n.stats.merged.Add(1)
-		n.mu.Lock()
-		o := n.st.mergeFull(m, n.now())
-		n.mu.Unlock()
-		n.settle(o)
-	case *recordDelta:
-		n.handleRecordDelta(m)
-	case *recordPart:
-		n.handleRecordPart(m)
-	case *recordHeads:
-		n.handleRecordHeads(m)
-	case *digest:
-		n.answer(m)
-	}
-}
-
 // settle acts on the outcome of applying news that is not relayed.
 func (n *Node) settle(o outcome) {
 	if o.self != 0 {

@@ -43,6 +43,7 @@ type Node struct {
 	directBytes atomic.Int64
 	courMu      sync.Mutex
 	couriers    map[string]chan outMsg // by member name; see sendDirect
+	edge        *edgeServer            // guarded by courMu; nil without ServeEdge
 
 	// explicit is set by the first Observed: from then on only Observed
 	// and PublishObservations date the node's observations. Until then
@@ -356,10 +357,26 @@ func (n *Node) Views() []ObserverView {
 	}
 	add(n.st.self, states[n.cfg.Name], n.st.selfObserved(now), now)
 	for _, p := range n.st.peers {
-		add(p, states[p.node], p.observed, p.heard)
+		st := states[p.node]
+		if p.edge && st == MemberUnknown {
+			st = n.edgeState(p, now)
+		}
+		add(p, st, p.observed, p.heard)
 	}
 	slices.SortFunc(out, func(a, b ObserverView) int { return strings.Compare(a.Node, b.Node) })
 	return out
+}
+
+// edgeState is an edge client's member state: no memberlist member, it
+// is alive while it is heard (through whichever server carries it).
+func (n *Node) edgeState(p *peer, now time.Time) MemberState {
+	switch {
+	case p.leaving:
+		return MemberLeft
+	case now.Sub(p.heard) <= n.silence(p):
+		return MemberAlive
+	}
+	return MemberDead
 }
 
 // silence is how long p may go without news before it counts as gone:
@@ -615,6 +632,9 @@ func (n *Node) Shutdown() error {
 		n.closed.Store(true)
 		n.courMu.Unlock()
 		close(n.stop)
+		if s := n.edgeSrv(); s != nil {
+			s.close()
+		}
 		err = n.ml.Shutdown()
 		n.wg.Wait()
 	})
@@ -640,10 +660,19 @@ func (n *Node) receive() {
 	}
 }
 
+// handle decodes a message from memberlist and hands it to its kind's
+// handler (kinds.go).
 func (n *Node) handle(b []byte) {
 	m, err := decodeMessage(b)
+	var k *kind
+	if len(b) > 0 {
+		k = kinds[b[0]]
+	}
+	if err == nil && k.handle == nil {
+		err = fmt.Errorf("%s message over gossip", k.name)
+	}
 	if err != nil {
-		if len(b) > 0 && direct(b[0]) && b[0] != msgBulk {
+		if k != nil && k.direct && b[0] != msgBulk {
 			n.stats.stateGarbled.Add(1)
 			n.logger.Printf("[WARN] healthdns gossip: dropped a state: %v", err)
 		} else {
@@ -651,47 +680,7 @@ func (n *Node) handle(b []byte) {
 		}
 		return
 	}
-	if direct(b[0]) { // not relayed
-		if b[0] == msgBulk {
-			n.stats.received.Add(1)
-		}
-		n.handleDirect(m)
-		return
-	}
-	n.stats.received.Add(1)
-	if c, ok := m.(*recordChange); ok {
-		n.handleRecordChange(c.Change, b)
-		return
-	}
-	now := n.now()
-	var o outcome
-	var name string
-	n.mu.Lock()
-	switch m := m.(type) {
-	case *observations:
-		o = n.st.applyObservations(m, now)
-		name = obsName(m.Node, m.Epoch, m.Seq)
-	case *heartbeat:
-		o = n.st.applyHeartbeat(m, now)
-		name = "h/" + m.Node
-	case *catalogPage:
-		o = n.st.applyPage(m, now)
-		name = "c/" + m.Node + "/" + strconv.Itoa(m.Page)
-	}
-	n.mu.Unlock()
-	if o.self != 0 {
-		n.refute(o.self)
-	}
-	if !o.fresh {
-		n.stats.stale.Add(1)
-		return
-	}
-	// Pass news on, as serf does: memberlist only sends what is queued
-	// here, so relaying is what makes the spread epidemic.
-	n.queue.QueueBroadcast(&broadcast{name: name, msg: b})
-	if o.changed {
-		n.notify()
-	}
+	k.handle(n, m, b)
 }
 
 func (n *Node) refute(seen uint64) {

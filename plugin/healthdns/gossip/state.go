@@ -49,6 +49,8 @@ type peer struct {
 	// leaving: it announced that it leaves; when memberlist then reports
 	// it gone, it left rather than died.
 	leaving bool
+	// edge: an edge client, carried by a server; no memberlist member.
+	edge    bool
 	view    *view      // nil until it publishes observations
 	cat     *catalog   // nil until it publishes a catalog
 	asm     *assembly  // catalog pages being collected
@@ -202,7 +204,7 @@ func (s *state) heartbeat(now time.Time) *heartbeat {
 	me := s.self
 	me.beat++
 	me.heard = now
-	hb := &heartbeat{Node: me.node, Label: me.label, Role: me.role, Epoch: me.epoch, Beat: me.beat, Leaving: me.leaving, ObsAgeMS: s.obsAge(now),
+	hb := &heartbeat{Node: me.node, Label: me.label, Role: me.role, Epoch: me.epoch, Beat: me.beat, Leaving: me.leaving, Edge: me.edge, ObsAgeMS: s.obsAge(now),
 		EveryMS: uint64(s.every / time.Millisecond)}
 	if me.view != nil {
 		hb.ObsSeq = me.view.latest
@@ -335,8 +337,8 @@ func (s *state) applyHeartbeat(m *heartbeat, now time.Time) outcome {
 	}
 	var o outcome
 	o.fresh = true
-	o.changed = p.label != m.Label || p.role != m.Role || p.leaving != m.Leaving
-	p.label, p.role, p.beat, p.heard, p.leaving = m.Label, m.Role, m.Beat, now, m.Leaving
+	o.changed = p.label != m.Label || p.role != m.Role || p.leaving != m.Leaving || p.edge != m.Edge
+	p.label, p.role, p.beat, p.heard, p.leaving, p.edge = m.Label, m.Role, m.Beat, now, m.Leaving, m.Edge
 	p.every = time.Duration(m.EveryMS) * time.Millisecond
 	if m.ObsSeq > 0 {
 		if p.view == nil {
@@ -393,7 +395,7 @@ func (s *state) applyPage(m *catalogPage, now time.Time) outcome {
 // info returns what a state or digest says of p besides its data.
 func (s *state) info(p *peer, now time.Time) peerInfo {
 	pi := peerInfo{Node: p.node, Label: p.label, Role: p.role, Epoch: p.epoch, Beat: p.beat,
-		AgeMS: ageMS(now, p.heard), ObsAgeMS: ageMS(now, p.observed), Leaving: p.leaving}
+		AgeMS: ageMS(now, p.heard), ObsAgeMS: ageMS(now, p.observed), Leaving: p.leaving, Edge: p.edge}
 	if p == s.self {
 		pi.AgeMS, pi.ObsAgeMS = 0, s.obsAge(now)
 	}
@@ -513,6 +515,10 @@ func (s *state) mergeInfo(pi *peerInfo, now time.Time, o *outcome) *peer {
 			o.changed = true
 		}
 		p.label, p.role = pi.Label, pi.Role
+	}
+	if pi.Edge && !p.edge {
+		p.edge = true
+		o.changed = true
 	}
 	p.beat = max(p.beat, pi.Beat)
 	if pi.Leaving && !p.leaving {

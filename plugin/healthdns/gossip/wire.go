@@ -26,7 +26,8 @@ import (
 //	heartbeat    (2): node str, label str, role byte, epoch uv, beat uv,
 //	                  obs seq uv, obs age uv (the age of the node's latest
 //	                  observation round), catalog epoch uv, catalog seq uv,
-//	                  heartbeat interval ms uv, flags byte (1 = leaving)
+//	                  heartbeat interval ms uv, flags byte (1 = leaving,
+//	                  2 = an edge client, carried by a server)
 //	catalog page (3): node str, epoch uv, seq uv, page uv, pages uv,
 //	                  n uv, n × target
 //
@@ -51,7 +52,7 @@ import (
 //	info:    node str, label str, role byte (0 = not heard yet), epoch uv,
 //	         beat uv, age uv (since the sender last heard of the node),
 //	         obs age uv (of the node's latest observation round), flags
-//	         byte (1 = view, 2 = catalog, 4 = leaving)
+//	         byte (1 = view, 2 = catalog, 4 = leaving, 8 = edge client)
 //	summary: info, then if view: complete uv, latest-complete uv, pending
 //	         count uv; then if catalog: epoch uv, seq uv
 //	peer:    info, then if view: complete uv, latest-complete uv, n uv,
@@ -107,16 +108,6 @@ var (
 	errTooLarge  = errors.New("message too large")
 )
 
-// direct reports whether messages of type typ travel over the reliable
-// stream only, and so may be larger than a packet and are never relayed.
-func direct(typ byte) bool {
-	switch typ {
-	case msgState, msgBulk, msgDigest, msgRecordDelta, msgRecordPart, msgRecordHeads:
-		return true
-	}
-	return false
-}
-
 // pair is one (target, state) observation.
 type pair struct {
 	ID    TargetID
@@ -154,6 +145,10 @@ type heartbeat struct {
 	// hear nothing from it before it counts as silent.
 	EveryMS uint64
 	Leaving bool // the node announced it is leaving the cluster
+	// Edge: the node is an edge client, no memberlist member: a server
+	// carries its messages (edge_server.go), and it counts as alive
+	// while it is heard.
+	Edge bool
 }
 
 type catalogPage struct {
@@ -185,6 +180,8 @@ type peerInfo struct {
 	// Leaving says the node announced it is leaving: memberlist does not
 	// tell a node that left from one that died (memberlist#293).
 	Leaving bool
+	// Edge: the node is an edge client (see heartbeat.Edge).
+	Edge bool
 }
 
 type peerState struct {
@@ -331,7 +328,14 @@ func (m *heartbeat) encode() []byte {
 	b = appendUvarint(b, m.CatEpoch)
 	b = appendUvarint(b, m.CatSeq)
 	b = appendUvarint(b, m.EveryMS)
-	return appendBool(b, m.Leaving)
+	var f byte
+	if m.Leaving {
+		f |= 1
+	}
+	if m.Edge {
+		f |= 2
+	}
+	return append(b, f)
 }
 
 func (m *catalogPage) encode() []byte {
@@ -358,6 +362,9 @@ func (p *peerInfo) append(b []byte, flags byte) []byte {
 	b = appendUvarint(b, p.ObsAgeMS)
 	if p.Leaving {
 		flags |= 4
+	}
+	if p.Edge {
+		flags |= 8
 	}
 	return append(b, flags)
 }
@@ -675,11 +682,11 @@ func (d *decoder) info() (peerInfo, byte) {
 	p.AgeMS = d.bounded(ageNever, "age")
 	p.ObsAgeMS = d.bounded(ageNever, "observation age")
 	flags := d.byte()
-	if flags&^7 != 0 && d.err == nil {
+	if flags&^15 != 0 && d.err == nil {
 		d.fail(fmt.Errorf("bad peer flags %#x", flags))
 	}
-	p.Leaving = flags&4 != 0
-	return p, flags
+	p.Leaving, p.Edge = flags&4 != 0, flags&8 != 0
+	return p, flags & 3
 }
 
 // The smallest encodings, to bound counts.
@@ -707,67 +714,63 @@ func (d *decoder) finish() error {
 	return d.err
 }
 
-// decodeMessage decodes a message: *observations, *heartbeat,
-// *catalogPage, *recordPage (records_wire.go) by gossip, and direct ones:
-// *observations (Bulk), *digest, *fullState, *recordStateMsg.
+// decodeMessage decodes a message of any kind in the table (kinds.go).
 func decodeMessage(b []byte) (any, error) {
-	if len(b) > maxInbound && (len(b) < 1 || !direct(b[0]) || len(b) > maxDirect) {
+	if len(b) == 0 {
+		return nil, errTruncated
+	}
+	k := kinds[b[0]]
+	if len(b) > maxInbound && (k == nil || !k.direct || len(b) > maxDirect) {
 		return nil, errTooLarge
 	}
 	typ, d, err := decodeHeader(b)
 	if err != nil {
 		return nil, err
 	}
-	switch typ {
-	case msgObservations, msgBulk:
-		m := &observations{Node: d.node(), Epoch: d.uvarint(), Seq: d.uvarint(), Bulk: typ == msgBulk}
-		n := d.count(minPair, "observations")
-		for i := 0; i < n && d.err == nil; i++ {
-			m.Pairs = append(m.Pairs, pair{ID: d.id(), State: d.state()})
-		}
-		if d.err == nil && m.Seq == 0 {
-			d.fail(errors.New("observations with seq 0"))
-		}
-		return m, d.finish()
-	case msgHeartbeat:
-		m := &heartbeat{Node: d.node(), Label: d.string(maxLabelLen, "label length"), Role: d.role(true)}
-		m.Epoch, m.Beat, m.ObsSeq = d.uvarint(), d.uvarint(), d.uvarint()
-		m.ObsAgeMS = d.bounded(ageNever, "observation age")
-		m.CatEpoch, m.CatSeq = d.uvarint(), d.uvarint()
-		m.EveryMS = d.bounded(maxEveryMS, "heartbeat interval")
-		switch f := d.byte(); f {
-		case 0, 1:
-			m.Leaving = f == 1
-		default:
-			d.fail(fmt.Errorf("bad heartbeat flags %#x", f))
-		}
-		return m, d.finish()
-	case msgCatalogPage:
-		m := &catalogPage{Node: d.node(), Epoch: d.uvarint(), Seq: d.uvarint()}
-		m.Page = int(d.bounded(maxPages-1, "page"))
-		m.Pages = int(d.bounded(maxPages, "pages"))
-		if d.err == nil && m.Page >= m.Pages {
-			d.fail(fmt.Errorf("page %d of %d", m.Page, m.Pages))
-		}
-		n := d.count(minTarget, "targets")
-		for i := 0; i < n && d.err == nil; i++ {
-			m.Targets = append(m.Targets, d.target())
-		}
-		return m, d.finish()
-	case msgRecordChg:
-		return decodeRecordChange(d)
-	case msgDigest:
-		return decodeDigest(d)
-	case msgState:
-		return decodeStateBody(d)
-	case msgRecordDelta:
-		return decodeRecordDelta(d)
-	case msgRecordPart:
-		return decodeRecordPart(d)
-	case msgRecordHeads:
-		return decodeRecordHeads(d)
+	if k == nil {
+		return nil, fmt.Errorf("unknown message type %d", typ)
 	}
-	return nil, fmt.Errorf("unknown message type %d", typ)
+	return k.decode(typ, d)
+}
+
+func decodeObservations(typ byte, d *decoder) (any, error) {
+	m := &observations{Node: d.node(), Epoch: d.uvarint(), Seq: d.uvarint(), Bulk: typ == msgBulk}
+	n := d.count(minPair, "observations")
+	for i := 0; i < n && d.err == nil; i++ {
+		m.Pairs = append(m.Pairs, pair{ID: d.id(), State: d.state()})
+	}
+	if d.err == nil && m.Seq == 0 {
+		d.fail(errors.New("observations with seq 0"))
+	}
+	return m, d.finish()
+}
+
+func decodeHeartbeat(_ byte, d *decoder) (any, error) {
+	m := &heartbeat{Node: d.node(), Label: d.string(maxLabelLen, "label length"), Role: d.role(true)}
+	m.Epoch, m.Beat, m.ObsSeq = d.uvarint(), d.uvarint(), d.uvarint()
+	m.ObsAgeMS = d.bounded(ageNever, "observation age")
+	m.CatEpoch, m.CatSeq = d.uvarint(), d.uvarint()
+	m.EveryMS = d.bounded(maxEveryMS, "heartbeat interval")
+	f := d.byte()
+	if f&^3 != 0 && d.err == nil {
+		d.fail(fmt.Errorf("bad heartbeat flags %#x", f))
+	}
+	m.Leaving, m.Edge = f&1 != 0, f&2 != 0
+	return m, d.finish()
+}
+
+func decodeCatalogPage(_ byte, d *decoder) (any, error) {
+	m := &catalogPage{Node: d.node(), Epoch: d.uvarint(), Seq: d.uvarint()}
+	m.Page = int(d.bounded(maxPages-1, "page"))
+	m.Pages = int(d.bounded(maxPages, "pages"))
+	if d.err == nil && m.Page >= m.Pages {
+		d.fail(fmt.Errorf("page %d of %d", m.Page, m.Pages))
+	}
+	n := d.count(minTarget, "targets")
+	for i := 0; i < n && d.err == nil; i++ {
+		m.Targets = append(m.Targets, d.target())
+	}
+	return m, d.finish()
 }
 
 // decodeState decodes a state (4), from push/pull or a direct message.
