@@ -10,45 +10,39 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/observer"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// agent probes the cluster's catalog and publishes its observations.
+// agent probes the cluster's catalog and publishes its observations: as
+// a gossip member (-bind/-join), or as an edge client of one server at a
+// time (-connect) when no server can reach it.
 type agent struct {
 	opts    options
 	log     *log.Logger
-	node    *gossip.Node
+	node    *gossip.Node       // nil with -connect
+	edge    *gossip.EdgeClient // nil without -connect
+	link    link               // node or edge
 	pool    *probe.Pool
+	cat     *observer.Catalog
 	reg     *prometheus.Registry
 	status  net.Listener // nil without -status
 	srv     *http.Server
 	sidecar *sidecar // nil without -webhook
-
-	mu   sync.Mutex // guards held
-	held map[gossip.TargetID]*heldTarget
 }
 
-// heldTarget is a catalog target the pool is probing for us.
-type heldTarget struct {
-	cat     gossip.CatalogTarget
-	key     string
-	release func()
+// link is how the agent reaches the cluster.
+type link interface {
+	observer.Publisher
+	observer.Source
+	Name() string
 }
-
-// catalogSettle is how long the agent lets catalog news settle before it
-// re-reads the catalog, so a burst of gossip costs one pass.
-const catalogSettle = 50 * time.Millisecond
-
-// observedEvery is how often the agent dates its view by its probes'
-// latest results, even when nothing changed.
-const observedEvery = 250 * time.Millisecond
 
 func newAgent(o options, logOut io.Writer) (*agent, error) {
 	if o.name == "" {
@@ -66,8 +60,8 @@ func newAgent(o options, logOut io.Writer) (*agent, error) {
 		log:  log.New(logOut, "[healthdns-agent] ", log.LstdFlags),
 		pool: probe.NewPool(),
 		reg:  prometheus.NewRegistry(),
-		held: map[gossip.TargetID]*heldTarget{},
 	}
+	a.cat = observer.NewCatalog(a.pool, a.log.Printf)
 	bindHost, bindPort, _ := splitHostPort(o.bind)
 	role := gossip.RoleAgent
 	if o.witness {
@@ -109,20 +103,38 @@ func newAgent(o options, logOut io.Writer) (*agent, error) {
 		}
 		a.status = ln
 	}
-	node, err := gossip.New(cfg)
-	if err != nil {
-		if a.status != nil {
-			a.status.Close()
+	if len(o.connect) > 0 {
+		owner := ""
+		if o.sidecar.enabled() {
+			owner = o.sidecar.owner
 		}
-		return nil, err
+		ec, err := gossip.NewEdgeClient(gossip.EdgeConfig{
+			Name: o.name, Observer: o.observer, Servers: o.connect, KeyFile: o.keyFile, Label: o.label,
+			Probes: o.probe, Owner: owner, HeartbeatInterval: 2 * o.gossipInterval, LogOutput: &levelFilter{w: logOut, debug: o.debug},
+		})
+		if err != nil {
+			if a.status != nil {
+				a.status.Close()
+			}
+			return nil, err
+		}
+		a.edge, a.link = ec, ec
+	} else {
+		node, err := gossip.New(cfg)
+		if err != nil {
+			if a.status != nil {
+				a.status.Close()
+			}
+			return nil, err
+		}
+		a.node, a.link = node, node
 	}
-	a.node = node
 	m.watch(a)
 	if o.sidecar.enabled() {
 		logf := func(f string, args ...any) { a.log.Printf(f, args...) }
-		sc, err := startSidecar(o.sidecar, prometheus.Gatherers{a.reg, prometheus.DefaultGatherer}, logf)
+		sc, err := startSidecar(o.sidecar, a.edge, prometheus.Gatherers{a.reg, prometheus.DefaultGatherer}, logf)
 		if err != nil {
-			node.Shutdown()
+			a.closeLink(false)
 			if a.status != nil {
 				a.status.Close()
 			}
@@ -147,8 +159,12 @@ func (a *agent) run(ctx context.Context) error {
 	case a.opts.witness:
 		what = "witness (it votes; it does not probe)"
 	}
-	a.log.Printf("[INFO] %s %s (observer %q) gossiping on %s", what, a.node.Name(), a.opts.observer, a.node.Addr())
-	nodeCh, unsubNode := a.node.Subscribe()
+	if a.edge != nil {
+		a.log.Printf("[INFO] %s %s (observer %q) connecting out to a server of %v (edge client)", what, a.edge.Name(), a.opts.observer, a.opts.connect)
+	} else {
+		a.log.Printf("[INFO] %s %s (observer %q) gossiping on %s", what, a.node.Name(), a.opts.observer, a.node.Addr())
+	}
+	nodeCh, unsubNode := a.link.Subscribe()
 	defer unsubNode()
 	poolCh, unsubPool := a.pool.Subscribe()
 	defer unsubPool()
@@ -156,13 +172,17 @@ func (a *agent) run(ctx context.Context) error {
 	joinCtx, stopJoin := context.WithCancel(ctx)
 	defer stopJoin()
 	refused := make(chan error, 1)
-	go func() {
-		if err := a.join(joinCtx); err != nil {
-			refused <- err
-		}
-	}()
+	if a.node != nil {
+		go func() {
+			if err := a.join(joinCtx); err != nil {
+				refused <- err
+			}
+		}()
+	}
 	if a.sidecar != nil {
 		a.log.Printf("[INFO] webhook for owner %s on http://%s", a.opts.sidecar.owner, a.sidecar.srv.Addr())
+	}
+	if a.sidecar != nil && a.node != nil {
 		go func() {
 			// Once the store is open (at once, unless it could not be).
 			select {
@@ -179,12 +199,12 @@ func (a *agent) run(ctx context.Context) error {
 	// With no catalog yet the agent is still an observer, of nothing; a
 	// witness that does not probe is no observer at all.
 	if a.opts.probe {
-		a.node.PublishObservations(nil)
+		a.link.PublishObservations(nil)
 	}
 	a.syncCatalog()
-	settle := time.NewTimer(catalogSettle)
+	settle := time.NewTimer(observer.Settle)
 	settle.Stop()
-	observed := time.NewTicker(observedEvery)
+	observed := time.NewTicker(observer.ObservedEvery)
 	defer observed.Stop()
 	for {
 		select {
@@ -197,7 +217,7 @@ func (a *agent) run(ctx context.Context) error {
 		case <-observed.C:
 			a.publish()
 		case <-nodeCh:
-			settle.Reset(catalogSettle)
+			settle.Reset(observer.Settle)
 		case <-settle.C:
 			a.syncCatalog()
 		case <-poolCh:
@@ -240,58 +260,17 @@ func (a *agent) syncCatalog() {
 	if !a.opts.probe {
 		return
 	}
-	cat := a.node.Catalog()
-	a.mu.Lock()
-	want := make(map[gossip.TargetID]bool, len(cat))
-	for _, c := range cat {
-		want[c.ID] = true
-		if a.held[c.ID] != nil {
-			continue
-		}
-		t, err := c.Probe()
-		if err != nil { // the gossip layer validated it; cannot happen
-			a.log.Printf("[ERR] catalog target %s (%s): %v", c.ID, c.Addr, err)
-			continue
-		}
-		a.held[c.ID] = &heldTarget{cat: c, key: t.Key(), release: a.pool.Acquire([]probe.Target{t})}
-		a.log.Printf("[INFO] probing %s (%s) every %s", c.Addr, c.Checks, c.Interval)
-	}
-	for id, h := range a.held {
-		if !want[id] {
-			h.release()
-			delete(a.held, id)
-			a.log.Printf("[INFO] stopped probing %s: no longer in the catalog", h.cat.Addr)
-		}
-	}
-	a.mu.Unlock()
+	a.cat.Sync(a.link.Catalog())
 	a.publish()
 }
 
-// publish sends the current state of every held target; the gossip node
-// sends only what changed.
+// publish sends the current state of every target probed; the link sends
+// only what changed.
 func (a *agent) publish() {
 	if !a.opts.probe {
 		return
 	}
-	a.mu.Lock()
-	states := make(map[gossip.TargetID]health.State, len(a.held))
-	now := time.Now()
-	current := now
-	for id, h := range a.held {
-		st := a.pool.Status(h.key)
-		if st.State != health.Unknown {
-			states[id] = st.State
-		}
-		current = onSchedule(current, st.Checked, h.cat.Interval+h.cat.Timeout)
-	}
-	a.mu.Unlock()
-	a.node.PublishObservations(states)
-	// Date the view by when its probes last ran on schedule, so that a
-	// paused agent's view ages instead of being refreshed by its
-	// heartbeats.
-	if len(states) > 0 {
-		a.node.ObservedAt(current)
-	}
+	a.cat.Publish(a.link)
 }
 
 func (a *agent) shutdown() error { return a.stop(true) }
@@ -300,6 +279,27 @@ func (a *agent) shutdown() error { return a.stop(true) }
 func (a *agent) stop(leave bool) error {
 	if a.sidecar != nil {
 		a.sidecar.close()
+	}
+	errs := []error{a.closeLink(leave)}
+	a.cat.Close()
+	if a.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		a.srv.Shutdown(ctx)
+	}
+	a.log.Printf("[INFO] stopped")
+	return errors.Join(errs...)
+}
+
+// closeLink leaves the cluster if leave, and closes the gossip node or
+// the edge connection.
+func (a *agent) closeLink(leave bool) error {
+	if a.edge != nil {
+		if leave {
+			a.log.Printf("[INFO] leaving the cluster")
+		}
+		a.edge.Close(leave)
+		return nil
 	}
 	var errs []error
 	if leave {
@@ -311,33 +311,7 @@ func (a *agent) stop(leave bool) error {
 	if err := a.node.Shutdown(); err != nil {
 		errs = append(errs, fmt.Errorf("shutdown: %w", err))
 	}
-	a.mu.Lock()
-	for id, h := range a.held {
-		h.release()
-		delete(a.held, id)
-	}
-	a.mu.Unlock()
-	if a.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		a.srv.Shutdown(ctx)
-	}
-	a.log.Printf("[INFO] stopped")
 	return errors.Join(errs...)
-}
-
-// onSchedule dates a view as the server does (plugin/healthdns
-// cluster.go): current stays while a target's last round (checked) is
-// within late of it, and moves back to when that round became late
-// otherwise, so each target's freshness follows its own timing.
-func onSchedule(current, checked time.Time, late time.Duration) time.Time {
-	if checked.IsZero() {
-		return current
-	}
-	if due := checked.Add(late); due.Before(current) {
-		return due
-	}
-	return current
 }
 
 // levelFilter drops memberlist's [DEBUG] lines unless asked for.

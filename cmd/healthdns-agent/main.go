@@ -43,6 +43,7 @@ type options struct {
 	bind      string
 	advertise string
 	join      []string
+	connect   []string
 	keyFile   string
 	label     string
 	status    string
@@ -60,7 +61,7 @@ type options struct {
 
 func parseFlags(args []string, errOut io.Writer) (options, error) {
 	var o options
-	var join string
+	var join, connect string
 	fs := flag.NewFlagSet("healthdns-agent", flag.ContinueOnError)
 	fs.SetOutput(errOut)
 	fs.Usage = func() {
@@ -73,6 +74,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.StringVar(&o.bind, "bind", "0.0.0.0:7946", "gossip listen address, host:port (UDP and TCP)")
 	fs.StringVar(&o.advertise, "advertise", "", "address other nodes reach this one at, host:port (default: the bind address)")
 	fs.StringVar(&join, "join", "", "comma-separated host:port of cluster members to join")
+	fs.StringVar(&connect, "connect", "", "comma-separated host:port of servers' client ports (their cluster clients address): connect out to one of them as an edge client instead of gossiping (-bind/-join), for an agent or sidecar that no server can reach; needs -keyfile")
 	fs.StringVar(&o.keyFile, "keyfile", "", "gossip key file: one base64 key per line, the first encrypts")
 	fs.StringVar(&o.label, "label", "", "cluster label; nodes with another label are refused")
 	fs.StringVar(&o.status, "status", "", "listen address for /status, /metrics and /health, e.g. 127.0.0.1:8054 (default: off)")
@@ -113,9 +115,30 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 			o.join = append(o.join, j)
 		}
 	}
+	for _, c := range strings.Split(connect, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			if _, _, err := splitHostPort(c); err != nil {
+				return o, fmt.Errorf("-connect %q: %w", c, err)
+			}
+			o.connect = append(o.connect, c)
+		}
+	}
+	if len(o.connect) > 0 {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for _, f := range []string{"join", "bind", "advertise", "witness", "pushpull-interval", "member-probe-interval"} {
+			if set[f] {
+				return o, fmt.Errorf("-connect and -%s: an edge client does not gossip (it connects out to a server, which carries what it says); drop one", f)
+			}
+		}
+		if o.keyFile == "" {
+			return o, errors.New("-connect needs -keyfile: the gossip key authenticates and encrypts the connection")
+		}
+	}
 	if _, _, err := splitHostPort(o.bind); err != nil {
 		return o, fmt.Errorf("-bind: %w", err)
 	}
+	o.sidecar.edge = len(o.connect) > 0
 	if err := o.sidecar.validate(); err != nil {
 		return o, err
 	}

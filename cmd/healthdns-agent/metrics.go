@@ -64,7 +64,10 @@ func (m *metrics) observeProbe(r probe.Result) {
 
 // watch registers the metrics read from the agent at scrape time.
 func (m *metrics) watch(a *agent) {
-	m.reg.MustRegister(&agentCollector{a: a}, gossip.NewCollector(a.node))
+	m.reg.MustRegister(&agentCollector{a: a})
+	if a.node != nil {
+		m.reg.MustRegister(gossip.NewCollector(a.node))
+	}
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -74,6 +77,9 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 var (
 	descCatalog  = desc("catalog_targets", "Targets in the cluster's catalog, which this agent probes.")
 	descObserved = desc("observed_targets", "Targets by this agent's current state.", "state")
+	// With -connect (an edge client).
+	descEdgeConnected = desc("edge_connected", "1 while this edge client is connected to a server (-connect), else 0.")
+	descEdgeConnects  = desc("edge_connects_total", "Connections this edge client made to servers (-connect): more than one is a reconnect.")
 )
 
 // agentCollector reads the agent's own view at scrape time; the gossip
@@ -83,18 +89,26 @@ type agentCollector struct{ a *agent }
 func (c *agentCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descCatalog
 	ch <- descObserved
+	ch <- descEdgeConnected
+	ch <- descEdgeConnects
 }
 
 func (c *agentCollector) Collect(ch chan<- prometheus.Metric) {
 	a := c.a
 	counts := map[health.State]int{}
-	a.mu.Lock()
-	held := len(a.held)
-	for _, h := range a.held {
-		counts[a.pool.Status(h.key).State]++
+	held := a.cat.Held()
+	for _, h := range held {
+		counts[a.pool.Status(h.Probed.Key).State]++
 	}
-	a.mu.Unlock()
-	ch <- prometheus.MustNewConstMetric(descCatalog, prometheus.GaugeValue, float64(held))
+	ch <- prometheus.MustNewConstMetric(descCatalog, prometheus.GaugeValue, float64(len(held)))
+	if a.edge != nil {
+		connected := 0.0
+		if a.edge.Server() != "" {
+			connected = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descEdgeConnected, prometheus.GaugeValue, connected)
+		ch <- prometheus.MustNewConstMetric(descEdgeConnects, prometheus.CounterValue, float64(a.edge.Connects()))
+	}
 	for _, s := range []health.State{health.Up, health.Down, health.Unknown} {
 		ch <- prometheus.MustNewConstMetric(descObserved, prometheus.GaugeValue, float64(counts[s]), s.String())
 	}

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
 	"github.com/healthdns/healthdns/plugin/healthdns/webhook"
 
@@ -24,6 +26,7 @@ type sidecarOptions struct {
 	check        string
 	tier, weight string
 	policy       string
+	edge         bool // with -connect
 }
 
 func (o sidecarOptions) enabled() bool { return o.addr != "" }
@@ -55,6 +58,9 @@ func (o sidecarOptions) validate() error {
 	}
 	var missing []string
 	for _, f := range []struct{ v, name string }{{o.owner, "-owner"}, {o.data, "-data"}, {o.domains, "-domain-filter"}, {o.check, "-default-check"}} {
+		if f.name == "-data" && o.edge {
+			continue // the servers store the records; -data is optional
+		}
 		if f.v == "" {
 			missing = append(missing, f.name)
 		}
@@ -83,6 +89,7 @@ func (o sidecarOptions) validate() error {
 // webhook answers 503 with the reason while the store is tried again.
 type sidecar struct {
 	hook   *webhook.Webhook
+	edge   *gossip.EdgeClient // nil without -connect
 	srv    *webhook.Server
 	opened chan *records.Store // receives the store once, when it opens
 	stop   chan struct{}
@@ -98,7 +105,11 @@ const (
 	storeRetryMax = time.Minute
 )
 
-func startSidecar(o sidecarOptions, gatherer prometheus.Gatherer, logf func(string, ...any)) (*sidecar, error) {
+// startSidecar starts the webhook. With edge (-connect), a write is
+// acknowledged only once a server stored it durably, and the store (in
+// memory without -data) takes writes only once a server has said what it
+// holds of the owner's records, and sent what the store lacked.
+func startSidecar(o sidecarOptions, edge *gossip.EdgeClient, gatherer prometheus.Gatherer, logf func(string, ...any)) (*sidecar, error) {
 	defaults, err := o.defaults()
 	if err != nil {
 		return nil, err
@@ -107,12 +118,21 @@ func startSidecar(o sidecarOptions, gatherer prometheus.Gatherer, logf func(stri
 	if err != nil {
 		return nil, fmt.Errorf("-domain-filter: %w", err)
 	}
-	w, err := webhook.New(nil, webhook.Config{Owner: o.owner, Filter: filter, Defaults: defaults, Logf: logf})
+	wc := webhook.Config{Owner: o.owner, Filter: filter, Defaults: defaults, Logf: logf}
+	if edge != nil {
+		wc.Stored = edge.Stored
+	}
+	w, err := webhook.New(nil, wc)
 	if err != nil {
 		return nil, err
 	}
-	s := &sidecar{hook: w, opened: make(chan *records.Store, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	st, err := records.Open(o.data, records.Options{Logf: logf})
+	s := &sidecar{hook: w, edge: edge, opened: make(chan *records.Store, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	var st *records.Store
+	if o.data == "" {
+		st = records.Memory(records.Options{Logf: logf})
+	} else {
+		st, err = records.Open(o.data, records.Options{Logf: logf})
+	}
 	if err != nil {
 		w.Unavailable(err)
 		logf("[ERR] -data %s: the record store is not open: %v; the webhook answers 503; trying again every %s to %s", o.data, err, storeRetry, storeRetryMax)
@@ -139,8 +159,27 @@ func (s *sidecar) attach(w *webhook.Webhook, st *records.Store) {
 	s.mu.Lock()
 	s.store = st
 	s.mu.Unlock()
-	w.Attach(st)
 	s.opened <- st
+	if s.edge == nil {
+		w.Attach(st)
+		return
+	}
+	w.Unavailable(errors.New("not connected to a server yet: no server has said what it holds of this owner's records"))
+	s.edge.SyncRecords(st)
+	go func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-s.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		if s.edge.WaitSynced(ctx) == nil {
+			w.Attach(st)
+		}
+	}()
 }
 
 // retry opens the store until it opens or the sidecar closes.

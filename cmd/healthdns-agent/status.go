@@ -1,11 +1,11 @@
 package main
 
 import (
-	"cmp"
 	"net/http"
 	"slices"
 	"time"
 
+	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/status"
 	"github.com/healthdns/healthdns/plugin/healthdns/version"
@@ -37,19 +37,31 @@ func (a *agent) handler() http.Handler {
 // verdicts and answers no names, so it has neither Names nor Partition.
 func (a *agent) document() *status.Document {
 	d := &status.Document{
-		Node: a.node.Name(), Role: status.RoleAgent, Observer: a.opts.observer, Time: time.Now().UTC(),
+		Node: a.link.Name(), Role: status.RoleAgent, Observer: a.opts.observer, Time: time.Now().UTC(),
 	}
 	b := version.Get()
 	d.Build = &status.Build{Version: b.Version, Commit: b.Commit, Date: b.Date, CoreDNS: b.CoreDNS, Go: b.Go}
 	if a.opts.witness {
 		d.Role = status.RoleWitness
 	}
-	for _, m := range a.node.Members() {
+	if a.node == nil {
+		// An edge client has no members and holds no views (its server
+		// does); it lists the server it is connected to.
+		if srv := a.edge.Server(); srv != "" {
+			d.Members = append(d.Members, status.Member{Name: srv, Addr: srv, Role: gossip.RoleServer.String(), State: "connected"})
+		}
+	}
+	var members []gossip.Member
+	var views []gossip.ObserverView
+	if a.node != nil {
+		members, views = a.node.Members(), a.node.Views()
+	}
+	for _, m := range members {
 		d.Members = append(d.Members, status.Member{
 			Name: m.Name, Addr: m.Addr, Role: m.Role.String(), Observer: m.Observer, State: m.State.String(), Since: utc(m.Since),
 		})
 	}
-	for _, v := range a.node.Views() {
+	for _, v := range views {
 		sv := status.View{
 			Node: v.Node, Location: v.Observer, Role: v.Role.String(), State: v.State.String(),
 			LastHeard: utc(v.LastHeard), Synced: v.Synced,
@@ -64,18 +76,7 @@ func (a *agent) document() *status.Document {
 		}
 		d.Views = append(d.Views, sv)
 	}
-	a.mu.Lock()
-	held := make([]*heldTarget, 0, len(a.held))
-	for _, h := range a.held {
-		held = append(held, h)
-	}
-	a.mu.Unlock()
-	slices.SortFunc(held, func(x, y *heldTarget) int {
-		if c := x.cat.Addr.Compare(y.cat.Addr); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.cat.ID, y.cat.ID)
-	})
+	held := a.cat.Held()
 	if a.sidecar != nil {
 		a.sidecar.mu.Lock()
 		st := a.sidecar.store
@@ -88,9 +89,10 @@ func (a *agent) document() *status.Document {
 		}
 	}
 	for _, h := range held {
-		st := a.pool.Status(h.key)
+		st := a.pool.Status(h.Probed.Key)
+		c := h.Target
 		d.Catalog = append(d.Catalog, status.CatalogEntry{
-			ID: h.cat.ID.String(), Address: h.cat.Addr.String(), Checks: slices.Clone(h.cat.Checks), Interval: h.cat.Interval.String(),
+			ID: c.ID.String(), Address: c.Addr.String(), Checks: slices.Clone(c.Checks), Interval: c.Interval.String(),
 			State: st.State.String(), Since: utc(st.Since), Checked: utc(st.Checked), Error: st.Err,
 		})
 	}

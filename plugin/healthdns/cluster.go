@@ -14,6 +14,7 @@ import (
 
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/observer"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
 
@@ -33,6 +34,10 @@ type clusterConfig struct {
 	// is counted of; 0: the voters heard within forgetAfter.
 	servers     int
 	forgetAfter time.Duration
+	// clients is the address of the edge client port ("" for none), and
+	// maxClients the most connections it holds at once.
+	clients    string
+	maxClients int
 }
 
 const (
@@ -119,6 +124,23 @@ func parseCluster(c *caddy.Controller) (*clusterConfig, error) {
 				}
 				cc.servers = n
 			}
+		case "clients":
+			var v string
+			if v, err = one(); err == nil {
+				if _, _, perr := splitHostPort(v); perr != nil {
+					return c.Errf("cluster clients %q: want host:port, the address edge clients (agents with -connect) connect to: %v", v, perr)
+				}
+				cc.clients = v
+			}
+		case "max-clients":
+			var v string
+			if v, err = one(); err == nil {
+				n, cerr := strconv.Atoi(v)
+				if cerr != nil || n < 1 || n > 100000 {
+					return c.Errf("cluster max-clients %q: want a number from 1 to 100000", v)
+				}
+				cc.maxClients = n
+			}
 		case "forget-after":
 			cc.forgetAfter, err = dur(time.Minute, 365*24*time.Hour)
 		case "sync-timeout":
@@ -155,6 +177,9 @@ func parseCluster(c *caddy.Controller) (*clusterConfig, error) {
 	if g.Observer == "" {
 		g.Observer = g.Name
 	}
+	if cc.clients != "" && g.KeyFile == "" {
+		return nil, c.Err("cluster clients: needs keyfile: the gossip key authenticates and encrypts edge clients' connections")
+	}
 	return cc, nil
 }
 
@@ -184,7 +209,7 @@ type member struct {
 	seen       map[string]gossip.MemberState // for logMembers
 	recordSync context.CancelFunc
 	catalogs   map[*HealthDNS][]gossip.CatalogTarget
-	observed   map[*HealthDNS]map[gossip.TargetID]probed
+	observed   map[*HealthDNS]map[gossip.TargetID]observer.Probed
 	// roster is the voters heard within forget-after: the voter count
 	// without a servers option, and with one, who the others are.
 	roster     *roster
@@ -213,6 +238,9 @@ func acquireMember(cc *clusterConfig, dataDir string) (*member, error) {
 		if m.cfg.gossip.Name != cc.gossip.Name || m.cfg.gossip.KeyFile != cc.gossip.KeyFile || m.cfg.gossip.Label != cc.gossip.Label {
 			log.Warningf("cluster: name, keyfile and label changes take effect on restart, not reload")
 		}
+		if m.cfg.clients != cc.clients || m.cfg.maxClients != cc.maxClients {
+			log.Warningf("cluster: clients and max-clients changes take effect on restart, not reload")
+		}
 		m.refs++
 		return m, nil
 	}
@@ -222,11 +250,19 @@ func acquireMember(cc *clusterConfig, dataDir string) (*member, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cc.clients != "" {
+		addr, err := n.ServeEdge(cc.clients, cc.maxClients)
+		if err != nil {
+			n.Shutdown()
+			return nil, err
+		}
+		log.Infof("cluster: edge clients (agents and sidecars with -connect) connect to %s", addr)
+	}
 	collector := gossip.NewCollector(n)
 	if err := prometheus.DefaultRegisterer.Register(collector); err != nil {
 		log.Warningf("cluster: gossip metrics not registered: %v", err)
 	}
-	m := &member{node: n, collector: collector, cfg: *cc, refs: 1, catalogs: map[*HealthDNS][]gossip.CatalogTarget{}, observed: map[*HealthDNS]map[gossip.TargetID]probed{}}
+	m := &member{node: n, collector: collector, cfg: *cc, refs: 1, catalogs: map[*HealthDNS][]gossip.CatalogTarget{}, observed: map[*HealthDNS]map[gossip.TargetID]observer.Probed{}}
 	r, err := loadRoster(dataDir, n.Name(), cc.forgetAfter)
 	if err != nil {
 		log.Warningf("cluster: %v", err)
@@ -341,7 +377,7 @@ func (m *member) release(h *HealthDNS) {
 // setCatalog records an instance's targets and publishes the union.
 func (m *member) setCatalog(h *HealthDNS, ts []probe.Target, probing bool) {
 	var cat []gossip.CatalogTarget
-	ids := map[gossip.TargetID]probed{}
+	ids := map[gossip.TargetID]observer.Probed{}
 	for _, t := range ts {
 		ct, err := gossip.NewCatalogTarget(t)
 		if err != nil {
@@ -349,7 +385,7 @@ func (m *member) setCatalog(h *HealthDNS, ts []probe.Target, probing bool) {
 			continue
 		}
 		cat = append(cat, ct)
-		ids[ct.ID] = probed{key: t.Key(), late: t.Interval + t.Timeout}
+		ids[ct.ID] = observer.Probed{Key: t.Key(), Late: t.Interval + t.Timeout}
 	}
 	m.mu.Lock()
 	m.catalogs[h] = cat
@@ -378,47 +414,18 @@ func (m *member) publishCatalog() {
 	}
 }
 
-// probed is a target this server probes: its probe key, and how long
-// after its last round the next one is late.
-type probed struct {
-	key  string
-	late time.Duration
-}
-
-// publishObservations sends this server's own probe results.
+// publishObservations sends this server's own probe results (package
+// observer, as an agent does).
 func (m *member) publishObservations(p *probe.Pool) {
 	m.mu.Lock()
-	states := map[gossip.TargetID]health.State{}
-	now := time.Now()
-	current := now
+	all := map[gossip.TargetID]observer.Probed{}
 	for _, ids := range m.observed {
 		for id, pt := range ids {
-			st := p.Status(pt.key)
-			states[id] = st.State
-			current = onSchedule(current, st.Checked, pt.late)
+			all[id] = pt
 		}
 	}
 	m.mu.Unlock()
-	m.node.PublishObservations(states)
-	if len(states) > 0 {
-		m.node.ObservedAt(current)
-	}
-}
-
-// onSchedule dates an observer's view: current (at first now) stays
-// while a target's last round (checked) is within late of it, and moves
-// back to when that round became late otherwise. A view is then dated by
-// when its probes last ran on schedule, whatever each target's interval:
-// receivers judge each target's freshness by its own timing (a paused
-// process's view ages at once, a 60 s check does not age a 1 s one).
-func onSchedule(current, checked time.Time, late time.Duration) time.Time {
-	if checked.IsZero() {
-		return current // not probed yet: it has no observation to date
-	}
-	if due := checked.Add(late); due.Before(current) {
-		return due
-	}
-	return current
+	observer.Publish(m.node, p, all)
 }
 
 // voterState is one voter as this server counts it, for status and

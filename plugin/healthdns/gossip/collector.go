@@ -35,12 +35,14 @@ var (
 	descQueue       = desc("gossip_broadcast_queue", "Gossip messages waiting to be sent.")
 	descObservers   = desc("observers", "Observers (agents, and servers that probe) this node holds a view of, by member state.", "state")
 	descObservation = desc("observations", "Observations held: one per observer and target.")
+	descEdgeClients = desc("gossip_edge_clients", "Edge clients (agents and sidecars with -connect) connected to this server.")
+	descEdgeRefused = desc("gossip_edge_refused_total", "Edge client connections refused: a wrong key or label, a bad hello, over max-clients.")
 	descLag         = desc("observer_lag_seconds", "Age of each observer's latest observation round as this node knows it (ObserverView.LastHeard): how old its view is.", "observer")
 )
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMembers, descMsgs, descSent, descBytes, descStates, descDirect, descStalls, descReconnects, descQueue, descObservers, descObservation, descLag} {
+	for _, d := range []*prometheus.Desc{descMembers, descMsgs, descSent, descBytes, descStates, descDirect, descStalls, descReconnects, descQueue, descObservers, descObservation, descLag, descEdgeClients, descEdgeRefused} {
 		ch <- d
 	}
 }
@@ -58,6 +60,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descMsgs, st.Oversized, "oversized")
 	counter(descMsgs, st.Dropped, "dropped")
 	counter(descSent, st.SentMsgs)
+	if e := n.edgeSrv(); e != nil {
+		ch <- prometheus.MustNewConstMetric(descEdgeClients, prometheus.GaugeValue, float64(e.clients.Load()))
+		counter(descEdgeRefused, e.refused.Load())
+	}
 	counter(descBytes, st.SentBytes, "sent", "message")
 	counter(descBytes, st.RecvBytes, "received", "message")
 	counter(descBytes, st.StateSent, "sent", "state")

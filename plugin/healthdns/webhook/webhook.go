@@ -93,6 +93,12 @@ type Config struct {
 	// batch with such a record is refused with 422, naming each. See also
 	// SetServable.
 	Servable func(records.Endpoint) error
+	// Stored, if set, waits until a change the store wrote is stored
+	// durably where it counts (a sidecar that connects out: on a server)
+	// before the write is acknowledged; an error answers 503 (the change
+	// stays in the store and is sent on, so ExternalDNS's retry finds it
+	// there).
+	Stored func(ctx context.Context, c records.Change) error
 }
 
 // Webhook is the provider API of one owner. It is an http.Handler.
@@ -329,6 +335,12 @@ func (w *Webhook) applyChanges(rw http.ResponseWriter, r *http.Request) {
 		// retries, and reports a soft error.
 		w.unavailable(rw, r, err.Error())
 		return
+	}
+	if w.cfg.Stored != nil && ch.From != ch.To {
+		if err := w.cfg.Stored(r.Context(), ch); err != nil {
+			w.unavailable(rw, r, err.Error())
+			return
+		}
 	}
 	n := store.State().Len(w.cfg.Owner)
 	recordCount.WithLabelValues(w.cfg.Owner).Set(float64(n))
