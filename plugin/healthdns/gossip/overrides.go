@@ -146,6 +146,20 @@ func (n *Node) MergeOverrides(es ...override.Entry) []override.Entry {
 	return news
 }
 
+// PublishOverrides takes an operator's write: the entries that are news
+// go into the book once persist stored it (see override.Book.Apply),
+// subscribers are told, and they are sent (SendOverrides). Nothing
+// changes if persist fails.
+func (n *Node) PublishOverrides(persist func([]override.Entry, uint64) error, es ...override.Entry) ([]override.Entry, error) {
+	news, err := n.ovr.Apply(n.now(), persist, es...)
+	if err != nil || len(news) == 0 {
+		return nil, err
+	}
+	n.notifyOverrides()
+	n.SendOverrides(news...)
+	return news, nil
+}
+
 // SendOverrides sends entries to the cluster: directly to every live
 // member, and by gossip, which relays them to those the direct message
 // missed.

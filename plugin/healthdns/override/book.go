@@ -31,6 +31,28 @@ func (b *Book) Merge(now time.Time, es ...Entry) []Entry {
 	return news
 }
 
+// Apply adds es as Merge does, but only once persist has stored the
+// book they make (its entries and version), and not at all if persist
+// fails: an operator's write is acknowledged only once it is on disk.
+// persist runs with the book locked.
+func (b *Book) Apply(now time.Time, persist func(es []Entry, version uint64) error, es ...Entry) ([]Entry, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	set, news := Merge(b.set, es...)
+	if len(news) == 0 {
+		return nil, nil
+	}
+	set = Forget(set, now)
+	if persist != nil {
+		if err := persist(Sorted(set), b.version+1); err != nil {
+			return nil, err
+		}
+	}
+	b.set = set
+	b.version++
+	return news, nil
+}
+
 // Get returns the entry of a selector key.
 func (b *Book) Get(key string) (Entry, bool) {
 	b.mu.Lock()

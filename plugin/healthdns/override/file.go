@@ -26,8 +26,9 @@ type fileDoc struct {
 // the old one, the directory synced after, so that a crash (kill -9, a
 // power cut) leaves the old file or the new one, never half of one.
 type File struct {
-	mu   sync.Mutex
-	path string
+	mu      sync.Mutex
+	path    string
+	written uint64 // the book version on disk
 }
 
 // NewFile is the overrides' file of the data directory dir.
@@ -61,13 +62,16 @@ func (f *File) Load() ([]Entry, error) {
 	return d.Overrides, nil
 }
 
-// Save writes the book's entries and returns once they are on disk.
-// Saves are serialised and each writes the book as it is then, so the
-// last save writes the latest state whatever the order of callers.
-func (f *File) Save(b *Book) error {
+// Save writes a book's entries as of version (Book.All) and returns once
+// they are on disk. Saves are serialised, and one of a version older than
+// the file's does nothing, so whatever the order of callers the file ends
+// with the latest.
+func (f *File) Save(es []Entry, version uint64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	es, _ := b.All()
+	if version != 0 && version <= f.written {
+		return nil
+	}
 	data, err := json.MarshalIndent(fileDoc{Version: 1, Overrides: es}, "", "  ")
 	if err != nil {
 		return err
@@ -103,5 +107,6 @@ func (f *File) Save(b *Book) error {
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
+	f.written = max(f.written, version)
 	return nil
 }

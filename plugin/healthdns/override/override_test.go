@@ -267,8 +267,11 @@ func TestJSONAndFile(t *testing.T) {
 		t.Fatalf("no file: %v, %v", es, err)
 	}
 	book := NewBook()
-	book.Merge(t0, e, entry("192.0.2.1", None, t0, "dns2"))
-	if err := f.Save(book); err != nil {
+	book.Merge(t0, e)
+	if _, err := book.Apply(t0, f.Save, entry("192.0.2.1", None, t0, "dns2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(nil, 1); err != nil { // older than the file: nothing written
 		t.Fatal(err)
 	}
 	es, err := f.Load()
@@ -281,6 +284,11 @@ func TestJSONAndFile(t *testing.T) {
 	b2, _ := again.All()
 	if len(a) != len(b2) || a[0] != b2[0] || a[1] != b2[1] {
 		t.Errorf("saved %v, loaded %v", a, b2)
+	}
+	// A write that cannot be stored is not taken.
+	broken := NewFile(filepath.Join(dir, "missing", "\x00"))
+	if news, err := book.Apply(t0, broken.Save, entry("192.0.2.2", Down, t0, "dns1")); err == nil || len(news) != 0 || book.Len() != 2 {
+		t.Errorf("Apply with a failing store: news %v, err %v, %d entries", news, err, book.Len())
 	}
 	if err := os.WriteFile(filepath.Join(dir, FileName), []byte("{garbage"), 0o644); err != nil {
 		t.Fatal(err)
