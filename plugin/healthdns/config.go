@@ -35,6 +35,7 @@ type config struct {
 	webhook *webhookConfig
 
 	statusAddr string         // the status API and page listener, "" for none
+	control    *controlConfig // the control API (overrides), nil for none
 	matrixOff  bool           // refuse the CH TXT health matrix to everyone
 	matrixNets []netip.Prefix // who may ask it
 }

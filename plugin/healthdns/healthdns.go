@@ -20,6 +20,7 @@ import (
 
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/override"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
@@ -58,6 +59,7 @@ type HealthDNS struct {
 	started     bool
 	ready       atomic.Bool // start has run: see Ready
 	statusHeld  bool
+	controlHeld bool
 	webhookHeld bool
 	names       []*nameConfig     // Corefile names with the records' targets merged in
 	staticKeys  map[string]bool   // probe keys of Corefile targets
@@ -216,6 +218,7 @@ func (h *HealthDNS) start() error {
 		forward(m.node.SubscribeRecords())
 		gossipChanges, unsubscribeGossip = m.node.Subscribe()
 	}
+	h.loadOverrides()
 	if h.storeRef != nil {
 		// Now, or once a store that could not be opened opens.
 		member := h.member
@@ -275,6 +278,16 @@ func (h *HealthDNS) start() error {
 			return plugin.Error(pluginName, fmt.Errorf("status %s: %w", h.cfg.statusAddr, err))
 		}
 		h.statusHeld = true
+	}
+	if cc := h.cfg.control; cc != nil {
+		if err := acquireControl(cc.addr, h); err != nil {
+			h.stop()
+			return plugin.Error(pluginName, fmt.Errorf("control %s: %w", cc.addr, err))
+		}
+		h.controlHeld = true
+		if cc.insecure {
+			log.Warningf("control %s: insecure: anyone who reaches it can drain or force any target", cc.addr)
+		}
 	}
 	probeChanges, unsubscribe := h.pool.Subscribe()
 	h.wg.Add(1)
@@ -389,6 +402,10 @@ func (h *HealthDNS) stop() error {
 	if h.statusHeld {
 		releaseStatus(h.cfg.statusAddr, h)
 		h.statusHeld = false
+	}
+	if h.controlHeld {
+		releaseControl(h.cfg.control.addr, h)
+		h.controlHeld = false
 	}
 	if h.storeCancel != nil {
 		h.storeCancel()
@@ -525,6 +542,7 @@ func (h *HealthDNS) rebuild() time.Time {
 		}
 	}
 	byState := map[health.State]int{}
+	ovm := h.matcherFor(now) // operators' overrides, on top of the verdicts
 	built := make([]snapshot.Name, 0, len(names))
 	targets := make([]snapshot.Target, 0, total) // one backing array for all
 	for _, n := range names {
@@ -545,11 +563,13 @@ func (h *HealthDNS) rebuild() time.Time {
 				t.gauge.Set(b2f(up))
 				t.set = set
 			}
-			targets = append(targets, snapshot.Target{Addr: t.probe.Addr, Healthy: up, Tier: t.tier, Weight: t.weight})
+			healthy, drained := h.applyOverride(ovm, n, t, up, now)
+			targets = append(targets, snapshot.Target{Addr: t.probe.Addr, Healthy: healthy, Tier: t.tier, Weight: t.weight, Drained: drained})
 		}
 		sn.Targets = targets[start:len(targets):len(targets)]
 		built = append(built, sn)
 	}
+	h.endOverrideRound()
 	for _, st := range []health.State{health.Up, health.Down, health.Unknown} {
 		verdicts.WithLabelValues(st.String()).Set(float64(byState[st]))
 	}
@@ -560,7 +580,7 @@ func (h *HealthDNS) rebuild() time.Time {
 		// Nothing to answer differently, but the deadline is renewed (on
 		// a copy: a published snapshot is never written).
 		h.snap.Store(s.Until(until, prev))
-		return h.judge.Next()
+		return earliest(h.judge.Next(), ovm.Next())
 	}
 	// The last healthy set, for the names that fall back to it.
 	lastGood := map[string]bool{}
@@ -585,7 +605,15 @@ func (h *HealthDNS) rebuild() time.Time {
 		}
 	})
 	h.snap.Store(s.Until(until, prev))
-	return h.judge.Next()
+	return earliest(h.judge.Next(), ovm.Next())
+}
+
+// earliest is the earlier of two times, zero meaning never.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // ownObservation is this server's own probe of t. It counts while the
@@ -651,6 +679,7 @@ type verdictState struct {
 	lastGood       map[string][]netip.Addr
 	partitionSince time.Time
 	exported       map[string]string // voter -> role of voter_heard's series
+	ov             overrideState
 }
 
 var (
@@ -667,6 +696,7 @@ func verdictStateOf(origins []string) *verdictState {
 	vs := verdictStates[key]
 	if vs == nil {
 		vs = &verdictState{judge: health.NewJudge(), history: map[string][]status.Change{}, lastGood: map[string][]netip.Addr{}, exported: map[string]string{}}
+		vs.ov = overrideState{book: override.NewBook(), forced: map[string]*forcedTarget{}}
 		verdictStates[key] = vs
 	}
 	return vs

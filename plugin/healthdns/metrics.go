@@ -20,7 +20,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: "healthdns",
 		Name:      "target_healthy",
-		Help:      "1 when the target's verdict is healthy and it may be answered, 0 otherwise.",
+		Help:      "1 when the target's verdict (what the probes say) is up, 0 otherwise; an operator's override does not change it (see target_override).",
 	}, []string{"name", "target"})
 
 	probes = promauto.NewCounterVec(prometheus.CounterOpts{

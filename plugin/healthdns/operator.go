@@ -16,6 +16,7 @@ import (
 
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/override"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
 	"github.com/healthdns/healthdns/plugin/healthdns/status"
 	"github.com/healthdns/healthdns/plugin/healthdns/version"
@@ -120,6 +121,11 @@ func (h *HealthDNS) document(only string) *status.Document {
 	}
 	probing := h.cfg.cluster == nil || h.cfg.cluster.probe
 	snap := h.snap.Load()
+	ovm := h.matcherFor(now)
+	entries, _ := h.book().All()
+	for _, e := range entries {
+		doc.Overrides = append(doc.Overrides, *overrideDoc(e, now))
+	}
 	for _, n := range h.names {
 		if only != "" && n.fqdn != only {
 			continue
@@ -143,6 +149,9 @@ func (h *HealthDNS) document(only string) *status.Document {
 			}
 			for _, c := range t.probe.Checks {
 				st.Checks = append(st.Checks, c.String())
+			}
+			if e, ok := ovm.For(override.Target{Name: n.fqdn, Addr: t.probe.Addr, Owner: t.owner}); ok {
+				st.Override = overrideDoc(e, now)
 			}
 			if p, ok := h.judge.Pending(key); ok {
 				st.Pending, st.PendingSince = p.To.String(), p.Since.UTC()

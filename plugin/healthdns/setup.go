@@ -149,6 +149,15 @@ func parse(c *caddy.Controller) (*config, error) {
 					return nil, c.Errf("status %q: want a listen address like 127.0.0.1:8053", v)
 				}
 				cfg.statusAddr = v
+			case "control":
+				if cfg.control != nil {
+					return nil, c.Err("control: only one control listener")
+				}
+				cc, err := parseControl(c, root)
+				if err != nil {
+					return nil, err
+				}
+				cfg.control = cc
 			case "matrix":
 				args := c.RemainingArgs()
 				if len(args) == 0 {
@@ -203,6 +212,9 @@ func parse(c *caddy.Controller) (*config, error) {
 			}
 		}
 		cfg.timing, cfg.ttl = def, ttl
+		if cfg.control != nil && cfg.control.addr == cfg.statusAddr {
+			return nil, c.Errf("control %s: the status listener is there; the control API needs its own address (status is read-only and may be open to all)", cfg.control.addr)
+		}
 		if cfg.webhook != nil && cfg.dataDir == "" {
 			return nil, c.Err("webhook: needs data DIR: acknowledged records are written there before ExternalDNS is told")
 		}

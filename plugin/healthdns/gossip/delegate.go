@@ -75,7 +75,7 @@ func (d *delegate) LocalState(join bool) []byte {
 		dg := n.st.digest(now)
 		n.mu.Unlock()
 		dg.Sets = n.recordVersions()
-		b := dg.encode()
+		b := n.localOverrideState(dg.encode())
 		n.stats.stateSentBytes.Add(uint64(len(b)))
 		return b
 	}
@@ -91,6 +91,7 @@ func (d *delegate) LocalState(join bool) []byte {
 	if rec := n.localRecordState(maxState - len(b) - 1024); rec != nil {
 		b = encodeStates(append([][]byte{b}, rec...)...)
 	}
+	b = n.localOverrideState(b)
 	n.stats.stateSentBytes.Add(uint64(len(b)))
 	return b
 }
@@ -102,6 +103,9 @@ func (d *delegate) LocalState(join bool) []byte {
 func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	n := d.n
 	n.stats.stateRecvBytes.Add(uint64(len(buf)))
+	if buf = n.mergeOverrideState(buf); buf == nil {
+		return
+	}
 	if len(buf) > 0 && buf[0] == msgDigest {
 		n.receiveDirect(buf)
 		return

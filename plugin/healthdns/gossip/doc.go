@@ -12,7 +12,11 @@
 //     cost what they change, sent by their writer directly to each server
 //     (and gossiped when small), caught up from a bounded log of recent
 //     changes or sent whole to a server too far behind, and stored off
-//     the receive loop, many per fsync (records.go, records_wire.go).
+//     the receive loop, many per fsync (records.go, records_wire.go);
+//   - operators' overrides (package override: drain, forced down or up)
+//     are a small book of last-writer-wins entries, sent directly and
+//     gossiped when set, and carried whole by every push/pull
+//     (overrides.go).
 //
 // The package moves observations; it does not judge them. Verdicts
 // (package health), probing (package probe), DNS and metrics belong

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/override"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -64,6 +65,9 @@ type Node struct {
 	recSubsMu sync.Mutex
 	recSubs   map[chan struct{}]struct{}
 
+	ovr     *override.Book             // operators' overrides (overrides.go)
+	ovrSubs map[chan struct{}]struct{} // guarded by subsMu
+
 	stats struct {
 		received, dropped, garbled, oversized, stale atomic.Uint64
 		merged, stateGarbled, stateTooLarge          atomic.Uint64
@@ -105,6 +109,8 @@ func New(cfg Config) (*Node, error) {
 		subs:     map[chan struct{}]struct{}{},
 		rec:      newRecordState(cfg.Role),
 		recSubs:  map[chan struct{}]struct{}{},
+		ovr:      override.NewBook(),
+		ovrSubs:  map[chan struct{}]struct{}{},
 		stop:     make(chan struct{}),
 	}
 	header := 2 + 2 + len(cfg.Name) + 10 + 10 + 3
@@ -663,6 +669,10 @@ func (n *Node) receive() {
 // handle decodes a message from memberlist and hands it to its kind's
 // handler (kinds.go).
 func (n *Node) handle(b []byte) {
+	if len(b) > 0 && b[0] == msgOverride {
+		n.handleOverride(b)
+		return
+	}
 	m, err := decodeMessage(b)
 	var k *kind
 	if len(b) > 0 {

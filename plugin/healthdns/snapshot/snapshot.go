@@ -137,6 +137,9 @@ type Target struct {
 	Healthy bool
 	Tier    int
 	Weight  int
+	// Drained: an operator took it out of rotation (package override);
+	// answered only when no other target of its family may be.
+	Drained bool
 }
 
 // FallbackKind is what a name answers when nothing is healthy.
@@ -289,7 +292,7 @@ func buildSet(s *Set, prev *Set, n Name, is4 bool) {
 	}
 	cands := make([]policy.Candidate, len(ts))
 	for i, t := range ts {
-		cands[i] = policy.Candidate{Healthy: t.Healthy, Tier: t.Tier, Weight: t.Weight}
+		cands[i] = policy.Candidate{Healthy: t.Healthy, Tier: t.Tier, Weight: t.Weight, Drained: t.Drained}
 	}
 	idx := policy.Eligible(n.Policy, cands, max(n.MinHealthy, 1))
 	if len(idx) > 0 {

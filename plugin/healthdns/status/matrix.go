@@ -21,6 +21,8 @@ const MaxTXT = 255
 //	voters partitioned=no heard=3 known=3 need=2 rule=servers pending=0 dns1=self dns2=heard witness:w1=heard
 //	target 192.0.2.10 tier=1 weight=1 owner=- verdict=down since=2026-11-26T02:01:02Z (12s)
 //	192.0.2.10 observer=agent1 location=eu-west state=down age=0.4s
+//	target 192.0.2.20 tier=1 weight=1 owner=east verdict=up override=drain since=...
+//	192.0.2.20 override=drain who=alice until=2026-11-26T03:00:00Z_(in_58m0s) selector=owner=east reason=bad_deploy
 //
 // The first string is the summary (an empty answer is "answer=-"). A
 // summary too long for one string goes on in the next ones, word by word,
@@ -28,7 +30,9 @@ const MaxTXT = 255
 // strings, so no address is lost. Then, when part is not nil, the
 // server's standing among the voters (whether it may act), continued word
 // by word like the summary. Then each target (with pending=STATE when a
-// verdict change waits for a majority), followed by one string per
+// verdict change waits for a majority, and override=STATE when an
+// operator's override is in force, followed by a string that says who,
+// until when, by which selector and why), followed by one string per
 // observer that reports on it, sorted by observer; a stale observation
 // says state=stale. Empty values are "-", spaces inside values "_". now is
 // the reference for the verdict's age, usually Document.Time.
@@ -73,8 +77,27 @@ func MatrixTXT(n Name, part *Partition, now time.Time) []string {
 		if t.Pending != "" {
 			pending = " pending=" + tok(t.Pending)
 		}
-		lines = append(lines, fit(fmt.Sprintf("target %s tier=%d weight=%d owner=%s verdict=%s%s since=%s",
-			tok(t.Address), t.Tier, t.Weight, tok(t.Owner), orUnknown(t.Verdict), pending, since)))
+		forced := ""
+		if t.Override != nil {
+			forced = " override=" + tok(t.Override.State)
+		}
+		lines = append(lines, fit(fmt.Sprintf("target %s tier=%d weight=%d owner=%s verdict=%s%s%s since=%s",
+			tok(t.Address), t.Tier, t.Weight, tok(t.Owner), orUnknown(t.Verdict), pending, forced, since)))
+		if o := t.Override; o != nil {
+			until := "-"
+			if !o.Until.IsZero() {
+				until = stamp(o.Until) + " (in " + ago(o.Until, now) + ")"
+			}
+			var q packer
+			q.word(tok(t.Address))
+			q.word("override=" + tok(o.State))
+			q.word("who=" + tok(o.Who))
+			q.word("until=" + tok(until))
+			q.word("selector=" + tok(o.Selector))
+			q.word("reason=" + tok(o.Reason))
+			q.flush()
+			lines = append(lines, q.lines...)
+		}
 		obs := slices.Clone(t.Observations)
 		slices.SortStableFunc(obs, func(a, b Observation) int { return strings.Compare(a.Observer, b.Observer) })
 		for _, o := range obs {

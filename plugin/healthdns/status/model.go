@@ -85,6 +85,39 @@ type Document struct {
 	// Build is which healthdns this node runs; absent if the node did
 	// not say.
 	Build *Build `json:"build,omitempty"`
+	// Overrides are the operators' overrides this server holds (drain,
+	// forced down or up), in force or not, by selector; absent when none.
+	Overrides []Override `json:"overrides,omitempty"`
+}
+
+// States of an Override.
+const (
+	OverrideDrain = "drain" // answered only when no other target may be
+	OverrideDown  = "down"  // treated as down whatever the probes say
+	OverrideUp    = "up"    // treated as up whatever the probes say
+	OverrideNone  = "none"  // cleared
+)
+
+// Override is an operator's override of verdicts, set through a server's
+// control API (healthdns-agent drain) and replicated to every server.
+type Override struct {
+	// Selector is the targets it applies to, canonical: comma-separated
+	// addr=GLOB, name=GLOB, owner=NAME, region=NAME terms.
+	Selector string `json:"selector"`
+	// State is OverrideDrain, OverrideDown, OverrideUp or OverrideNone.
+	State string `json:"state"`
+	// Reason is why, as the operator said it.
+	Reason string `json:"reason,omitempty"`
+	// Who set it, as the operator said it.
+	Who string `json:"who,omitempty"`
+	// Node is the server whose control API took it.
+	Node string `json:"node"`
+	// Set is when it was set (its version: the newest wins).
+	Set time.Time `json:"set"`
+	// Until is when it ends by itself (absent: never).
+	Until time.Time `json:"until,omitzero"`
+	// Active is true while it is in force.
+	Active bool `json:"active"`
 }
 
 // Build is a node's build information, as its -version prints it.
@@ -257,6 +290,10 @@ type Target struct {
 	// History is the target's recent verdict changes, oldest first; the
 	// server bounds its length.
 	History []Change `json:"history"`
+	// Override is the operator's override in force for the target
+	// (absent if none): the newest of those whose selector picks it.
+	// Verdict stays what the probes say; the answers follow Override.
+	Override *Override `json:"override,omitempty"`
 }
 
 // Observation is what one observer says of one target.
@@ -287,8 +324,18 @@ type Change struct {
 	From string `json:"from"`
 	// To is the verdict after.
 	To string `json:"to"`
-	// Reason is the Target.Reason of the new verdict.
+	// Reason is the Target.Reason of the new verdict; for an override,
+	// the operator's reason.
 	Reason string `json:"reason"`
+	// Kind is "" for a verdict change and "override" for a change of the
+	// override in force, whose From and To are override states
+	// (OverrideNone when there is none).
+	Kind string `json:"kind,omitempty"`
+	// Who and Until are those of the override (absent otherwise).
+	Who   string    `json:"who,omitempty"`
+	Until time.Time `json:"until,omitzero"`
+	// Selector is the override's selector.
+	Selector string `json:"selector,omitempty"`
 }
 
 // Owner is one webhook owner (an ExternalDNS instance, usually a cluster).

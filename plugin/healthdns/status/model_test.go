@@ -80,7 +80,7 @@ func TestREADMEDocumentsEveryKey(t *testing.T) {
 			current = ""
 		}
 	}
-	types := []any{Document{}, Partition{}, Voter{}, Member{}, View{}, Name{}, Target{}, Observation{}, Change{}, Owner{}, Store{}, CatalogEntry{}, Build{}}
+	types := []any{Document{}, Partition{}, Voter{}, Member{}, View{}, Name{}, Target{}, Observation{}, Change{}, Owner{}, Store{}, CatalogEntry{}, Build{}, Override{}}
 	if len(documented) != len(types) {
 		t.Errorf("README documents %d types, the model has %d", len(documented), len(types))
 	}

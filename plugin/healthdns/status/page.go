@@ -56,6 +56,7 @@ type rowView struct {
 	Since    string
 	Cells    []cell
 	History  []changeView // newest first
+	Forced   string       // the override's who, until and why
 }
 
 type cell struct {
@@ -64,7 +65,7 @@ type cell struct {
 
 type changeView struct {
 	Change
-	Time, Ago, FromClass, ToClass string
+	Time, Ago, FromClass, ToClass, UntilText string
 }
 
 type catalogView struct {
@@ -123,6 +124,15 @@ func newPage(d *Document) pageData {
 				Target: t, Answered: n.answered(t), Class: class(orUnknown(t.Verdict)),
 				Checks: strings.Join(t.Checks, "; "), Since: when(now, t.Since),
 			}
+			if o := t.Override; o != nil {
+				r.Forced = o.State + " (" + o.Selector + ") by " + dash(o.Who) + " on " + o.Node + ", set " + when(now, o.Set)
+				if !o.Until.IsZero() {
+					r.Forced += ", until " + stamp(o.Until)
+				}
+				if o.Reason != "" {
+					r.Forced += ": " + o.Reason
+				}
+			}
 			for _, c := range nv.Columns {
 				o, ok := t.observation(c.Observer)
 				if !ok {
@@ -136,7 +146,7 @@ func newPage(d *Document) pageData {
 			for _, h := range slices.Backward(t.History) {
 				r.History = append(r.History, changeView{
 					Change: h, Time: stamp(h.Time), Ago: ago(now, h.Time),
-					FromClass: class(orUnknown(h.From)), ToClass: class(orUnknown(h.To)),
+					FromClass: class(orUnknown(h.From)), ToClass: class(orUnknown(h.To)), UntilText: stamp(h.Until),
 				})
 			}
 			nv.Rows = append(nv.Rows, r)

@@ -97,7 +97,11 @@ func Table(w io.Writer, d *Document) error {
 		}
 		row(head...)
 		for _, t := range n.Targets {
-			cells := []string{t.Address, fmt.Sprint(t.Tier), fmt.Sprint(t.Weight), dash(t.Owner), orUnknown(t.Verdict), when(now, t.Since)}
+			verdict := orUnknown(t.Verdict)
+			if t.Override != nil {
+				verdict += " (" + t.Override.State + ")"
+			}
+			cells := []string{t.Address, fmt.Sprint(t.Tier), fmt.Sprint(t.Weight), dash(t.Owner), verdict, when(now, t.Since)}
 			for _, c := range cols {
 				o, ok := t.observation(c.Observer)
 				if !ok {
