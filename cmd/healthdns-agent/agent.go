@@ -51,6 +51,12 @@ const catalogSettle = 50 * time.Millisecond
 const observedEvery = 250 * time.Millisecond
 
 func newAgent(o options, logOut io.Writer) (*agent, error) {
+	switch {
+	case o.keyFile == "" && !o.insecure:
+		return nil, fmt.Errorf("no -keyfile: without a key anyone who can reach the gossip port (%s) can change every owner's records and observations; give -keyfile FILE (the cluster's key), or -insecure to gossip in the clear on purpose", o.bind)
+	case o.keyFile != "" && o.insecure:
+		return nil, errors.New("-keyfile and -insecure: choose one")
+	}
 	if o.name == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -90,8 +96,8 @@ func newAgent(o options, logOut io.Writer) (*agent, error) {
 	if o.advertise != "" {
 		cfg.AdvertiseAddr, cfg.AdvertisePort, _ = splitHostPort(o.advertise)
 	}
-	if o.keyFile == "" {
-		a.log.Printf("[WARN] no -keyfile: gossip is not encrypted")
+	if o.insecure {
+		a.log.Printf("[WARN] INSECURE: gossip on %s is neither encrypted nor authenticated (-insecure): anyone who can reach it can create and delete any owner's records and observations", o.bind)
 	}
 	m := newMetrics(a.reg)
 	a.pool.OnResult = m.observeProbe

@@ -44,6 +44,7 @@ type options struct {
 	advertise string
 	join      []string
 	keyFile   string
+	insecure  bool
 	label     string
 	status    string
 	debug     bool
@@ -74,6 +75,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.StringVar(&o.advertise, "advertise", "", "address other nodes reach this one at, host:port (default: the bind address)")
 	fs.StringVar(&join, "join", "", "comma-separated host:port of cluster members to join")
 	fs.StringVar(&o.keyFile, "keyfile", "", "gossip key file: one base64 key per line, the first encrypts")
+	fs.BoolVar(&o.insecure, "insecure", false, "gossip without -keyfile, in the clear: anyone who reaches -bind can change records and observations (default: refuse to start without -keyfile)")
 	fs.StringVar(&o.label, "label", "", "cluster label; nodes with another label are refused")
 	fs.StringVar(&o.status, "status", "", "listen address for /status, /metrics and /health, e.g. 127.0.0.1:8054 (default: off)")
 	fs.StringVar(&o.sidecar.addr, "webhook", "", "serve the ExternalDNS webhook provider on this address, e.g. localhost:8888 (default: off)")

@@ -99,6 +99,7 @@ func (h *HealthDNS) document(only string) *status.Document {
 	if h.member != nil {
 		n := h.member.node
 		doc.Node, doc.Observer = n.Name(), h.member.cfg.gossip.Observer
+		doc.Cluster = &status.Cluster{Insecure: h.member.cfg.insecure, Label: h.member.cfg.gossip.Label}
 		for _, m := range n.Members() {
 			doc.Members = append(doc.Members, status.Member{Name: m.Name, Addr: m.Addr, Role: m.Role.String(), Observer: m.Observer, State: m.State.String(), Since: m.Since.UTC()})
 		}
