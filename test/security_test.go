@@ -2,14 +2,19 @@ package test
 
 import (
 	"fmt"
+	"net"
 	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/status"
+
+	"github.com/miekg/dns"
 )
 
 // The security process tests use 127.0.2.0/24 only.
@@ -112,5 +117,122 @@ func TestGossipNeedsKey(t *testing.T) {
 	}
 	if knows(last, "intruder") {
 		t.Fatalf("the server lists the keyless agent: %+v", last)
+	}
+}
+
+// TestIdleClientsDoNotStarveProbes: with the server's descriptors limited
+// to 256 (prlimit), 1,000 clients that keep connections open to the status
+// listener and reconnect when closed would once have used every
+// descriptor, so probes failed with "too many open files" and every name
+// answered its fallback. Now the listener holds at most its bound and
+// closes the rest: the healthy target alone is answered, over UDP and
+// TCP, all through the attack, and the refusals are counted.
+func TestIdleClientsDoNotStarveProbes(t *testing.T) {
+	if _, err := exec.LookPath("prlimit"); err != nil {
+		t.Skip("no prlimit")
+	}
+	dir := t.TempDir()
+	writeFile(t, dir, "zone.db", zoneText)
+	up := newLocalBackend(t, "http", "127.0.2.19")
+	const ip = "127.0.2.11"
+	// 127.0.2.18:1 refuses: the second target is down, so an answer of
+	// the first alone is the healthy answer and both is the fallback.
+	corefile := fmt.Sprintf(`gslb.example.com:27153 {
+    bind %[1]s
+    prometheus %[1]s:27191
+    healthdns {
+        zonefile zone.db
+        interval 200ms
+        timeout 150ms
+        rise 1
+        fall 2
+        name app {
+            target 192.0.2.10 check %[2]s
+            target 192.0.2.11 check tcp 127.0.2.18:1
+        }
+        status %[1]s:27180
+    }
+}
+`, ip, up.check())
+	path := writeFile(t, dir, "Corefile", corefile)
+	cmd := exec.Command("prlimit", "--nofile=256:256", binary, "-conf", path)
+	cmd.Dir = dir
+	s := &server{process: launchCmd(t, "healthdns (256 descriptors)", cmd), addr: ip + ":27153"}
+	s.waitReady(t, 15*time.Second)
+	healthy := func(network string) error {
+		m, err := exchange(s.addr, network, "app."+zone, dns.TypeA, false)
+		if err != nil {
+			return err
+		}
+		if got := addrs(m); !slices.Equal(got, []string{"192.0.2.10"}) {
+			return fmt.Errorf("answer %v", got)
+		}
+		return nil
+	}
+	if _, ok := poll(10*time.Second, 50*time.Millisecond, func() bool { return healthy("udp") == nil }); !ok {
+		t.Fatalf("never the healthy answer: %v", healthy("udp"))
+	}
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var dials atomic.Int64
+	for range 1000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := net.DialTimeout("tcp", ip+":27180", time.Second)
+				if err != nil {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				dials.Add(1)
+				// Say nothing and hold it until the server closes it.
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				go func() { <-stop; c.Close() }()
+				c.Read(make([]byte, 1))
+				c.Close()
+			}
+		}()
+	}
+	// Six seconds: the idle ones outlive the header timeout (5 s) and
+	// are replaced; fall 2 × 200 ms would have turned the target down
+	// many times over.
+	var bad []string
+	deadline := time.Now().Add(6 * time.Second)
+	queries := 0
+	for time.Now().Before(deadline) && queries < 300 {
+		for _, network := range []string{"udp", "tcp"} {
+			if err := healthy(network); err != nil {
+				bad = append(bad, network+": "+err.Error())
+			}
+		}
+		queries++
+		time.Sleep(50 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if len(bad) > 0 {
+		t.Errorf("%d of %d answers during the attack were not the healthy one, e.g. %v", len(bad), 2*queries, bad[0])
+	}
+	t.Logf("%d connections made to the status listener during the attack; %d queries over UDP and TCP", dials.Load(), 2*queries)
+	refused, err := metric("http://"+ip+":27191/metrics", `coredns_healthdns_listener_refused_total{listener="status"}`)
+	if err != nil || refused == 0 {
+		t.Errorf("refusals counted: %v, %v; want some", refused, err)
+	}
+	if strings.Contains(s.Out.String(), "too many open files") {
+		t.Errorf("the server ran out of descriptors:\n%s", s.Out.String())
+	}
+	// The status listener serves again once the clients are gone.
+	if _, ok := poll(10*time.Second, 100*time.Millisecond, func() bool {
+		d, err := getDoc("http://" + ip + ":27180/status")
+		return err == nil && len(d.Names) == 1
+	}); !ok {
+		t.Fatal("status listener does not serve after the attack")
 	}
 }

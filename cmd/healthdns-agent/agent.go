@@ -15,6 +15,7 @@ import (
 
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/listen"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,6 +101,7 @@ func newAgent(o options, logOut io.Writer) (*agent, error) {
 		a.log.Printf("[WARN] INSECURE: gossip on %s is neither encrypted nor authenticated (-insecure): anyone who can reach it can create and delete any owner's records and observations", o.bind)
 	}
 	m := newMetrics(a.reg)
+	m.logf = a.log.Printf
 	a.pool.OnResult = m.observeProbe
 	a.pool.OnChange = func(t *probe.Target, from, to health.State, why string) {
 		m.transitions.WithLabelValues(t.Addr.String(), to.String()).Inc()
@@ -109,7 +111,7 @@ func newAgent(o options, logOut io.Writer) (*agent, error) {
 		a.log.Printf("[INFO] target %s is %s, was %s%s", t.Addr, to, from, why)
 	}
 	if o.status != "" {
-		ln, err := net.Listen("tcp", o.status)
+		ln, err := listen.Listen("agent-status", o.status, listen.Default)
 		if err != nil {
 			return nil, fmt.Errorf("status listener: %w", err)
 		}
@@ -142,7 +144,7 @@ func newAgent(o options, logOut io.Writer) (*agent, error) {
 // run joins the cluster and probes until ctx ends, then leaves.
 func (a *agent) run(ctx context.Context) error {
 	if a.status != nil {
-		a.srv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 5 * time.Second}
+		a.srv = listen.Server(a.handler(), listen.Default)
 		go a.srv.Serve(a.status)
 		a.log.Printf("[INFO] status on http://%s/status", a.status.Addr())
 	}
