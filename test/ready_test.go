@@ -40,6 +40,7 @@ func TestReadyWaitsForColdStart(t *testing.T) {
 
 	dir := t.TempDir()
 	writeFile(t, dir, "zone.db", zoneText)
+	writeFile(t, dir, "gossip.key", newGossipKey(t)+"\n")
 	const ip = "127.0.0.250"
 	dnsAddr, readyURL := ip+":26353", "http://"+ip+":26181/ready"
 	writeFile(t, dir, "Corefile", fmt.Sprintf(`gslb.example.com:26353 {
@@ -51,6 +52,7 @@ func TestReadyWaitsForColdStart(t *testing.T) {
             name solo
             bind %[1]s:26946
             join 127.0.0.251:26946
+            keyfile gossip.key
             sync-timeout 3s
         }
     }

@@ -107,7 +107,8 @@ bind:25353 server:25353 {
 
 	// An agent alone (nothing to join) still serves its status.
 	agentStatus := "127.0.0.251:25054"
-	ac := exec.Command(agent, "-name", "a1", "-bind", "127.0.0.251:25946", "-status", agentStatus)
+	key := writeFile(t, t.TempDir(), "gossip.key", newGossipKey(t)+"\n")
+	ac := exec.Command(agent, "-name", "a1", "-bind", "127.0.0.251:25946", "-status", agentStatus, "-keyfile", key)
 	ap := launchCmd(t, "healthdns-agent", ac)
 	if _, ok := poll(15*time.Second, 50*time.Millisecond, func() bool {
 		resp, err := http.Get("http://" + agentStatus + "/health")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/listen"
 	"github.com/healthdns/healthdns/plugin/healthdns/observer"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 
@@ -45,6 +46,12 @@ type link interface {
 }
 
 func newAgent(o options, logOut io.Writer) (*agent, error) {
+	switch {
+	case o.keyFile == "" && !o.insecure:
+		return nil, fmt.Errorf("no -keyfile: without a key anyone who can reach the gossip port (%s) can change every owner's records and observations; give -keyfile FILE (the cluster's key), or -insecure to gossip in the clear on purpose", o.bind)
+	case o.keyFile != "" && o.insecure:
+		return nil, errors.New("-keyfile and -insecure: choose one")
+	}
 	if o.name == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -84,10 +91,11 @@ func newAgent(o options, logOut io.Writer) (*agent, error) {
 	if o.advertise != "" {
 		cfg.AdvertiseAddr, cfg.AdvertisePort, _ = splitHostPort(o.advertise)
 	}
-	if o.keyFile == "" {
-		a.log.Printf("[WARN] no -keyfile: gossip is not encrypted")
+	if o.insecure {
+		a.log.Printf("[WARN] INSECURE: gossip on %s is neither encrypted nor authenticated (-insecure): anyone who can reach it can create and delete any owner's records and observations", o.bind)
 	}
 	m := newMetrics(a.reg)
+	m.logf = a.log.Printf
 	a.pool.OnResult = m.observeProbe
 	a.pool.OnChange = func(t *probe.Target, from, to health.State, why string) {
 		m.transitions.WithLabelValues(t.Addr.String(), to.String()).Inc()
@@ -97,7 +105,7 @@ func newAgent(o options, logOut io.Writer) (*agent, error) {
 		a.log.Printf("[INFO] target %s is %s, was %s%s", t.Addr, to, from, why)
 	}
 	if o.status != "" {
-		ln, err := net.Listen("tcp", o.status)
+		ln, err := listen.Listen("agent-status", o.status, listen.Default)
 		if err != nil {
 			return nil, fmt.Errorf("status listener: %w", err)
 		}
@@ -148,7 +156,7 @@ func newAgent(o options, logOut io.Writer) (*agent, error) {
 // run joins the cluster and probes until ctx ends, then leaves.
 func (a *agent) run(ctx context.Context) error {
 	if a.status != nil {
-		a.srv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 5 * time.Second}
+		a.srv = listen.Server(a.handler(), listen.Default)
 		go a.srv.Serve(a.status)
 		a.log.Printf("[INFO] status on http://%s/status", a.status.Addr())
 	}

@@ -246,7 +246,7 @@ func TestWitness(t *testing.T) {
 	defer server.Shutdown()
 	opts, err := parseFlags([]string{
 		"-name", "w1", "-observer", "third", "-bind", "127.0.0.1:0", "-join", server.Addr(), "-status", "127.0.0.1:0",
-		"-witness", "-probe=false", "-gossip-interval", "50ms", "-leave-timeout", "1s",
+		"-witness", "-probe=false", "-gossip-interval", "50ms", "-leave-timeout", "1s", "-insecure",
 	}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -285,5 +285,34 @@ func TestWitness(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "witness (it votes; it does not probe) w1") {
 		t.Errorf("log does not say what it is:\n%s", logs.String())
+	}
+}
+
+// TestAgentNeedsKey: an agent refuses to gossip without a key unless
+// -insecure says so, and then says it in its log and its status.
+func TestAgentNeedsKey(t *testing.T) {
+	o, err := parseFlags([]string{"-name", "a", "-bind", "127.0.2.1:0"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newAgent(o, io.Discard); err == nil || !strings.Contains(err.Error(), "no -keyfile") || !strings.Contains(err.Error(), "-insecure") {
+		t.Fatalf("keyless agent: %v, want a refusal naming -keyfile and -insecure", err)
+	}
+	o.keyFile, o.insecure = "/some/key", true
+	if _, err := newAgent(o, io.Discard); err == nil || !strings.Contains(err.Error(), "choose one") {
+		t.Fatalf("-keyfile and -insecure: %v", err)
+	}
+	o.keyFile = ""
+	var logs strings.Builder
+	a, err := newAgent(o, &syncWriter{w: &logs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.node.Shutdown()
+	if !strings.Contains(logs.String(), "INSECURE") {
+		t.Errorf("no INSECURE line in the log:\n%s", logs.String())
+	}
+	if d := a.document(); d.Cluster == nil || !d.Cluster.Insecure {
+		t.Errorf("status cluster %+v, want insecure", d.Cluster)
 	}
 }

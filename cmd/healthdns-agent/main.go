@@ -45,6 +45,7 @@ type options struct {
 	join      []string
 	connect   []string
 	keyFile   string
+	insecure  bool
 	label     string
 	status    string
 	debug     bool
@@ -76,6 +77,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.StringVar(&join, "join", "", "comma-separated host:port of cluster members to join")
 	fs.StringVar(&connect, "connect", "", "comma-separated host:port of servers' client ports (their cluster clients address): connect out to one of them as an edge client instead of gossiping (-bind/-join), for an agent or sidecar that no server can reach; needs -keyfile")
 	fs.StringVar(&o.keyFile, "keyfile", "", "gossip key file: one base64 key per line, the first encrypts")
+	fs.BoolVar(&o.insecure, "insecure", false, "gossip without -keyfile, in the clear: anyone who reaches -bind can change records and observations (default: refuse to start without -keyfile)")
 	fs.StringVar(&o.label, "label", "", "cluster label; nodes with another label are refused")
 	fs.StringVar(&o.status, "status", "", "listen address for /status, /metrics and /health, e.g. 127.0.0.1:8054 (default: off)")
 	fs.StringVar(&o.sidecar.addr, "webhook", "", "serve the ExternalDNS webhook provider on this address, e.g. localhost:8888 (default: off)")

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
@@ -21,6 +23,9 @@ type metrics struct {
 	probes        *prometheus.CounterVec
 	probeDuration *prometheus.HistogramVec
 	transitions   *prometheus.CounterVec
+	localErrors   *prometheus.CounterVec
+	localLog      *probe.Every
+	logf          func(string, ...any)
 	reg           *prometheus.Registry
 }
 
@@ -36,6 +41,11 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help:    "Time a health check took, by check type.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"type"}),
+		localErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: subsystem, Name: "probe_local_errors_total",
+			Help: "Health check runs that failed for want of this process's resources (emfile, enfile, enobufs, enomem, eaddrnotavail) or because it was stopping (shutdown); they count as unknown, never down.",
+		}, []string{"reason"}),
+		localLog: probe.NewEvery(10 * time.Second),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: subsystem, Name: "state_transitions_total",
 			Help: "Target state changes seen by this observer, by target and new state.",
@@ -49,13 +59,20 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	}, []string{"version", "commit", "date", "coredns", "goversion"})
 	b := version.Get()
 	build.WithLabelValues(b.Version, b.Commit, b.Date, b.CoreDNS, b.Go).Set(1)
-	reg.MustRegister(m.probes, m.probeDuration, m.transitions, build)
+	reg.MustRegister(m.probes, m.probeDuration, m.transitions, m.localErrors, build)
 	return m
 }
 
 func (m *metrics) observeProbe(r probe.Result) {
 	result := "success"
-	if r.Err != nil {
+	switch {
+	case r.Local != "":
+		result = "local_error"
+		m.localErrors.WithLabelValues(r.Local).Inc()
+		if r.Local != probe.LocalShutdown && m.logf != nil && m.localLog.Allow() {
+			m.logf("[WARN] probe of %s failed here, not at the target (%s): %v; counted as unknown, never down", r.Target.Addr, r.Local, r.Err)
+		}
+	case r.Err != nil:
 		result = "failure"
 	}
 	m.probes.WithLabelValues(r.Target.Addr.String(), r.Check.Kind.String(), result).Inc()

@@ -39,6 +39,7 @@ func (a *agent) document() *status.Document {
 	d := &status.Document{
 		Node: a.link.Name(), Role: status.RoleAgent, Observer: a.opts.observer, Time: time.Now().UTC(),
 	}
+	d.Cluster = &status.Cluster{Insecure: a.opts.insecure, Label: a.opts.label}
 	b := version.Get()
 	d.Build = &status.Build{Version: b.Version, Commit: b.Commit, Date: b.Date, CoreDNS: b.CoreDNS, Go: b.Go}
 	if a.opts.witness {

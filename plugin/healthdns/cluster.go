@@ -38,6 +38,8 @@ type clusterConfig struct {
 	// maxClients the most connections it holds at once.
 	clients    string
 	maxClients int
+	// insecure: the operator asked for gossip without a key file.
+	insecure bool
 }
 
 const (
@@ -56,6 +58,7 @@ func parseCluster(c *caddy.Controller) (*clusterConfig, error) {
 	g := &cc.gossip
 	g.Role = gossip.RoleServer
 	g.BindAddr, g.BindPort = "0.0.0.0", 7946
+	line := c.Line()
 	err := eachBlockLine(c, "cluster", func(key string, args []string) error {
 		one := func() (string, error) {
 			if len(args) != 1 {
@@ -113,6 +116,11 @@ func parseCluster(c *caddy.Controller) (*clusterConfig, error) {
 			}
 		case "label":
 			g.Label, err = one()
+		case "insecure":
+			if len(args) != 0 {
+				return c.Errf("cluster insecure: takes no value")
+			}
+			cc.insecure = true
 		case "stale":
 			cc.stale, err = dur(100*time.Millisecond, time.Hour)
 		case "servers":
@@ -177,8 +185,14 @@ func parseCluster(c *caddy.Controller) (*clusterConfig, error) {
 	if g.Observer == "" {
 		g.Observer = g.Name
 	}
-	if cc.clients != "" && g.KeyFile == "" {
-		return nil, c.Err("cluster clients: needs keyfile: the gossip key authenticates and encrypts edge clients' connections")
+	switch {
+	case g.KeyFile == "" && !cc.insecure:
+		return nil, errAt(c, line, "cluster: no keyfile: without a key anyone who can reach the gossip port (%s) can change every owner's records and observations; add keyfile FILE (32 random bytes, base64: head -c32 /dev/urandom | base64), or insecure to gossip in the clear on purpose",
+			net.JoinHostPort(g.BindAddr, strconv.Itoa(g.BindPort)))
+	case g.KeyFile != "" && cc.insecure:
+		return nil, errAt(c, line, "cluster: keyfile and insecure: choose one")
+	case cc.clients != "" && g.KeyFile == "":
+		return nil, errAt(c, line, "cluster clients: needs keyfile: the gossip key authenticates and encrypts edge clients' connections")
 	}
 	return cc, nil
 }
@@ -246,6 +260,9 @@ func acquireMember(cc *clusterConfig, dataDir string) (*member, error) {
 	}
 	cfg := cc.gossip
 	cfg.LogOutput = memberlistLog{}
+	if cc.insecure {
+		log.Warningf("cluster: INSECURE: gossip on %s is neither encrypted nor authenticated (Corefile says insecure): anyone who can reach it can create and delete any owner's records and observations", k)
+	}
 	n, err := gossip.New(cfg)
 	if err != nil {
 		return nil, err

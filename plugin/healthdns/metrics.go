@@ -2,6 +2,7 @@ package healthdns
 
 import (
 	"sync"
+	"time"
 
 	"github.com/coredns/coredns/plugin"
 
@@ -37,6 +38,13 @@ var (
 		Help:      "Time a health check took, by check type.",
 		Buckets:   []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"type"})
+
+	probeLocalErrors = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "probe_local_errors_total",
+		Help:      "Health check runs that failed for want of this process's resources (emfile, enfile, enobufs, enomem, eaddrnotavail) or because it was stopping (shutdown); they count as unknown, never down.",
+	}, []string{"reason"})
 
 	transitions = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
@@ -132,13 +140,24 @@ func answerCounter(server string, pol policy.Kind, out snapshot.Outcome) prometh
 	return v.(*[3][6]prometheus.Counter)[pol][out]
 }
 
+// localErrorLog keeps a process out of descriptors from also flooding
+// its log: one line per 10 s, the metric counts them all.
+var localErrorLog = probe.NewEvery(10 * time.Second)
+
 // pool is the process's probe pool. It lives outside any plugin instance so
 // that probe state survives a CoreDNS reload.
 var pool = func() *probe.Pool {
 	p := probe.NewPool()
 	p.OnResult = func(r probe.Result) {
 		result := "success"
-		if r.Err != nil {
+		switch {
+		case r.Local != "":
+			result = "local_error"
+			probeLocalErrors.WithLabelValues(r.Local).Inc()
+			if r.Local != probe.LocalShutdown && localErrorLog.Allow() {
+				log.Warningf("probe of %s failed here, not at the target (%s): %v; counted as unknown, never down", r.Target.Addr, r.Local, r.Err)
+			}
+		case r.Err != nil:
 			result = "failure"
 		}
 		probes.WithLabelValues(r.Target.Addr.String(), r.Check.Kind.String(), result).Inc()

@@ -3,7 +3,6 @@ package healthdns
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/listen"
 	"github.com/healthdns/healthdns/plugin/healthdns/override"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
 	"github.com/healthdns/healthdns/plugin/healthdns/status"
@@ -100,6 +100,7 @@ func (h *HealthDNS) document(only string) *status.Document {
 	if h.member != nil {
 		n := h.member.node
 		doc.Node, doc.Observer = n.Name(), h.member.cfg.gossip.Observer
+		doc.Cluster = &status.Cluster{Insecure: h.member.cfg.insecure, Label: h.member.cfg.gossip.Label}
 		for _, m := range n.Members() {
 			doc.Members = append(doc.Members, status.Member{Name: m.Name, Addr: m.Addr, Role: m.Role.String(), Observer: m.Observer, State: m.State.String(), Since: m.Since.UTC()})
 		}
@@ -288,20 +289,17 @@ func acquireStatus(addr string, h *HealthDNS) error {
 	defer statusMu.Unlock()
 	s := statusServers[addr]
 	if s == nil {
-		ln, err := net.Listen("tcp", addr)
+		ln, err := listen.Listen("status", addr, listen.Default)
 		if err != nil {
 			return err
 		}
 		s = &statusServer{}
-		s.srv = &http.Server{
-			Handler: status.Handler(func() *status.Document {
-				if src := s.source.Load(); src != nil {
-					return src.document("")
-				}
-				return nil
-			}),
-			ReadHeaderTimeout: 5 * time.Second,
-		}
+		s.srv = listen.Server(status.Handler(func() *status.Document {
+			if src := s.source.Load(); src != nil {
+				return src.document("")
+			}
+			return nil
+		}), listen.Default)
 		go func() {
 			if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Errorf("status listener %s: %v", addr, err)

@@ -1,6 +1,8 @@
 package healthdns
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +24,19 @@ fixed 300 IN A  192.0.2.99
 sub 3600 IN NS  ns.elsewhere.net.
 moved 3600 IN DNAME elsewhere.net.
 `
+
+// writeKey writes a gossip key file (32 random bytes, base64) in a temp
+// dir, as an operator makes one with head -c32 /dev/urandom | base64.
+func writeKey(t testing.TB) string {
+	t.Helper()
+	k := make([]byte, 32)
+	rand.Read(k)
+	p := filepath.Join(t.TempDir(), "gossip.key")
+	if err := os.WriteFile(p, []byte(base64.StdEncoding.EncodeToString(k)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
 
 func writeZone(t *testing.T, text string) string {
 	t.Helper()
@@ -88,20 +103,26 @@ func TestSetupParses(t *testing.T) {
 // Every mistake stops start-up with the file, the line and the reason.
 func TestSetupCluster(t *testing.T) {
 	zf := writeZone(t, testZone)
+	key := writeKey(t)
 	for _, tc := range []struct {
 		body          string
 		servers       int
 		forget, stale time.Duration
 	}{
-		{"name dns1", 0, 24 * time.Hour, 0},
-		{"name dns1\nservers 3\nforget-after 1h\nstale 30s", 3, time.Hour, 30 * time.Second},
+		{"name dns1\nkeyfile KEY", 0, 24 * time.Hour, 0},
+		{"name dns1\ninsecure", 0, 24 * time.Hour, 0},
+		{"name dns1\nkeyfile KEY\nservers 3\nforget-after 1h\nstale 30s", 3, time.Hour, 30 * time.Second},
 	} {
+		tc.body = strings.ReplaceAll(tc.body, "KEY", key)
 		c := caddy.NewTestController("dns", "healthdns example.org {\nzonefile "+zf+"\ncluster {\n"+tc.body+"\n}\n}")
 		cfg, err := parse(c)
 		if err != nil {
 			t.Fatalf("%q: %v", tc.body, err)
 		}
 		cc := cfg.cluster
+		if cc.insecure != strings.Contains(tc.body, "insecure") {
+			t.Errorf("%q: insecure %v", tc.body, cc.insecure)
+		}
 		if cc.servers != tc.servers || cc.forgetAfter != tc.forget || cc.stale != tc.stale {
 			t.Errorf("%q: servers %d forget-after %v stale %v, want %d %v %v", tc.body, cc.servers, cc.forgetAfter, cc.stale, tc.servers, tc.forget, tc.stale)
 		}
@@ -112,6 +133,7 @@ func TestSetupErrors(t *testing.T) {
 	zf := writeZone(t, testZone)
 	bad := writeZone(t, "$ORIGIN example.org.\n@ IN SOA ns1 host 1 2 3 4 5\n@ IN NS ns1\nx IN A 300.1.1.1\n")
 	noSOA := writeZone(t, "$ORIGIN example.org.\n@ IN NS ns1\n")
+	key := writeKey(t)
 	tests := []struct {
 		name, body string
 		line       string // "Testfile:N" expected in the error
@@ -152,6 +174,9 @@ func TestSetupErrors(t *testing.T) {
 		{"bad ttl", "zonefile ZF\nttl -5", ":3", `ttl "-5"`},
 		{"max answers zero", "zonefile ZF\nname app {\nmax-answers 0\n}", ":4", "max-answers"},
 		{"cluster without name", "zonefile ZF\ncluster {\nbind 127.0.0.1:7946\n}", ":5", "name is required"},
+		{"cluster without key", "zonefile ZF\ncluster {\nname a\nbind 127.0.0.1:7946\n}", ":3", "cluster: no keyfile: without a key anyone who can reach the gossip port (127.0.0.1:7946)"},
+		{"cluster key and insecure", "zonefile ZF\ncluster {\nname a\nkeyfile KEY\ninsecure\n}", ":3", "keyfile and insecure: choose one"},
+		{"cluster insecure with a value", "zonefile ZF\ncluster {\nname a\ninsecure yes\n}", ":5", "cluster insecure: takes no value"},
 		{"cluster unknown property", "zonefile ZF\ncluster {\nname a\ngossip fast\n}", ":5", `cluster: unknown property "gossip"`},
 		{"cluster bad duration", "zonefile ZF\ncluster {\nname a\nstale soon\n}", ":5", `cluster stale "soon"`},
 		{"cluster bad bind", "zonefile ZF\ncluster {\nname a\nbind 127.0.0.1\n}", ":5", `cluster bind "127.0.0.1"`},
@@ -176,7 +201,7 @@ func TestSetupErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			body := strings.ReplaceAll(tc.body, "ZF", zf)
+			body := strings.ReplaceAll(strings.ReplaceAll(tc.body, "ZF", zf), "KEY", key)
 			c := caddy.NewTestController("dns", "healthdns example.org {\n"+body+"\n}")
 			_, err := parse(c)
 			if err == nil {

@@ -47,6 +47,9 @@ type Result struct {
 	Check    *Check
 	Err      error
 	Duration time.Duration
+	// Local, when not "", is why Err is this process's trouble and not
+	// the target's (see LocalReason): the check counted as unknown.
+	Local string
 }
 
 // Pool runs the probes of every acquired target. Targets outlive a
@@ -209,7 +212,7 @@ func (p *Pool) round(ctx context.Context, e *entry, checks []Check) {
 			start := time.Now()
 			errs[i] = checks[i].Run(cctx)
 			if p.OnResult != nil {
-				p.OnResult(Result{Target: t, Check: &checks[i], Err: errs[i], Duration: time.Since(start)})
+				p.OnResult(Result{Target: t, Check: &checks[i], Err: errs[i], Duration: time.Since(start), Local: LocalReason(errs[i])})
 			}
 		}(i)
 	}
@@ -231,6 +234,15 @@ func (p *Pool) round(ctx context.Context, e *entry, checks []Check) {
 		}
 	}
 	for i := range checks {
+		if r := LocalReason(errs[i]); r != "" {
+			// Not evidence about the target: unknown this round, and
+			// the tracker keeps its run so rise and fall still hold.
+			states[i] = health.Unknown
+			if e.status.Err == "" {
+				e.status.Err = checks[i].String() + ": local error (" + r + ", not the target's): " + errs[i].Error()
+			}
+			continue
+		}
 		e.trackers[i].Observe(errs[i] == nil, t.Rise, t.Fall, now)
 		states[i] = e.trackers[i].State
 		if errs[i] != nil && e.status.Err == "" {

@@ -60,6 +60,8 @@ type Document struct {
 	// "12s ago" a renderer shows) is relative to Time, so a reader on
 	// another machine is not misled by clock skew.
 	Time time.Time `json:"time"`
+	// Cluster is how this node gossips; absent without a cluster.
+	Cluster *Cluster `json:"cluster,omitempty"`
 	// Partition is the server's partition state; nil (absent) on agents.
 	Partition *Partition `json:"partition,omitempty"`
 	// Members are the gossip cluster's members as this node knows them,
@@ -118,6 +120,16 @@ type Override struct {
 	Until time.Time `json:"until,omitzero"`
 	// Active is true while it is in force.
 	Active bool `json:"active"`
+}
+
+// Cluster is how a node gossips.
+type Cluster struct {
+	// Insecure is true when the operator turned the gossip key off
+	// (Corefile insecure, agent -insecure): gossip is in the clear and
+	// anyone who reaches the gossip port can change state.
+	Insecure bool `json:"insecure"`
+	// Label is the cluster label; nodes with another one are refused.
+	Label string `json:"label"`
 }
 
 // Build is a node's build information, as its -version prints it.

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/healthdns/healthdns/plugin/healthdns/listen"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -26,14 +28,14 @@ type Server struct {
 // default registry's when nil), and serves them until Shutdown.
 func Listen(w *Webhook, addr, healthAddr string, gatherer prometheus.Gatherer) (*Server, error) {
 	s := &Server{}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen.Listen("webhook", addr, apiLimits)
 	if err != nil {
 		return nil, fmt.Errorf("webhook: listen on %s: %w", addr, err)
 	}
 	s.apiLn = ln
-	s.api = newHTTPServer(w)
+	s.api = listen.Server(w, apiLimits)
 	if healthAddr != "" {
-		hl, err := net.Listen("tcp", healthAddr)
+		hl, err := listen.Listen("webhook-health", healthAddr, listen.Default)
 		if err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("webhook: health listener on %s: %w", healthAddr, err)
@@ -44,7 +46,7 @@ func Listen(w *Webhook, addr, healthAddr string, gatherer prometheus.Gatherer) (
 		mux := http.NewServeMux()
 		mux.Handle("/healthz", w.Health())
 		mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
-		s.healthLn, s.health = hl, newHTTPServer(mux)
+		s.healthLn, s.health = hl, listen.Server(mux, listen.Default)
 	}
 	s.apiDone = serve(s.api, s.apiLn)
 	if s.health != nil {
@@ -53,16 +55,15 @@ func Listen(w *Webhook, addr, healthAddr string, gatherer prometheus.Gatherer) (
 	return s, nil
 }
 
-func newHTTPServer(h http.Handler) *http.Server {
-	// ExternalDNS's client gives up after its read + write timeouts (15 s
-	// by default); these only bound clients that stall.
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		WriteTimeout:      time.Minute,
-		IdleTimeout:       2 * time.Minute,
-	}
+// apiLimits: ExternalDNS's client gives up after its read + write
+// timeouts (15 s by default); these only bound clients that stall. One
+// ExternalDNS needs a connection or two.
+var apiLimits = listen.Limits{
+	MaxConns:          64,
+	ReadHeaderTimeout: 10 * time.Second,
+	ReadTimeout:       time.Minute,
+	WriteTimeout:      time.Minute,
+	IdleTimeout:       2 * time.Minute,
 }
 
 func serve(srv *http.Server, ln net.Listener) chan struct{} {
