@@ -186,13 +186,13 @@ func parseCluster(c *caddy.Controller) (*clusterConfig, error) {
 		g.Observer = g.Name
 	}
 	switch {
+	case cc.clients != "" && g.KeyFile == "":
+		return nil, c.Err("cluster clients: needs keyfile: the gossip key authenticates and encrypts edge clients' connections")
 	case g.KeyFile == "" && !cc.insecure:
 		return nil, errAt(c, line, "cluster: no keyfile: without a key anyone who can reach the gossip port (%s) can change every owner's records and observations; add keyfile FILE (32 random bytes, base64: head -c32 /dev/urandom | base64), or insecure to gossip in the clear on purpose",
 			net.JoinHostPort(g.BindAddr, strconv.Itoa(g.BindPort)))
 	case g.KeyFile != "" && cc.insecure:
 		return nil, errAt(c, line, "cluster: keyfile and insecure: choose one")
-	case cc.clients != "" && g.KeyFile == "":
-		return nil, errAt(c, line, "cluster clients: needs keyfile: the gossip key authenticates and encrypts edge clients' connections")
 	}
 	return cc, nil
 }
