@@ -525,9 +525,10 @@ func (h *HealthDNS) rebuild() time.Time {
 		}
 	}
 	byState := map[health.State]int{}
+	down := make([]int, len(names)) // targets down, by name
 	built := make([]snapshot.Name, 0, len(names))
 	targets := make([]snapshot.Target, 0, total) // one backing array for all
-	for _, n := range names {
+	for ni, n := range names {
 		sn := snapshot.Name{
 			FQDN: n.fqdn, TTL: n.ttl, Policy: n.policy, MaxAnswers: n.maxAnswers, MinHealthy: n.minHealthy,
 			Fallback: n.fallback, Fixed: n.fixed, LastGood: h.lastGood[n.fqdn],
@@ -537,6 +538,9 @@ func (h *HealthDNS) rebuild() time.Time {
 			t := &n.targets[i]
 			v := h.judge.Verdict(verdictKey(n, *t)).State
 			byState[v]++
+			if v == health.Down {
+				down[ni]++
+			}
 			up := v == health.Up
 			if set := int8(1) + int8(b2f(up)); t.set != set {
 				if t.gauge == nil {
@@ -556,6 +560,11 @@ func (h *HealthDNS) rebuild() time.Time {
 	prev := h.snap.Load()
 	s := snapshot.Build(prev, zones, built)
 	until := h.fresh.until(now, h.evidenceOf(names, views, probing))
+	states := make(map[string]string, len(built))
+	for i, sn := range built {
+		states[sn.FQDN] = nameState(sn, s.Dynamic(sn.FQDN), down[i])
+	}
+	h.exportNameStates(states)
 	if s == prev {
 		// Nothing to answer differently, but the deadline is renewed (on
 		// a copy: a published snapshot is never written).
@@ -651,6 +660,7 @@ type verdictState struct {
 	lastGood       map[string][]netip.Addr
 	partitionSince time.Time
 	exported       map[string]string // voter -> role of voter_heard's series
+	nameStates     map[string]string // name -> its state (nameState), as name_state exports it
 }
 
 var (

@@ -94,6 +94,20 @@ var (
 		Help:      "Verdict changes the evidence wants that wait until a majority of voters is heard after them.",
 	})
 
+	nameStateGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "name_state",
+		Help:      "1 for a health-aware name's current state: healthy, degraded (targets down), standby (not answering its preferred targets), fallback or none (NODATA); one series per name.",
+	}, []string{"name", "state"})
+
+	namesByState = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "names",
+		Help:      "Health-aware names by state: healthy, degraded, standby, fallback, none.",
+	}, []string{"state"})
+
 	answers = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "healthdns",

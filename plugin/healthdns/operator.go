@@ -133,6 +133,7 @@ func (h *HealthDNS) document(only string) *status.Document {
 			sn.AnswerA, sn.AnswerAAAA = addrStrings(d.A.Addrs), addrStrings(d.AAAA.Addrs)
 			sn.Outcome = worstOutcome(d.A, d.AAAA)
 		}
+		sn.State = h.vs.nameStates[n.fqdn]
 		for _, t := range n.targets {
 			key := verdictKey(n, t)
 			v := h.judge.Verdict(key)

@@ -35,7 +35,7 @@ func fixture() *Document {
 		Names: []Name{
 			{
 				Name: "app.gslb.example.com.", Policy: "priority", Quorum: "majority", TTL: 10, Fallback: "all", MinHealthy: 1,
-				AnswerA: []string{"198.51.100.10"}, AnswerAAAA: []string{"2001:db8:1::10"}, Outcome: OutcomeHealthy,
+				AnswerA: []string{"198.51.100.10"}, AnswerAAAA: []string{"2001:db8:1::10"}, Outcome: OutcomeHealthy, State: NameStandby,
 				Targets: []Target{
 					{
 						ID: "0123456789abcdef", Address: "192.0.2.10", Tier: 1, Weight: 1, Checks: []string{"tcp 127.0.0.1:9001"},
@@ -77,7 +77,7 @@ func fixture() *Document {
 				},
 			},
 			{
-				Name: "www.gslb.example.com.", Policy: "roundrobin", Quorum: "2", TTL: 30, Fallback: "none", Outcome: OutcomeNone,
+				Name: "www.gslb.example.com.", Policy: "roundrobin", Quorum: "2", TTL: 30, Fallback: "none", Outcome: OutcomeNone, State: NameNone,
 				Targets: []Target{{Address: "203.0.113.10", Weight: 1, Checks: []string{"tcp 203.0.113.10:443"}, Verdict: StateUnknown}},
 			},
 		},

@@ -153,3 +153,76 @@ func (p *Partition) standing() string {
 	}
 	return s
 }
+
+// state is the state a name is shown with: its State, or for a document
+// that does not say, its Outcome.
+func (n Name) state() string {
+	if n.State != "" {
+		return n.State
+	}
+	return n.Outcome
+}
+
+// bySeverity returns the names worst first, then by name.
+func bySeverity(ns []Name) []Name {
+	out := slices.Clone(ns)
+	slices.SortStableFunc(out, func(a, b Name) int {
+		if c := Severity(a.state()) - Severity(b.state()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
+// summary says at a glance what is wrong: "2 targets down, 1 name on
+// standby", worst first; "all 3 names healthy" when nothing is. A target
+// of several names counts once. worst is the state of the worst name.
+func summary(ns []Name) (text, worst string) {
+	down := map[string]bool{}
+	count := map[string]int{}
+	worst = NameHealthy
+	for _, n := range ns {
+		st := n.state()
+		count[st]++
+		if Severity(st) < Severity(worst) {
+			worst = st
+		}
+		for _, t := range n.Targets {
+			if t.Verdict == StateDown {
+				down[t.Address+" "+strings.Join(t.Checks, ";")] = true
+			}
+		}
+	}
+	var parts []string
+	if len(down) > 0 {
+		parts = append(parts, plural(len(down), "target")+" down")
+	}
+	for _, st := range []struct{ state, words string }{
+		{NameNone, "answering nothing (NODATA)"},
+		{NameFallback, "on fallback"},
+		{NameStandby, "on standby"},
+		{NameDegraded, "degraded"},
+	} {
+		if c := count[st.state]; c > 0 {
+			parts = append(parts, plural(c, "name")+" "+st.words)
+		}
+	}
+	switch {
+	case len(ns) == 0:
+		return "no health-aware names", NameHealthy
+	case len(parts) == 0:
+		if len(ns) == 1 {
+			return "1 name, healthy", NameHealthy
+		}
+		return fmt.Sprintf("all %d names healthy", len(ns)), NameHealthy
+	}
+	return strings.Join(parts, ", "), worst
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}

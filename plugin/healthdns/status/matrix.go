@@ -17,7 +17,7 @@ const MaxTXT = 255
 // `dig CH TXT NAME`. Every string is at most MaxTXT bytes, one fact per
 // string, key=value words, so it greps well:
 //
-//	app.gslb.example.com. policy=priority quorum=majority ttl=10 fallback=all outcome=healthy answer=192.0.2.10,2001:db8::10
+//	app.gslb.example.com. policy=priority quorum=majority ttl=10 fallback=all outcome=healthy state=standby answer=198.51.100.10
 //	voters partitioned=no heard=3 known=3 need=2 rule=servers pending=0 dns1=self dns2=heard witness:w1=heard
 //	target 192.0.2.10 tier=1 weight=1 owner=- verdict=down since=2026-11-26T02:01:02Z (12s)
 //	192.0.2.10 observer=agent1 location=eu-west state=down age=0.4s
@@ -40,6 +40,9 @@ func MatrixTXT(n Name, part *Partition, now time.Time) []string {
 	p.word("ttl=" + strconv.FormatUint(uint64(n.TTL), 10))
 	p.word("fallback=" + tok(strings.Join(strings.Fields(n.Fallback), ",")))
 	p.word("outcome=" + tok(n.Outcome))
+	if n.State != "" {
+		p.word("state=" + tok(n.State))
+	}
 	p.list("answer", n.answer())
 	p.flush()
 	if part != nil {

@@ -17,13 +17,15 @@ var page = template.Must(template.New("page").Parse(pageHTML))
 
 // pageData is what the template shows, rendered from a Document.
 type pageData struct {
-	Doc       *Document
-	Time      string
-	Partition *partitionView
-	Members   []memberView
-	Views     []viewView
-	Names     []nameView
-	Catalog   []catalogView
+	Doc  *Document
+	Time string
+	// Summary says what is wrong across the names, SummaryClass how bad.
+	Summary, SummaryClass string
+	Partition             *partitionView
+	Members               []memberView
+	Views                 []viewView
+	Names                 []nameView
+	Catalog               []catalogView
 }
 
 type partitionView struct {
@@ -43,7 +45,8 @@ type viewView struct {
 type nameView struct {
 	Name
 	Answer  string
-	Class   string // of the outcome
+	Shown   string // the state shown
+	Class   string // of the state
 	Columns []column
 	Rows    []rowView
 }
@@ -76,12 +79,14 @@ type catalogView struct {
 // (unknown, stale, no observation) grey.
 func class(state string) string {
 	switch state {
-	case StateUp, OutcomeHealthy, "alive":
+	case StateUp, NameHealthy, "alive":
 		return "up"
-	case StateDown, OutcomeNone, "dead":
+	case StateDown, NameNone, NameFallback, "dead":
 		return "down"
-	case OutcomeFallback, "suspect":
+	case NameStandby, "suspect":
 		return "warn"
+	case NameDegraded:
+		return "degraded"
 	}
 	return "unknown"
 }
@@ -96,6 +101,11 @@ func when(now, t time.Time) string {
 func newPage(d *Document) pageData {
 	now := d.now()
 	p := pageData{Doc: d, Time: stamp(now)}
+	if d.Role == RoleServer || len(d.Names) > 0 {
+		var worst string
+		p.Summary, worst = summary(d.Names)
+		p.SummaryClass = class(worst)
+	}
 	if pt := d.Partition; pt != nil {
 		pv := &partitionView{Class: "up", Text: "not partitioned"}
 		if pt.Partitioned {
@@ -113,8 +123,8 @@ func newPage(d *Document) pageData {
 	for _, v := range d.Views {
 		p.Views = append(p.Views, viewView{View: v, Class: class(v.State), Heard: when(now, v.LastHeard)})
 	}
-	for _, n := range d.Names {
-		nv := nameView{Name: n, Answer: strings.Join(n.answer(), " "), Class: class(n.Outcome), Columns: columns(n)}
+	for _, n := range bySeverity(d.Names) {
+		nv := nameView{Name: n, Answer: strings.Join(n.answer(), " "), Shown: n.state(), Class: class(n.state()), Columns: columns(n)}
 		if nv.Answer == "" {
 			nv.Answer = "(nothing: NODATA)"
 		}

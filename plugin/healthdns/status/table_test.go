@@ -26,7 +26,7 @@ agent2   us-east   dead   31s ago  2   0     no
 dns1     eu-west   alive  0s ago   3   2     yes
 
 app.gslb.example.com. policy=priority quorum=majority ttl=10 fallback=all
-answer: healthy 198.51.100.10 2001:db8:1::10
+answer: standby 198.51.100.10 2001:db8:1::10
 TARGET          TIER  WEIGHT  OWNER  VERDICT  SINCE                             agent1     agent2       dns1
 192.0.2.10      1     1       -      down     2026-11-26T02:01:02Z (12s ago)    down 0.4s  stale 31.2s  down 0.0s
 2001:db8::10    1     1       -      down     2026-11-26T02:01:02Z (12s ago)    down 0.4s  -            down 0.0s

@@ -1,0 +1,53 @@
+package status
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestSummary(t *testing.T) {
+	up := Target{Address: "192.0.2.1", Verdict: StateUp}
+	down := Target{Address: "192.0.2.2", Verdict: StateDown, Checks: []string{"tcp 192.0.2.2:80"}}
+	for _, tc := range []struct {
+		names []Name
+		want  string
+		worst string
+	}{
+		{nil, "no health-aware names", NameHealthy},
+		{[]Name{{State: NameHealthy, Targets: []Target{up}}}, "1 name, healthy", NameHealthy},
+		{[]Name{{State: NameHealthy}, {State: NameHealthy}, {State: NameHealthy}}, "all 3 names healthy", NameHealthy},
+		// a target of two names counts once
+		{[]Name{{State: NameStandby, Targets: []Target{up, down}}, {State: NameDegraded, Targets: []Target{down}}},
+			"1 target down, 1 name on standby, 1 name degraded", NameStandby},
+		{[]Name{{State: NameFallback}, {State: NameFallback}, {State: NameNone}},
+			"1 name answering nothing (NODATA), 2 names on fallback", NameNone},
+		// a document from before states: the outcome stands in
+		{[]Name{{Outcome: OutcomeFallback}}, "1 name on fallback", NameFallback},
+	} {
+		got, worst := summary(tc.names)
+		if got != tc.want || worst != tc.worst {
+			t.Errorf("summary of %+v = %q, %q; want %q, %q", tc.names, got, worst, tc.want, tc.worst)
+		}
+	}
+}
+
+// TestPageOrdersBySeverity: the worst name comes first on the page,
+// whatever the document's (alphabetical) order.
+func TestPageOrdersBySeverity(t *testing.T) {
+	d := &Document{Node: "dns1", Role: RoleServer, Names: []Name{
+		{Name: "a.example.", State: NameHealthy},
+		{Name: "b.example.", State: NameDegraded},
+		{Name: "c.example.", State: NameNone},
+		{Name: "d.example.", State: NameStandby},
+		{Name: "e.example.", State: NameFallback},
+	}}
+	_, body := serve(t, Handler(func() *Document { return d }), "GET", "/")
+	last := -1
+	for _, n := range []string{"c.example.", "e.example.", "d.example.", "b.example.", "a.example."} {
+		i := strings.Index(body, `<h2 id="`+n+`">`)
+		if i < 0 || i < last {
+			t.Fatalf("page does not list %s after the worse names (at %d, previous at %d)", n, i, last)
+		}
+		last = i
+	}
+}
