@@ -275,6 +275,7 @@ func (a *agent) publish() {
 	}
 	a.mu.Lock()
 	states := make(map[gossip.TargetID]health.State, len(a.held))
+	reasons := map[gossip.TargetID]string{}
 	now := time.Now()
 	current := now
 	for id, h := range a.held {
@@ -282,10 +283,14 @@ func (a *agent) publish() {
 		if st.State != health.Unknown {
 			states[id] = st.State
 		}
+		if st.State == health.Down && st.Err != "" {
+			reasons[id] = st.Err
+		}
 		current = onSchedule(current, st.Checked, h.cat.Interval+h.cat.Timeout)
 	}
 	a.mu.Unlock()
 	a.node.PublishObservations(states)
+	a.node.PublishReasons(reasons)
 	// Date the view by when its probes last ran on schedule, so that a
 	// paused agent's view ages instead of being refreshed by its
 	// heartbeats.

@@ -389,17 +389,22 @@ type probed struct {
 func (m *member) publishObservations(p *probe.Pool) {
 	m.mu.Lock()
 	states := map[gossip.TargetID]health.State{}
+	reasons := map[gossip.TargetID]string{}
 	now := time.Now()
 	current := now
 	for _, ids := range m.observed {
 		for id, pt := range ids {
 			st := p.Status(pt.key)
 			states[id] = st.State
+			if st.State == health.Down && st.Err != "" {
+				reasons[id] = st.Err
+			}
 			current = onSchedule(current, st.Checked, pt.late)
 		}
 	}
 	m.mu.Unlock()
 	m.node.PublishObservations(states)
+	m.node.PublishReasons(reasons)
 	if len(states) > 0 {
 		m.node.ObservedAt(current)
 	}

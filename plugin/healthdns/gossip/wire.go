@@ -65,6 +65,7 @@ import (
 //	         target costs one byte a target
 //
 // Owners' records travel in messages of their own (6, 11-14), in records_wire.go.
+// Why observers report targets down travels in reasons (20), in reasons.go.
 // Health states are 0 unknown, 1 up, 2 down. Roles are 1 server, 2 agent,
 // 3 witness.
 //
@@ -766,6 +767,8 @@ func decodeMessage(b []byte) (any, error) {
 		return decodeRecordPart(d)
 	case msgRecordHeads:
 		return decodeRecordHeads(d)
+	case msgReasons:
+		return decodeReasons(d)
 	}
 	return nil, fmt.Errorf("unknown message type %d", typ)
 }

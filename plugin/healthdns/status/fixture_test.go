@@ -41,9 +41,9 @@ func fixture() *Document {
 						ID: "0123456789abcdef", Address: "192.0.2.10", Tier: 1, Weight: 1, Checks: []string{"tcp 127.0.0.1:9001"},
 						Verdict: StateDown, Since: before(12 * time.Second), Reason: "agent1=down agent2=stale dns1=down by quorum majority",
 						Observations: []Observation{
-							{Observer: "agent1", Location: "eu-west", State: StateDown, LastHeard: before(400 * time.Millisecond), AgeSeconds: 0.4},
+							{Observer: "agent1", Location: "eu-west", State: StateDown, LastHeard: before(400 * time.Millisecond), AgeSeconds: 0.4, Error: "tcp 127.0.0.1:9001: timeout"},
 							{Observer: "agent2", Location: "us-east", State: StateUp, LastHeard: before(31200 * time.Millisecond), AgeSeconds: 31.2, Stale: true},
-							{Observer: "dns1", Location: "eu-west", State: StateDown, LastHeard: at},
+							{Observer: "dns1", Location: "eu-west", State: StateDown, LastHeard: at, Error: "tcp 127.0.0.1:9001: dial tcp 127.0.0.1:9001: connect: connection refused"},
 						},
 						History: []Change{
 							{Time: before(10 * time.Minute), From: StateUnknown, To: StateUp, Reason: "agent1=up agent2=up dns1=up by quorum majority"},

@@ -20,7 +20,7 @@ const MaxTXT = 255
 //	app.gslb.example.com. policy=priority quorum=majority ttl=10 fallback=all outcome=healthy state=standby answer=198.51.100.10
 //	voters partitioned=no heard=3 known=3 need=2 rule=servers pending=0 dns1=self dns2=heard witness:w1=heard
 //	target 192.0.2.10 tier=1 weight=1 owner=- verdict=down since=2026-11-26T02:01:02Z (12s)
-//	192.0.2.10 observer=agent1 location=eu-west state=down age=0.4s
+//	192.0.2.10 observer=agent1 location=eu-west state=down age=0.4s error=tcp 127.0.0.1:9001: dial tcp 127.0.0.1:9001: connect: connection refused
 //
 // The first string is the summary (an empty answer is "answer=-"). A
 // summary too long for one string goes on in the next ones, word by word,
@@ -30,7 +30,9 @@ const MaxTXT = 255
 // by word like the summary. Then each target (with pending=STATE when a
 // verdict change waits for a majority), followed by one string per
 // observer that reports on it, sorted by observer; a stale observation
-// says state=stale. Empty values are "-", spaces inside values "_". now is
+// says state=stale, and one whose probe fails ends with error= and the
+// failing check and its error as written, spaces and all (cut with "..."
+// at the end of the string). Empty values are "-", spaces inside values "_". now is
 // the reference for the verdict's age, usually Document.Time.
 func MatrixTXT(n Name, part *Partition, now time.Time) []string {
 	var p packer
@@ -85,8 +87,13 @@ func MatrixTXT(n Name, part *Partition, now time.Time) []string {
 			if !o.LastHeard.IsZero() || o.AgeSeconds > 0 {
 				age = seconds(o.AgeSeconds)
 			}
-			lines = append(lines, fit(fmt.Sprintf("%s observer=%s location=%s state=%s age=%s",
-				tok(t.Address), tok(o.Observer), tok(o.Location), o.shown(), age)))
+			line := fmt.Sprintf("%s observer=%s location=%s state=%s age=%s",
+				tok(t.Address), tok(o.Observer), tok(o.Location), o.shown(), age)
+			if o.Error != "" {
+				// Last on the string, as written: the rest of it is the error.
+				line += " error=" + oneLine.Replace(o.Error)
+			}
+			lines = append(lines, fit(line))
 		}
 	}
 	return lines

@@ -311,6 +311,12 @@ type Observation struct {
 	// is gone or silent, or its view is older than the target's check
 	// timing allows): it counts as unknown whatever State says.
 	Stale bool `json:"stale"`
+	// Error is why the observer's probe fails: the failing check and its
+	// error, e.g. "http://192.0.2.10/healthz: status 503". This server's
+	// own probes give it in full whenever the last check failed; other
+	// observers send it (at most 120 bytes) for the targets they report
+	// down. "" otherwise.
+	Error string `json:"error"`
 }
 
 // Change is one verdict change of a target.

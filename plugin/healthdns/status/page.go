@@ -63,6 +63,7 @@ type rowView struct {
 
 type cell struct {
 	Class, Text, Title string
+	Error              string // why the observer's probe fails, shown under the state
 }
 
 type changeView struct {
@@ -141,7 +142,7 @@ func newPage(d *Document) pageData {
 				}
 				s := o.shown()
 				title := "said " + orUnknown(o.State) + ", last heard " + when(now, o.LastHeard)
-				r.Cells = append(r.Cells, cell{Class: class(s), Text: s + " " + seconds(o.AgeSeconds), Title: title})
+				r.Cells = append(r.Cells, cell{Class: class(s), Text: s + " " + seconds(o.AgeSeconds), Title: title, Error: o.Error})
 			}
 			for _, h := range slices.Backward(t.History) {
 				r.History = append(r.History, changeView{

@@ -109,6 +109,13 @@ func Table(w io.Writer, d *Document) error {
 			row(cells...)
 		}
 		tw.Flush()
+		for _, t := range n.Targets {
+			for _, o := range t.Observations {
+				if o.Error != "" {
+					fmt.Fprintf(ew, "%s %s: %s\n", t.Address, o.Observer, oneLine.Replace(o.Error))
+				}
+			}
+		}
 	}
 
 	if len(d.Catalog) > 0 {
