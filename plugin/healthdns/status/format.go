@@ -154,6 +154,26 @@ func (p *Partition) standing() string {
 	return s
 }
 
+// recorded labels a verdict's reason with when it was recorded (the
+// verdict's since), so that it does not read as what observers say now:
+// "at 03:05:55: agent1=down dns1=down by quorum majority". The time is
+// UTC, to the second, the date added when it is not the day of now. ""
+// stays "".
+func recorded(reason string, at, now time.Time) string {
+	if reason == "" {
+		return ""
+	}
+	if at.IsZero() {
+		return reason
+	}
+	at, now = at.UTC(), now.UTC()
+	when := at.Format("15:04:05")
+	if at.Format(time.DateOnly) != now.Format(time.DateOnly) {
+		when = at.Format(time.RFC3339)
+	}
+	return "at " + when + ": " + reason
+}
+
 // state is the state a name is shown with: its State, or for a document
 // that does not say, its Outcome.
 func (n Name) state() string {

@@ -20,6 +20,7 @@ const MaxTXT = 255
 //	app.gslb.example.com. policy=priority quorum=majority ttl=10 fallback=all outcome=healthy state=standby answer=198.51.100.10
 //	voters partitioned=no heard=3 known=3 need=2 rule=servers pending=0 dns1=self dns2=heard witness:w1=heard
 //	target 192.0.2.10 tier=1 weight=1 owner=- verdict=down since=2026-11-26T02:01:02Z (12s)
+//	192.0.2.10 reason at 02:01:02: agent1=down dns1=down by quorum majority
 //	192.0.2.10 observer=agent1 location=eu-west state=down age=0.4s error=tcp 127.0.0.1:9001: dial tcp 127.0.0.1:9001: connect: connection refused
 //
 // The first string is the summary (an empty answer is "answer=-"). A
@@ -28,7 +29,9 @@ const MaxTXT = 255
 // strings, so no address is lost. Then, when part is not nil, the
 // server's standing among the voters (whether it may act), continued word
 // by word like the summary. Then each target (with pending=STATE when a
-// verdict change waits for a majority), followed by one string per
+// verdict change waits for a majority), then its verdict's reason as
+// recorded when the verdict changed (labelled "at HH:MM:SS:", UTC; absent
+// if none), then one string per
 // observer that reports on it, sorted by observer; a stale observation
 // says state=stale, and one whose probe fails ends with error= and the
 // failing check and its error as written, spaces and all (cut with "..."
@@ -80,6 +83,9 @@ func MatrixTXT(n Name, part *Partition, now time.Time) []string {
 		}
 		lines = append(lines, fit(fmt.Sprintf("target %s tier=%d weight=%d owner=%s verdict=%s%s since=%s",
 			tok(t.Address), t.Tier, t.Weight, tok(t.Owner), orUnknown(t.Verdict), pending, since)))
+		if t.Reason != "" {
+			lines = append(lines, fit(tok(t.Address)+" reason "+oneLine.Replace(recorded(t.Reason, t.Since, now))))
+		}
 		obs := slices.Clone(t.Observations)
 		slices.SortStableFunc(obs, func(a, b Observation) int { return strings.Compare(a.Observer, b.Observer) })
 		for _, o := range obs {

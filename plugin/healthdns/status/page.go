@@ -3,6 +3,7 @@ package status
 import (
 	_ "embed"
 	"html/template"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -53,7 +54,15 @@ type nameView struct {
 
 type rowView struct {
 	Target
-	Answered bool
+	// Reason is the verdict's reason labelled with when it was recorded.
+	Reason string
+	// Open says whether its history is open; Toggle is the page's URL
+	// with it the other way, Anchor the element's id. The page has no
+	// JavaScript, so what is open lives in the URL (?open=NAME/ADDR),
+	// which the refresh keeps.
+	Open           bool
+	Toggle, Anchor string
+	Answered       bool
 	Class    string // of the verdict
 	Checks   string
 	Since    string
@@ -99,8 +108,46 @@ func when(now, t time.Time) string {
 	return stamp(t) + " (" + ago(now, t) + " ago)"
 }
 
-func newPage(d *Document) pageData {
+// historyKey names a target's history in ?open=: "NAME/ADDR".
+func historyKey(n Name, t Target) string { return n.Name + "/" + t.Address }
+
+// toggled is query with key added to open= if absent, removed if present.
+func toggled(query url.Values, key string) string {
+	q := url.Values{}
+	for k, vs := range query {
+		q[k] = slices.Clone(vs)
+	}
+	open := q["open"]
+	if i := slices.Index(open, key); i >= 0 {
+		open = slices.Delete(open, i, i+1)
+	} else {
+		open = append(open, key)
+	}
+	if len(open) == 0 {
+		q.Del("open")
+	} else {
+		q["open"] = open
+	}
+	return "?" + q.Encode()
+}
+
+// anchor is an element id for key: letters, digits and dashes.
+func anchor(key string) string {
+	return "h-" + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, key)
+}
+
+// newPage renders d; query is the page's query string (?name=, ?open=).
+func newPage(d *Document, query url.Values) pageData {
 	now := d.now()
+	open := map[string]bool{}
+	for _, k := range query["open"] {
+		open[k] = true
+	}
 	p := pageData{Doc: d, Time: stamp(now)}
 	if d.Role == RoleServer || len(d.Names) > 0 {
 		var worst string
@@ -130,9 +177,12 @@ func newPage(d *Document) pageData {
 			nv.Answer = "(nothing: NODATA)"
 		}
 		for _, t := range n.Targets {
+			key := historyKey(n, t)
 			r := rowView{
 				Target: t, Answered: n.answered(t), Class: class(orUnknown(t.Verdict)),
 				Checks: strings.Join(t.Checks, "; "), Since: when(now, t.Since),
+				Reason: recorded(t.Reason, t.Since, now),
+				Open:   open[key], Toggle: toggled(query, key) + "#" + anchor(key), Anchor: anchor(key),
 			}
 			for _, c := range nv.Columns {
 				o, ok := t.observation(c.Observer)

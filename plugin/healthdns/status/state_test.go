@@ -51,3 +51,28 @@ func TestPageOrdersBySeverity(t *testing.T) {
 		last = i
 	}
 }
+
+// TestPageHistoryStaysOpen: a target's history opens by a link that puts
+// it in ?open=, so the refresh (which reloads the same URL) keeps it open;
+// its link then closes it. The reason is labelled with when it was
+// recorded.
+func TestPageHistoryStaysOpen(t *testing.T) {
+	h := Handler(fixture)
+	_, closed := serve(t, h, "GET", "/?name=app.gslb.example.com")
+	key := "app.gslb.example.com.%2F192.0.2.10"
+	link := `<details id="h-app-gslb-example-com--192-0-2-10"><summary class="mono"><a href="?name=app.gslb.example.com&amp;open=` + key + `#h-app-gslb-example-com--192-0-2-10">192.0.2.10: at 02:01:02: agent1=down agent2=stale dns1=down by quorum majority</a></summary>`
+	if !strings.Contains(closed, link) {
+		t.Fatalf("page lacks the closed history with its link:\n%s", closed)
+	}
+	_, opened := serve(t, h, "GET", "/?name=app.gslb.example.com&open="+key)
+	reopen := `<details id="h-app-gslb-example-com--192-0-2-10" open><summary class="mono"><a href="?name=app.gslb.example.com#h-app-gslb-example-com--192-0-2-10">`
+	if !strings.Contains(opened, reopen) {
+		t.Fatalf("page with ?open= lacks the open history linking to its closing:\n%s", opened)
+	}
+	if strings.Count(opened, " open>") != 1 {
+		t.Errorf("%d histories open, want 1", strings.Count(opened, " open>"))
+	}
+	if !strings.Contains(opened, `<meta http-equiv="refresh" content="2">`) {
+		t.Error("the page no longer refreshes itself")
+	}
+}
