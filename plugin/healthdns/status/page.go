@@ -63,11 +63,11 @@ type rowView struct {
 	Open           bool
 	Toggle, Anchor string
 	Answered       bool
-	Class    string // of the verdict
-	Checks   string
-	Since    string
-	Cells    []cell
-	History  []changeView // newest first
+	Class          string // of the verdict
+	Checks         string
+	Since          string
+	Cells          []cell
+	History        []changeView // newest first
 }
 
 type cell struct {
