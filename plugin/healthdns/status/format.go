@@ -246,3 +246,37 @@ func plural(n int, noun string) string {
 	}
 	return strconv.Itoa(n) + " " + noun + "s"
 }
+
+// maxDraw is the most addresses the weighted policy draws per query.
+const maxDraw = 16
+
+// perQuery says how a query's answer differs from the answer set when it
+// does not get all of it: "1 of these 2 IPv4 addresses per query, drawn
+// by weight". The weighted policy draws max-answers (1 by default) per
+// query while it answers healthy targets; the others rotate and give
+// max-answers. "" when every query gets the whole set.
+func (n Name) perQuery() string {
+	var parts []string
+	for _, fam := range []struct {
+		addrs []string
+		what  string
+	}{{n.AnswerA, "IPv4"}, {n.AnswerAAAA, "IPv6"}} {
+		total := len(fam.addrs)
+		k, how := n.MaxAnswers, "rotated"
+		if n.Policy == "weighted" && n.Outcome == OutcomeHealthy {
+			k, how = min(max(n.MaxAnswers, 1), maxDraw), "drawn by weight"
+		}
+		if k <= 0 || k >= total {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%d of these %d %s addresses", k, total, fam.what))
+		if len(parts) == 1 {
+			parts[0] += " per query, " + how
+		}
+	}
+	if len(parts) == 2 {
+		// "1 of these 2 IPv4 addresses per query, drawn by weight; 1 of these 3 IPv6 addresses"
+		return parts[0] + "; " + parts[1]
+	}
+	return strings.Join(parts, "")
+}

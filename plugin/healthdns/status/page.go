@@ -45,11 +45,12 @@ type viewView struct {
 
 type nameView struct {
 	Name
-	Answer  string
-	Shown   string // the state shown
-	Class   string // of the state
-	Columns []column
-	Rows    []rowView
+	Answer   string
+	PerQuery string // how a query's answer differs from Answer, if it does
+	Shown    string // the state shown
+	Class    string // of the state
+	Columns  []column
+	Rows     []rowView
 }
 
 type rowView struct {
@@ -172,7 +173,7 @@ func newPage(d *Document, query url.Values) pageData {
 		p.Views = append(p.Views, viewView{View: v, Class: class(v.State), Heard: when(now, v.LastHeard)})
 	}
 	for _, n := range bySeverity(d.Names) {
-		nv := nameView{Name: n, Answer: strings.Join(n.answer(), " "), Shown: n.state(), Class: class(n.state()), Columns: columns(n)}
+		nv := nameView{Name: n, Answer: strings.Join(n.answer(), " "), Shown: n.state(), Class: class(n.state()), Columns: columns(n), PerQuery: n.perQuery()}
 		if nv.Answer == "" {
 			nv.Answer = "(nothing: NODATA)"
 		}

@@ -76,3 +76,34 @@ func TestPageHistoryStaysOpen(t *testing.T) {
 		t.Error("the page no longer refreshes itself")
 	}
 }
+
+func TestPerQuery(t *testing.T) {
+	two := []string{"192.0.2.1", "192.0.2.2"}
+	for _, tc := range []struct {
+		n    Name
+		want string
+	}{
+		{Name{Policy: "weighted", MaxAnswers: 1, Outcome: OutcomeHealthy, AnswerA: two}, "1 of these 2 IPv4 addresses per query, drawn by weight"},
+		{Name{Policy: "weighted", Outcome: OutcomeHealthy, AnswerA: two}, "1 of these 2 IPv4 addresses per query, drawn by weight"},
+		{Name{Policy: "weighted", MaxAnswers: 2, Outcome: OutcomeHealthy, AnswerA: two}, ""},
+		// on fallback the weighted policy rotates and gives them all
+		{Name{Policy: "weighted", Outcome: OutcomeFallback, AnswerA: two}, ""},
+		{Name{Policy: "roundrobin", MaxAnswers: 1, Outcome: OutcomeHealthy, AnswerA: two, AnswerAAAA: []string{"2001:db8::1", "2001:db8::2", "2001:db8::3"}},
+			"1 of these 2 IPv4 addresses per query, rotated; 1 of these 3 IPv6 addresses"},
+		{Name{Policy: "roundrobin", Outcome: OutcomeHealthy, AnswerA: two}, ""},
+	} {
+		if got := tc.n.perQuery(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.n, got, tc.want)
+		}
+	}
+	d := &Document{Node: "self", Role: RoleServer, Names: []Name{{Name: "w.example.", Policy: "weighted", MaxAnswers: 1, Outcome: OutcomeHealthy, State: NameHealthy, AnswerA: two}}}
+	_, body := serve(t, Handler(func() *Document { return d }), "GET", "/")
+	for _, want := range []string{"192.0.2.1 192.0.2.2</span> <span class=\"muted\">(1 of these 2 IPv4 addresses per query, drawn by weight)</span>", "single server, probing by itself · state at"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "observer  ·") || strings.Contains(body, "observer ·") {
+		t.Error("page shows an empty observer")
+	}
+}

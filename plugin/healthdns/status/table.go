@@ -85,6 +85,9 @@ func Table(w io.Writer, d *Document) error {
 		if answer == "" {
 			answer = "(nothing: NODATA)"
 		}
+		if pq := n.perQuery(); pq != "" {
+			answer += " (" + pq + ")"
+		}
 		fmt.Fprintf(ew, "answer: %s %s\n", dash(n.state()), answer)
 		if len(n.Targets) == 0 {
 			fmt.Fprintln(ew, "no targets")
