@@ -129,18 +129,18 @@ func (h *HealthDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 			size -= optLen // SizeAndDo adds our OPT below
 		}
 	}
-	out, pol := s.Answer(m, qname, qtype, size)
+	out, pol, name := s.Answer(m, qname, qtype, size)
 	if out != snapshot.Static {
 		if s.Expired() {
 			// Paused past the deadline: our view may be long dead.
-			answerCounter(metrics.WithServer(ctx), pol, snapshot.Stale).Inc()
+			answerCounter(metrics.WithServer(ctx), name, pol, snapshot.Stale).Inc()
 			m = new(dns.Msg)
 			m.SetRcode(r, dns.RcodeServerFailure)
 			state.SizeAndDo(m)
 			w.WriteMsg(m)
 			return dns.RcodeSuccess, nil
 		}
-		answerCounter(metrics.WithServer(ctx), pol, out).Inc()
+		answerCounter(metrics.WithServer(ctx), name, pol, out).Inc()
 	}
 	state.SizeAndDo(m)
 	w.WriteMsg(m)

@@ -59,7 +59,8 @@ func standby(n snapshot.Name, s snapshot.Set, is4 bool) bool {
 }
 
 // exportNameStates sets name_state (one series per name: its current
-// state) and names (how many names are in each state). Called from
+// state) and names (how many names are in each state), and drops the
+// series of names that are gone. Called from
 // rebuild with h.mu held; states is what it computed.
 func (h *HealthDNS) exportNameStates(states map[string]string) {
 	counts := map[string]int{}
@@ -76,11 +77,17 @@ func (h *HealthDNS) exportNameStates(states map[string]string) {
 			nameStateGauge.WithLabelValues(fqdn, st).Set(1)
 		}
 	}
+	var gone map[string]bool
 	for fqdn, old := range h.vs.nameStates {
 		if _, ok := states[fqdn]; !ok { // the name is gone
 			nameStateGauge.DeleteLabelValues(fqdn, old)
+			if gone == nil {
+				gone = map[string]bool{}
+			}
+			gone[fqdn] = true
 		}
 	}
+	forgetAnswers(gone)
 	h.vs.nameStates = states
 	for _, st := range []string{status.NameHealthy, status.NameDegraded, status.NameStandby, status.NameFallback, status.NameNone} {
 		namesByState.WithLabelValues(st).Set(float64(counts[st]))
