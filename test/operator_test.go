@@ -305,7 +305,7 @@ func TestOperatorView(t *testing.T) {
 		}
 		lines := txtStrings(t, m)
 		summary := checkMatrix(t, "app CH TXT over "+network, lines, opApp, []string{opEast, opWest}, down, observers)
-		want := opApp + " policy=priority quorum=majority ttl=5 fallback=all outcome=healthy answer=" + opWest
+		want := opApp + " policy=priority quorum=majority ttl=5 fallback=all outcome=healthy state=standby answer=" + opWest
 		if len(summary) != 1 || summary[0] != want {
 			t.Errorf("app CH TXT over %s: summary %q, want %q", network, summary, want)
 		}
@@ -550,7 +550,7 @@ func TestOperatorView(t *testing.T) {
 	if f := strings.Fields(eastRow); len(f) < 5 || f[4] != "down" || strings.Count(eastRow, "down") != 1+len(observers) {
 		t.Errorf("healthdns-agent status: east's row %q, want verdict down and down for every observer:\n%s", eastRow, table)
 	}
-	for _, want := range []string{"node dns1 (server, observer dns1)", "partition: no; hearing 1 of 1 voters (need 1, servers): dns1 self; 3 of 3 observers", opApp, "answer: healthy " + opWest, opWest} {
+	for _, want := range []string{"node dns1 (server, observer dns1)", "partition: no; hearing 1 of 1 voters (need 1, servers): dns1 self; 3 of 3 observers", opApp, "answer: standby " + opWest, opWest} {
 		if !strings.Contains(table, want) {
 			t.Errorf("healthdns-agent status does not say %q:\n%s", want, table)
 		}

@@ -131,18 +131,18 @@ func (h *HealthDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 			size -= optLen // SizeAndDo adds our OPT below
 		}
 	}
-	out, pol := s.Answer(m, qname, qtype, size)
+	out, pol, name := s.Answer(m, qname, qtype, size)
 	if out != snapshot.Static {
 		if s.Expired() {
 			// Paused past the deadline: our view may be long dead.
-			answerCounter(metrics.WithServer(ctx), pol, snapshot.Stale).Inc()
+			answerCounter(metrics.WithServer(ctx), name, pol, snapshot.Stale).Inc()
 			m = new(dns.Msg)
 			m.SetRcode(r, dns.RcodeServerFailure)
 			state.SizeAndDo(m)
 			w.WriteMsg(m)
 			return dns.RcodeSuccess, nil
 		}
-		answerCounter(metrics.WithServer(ctx), pol, out).Inc()
+		answerCounter(metrics.WithServer(ctx), name, pol, out).Inc()
 	}
 	state.SizeAndDo(m)
 	w.WriteMsg(m)
@@ -542,10 +542,11 @@ func (h *HealthDNS) rebuild() time.Time {
 		}
 	}
 	byState := map[health.State]int{}
-	ovm := h.matcherFor(now) // operators' overrides, on top of the verdicts
+	ovm := h.matcherFor(now)        // operators' overrides, on top of the verdicts
+	down := make([]int, len(names)) // targets down, by name
 	built := make([]snapshot.Name, 0, len(names))
 	targets := make([]snapshot.Target, 0, total) // one backing array for all
-	for _, n := range names {
+	for ni, n := range names {
 		sn := snapshot.Name{
 			FQDN: n.fqdn, TTL: n.ttl, Policy: n.policy, MaxAnswers: n.maxAnswers, MinHealthy: n.minHealthy,
 			Fallback: n.fallback, Fixed: n.fixed, LastGood: h.lastGood[n.fqdn],
@@ -555,6 +556,9 @@ func (h *HealthDNS) rebuild() time.Time {
 			t := &n.targets[i]
 			v := h.judge.Verdict(verdictKey(n, *t)).State
 			byState[v]++
+			if v == health.Down {
+				down[ni]++
+			}
 			up := v == health.Up
 			if set := int8(1) + int8(b2f(up)); t.set != set {
 				if t.gauge == nil {
@@ -576,6 +580,11 @@ func (h *HealthDNS) rebuild() time.Time {
 	prev := h.snap.Load()
 	s := snapshot.Build(prev, zones, built)
 	until := h.fresh.until(now, h.evidenceOf(names, views, probing))
+	states := make(map[string]string, len(built))
+	for i, sn := range built {
+		states[sn.FQDN] = nameState(sn, s.Dynamic(sn.FQDN), down[i])
+	}
+	h.exportNameStates(states)
 	if s == prev {
 		// Nothing to answer differently, but the deadline is renewed (on
 		// a copy: a published snapshot is never written).
@@ -680,6 +689,7 @@ type verdictState struct {
 	partitionSince time.Time
 	exported       map[string]string // voter -> role of voter_heard's series
 	ov             overrideState
+	nameStates     map[string]string // name -> its state (nameState), as name_state exports it
 }
 
 var (

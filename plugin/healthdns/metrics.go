@@ -102,12 +102,26 @@ var (
 		Help:      "Verdict changes the evidence wants that wait until a majority of voters is heard after them.",
 	})
 
+	nameStateGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "name_state",
+		Help:      "1 for a health-aware name's current state: healthy, degraded (targets down), standby (not answering its preferred targets), fallback or none (NODATA); one series per name.",
+	}, []string{"name", "state"})
+
+	namesByState = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "names",
+		Help:      "Health-aware names by state: healthy, degraded, standby, fallback, none.",
+	}, []string{"state"})
+
 	answers = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "healthdns",
 		Name:      "answers_total",
-		Help:      "Health-aware answers by policy and outcome: healthy (healthy targets), fallback (nothing healthy, fallback answered), none (nothing healthy, NODATA) or stale (SERVFAIL: the server was paused and has not heard fresh observations yet).",
-	}, []string{"server", "policy", "outcome"})
+		Help:      "Health-aware answers by name (the configured or record name, never the query's), policy and outcome: healthy (healthy targets), fallback (nothing healthy, fallback answered), none (nothing healthy, NODATA) or stale (SERVFAIL: the server was paused and has not heard fresh observations yet). Zone-file answers (static) and queries outside the zones (refused) are not counted.",
+	}, []string{"server", "name", "policy", "outcome"})
 
 	buildInfo = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
@@ -122,22 +136,52 @@ func init() {
 	buildInfo.WithLabelValues(b.Version, b.Commit, b.Date, b.CoreDNS, b.Go).Set(1)
 }
 
-// answerCounters caches answers_total's counters per server label, so the
-// query path does one map load instead of hashing three labels.
-var answerCounters sync.Map // server -> *[3][6]prometheus.Counter
+// answerKey is one name's set of answers_total series.
+type answerKey struct {
+	server, name string
+	pol          policy.Kind
+}
 
-func answerCounter(server string, pol policy.Kind, out snapshot.Outcome) prometheus.Counter {
-	v, ok := answerCounters.Load(server)
+// answerOutcomes are the outcomes answers_total counts: health-aware ones.
+var answerOutcomes = []snapshot.Outcome{snapshot.Healthy, snapshot.Fallback, snapshot.Empty, snapshot.Stale}
+
+// answerCounters caches answers_total's counters per server, name and
+// policy, so the query path does one map load instead of hashing four
+// labels. The names are health-aware names of the configuration and the
+// records (Answer never gives the query name), so the series are bounded
+// by them; forgetAnswers drops those of a name that is gone.
+var answerCounters sync.Map // answerKey -> *[snapshot.Stale + 1]prometheus.Counter
+
+func answerCounter(server, name string, pol policy.Kind, out snapshot.Outcome) prometheus.Counter {
+	k := answerKey{server, name, pol}
+	v, ok := answerCounters.Load(k)
 	if !ok {
-		var cs [3][6]prometheus.Counter
-		for p := range cs {
-			for o := range cs[p] {
-				cs[p][o] = answers.WithLabelValues(server, policy.Kind(p).String(), snapshot.Outcome(o).String())
-			}
+		var cs [snapshot.Stale + 1]prometheus.Counter
+		for _, o := range answerOutcomes {
+			cs[o] = answers.WithLabelValues(server, name, pol.String(), o.String())
 		}
-		v, _ = answerCounters.LoadOrStore(server, &cs)
+		v, _ = answerCounters.LoadOrStore(k, &cs)
 	}
-	return v.(*[3][6]prometheus.Counter)[pol][out]
+	if c := v.(*[snapshot.Stale + 1]prometheus.Counter)[out]; c != nil {
+		return c
+	}
+	return answers.WithLabelValues(server, name, pol.String(), out.String()) // not counted today
+}
+
+// forgetAnswers drops the answers_total series of names no longer served.
+func forgetAnswers(gone map[string]bool) {
+	if len(gone) == 0 {
+		return
+	}
+	answerCounters.Range(func(k, _ any) bool {
+		if gone[k.(answerKey).name] {
+			answerCounters.Delete(k)
+		}
+		return true
+	})
+	for name := range gone {
+		answers.DeletePartialMatch(prometheus.Labels{"name": name})
+	}
 }
 
 // localErrorLog keeps a process out of descriptors from also flooding

@@ -140,6 +140,7 @@ func (h *HealthDNS) document(only string) *status.Document {
 			sn.AnswerA, sn.AnswerAAAA = addrStrings(d.A.Addrs), addrStrings(d.AAAA.Addrs)
 			sn.Outcome = worstOutcome(d.A, d.AAAA)
 		}
+		sn.State = h.vs.nameStates[n.fqdn]
 		for _, t := range n.targets {
 			key := verdictKey(n, t)
 			v := h.judge.Verdict(key)
@@ -161,6 +162,7 @@ func (h *HealthDNS) document(only string) *status.Document {
 				o := h.ownObservation(doc.Node, t.probeKey(), t.probe.Interval, t.probe.Timeout)
 				st.Observations = append(st.Observations, status.Observation{
 					Observer: doc.Node, Location: doc.Observer, State: o.State.String(), LastHeard: utcOrZero(o.At), AgeSeconds: ageOf(now, o.At), Stale: !o.Fresh(now),
+					Error: h.pool.Status(t.probeKey()).Err,
 				})
 			}
 			for _, view := range views {
@@ -168,6 +170,7 @@ func (h *HealthDNS) document(only string) *status.Document {
 				stale := !view.Alive || !o.Fresh(now)
 				st.Observations = append(st.Observations, status.Observation{
 					Observer: view.Node, Location: view.Observer, State: o.State.String(), LastHeard: view.LastHeard.UTC(), AgeSeconds: ageOf(now, view.LastHeard), Stale: stale,
+					Error: view.Reasons[t.id],
 				})
 			}
 			sort.Slice(st.Observations, func(i, j int) bool { return st.Observations[i].Observer < st.Observations[j].Observer })

@@ -226,6 +226,18 @@ func (c *EdgeClient) PublishObservations(states map[TargetID]health.State) {
 	}
 }
 
+// PublishReasons is Node.PublishReasons: the server the client is
+// connected to relays them into the cluster. They are sent when they
+// change; a server that missed them (a reconnect) has them again at the
+// next change.
+func (c *EdgeClient) PublishReasons(reasons map[TargetID]string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.st.reasons.publish(c.cfg.Name, c.st.self.epoch, reasons) {
+		c.sendLocked(m.encode())
+	}
+}
+
 // ObservedAt is Node.ObservedAt: the client's observations are current
 // as of t (heartbeats carry the age).
 func (c *EdgeClient) ObservedAt(t time.Time) {

@@ -3,6 +3,8 @@ package gossip
 import (
 	"strconv"
 	"time"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/override"
 )
 
 // kind is one kind of message: its type byte indexes kinds. Decoding,
@@ -51,6 +53,21 @@ func init() {
 				return "c/" + p.Node + "/" + strconv.Itoa(p.Page)
 			},
 			apply: func(s *state, m any, now time.Time) outcome { return s.applyPage(m.(*catalogPage), now) }},
+		msgReasons: {name: "reasons", decode: func(_ byte, d *decoder) (any, error) { return decodeReasons(d) }, fromEdge: true,
+			broadcast: func(m any) string { return reasonsName(m.(*reasonsMsg)) },
+			apply: func(s *state, m any, _ time.Time) outcome {
+				var o outcome
+				r := m.(*reasonsMsg)
+				if me, _ := s.aboutSelf(r.Node, r.Epoch); !me {
+					o.fresh = s.reasons.apply(r)
+				}
+				return o
+			}},
+		msgOverride: {name: "override", decode: func(_ byte, d *decoder) (any, error) {
+			e := d.override()
+			return []override.Entry{e}, d.finish()
+		},
+			handle: func(n *Node, m any, b []byte) { n.handleOverride(m.([]override.Entry), b) }},
 		msgRecordChg: {name: "record change", decode: func(_ byte, d *decoder) (any, error) { return decodeRecordChange(d) },
 			broadcast: func(m any) string { return recordChangeName(m.(*recordChange).Change) },
 			handle: func(n *Node, m any, b []byte) {

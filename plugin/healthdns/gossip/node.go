@@ -328,6 +328,10 @@ type ObserverView struct {
 	// observer's changes (a lost packet); push/pull will repair it.
 	Synced bool
 	States map[TargetID]health.State
+	// Reasons say why the observer reports targets down (the failing
+	// check and its error, at most MaxReason bytes), for the targets it
+	// reports down and sent a reason for; nil if none.
+	Reasons map[TargetID]string
 }
 
 // Observation is what v says of target id, for health.Decide: Unknown when
@@ -354,11 +358,13 @@ func (n *Node) Views() []ObserverView {
 		if p.view == nil {
 			return
 		}
+		states := p.view.states()
 		out = append(out, ObserverView{
 			Node: p.node, Observer: p.label, Role: p.role, State: st,
 			Alive: st == MemberAlive || st == MemberSuspect, LastHeard: observed,
 			Heard: heard, Silence: n.silence(p),
-			Synced: p.view.synced(), States: p.view.states(),
+			Synced: p.view.synced(), States: states,
+			Reasons: n.st.reasons.of(p.node, p == n.st.self, states),
 		})
 	}
 	add(n.st.self, states[n.cfg.Name], n.st.selfObserved(now), now)
@@ -669,10 +675,6 @@ func (n *Node) receive() {
 // handle decodes a message from memberlist and hands it to its kind's
 // handler (kinds.go).
 func (n *Node) handle(b []byte) {
-	if len(b) > 0 && b[0] == msgOverride {
-		n.handleOverride(b)
-		return
-	}
 	m, err := decodeMessage(b)
 	var k *kind
 	if len(b) > 0 {
@@ -730,10 +732,12 @@ func (n *Node) tick() {
 			hb = n.st.heartbeat(now)
 		}
 		forgot := n.st.gc(now)
+		reasons := n.repeatReasons()
 		n.mu.Unlock()
 		if hb != nil {
 			n.queue.QueueBroadcast(&broadcast{name: "h/" + hb.Node, msg: hb.encode()})
 		}
+		n.queueReasons(reasons)
 		n.queue.Prune(maxQueued)
 		if forgot {
 			n.notify()

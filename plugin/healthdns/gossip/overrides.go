@@ -16,8 +16,8 @@ import (
 // trip, and the whole book rides along every push/pull, join included,
 // so that a server that restarts or joins late gets it.
 //
-//	override        (20): entry; by gossip and direct
-//	override state  (21): the push/pull state with the book: inner uv
+//	override        (23): entry; by gossip and direct
+//	override state  (24): the push/pull state with the book: inner uv
 //	                      length + inner (the state or digest as it would
 //	                      be without overrides), n uv, n × entry
 //	entry: selector str, state byte (0 cleared, 1 drain, 2 down, 3 up),
@@ -27,8 +27,8 @@ import (
 // The push/pull state is wrapped only while the book holds entries, so a
 // cluster without overrides sends what it sent before.
 const (
-	msgOverride      byte = 20
-	msgOverrideState byte = 21
+	msgOverride      byte = 23
+	msgOverrideState byte = 24
 
 	minOverride = 1 + 1 + 1 + 1 + 1 + 2 + 1
 )
@@ -93,8 +93,8 @@ func (d *decoder) override() override.Entry {
 	return e
 }
 
-// decodeOverrides decodes either kind: an override (20) gives one entry
-// and no inner state; an override state (21) the entries and the inner
+// decodeOverrides decodes either kind: an override (23) gives one entry
+// and no inner state; an override state (24) the entries and the inner
 // push/pull state it wraps.
 func decodeOverrides(b []byte) (inner []byte, es []override.Entry, err error) {
 	if len(b) > maxState {
@@ -200,13 +200,7 @@ func (n *Node) notifyOverrides() {
 
 // handleOverride handles an override message (gossip or direct) in the
 // receive loop: news is merged, relayed and told.
-func (n *Node) handleOverride(b []byte) {
-	_, es, err := decodeOverrides(b)
-	if err != nil {
-		n.stats.garbled.Add(1)
-		n.logger.Printf("[WARN] healthdns gossip: dropped an override: %v", err)
-		return
-	}
+func (n *Node) handleOverride(es []override.Entry, b []byte) {
 	n.stats.received.Add(1)
 	news := n.MergeOverrides(es...)
 	if len(news) == 0 {

@@ -31,6 +31,7 @@ type state struct {
 	// observations or catalog may take; a larger change is sent whole and
 	// directly to every member (bulk). 0: never bulk.
 	bulkAfter int
+	reasons   reasonState // why observers report targets down (reasons.go)
 }
 
 // peer is what is known of one node.

@@ -20,6 +20,9 @@ import (
 // *gossip.EdgeClient.
 type Publisher interface {
 	PublishObservations(map[gossip.TargetID]health.State)
+	// PublishReasons says why targets are down: the failing check and
+	// its error, per target.
+	PublishReasons(map[gossip.TargetID]string)
 	ObservedAt(time.Time)
 }
 
@@ -43,15 +46,20 @@ type Probed struct {
 // refreshed by its heartbeats.
 func Publish(p Publisher, pool *probe.Pool, targets map[gossip.TargetID]Probed) {
 	states := make(map[gossip.TargetID]health.State, len(targets))
+	reasons := map[gossip.TargetID]string{}
 	current := time.Now()
 	for id, pt := range targets {
 		st := pool.Status(pt.Key)
 		if st.State != health.Unknown {
 			states[id] = st.State
 		}
+		if st.State == health.Down && st.Err != "" {
+			reasons[id] = st.Err
+		}
 		current = OnSchedule(current, st.Checked, pt.Late)
 	}
 	p.PublishObservations(states)
+	p.PublishReasons(reasons)
 	if len(targets) > 0 {
 		p.ObservedAt(current)
 	}

@@ -20,19 +20,20 @@ var anyOrder = []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeSOA, dns
 
 // Answer fills m, a reply already made with SetReply, for qname (lower
 // case) and qtype. It sets Rcode, Authoritative and the sections, and
-// returns the outcome and, for a health-aware answer, the policy, for
-// metrics.
+// returns the outcome and, for a health-aware answer, the policy and the
+// health-aware name that answered (a configured or record name, or a
+// wildcard's own name, never the query name; "" otherwise), for metrics.
 //
 // size is the most the reply may take on the wire, OPT record excluded (0:
 // no limit). It bounds only the optional additional records (the addresses
 // of MX, SRV and apex NS targets): they are left out rather than make the
 // reply truncated, since TC is for data the answer needs (RFC 2181 9).
 // Referral glue is required, so it is always added.
-func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int) (Outcome, policy.Kind) {
+func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int) (Outcome, policy.Kind, string) {
 	z := s.zoneOf(qname)
 	if z == nil {
 		m.Rcode = dns.RcodeRefused
-		return Refused, 0
+		return Refused, 0, ""
 	}
 	m.Authoritative = true
 	out := Static
@@ -45,15 +46,15 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int) (Out
 					m.Authoritative = false
 				}
 				z.referral(m, owner)
-				return out, 0
+				return out, 0, ""
 			}
 			target, ok := z.synthesise(m, name, owner)
 			if !ok {
-				return out, 0
+				return out, 0, ""
 			}
 			next := s.zoneOf(target)
 			if chain >= maxChain || next == nil || inAnswer(m.Answer, target) {
-				return out, 0
+				return out, 0, ""
 			}
 			z, name = next, target
 			continue
@@ -61,7 +62,7 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int) (Out
 		nd := z.names[name]
 		if nd == nil && z.ents[name] {
 			z.nodata(m, nil)
-			return out, 0
+			return out, 0, ""
 		}
 		if nd == nil {
 			var ent bool
@@ -69,13 +70,13 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int) (Out
 				// The wildcard exists only as an empty non-terminal: it
 				// still matches, with no data (RFC 4592 4.9).
 				z.nodata(m, nil)
-				return out, 0
+				return out, 0, ""
 			}
 		}
 		if nd == nil {
 			m.Rcode = dns.RcodeNameError
 			m.Ns = append(m.Ns, z.negSOA)
-			return out, 0
+			return out, 0, ""
 		}
 		if cn := nd.rrs[dns.TypeCNAME]; len(cn) > 0 && qtype != dns.TypeCNAME && qtype != dns.TypeANY {
 			m.Answer = append(m.Answer, cn...)
@@ -85,7 +86,7 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int) (Out
 			target := strings.ToLower(cn[0].(*dns.CNAME).Target)
 			next := s.zoneOf(target)
 			if chain >= maxChain || next == nil || inAnswer(m.Answer, target) {
-				return out, 0 // not ours, or a loop: the resolver takes it from here
+				return out, 0, "" // not ours, or a loop: the resolver takes it from here
 			}
 			z, name = next, target
 			continue
@@ -95,7 +96,7 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int) (Out
 			t = nd.anyType()
 			if t == 0 {
 				z.nodata(m, nd.negSOA())
-				return out, 0
+				return out, 0, ""
 			}
 		}
 		if dy := nd.dyn; dy != nil && (t == dns.TypeA || t == dns.TypeAAAA) {
@@ -109,9 +110,9 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int) (Out
 				// at any time.
 				z.nodata(m, dy.negSOA)
 				if set.Outcome == Empty {
-					return set.Outcome, dy.Policy
+					return set.Outcome, dy.Policy, dy.Name
 				}
-				return out, 0
+				return out, 0, ""
 			}
 			if m.Answer == nil {
 				m.Answer = make([]dns.RR, 0, set.size())
@@ -127,18 +128,18 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int) (Out
 					m.Answer[i] = c
 				}
 			}
-			return set.Outcome, dy.Policy
+			return set.Outcome, dy.Policy, dy.Name
 		}
 		rrs := nd.rrs[t]
 		if len(rrs) == 0 {
 			z.nodata(m, nd.negSOA())
-			return out, 0
+			return out, 0, ""
 		}
 		m.Answer = append(m.Answer, rrs...)
 		if qtype != dns.TypeANY && (t == dns.TypeMX || t == dns.TypeSRV || (t == dns.TypeNS && name == z.Origin)) {
 			z.additional(m, rrs, size)
 		}
-		return out, 0
+		return out, 0, ""
 	}
 }
 

@@ -55,7 +55,8 @@ func TestAlertRules(t *testing.T) {
 		"HealthDNSPartitioned":       {"coredns_healthdns_partitioned == 1", "30s"},
 		"HealthDNSVoterSilent":       {"coredns_healthdns_voter_heard == 0", "1m"},
 		"HealthDNSObserverSilent":    {"coredns_healthdns_observer_lag_seconds > 30", "1m"},
-		"HealthDNSAnsweringFallback": {`rate(coredns_healthdns_answers_total{outcome!="healthy"}[5m])`, ""},
+		"HealthDNSAnsweringFallback": {`sum by (instance, name, outcome) (rate(coredns_healthdns_answers_total{outcome=~"fallback|none"}[5m]))`, ""},
+		"HealthDNSNameStandby":       {`coredns_healthdns_name_state{state="standby"} == 1`, "5m"},
 		"HealthDNSGossipGarbled":     {`increase(coredns_healthdns_gossip_messages_total{result=~"garbled|oversized"}[10m])`, ""},
 	}
 	seen := map[string]bool{}

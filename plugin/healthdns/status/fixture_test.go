@@ -35,15 +35,15 @@ func fixture() *Document {
 		Names: []Name{
 			{
 				Name: "app.gslb.example.com.", Policy: "priority", Quorum: "majority", TTL: 10, Fallback: "all", MinHealthy: 1,
-				AnswerA: []string{"198.51.100.10"}, AnswerAAAA: []string{"2001:db8:1::10"}, Outcome: OutcomeHealthy,
+				AnswerA: []string{"198.51.100.10"}, AnswerAAAA: []string{"2001:db8:1::10"}, Outcome: OutcomeHealthy, State: NameStandby,
 				Targets: []Target{
 					{
 						ID: "0123456789abcdef", Address: "192.0.2.10", Tier: 1, Weight: 1, Checks: []string{"tcp 127.0.0.1:9001"},
 						Verdict: StateDown, Since: before(12 * time.Second), Reason: "agent1=down agent2=stale dns1=down by quorum majority",
 						Observations: []Observation{
-							{Observer: "agent1", Location: "eu-west", State: StateDown, LastHeard: before(400 * time.Millisecond), AgeSeconds: 0.4},
+							{Observer: "agent1", Location: "eu-west", State: StateDown, LastHeard: before(400 * time.Millisecond), AgeSeconds: 0.4, Error: "tcp 127.0.0.1:9001: timeout"},
 							{Observer: "agent2", Location: "us-east", State: StateUp, LastHeard: before(31200 * time.Millisecond), AgeSeconds: 31.2, Stale: true},
-							{Observer: "dns1", Location: "eu-west", State: StateDown, LastHeard: at},
+							{Observer: "dns1", Location: "eu-west", State: StateDown, LastHeard: at, Error: "tcp 127.0.0.1:9001: dial tcp 127.0.0.1:9001: connect: connection refused"},
 						},
 						History: []Change{
 							{Time: before(10 * time.Minute), From: StateUnknown, To: StateUp, Reason: "agent1=up agent2=up dns1=up by quorum majority"},
@@ -77,7 +77,7 @@ func fixture() *Document {
 				},
 			},
 			{
-				Name: "www.gslb.example.com.", Policy: "roundrobin", Quorum: "2", TTL: 30, Fallback: "none", Outcome: OutcomeNone,
+				Name: "www.gslb.example.com.", Policy: "roundrobin", Quorum: "2", TTL: 30, Fallback: "none", Outcome: OutcomeNone, State: NameNone,
 				Targets: []Target{{Address: "203.0.113.10", Weight: 1, Checks: []string{"tcp 203.0.113.10:443"}, Verdict: StateUnknown}},
 			},
 		},

@@ -153,3 +153,130 @@ func (p *Partition) standing() string {
 	}
 	return s
 }
+
+// recorded labels a verdict's reason with when it was recorded (the
+// verdict's since), so that it does not read as what observers say now:
+// "at 03:05:55: agent1=down dns1=down by quorum majority". The time is
+// UTC, to the second, the date added when it is not the day of now. ""
+// stays "".
+func recorded(reason string, at, now time.Time) string {
+	if reason == "" {
+		return ""
+	}
+	if at.IsZero() {
+		return reason
+	}
+	at, now = at.UTC(), now.UTC()
+	when := at.Format("15:04:05")
+	if at.Format(time.DateOnly) != now.Format(time.DateOnly) {
+		when = at.Format(time.RFC3339)
+	}
+	return "at " + when + ": " + reason
+}
+
+// state is the state a name is shown with: its State, or for a document
+// that does not say, its Outcome.
+func (n Name) state() string {
+	if n.State != "" {
+		return n.State
+	}
+	return n.Outcome
+}
+
+// bySeverity returns the names worst first, then by name.
+func bySeverity(ns []Name) []Name {
+	out := slices.Clone(ns)
+	slices.SortStableFunc(out, func(a, b Name) int {
+		if c := Severity(a.state()) - Severity(b.state()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
+// summary says at a glance what is wrong: "2 targets down, 1 name on
+// standby", worst first; "all 3 names healthy" when nothing is. A target
+// of several names counts once. worst is the state of the worst name.
+func summary(ns []Name) (text, worst string) {
+	down := map[string]bool{}
+	count := map[string]int{}
+	worst = NameHealthy
+	for _, n := range ns {
+		st := n.state()
+		count[st]++
+		if Severity(st) < Severity(worst) {
+			worst = st
+		}
+		for _, t := range n.Targets {
+			if t.Verdict == StateDown {
+				down[t.Address+" "+strings.Join(t.Checks, ";")] = true
+			}
+		}
+	}
+	var parts []string
+	if len(down) > 0 {
+		parts = append(parts, plural(len(down), "target")+" down")
+	}
+	for _, st := range []struct{ state, words string }{
+		{NameNone, "answering nothing (NODATA)"},
+		{NameFallback, "on fallback"},
+		{NameStandby, "on standby"},
+		{NameDegraded, "degraded"},
+	} {
+		if c := count[st.state]; c > 0 {
+			parts = append(parts, plural(c, "name")+" "+st.words)
+		}
+	}
+	switch {
+	case len(ns) == 0:
+		return "no health-aware names", NameHealthy
+	case len(parts) == 0:
+		if len(ns) == 1 {
+			return "1 name, healthy", NameHealthy
+		}
+		return fmt.Sprintf("all %d names healthy", len(ns)), NameHealthy
+	}
+	return strings.Join(parts, ", "), worst
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// maxDraw is the most addresses the weighted policy draws per query.
+const maxDraw = 16
+
+// perQuery says how a query's answer differs from the answer set when it
+// does not get all of it: "1 of these 2 IPv4 addresses per query, drawn
+// by weight". The weighted policy draws max-answers (1 by default) per
+// query while it answers healthy targets; the others rotate and give
+// max-answers. "" when every query gets the whole set.
+func (n Name) perQuery() string {
+	var parts []string
+	for _, fam := range []struct {
+		addrs []string
+		what  string
+	}{{n.AnswerA, "IPv4"}, {n.AnswerAAAA, "IPv6"}} {
+		total := len(fam.addrs)
+		k, how := n.MaxAnswers, "rotated"
+		if n.Policy == "weighted" && n.Outcome == OutcomeHealthy {
+			k, how = min(max(n.MaxAnswers, 1), maxDraw), "drawn by weight"
+		}
+		if k <= 0 || k >= total {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%d of these %d %s addresses", k, total, fam.what))
+		if len(parts) == 1 {
+			parts[0] += " per query, " + how
+		}
+	}
+	if len(parts) == 2 {
+		// "1 of these 2 IPv4 addresses per query, drawn by weight; 1 of these 3 IPv6 addresses"
+		return parts[0] + "; " + parts[1]
+	}
+	return strings.Join(parts, "")
+}

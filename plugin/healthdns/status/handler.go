@@ -55,7 +55,7 @@ func Handler(doc func() *Document) http.Handler {
 			err = enc.Encode(v)
 		} else {
 			ctype = "text/html; charset=utf-8"
-			err = page.Execute(&buf, newPage(&v))
+			err = page.Execute(&buf, newPage(&v, r.URL.Query()))
 		}
 		if err != nil {
 			http.Error(w, "status: "+err.Error(), http.StatusInternalServerError)

@@ -120,11 +120,16 @@ func TestPage(t *testing.T) {
 		">agent1<", ">agent2<", ">dns1<", "eu-west", "us-east",
 		// names, policy, answer, outcome
 		"app.gslb.example.com.", "www.gslb.example.com.", "<b>priority</b>", "<b>majority</b>",
-		"198.51.100.10 2001:db8:1::10", `class="banner up">healthy<`, `class="banner down">none<`,
+		"198.51.100.10 2001:db8:1::10", `class="banner warn">standby<`, " answering from healthy targets", `class="banner down">none<`,
+		// the summary, worst first
+		`<div class="banner summary down">2 targets down, 1 name answering nothing (NODATA), 1 name on standby</div>`,
 		// cells coloured by state, with the age
-		`<td class="down" title="said down, last heard 2026-11-26T02:01:13Z (0s ago)">down 0.4s</td>`,
-		`<td class="unknown" title="said up, last heard 2026-11-26T02:00:42Z (31s ago)">stale 31.2s</td>`,
-		`<td class="up" title="said up, last heard 2026-11-26T02:01:14Z (0s ago)">up 0.0s</td>`,
+		`<td class="obs down" title="said down, last heard 2026-11-26T02:01:13Z (0s ago)">down 0.4s<span class="err">tcp 127.0.0.1:9001: timeout</span></td>`,
+		`<td class="obs unknown" title="said up, last heard 2026-11-26T02:00:42Z (31s ago)">stale 31.2s</td>`,
+		`<td class="obs up" title="said up, last heard 2026-11-26T02:01:14Z (0s ago)">up 0.0s</td>`,
+		// why, visible: the check and the error
+		`<span class="loc">tcp 127.0.0.1:9001</span>`,
+		`down 0.0s<span class="err">tcp 127.0.0.1:9001: dial tcp 127.0.0.1:9001: connect: connection refused</span>`,
 		// verdict and since, absolute and relative
 		`>down</td>`, "2026-11-26T02:01:02Z (12s ago)", "2026-11-25T22:57:14Z (3h04m ago)",
 		// history, newest first

@@ -17,12 +17,14 @@ const MaxTXT = 255
 // `dig CH TXT NAME`. Every string is at most MaxTXT bytes, one fact per
 // string, key=value words, so it greps well:
 //
-//	app.gslb.example.com. policy=priority quorum=majority ttl=10 fallback=all outcome=healthy answer=192.0.2.10,2001:db8::10
+//	app.gslb.example.com. policy=priority quorum=majority ttl=10 fallback=all outcome=healthy state=standby answer=198.51.100.10
 //	voters partitioned=no heard=3 known=3 need=2 rule=servers pending=0 dns1=self dns2=heard witness:w1=heard
 //	target 192.0.2.10 tier=1 weight=1 owner=- verdict=down since=2026-11-26T02:01:02Z (12s)
 //	192.0.2.10 observer=agent1 location=eu-west state=down age=0.4s
 //	target 192.0.2.20 tier=1 weight=1 owner=east verdict=up override=drain since=...
 //	192.0.2.20 override=drain who=alice until=2026-11-26T03:00:00Z_(in_58m0s) selector=owner=east reason=bad_deploy
+//	192.0.2.10 reason at 02:01:02: agent1=down dns1=down by quorum majority
+//	192.0.2.10 observer=agent1 location=eu-west state=down age=0.4s error=tcp 127.0.0.1:9001: dial tcp 127.0.0.1:9001: connect: connection refused
 //
 // The first string is the summary (an empty answer is "answer=-"). A
 // summary too long for one string goes on in the next ones, word by word,
@@ -32,9 +34,13 @@ const MaxTXT = 255
 // by word like the summary. Then each target (with pending=STATE when a
 // verdict change waits for a majority, and override=STATE when an
 // operator's override is in force, followed by a string that says who,
-// until when, by which selector and why), followed by one string per
+// until when, by which selector and why), then its verdict's reason as
+// recorded when the verdict changed (labelled "at HH:MM:SS:", UTC; absent
+// if none), then one string per
 // observer that reports on it, sorted by observer; a stale observation
-// says state=stale. Empty values are "-", spaces inside values "_". now is
+// says state=stale, and one whose probe fails ends with error= and the
+// failing check and its error as written, spaces and all (cut with "..."
+// at the end of the string). Empty values are "-", spaces inside values "_". now is
 // the reference for the verdict's age, usually Document.Time.
 func MatrixTXT(n Name, part *Partition, now time.Time) []string {
 	var p packer
@@ -44,6 +50,9 @@ func MatrixTXT(n Name, part *Partition, now time.Time) []string {
 	p.word("ttl=" + strconv.FormatUint(uint64(n.TTL), 10))
 	p.word("fallback=" + tok(strings.Join(strings.Fields(n.Fallback), ",")))
 	p.word("outcome=" + tok(n.Outcome))
+	if n.State != "" {
+		p.word("state=" + tok(n.State))
+	}
 	p.list("answer", n.answer())
 	p.flush()
 	if part != nil {
@@ -98,6 +107,9 @@ func MatrixTXT(n Name, part *Partition, now time.Time) []string {
 			q.flush()
 			lines = append(lines, q.lines...)
 		}
+		if t.Reason != "" {
+			lines = append(lines, fit(tok(t.Address)+" reason "+oneLine.Replace(recorded(t.Reason, t.Since, now))))
+		}
 		obs := slices.Clone(t.Observations)
 		slices.SortStableFunc(obs, func(a, b Observation) int { return strings.Compare(a.Observer, b.Observer) })
 		for _, o := range obs {
@@ -105,8 +117,13 @@ func MatrixTXT(n Name, part *Partition, now time.Time) []string {
 			if !o.LastHeard.IsZero() || o.AgeSeconds > 0 {
 				age = seconds(o.AgeSeconds)
 			}
-			lines = append(lines, fit(fmt.Sprintf("%s observer=%s location=%s state=%s age=%s",
-				tok(t.Address), tok(o.Observer), tok(o.Location), o.shown(), age)))
+			line := fmt.Sprintf("%s observer=%s location=%s state=%s age=%s",
+				tok(t.Address), tok(o.Observer), tok(o.Location), o.shown(), age)
+			if o.Error != "" {
+				// Last on the string, as written: the rest of it is the error.
+				line += " error=" + oneLine.Replace(o.Error)
+			}
+			lines = append(lines, fit(line))
 		}
 	}
 	return lines

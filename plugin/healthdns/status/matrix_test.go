@@ -11,16 +11,21 @@ func TestMatrixTXT(t *testing.T) {
 	d := fixture()
 	got := MatrixTXT(d.Names[0], d.Partition, d.Time)
 	want := []string{
-		"app.gslb.example.com. policy=priority quorum=majority ttl=10 fallback=all outcome=healthy answer=198.51.100.10,2001:db8:1::10",
+		"app.gslb.example.com. policy=priority quorum=majority ttl=10 fallback=all outcome=healthy state=standby answer=198.51.100.10,2001:db8:1::10",
 		"voters partitioned=no heard=2 known=3 need=2 rule=servers pending=0 dns1=self dns2=dead witness:w1=heard",
 		"target 192.0.2.10 tier=1 weight=1 owner=- verdict=down since=2026-11-26T02:01:02Z (12s)",
-		"192.0.2.10 observer=agent1 location=eu-west state=down age=0.4s",
+		// the reason as recorded then, labelled so
+		"192.0.2.10 reason at 02:01:02: agent1=down agent2=stale dns1=down by quorum majority",
+		"192.0.2.10 observer=agent1 location=eu-west state=down age=0.4s error=tcp 127.0.0.1:9001: timeout",
 		"192.0.2.10 observer=agent2 location=us-east state=stale age=31.2s",
-		"192.0.2.10 observer=dns1 location=eu-west state=down age=0.0s",
+		"192.0.2.10 observer=dns1 location=eu-west state=down age=0.0s error=tcp 127.0.0.1:9001: dial tcp 127.0.0.1:9001: connect: connection refused",
 		"target 2001:db8::10 tier=1 weight=1 owner=- verdict=down since=2026-11-26T02:01:02Z (12s)",
+		"2001:db8::10 reason at 02:01:02: agent1=down dns1=down by quorum majority",
 		"2001:db8::10 observer=agent1 location=eu-west state=down age=0.4s",
 		"2001:db8::10 observer=dns1 location=eu-west state=down age=0.0s",
 		"target 198.51.100.10 tier=2 weight=1 owner=west verdict=up since=2026-11-25T22:57:14Z (3h04m)",
+		// recorded on another day: the date too
+		"198.51.100.10 reason at 2026-11-25T22:57:14Z: agent1=up agent2=stale dns1=up by quorum majority",
 		"198.51.100.10 observer=agent1 location=eu-west state=up age=0.4s",
 		"198.51.100.10 observer=agent2 location=us-east state=stale age=31.2s",
 		"198.51.100.10 observer=dns1 location=eu-west state=up age=0.0s",
@@ -33,7 +38,7 @@ func TestMatrixTXT(t *testing.T) {
 
 	got = MatrixTXT(d.Names[1], nil, d.Time)
 	want = []string{
-		"www.gslb.example.com. policy=roundrobin quorum=2 ttl=30 fallback=none outcome=none answer=-",
+		"www.gslb.example.com. policy=roundrobin quorum=2 ttl=30 fallback=none outcome=none state=none answer=-",
 		"target 203.0.113.10 tier=0 weight=1 owner=- verdict=unknown since=-",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -50,9 +55,10 @@ func TestMatrixTXT(t *testing.T) {
 	n.Targets[0].Pending, n.Targets[0].Observations = StateDown, nil
 	got = MatrixTXT(n, &part, d.Time)
 	want = []string{
-		"app.gslb.example.com. policy=priority quorum=majority ttl=10 fallback=all outcome=healthy answer=198.51.100.10,2001:db8:1::10",
+		"app.gslb.example.com. policy=priority quorum=majority ttl=10 fallback=all outcome=healthy state=standby answer=198.51.100.10,2001:db8:1::10",
 		"voters partitioned=yes heard=1 known=3 need=2 rule=servers pending=1 dns1=self dns2=dead witness:w1=silent",
 		"target 198.51.100.10 tier=2 weight=1 owner=west verdict=up pending=down since=2026-11-25T22:57:14Z (3h04m)",
+		"198.51.100.10 reason at 2026-11-25T22:57:14Z: agent1=up agent2=stale dns1=up by quorum majority",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("matrix:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

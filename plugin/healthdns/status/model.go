@@ -46,6 +46,34 @@ const (
 	OutcomeNone     = "none"     // nothing healthy and nothing to fall back to: NODATA
 )
 
+// States of a name, from best to worst: what an operator looks at first.
+// A name answers in the first three; the last two are an outage.
+const (
+	NameHealthy  = "healthy"  // its preferred targets answer and none is down
+	NameDegraded = "degraded" // its preferred targets answer, but targets are down
+	NameStandby  = "standby"  // it answers, but not from its preferred targets (a priority failover, only weight-0 targets)
+	NameFallback = "fallback" // nothing healthy: the fallback answers
+	NameNone     = "none"     // nothing healthy and nothing to fall back to: NODATA
+)
+
+// Severity ranks a name state for sorting, worst first: 0 for NameNone,
+// 4 for NameHealthy, 5 for anything else (a document that did not say).
+func Severity(state string) int {
+	switch state {
+	case NameNone:
+		return 0
+	case NameFallback:
+		return 1
+	case NameStandby:
+		return 2
+	case NameDegraded:
+		return 3
+	case NameHealthy:
+		return 4
+	}
+	return 5
+}
+
 // Document is everything one node says about its state at one moment.
 type Document struct {
 	// Node is this node's name in the gossip cluster ("self" for a
@@ -259,6 +287,12 @@ type Name struct {
 	// OutcomeFallback or OutcomeNone. With both families, the worse of
 	// the two (none is worse than fallback, fallback than healthy).
 	Outcome string `json:"outcome"`
+	// State is how the answer stands against the one the name gives with
+	// every target up: NameHealthy, NameDegraded, NameStandby,
+	// NameFallback or NameNone (see their comments). Outcome says where
+	// the answer comes from; State also says whether targets are down or
+	// the preferred ones are not answering.
+	State string `json:"state"`
 	// Targets are the name's targets from every source (Corefile and
 	// webhook owners), in configuration order.
 	Targets []Target `json:"targets"`
@@ -326,6 +360,12 @@ type Observation struct {
 	// is gone or silent, or its view is older than the target's check
 	// timing allows): it counts as unknown whatever State says.
 	Stale bool `json:"stale"`
+	// Error is why the observer's probe fails: the failing check and its
+	// error, e.g. "http://192.0.2.10/healthz: status 503". This server's
+	// own probes give it in full whenever the last check failed; other
+	// observers send it (at most 120 bytes) for the targets they report
+	// down. "" otherwise.
+	Error string `json:"error"`
 }
 
 // Change is one verdict change of a target.

@@ -43,7 +43,7 @@ func TestOverrideShown(t *testing.T) {
 	rec := httptest.NewRecorder()
 	Handler(func() *Document { return d }).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	page := rec.Body.String()
-	for _, want := range []string{`<span class="banner warn" title="drain (owner=east) by alice on dns1`, "override owner=east by alice until 2026-11-26T03:00:00Z: bad deploy"} {
+	for _, want := range []string{`<span class="banner warn">drain</span><span class="loc">drain (owner=east) by alice on dns1`, "override owner=east by alice until 2026-11-26T03:00:00Z: bad deploy"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}

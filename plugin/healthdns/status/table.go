@@ -20,7 +20,7 @@ import (
 //	...
 //
 //	app.gslb.example.com. policy=priority quorum=majority ttl=10 fallback=all
-//	answer: healthy 192.0.2.10 2001:db8::10
+//	answer: standby 198.51.100.10 2001:db8:1::10
 //	TARGET      TIER  WEIGHT  OWNER  VERDICT  SINCE                           agent1     dns1
 //	192.0.2.10  1     1       -      up       2026-11-26T02:01:02Z (12s ago)  up 0.4s    up 0.0s
 //
@@ -85,7 +85,10 @@ func Table(w io.Writer, d *Document) error {
 		if answer == "" {
 			answer = "(nothing: NODATA)"
 		}
-		fmt.Fprintf(ew, "answer: %s %s\n", dash(n.Outcome), answer)
+		if pq := n.perQuery(); pq != "" {
+			answer += " (" + pq + ")"
+		}
+		fmt.Fprintf(ew, "answer: %s %s\n", dash(n.state()), answer)
 		if len(n.Targets) == 0 {
 			fmt.Fprintln(ew, "no targets")
 			continue
@@ -113,6 +116,13 @@ func Table(w io.Writer, d *Document) error {
 			row(cells...)
 		}
 		tw.Flush()
+		for _, t := range n.Targets {
+			for _, o := range t.Observations {
+				if o.Error != "" {
+					fmt.Fprintf(ew, "%s %s: %s\n", t.Address, o.Observer, oneLine.Replace(o.Error))
+				}
+			}
+		}
 	}
 
 	if len(d.Catalog) > 0 {

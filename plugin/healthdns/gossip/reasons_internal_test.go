@@ -1,0 +1,86 @@
+package gossip
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestReasonsWire(t *testing.T) {
+	m := &reasonsMsg{Node: "a1", Epoch: 7, Seq: 3, Entries: []reasonEntry{{ID: 1, Text: "tcp 192.0.2.1:80: timeout"}, {ID: 2}}}
+	got, err := decodeMessage(m.encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := got.(*reasonsMsg)
+	if r.Node != "a1" || r.Epoch != 7 || r.Seq != 3 || len(r.Entries) != 2 || r.Entries[0] != m.Entries[0] || r.Entries[1] != m.Entries[1] {
+		t.Errorf("decoded %+v, want %+v", r, m)
+	}
+	long := &reasonsMsg{Node: "a1", Epoch: 1, Seq: 1, Entries: []reasonEntry{{ID: 1, Text: strings.Repeat("x", MaxReason+1)}}}
+	if _, err := decodeMessage(long.encode()); err == nil {
+		t.Error("a reason over MaxReason decoded")
+	}
+	zero := &reasonsMsg{Node: "a1", Epoch: 1}
+	if _, err := decodeMessage(zero.encode()); err == nil {
+		t.Error("reasons with seq 0 decoded")
+	}
+}
+
+// TestReasonsPackAndRepeat: changes fit a gossip packet each, and the
+// repeats go round every reason a few messages at a time.
+func TestReasonsPackAndRepeat(t *testing.T) {
+	var r reasonState
+	reasons := map[TargetID]string{}
+	for i := range 100 {
+		reasons[TargetID(i+1)] = strings.Repeat("e", MaxReason)
+	}
+	msgs := r.publish("a1", 1, reasons)
+	n := 0
+	for _, m := range msgs {
+		if b := m.encode(); len(b) > maxBroadcast {
+			t.Errorf("message of %d bytes", len(b))
+		}
+		n += len(m.Entries)
+	}
+	if n != 100 {
+		t.Errorf("published %d reasons, want 100", n)
+	}
+	if again := r.publish("a1", 1, reasons); len(again) != 0 {
+		t.Errorf("publishing the same reasons sent %d messages", len(again))
+	}
+	seen := map[TargetID]bool{}
+	for range reasonsEvery * 20 {
+		for _, m := range r.repeat("a1", 1, func(string) bool { return true }) {
+			if len(m.Entries) == 0 {
+				t.Fatal("empty repeat")
+			}
+			for _, e := range m.Entries {
+				seen[e.ID] = true
+			}
+		}
+	}
+	if len(seen) != 100 {
+		t.Errorf("repeats covered %d reasons, want 100", len(seen))
+	}
+}
+
+// TestReasonsApply: per target, the newer seq wins; a new epoch starts
+// over.
+func TestReasonsApply(t *testing.T) {
+	var r reasonState
+	if !r.apply(&reasonsMsg{Node: "a1", Epoch: 1, Seq: 2, Entries: []reasonEntry{{ID: 1, Text: "new"}}}) {
+		t.Fatal("first reason not news")
+	}
+	if r.apply(&reasonsMsg{Node: "a1", Epoch: 1, Seq: 1, Entries: []reasonEntry{{ID: 1, Text: "old"}}}) {
+		t.Error("an older reason was news")
+	}
+	if got := r.others["a1"].rows[1].text; got != "new" {
+		t.Errorf("reason %q, want new", got)
+	}
+	r.apply(&reasonsMsg{Node: "a1", Epoch: 2, Seq: 1, Entries: []reasonEntry{{ID: 2, Text: "other"}}})
+	if _, ok := r.others["a1"].rows[1]; ok {
+		t.Error("a new epoch kept the old reasons")
+	}
+	if r.apply(&reasonsMsg{Node: "a1", Epoch: 1, Seq: 9, Entries: []reasonEntry{{ID: 1, Text: "stale"}}}) {
+		t.Error("a reason of an older epoch was news")
+	}
+}

@@ -1,0 +1,95 @@
+package healthdns
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/policy"
+	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
+	"github.com/healthdns/healthdns/plugin/healthdns/status"
+)
+
+// nameState is how a name's answer stands against the one it gives with
+// every target up, for the status views and metrics: none or fallback
+// when nothing is healthy (the worse family decides), standby when a
+// family answers none of the targets it prefers (a priority failover,
+// only weight-0 targets left), degraded when targets are down, healthy
+// otherwise. d nil (not built yet) is "".
+func nameState(n snapshot.Name, d *snapshot.Dynamic, down int) string {
+	if d == nil {
+		return ""
+	}
+	switch worstOutcome(d.A, d.AAAA) {
+	case status.OutcomeNone:
+		return status.NameNone
+	case status.OutcomeFallback:
+		return status.NameFallback
+	}
+	if standby(n, d.A, true) || standby(n, d.AAAA, false) {
+		return status.NameStandby
+	}
+	if down > 0 {
+		return status.NameDegraded
+	}
+	return status.NameHealthy
+}
+
+// standby says whether a healthy answer of one family holds none of the
+// targets the policy would answer with every target of that family up.
+// Round-robin prefers every target, so it is never on standby.
+func standby(n snapshot.Name, s snapshot.Set, is4 bool) bool {
+	if s.Outcome != snapshot.Healthy || n.Policy == policy.RoundRobin {
+		return false
+	}
+	var addrs []netip.Addr
+	var cands []policy.Candidate
+	for _, t := range n.Targets {
+		if t.Addr.Is4() == is4 {
+			addrs = append(addrs, t.Addr)
+			cands = append(cands, policy.Candidate{Healthy: true, Tier: t.Tier, Weight: t.Weight})
+		}
+	}
+	preferred := policy.Eligible(n.Policy, cands, max(n.MinHealthy, 1))
+	for _, i := range preferred {
+		if slices.Contains(s.Addrs, addrs[i]) {
+			return false
+		}
+	}
+	return len(preferred) > 0
+}
+
+// exportNameStates sets name_state (one series per name: its current
+// state) and names (how many names are in each state), and drops the
+// series of names that are gone. Called from
+// rebuild with h.mu held; states is what it computed.
+func (h *HealthDNS) exportNameStates(states map[string]string) {
+	counts := map[string]int{}
+	for fqdn, st := range states {
+		counts[st]++
+		old, ok := h.vs.nameStates[fqdn]
+		if ok && old == st {
+			continue // most names, most rebuilds: no label lookup
+		}
+		if ok {
+			nameStateGauge.DeleteLabelValues(fqdn, old)
+		}
+		if st != "" {
+			nameStateGauge.WithLabelValues(fqdn, st).Set(1)
+		}
+	}
+	var gone map[string]bool
+	for fqdn, old := range h.vs.nameStates {
+		if _, ok := states[fqdn]; !ok { // the name is gone
+			nameStateGauge.DeleteLabelValues(fqdn, old)
+			if gone == nil {
+				gone = map[string]bool{}
+			}
+			gone[fqdn] = true
+		}
+	}
+	forgetAnswers(gone)
+	h.vs.nameStates = states
+	for _, st := range []string{status.NameHealthy, status.NameDegraded, status.NameStandby, status.NameFallback, status.NameNone} {
+		namesByState.WithLabelValues(st).Set(float64(counts[st]))
+	}
+}
