@@ -24,6 +24,7 @@ type sidecarOptions struct {
 	check        string
 	tier, weight string
 	policy       string
+	region       string
 }
 
 func (o sidecarOptions) enabled() bool { return o.addr != "" }
@@ -36,6 +37,7 @@ func (o sidecarOptions) defaults() ([]records.Property, error) {
 		{records.PropTier, o.tier, "-default-tier"},
 		{records.PropWeight, o.weight, "-default-weight"},
 		{records.PropPolicy, o.policy, "-default-policy"},
+		{records.PropRegion, o.region, "-default-region"},
 	} {
 		if d.value == "" {
 			continue

@@ -101,6 +101,13 @@ var (
 		Help:      "Health-aware answers by policy and outcome: healthy (healthy targets), fallback (nothing healthy, fallback answered), none (nothing healthy, NODATA) or stale (SERVFAIL: the server was paused and has not heard fresh observations yet).",
 	}, []string{"server", "policy", "outcome"})
 
+	regionAnswers = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "region_answers_total",
+		Help:      "Health-aware answers that depend on the client (geo, sticky) by policy and the region whose targets answered (none: a target with no region, or the fallback).",
+	}, []string{"server", "policy", "region"})
+
 	buildInfo = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "healthdns",
@@ -115,21 +122,62 @@ func init() {
 }
 
 // answerCounters caches answers_total's counters per server label, so the
-// query path does one map load instead of hashing three labels.
-var answerCounters sync.Map // server -> *[3][6]prometheus.Counter
+// query path does one map load instead of hashing three labels: by
+// policy.ID and outcome, for every policy registered.
+var answerCounters sync.Map // server -> [][snapshot.Outcomes]prometheus.Counter
 
-func answerCounter(server string, pol policy.Kind, out snapshot.Outcome) prometheus.Counter {
+func answerCounter(server string, pol policy.Policy, out snapshot.Outcome) prometheus.Counter {
+	if pol == nil {
+		pol = policy.Default()
+	}
 	v, ok := answerCounters.Load(server)
 	if !ok {
-		var cs [3][6]prometheus.Counter
-		for p := range cs {
-			for o := range cs[p] {
-				cs[p][o] = answers.WithLabelValues(server, policy.Kind(p).String(), snapshot.Outcome(o).String())
+		cs := make([][snapshot.Outcomes]prometheus.Counter, policy.Count())
+		for _, name := range policy.Names() {
+			p, _ := policy.Lookup(name)
+			for o := range cs[policy.ID(p)] {
+				cs[policy.ID(p)][o] = answers.WithLabelValues(server, name, snapshot.Outcome(o).String())
 			}
 		}
-		v, _ = answerCounters.LoadOrStore(server, &cs)
+		v, _ = answerCounters.LoadOrStore(server, cs)
 	}
-	return v.(*[3][6]prometheus.Counter)[pol][out]
+	cs := v.([][snapshot.Outcomes]prometheus.Counter)
+	if id := policy.ID(pol); id >= 0 && id < len(cs) && int(out) < snapshot.Outcomes {
+		return cs[id][out]
+	}
+	return answers.WithLabelValues(server, pol.Name(), out.String()) // not cached: never on a hot path
+}
+
+// regionCounters caches region_answers_total's counters of a handler per
+// server label: by policy.ID, then region index + 1 (0 for none).
+type regionCounters struct {
+	m sync.Map // server -> [][]prometheus.Counter
+}
+
+func (rc *regionCounters) counter(server string, regions []string, pol policy.Policy, region int) prometheus.Counter {
+	v, ok := rc.m.Load(server)
+	if !ok {
+		cs := make([][]prometheus.Counter, policy.Count())
+		for _, name := range policy.Names() {
+			p, _ := policy.Lookup(name)
+			row := make([]prometheus.Counter, len(regions)+1)
+			row[0] = regionAnswers.WithLabelValues(server, name, "none")
+			for i, r := range regions {
+				row[i+1] = regionAnswers.WithLabelValues(server, name, r)
+			}
+			cs[policy.ID(p)] = row
+		}
+		v, _ = rc.m.LoadOrStore(server, cs)
+	}
+	cs := v.([][]prometheus.Counter)
+	id := policy.ID(pol)
+	if id < 0 || id >= len(cs) || region+1 < 0 || region+1 >= len(cs[id]) {
+		region = -1
+		if id < 0 || id >= len(cs) {
+			return regionAnswers.WithLabelValues(server, pol.Name(), "none")
+		}
+	}
+	return cs[id][region+1]
 }
 
 // pool is the process's probe pool. It lives outside any plugin instance so

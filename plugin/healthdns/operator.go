@@ -125,7 +125,7 @@ func (h *HealthDNS) document(only string) *status.Document {
 			continue
 		}
 		sn := status.Name{
-			Name: n.fqdn, Policy: n.policy.String(), Quorum: n.quorum.String(), TTL: n.ttl,
+			Name: n.fqdn, Policy: n.policy.Name(), Quorum: n.quorum.String(), TTL: n.ttl,
 			Fallback: fallbackString(n), MinHealthy: n.minHealthy, MaxAnswers: n.maxAnswers,
 			AnswerA: []string{}, AnswerAAAA: []string{}, Targets: []status.Target{},
 		}
@@ -137,7 +137,7 @@ func (h *HealthDNS) document(only string) *status.Document {
 			key := verdictKey(n, t)
 			v := h.judge.Verdict(key)
 			st := status.Target{
-				ID: t.id.String(), Address: t.probe.Addr.String(), Owner: t.owner, Tier: t.tier, Weight: t.weight,
+				ID: t.id.String(), Address: t.probe.Addr.String(), Owner: t.owner, Tier: t.tier, Weight: t.weight, Region: t.region,
 				Verdict: v.State.String(), Since: v.Since.UTC(), Reason: v.Reason,
 				Checks: []string{}, Observations: []status.Observation{}, History: append([]status.Change{}, h.history[key]...),
 			}

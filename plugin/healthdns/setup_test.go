@@ -136,7 +136,7 @@ func TestSetupErrors(t *testing.T) {
 		{"bad tcp check", "zonefile ZF\nname app {\ntarget 192.0.2.1 check tcp 192.0.2.1\n}", ":4", "tcp check"},
 		{"bad status", "zonefile ZF\nname app {\ntarget 192.0.2.1 check http://x/ status 999\n}", ":4", "status"},
 		{"status twice", "zonefile ZF\nname app {\ntarget 192.0.2.1 check http://x/ status 200 status 204\n}", ":4", "status given twice"},
-		{"word after check", "zonefile ZF\nname app {\ntarget 192.0.2.1 check http://x/ status 200 204\n}", ":4", `unknown option "204" (want tier, weight or check, or an option of the http check: host, status, body, insecure)`},
+		{"word after check", "zonefile ZF\nname app {\ntarget 192.0.2.1 check http://x/ status 200 204\n}", ":4", `unknown option "204" (want tier, weight, region or check, or an option of the http check: host, status, body, insecure)`},
 		{"option of another kind", "zonefile ZF\nname app {\ntarget 192.0.2.1 check tcp 192.0.2.1:80 body ok\n}", ":4", "body is an option of http, https checks, not tcp"},
 		{"grpc insecure without tls", "zonefile ZF\nname app {\ntarget 192.0.2.1 check grpc 192.0.2.1:50051 insecure\n}", ":4", "needs tls"},
 		{"body without text", "zonefile ZF\nname app {\ntarget 192.0.2.1 check http://x/ body\n}", ":4", "body needs a value"},

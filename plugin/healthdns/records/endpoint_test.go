@@ -72,7 +72,7 @@ func TestNormalize(t *testing.T) {
 		{name: "negative TTL", in: Endpoint{DNSName: "app.example.com", RecordType: "A", Targets: []string{"192.0.2.1"}, RecordTTL: -1}, err: "TTL"},
 		{name: "bad weight", in: Endpoint{DNSName: "app.example.com", RecordType: "A", Targets: []string{"192.0.2.1"}, ProviderSpecific: []Property{{"webhook/weight", "heavy"}}}, err: "webhook/weight"},
 		{name: "tier 0", in: Endpoint{DNSName: "app.example.com", RecordType: "A", Targets: []string{"192.0.2.1"}, ProviderSpecific: []Property{{"webhook/tier", "0"}}}, err: "from 1 to"},
-		{name: "bad policy", in: Endpoint{DNSName: "app.example.com", RecordType: "A", Targets: []string{"192.0.2.1"}, ProviderSpecific: []Property{{"webhook/policy", "random"}}}, err: "roundrobin, weighted or priority"},
+		{name: "bad policy", in: Endpoint{DNSName: "app.example.com", RecordType: "A", Targets: []string{"192.0.2.1"}, ProviderSpecific: []Property{{"webhook/policy", "random"}}}, err: "geo, priority, roundrobin, sticky, weighted"},
 		{name: "bad check", in: Endpoint{DNSName: "app.example.com", RecordType: "A", Targets: []string{"192.0.2.1"}, ProviderSpecific: []Property{{"webhook/check", "ftp://{addr}/"}}}, err: "scheme"},
 		{name: "unknown webhook property", in: Endpoint{DNSName: "app.example.com", RecordType: "A", Targets: []string{"192.0.2.1"}, ProviderSpecific: []Property{{"webhook/wieght", "1"}}}, err: "not one of healthdns's"},
 		{name: "property twice", in: Endpoint{DNSName: "app.example.com", RecordType: "A", Targets: []string{"192.0.2.1"}, ProviderSpecific: []Property{{"webhook/tier", "1"}, {"webhook/tier", "2"}}}, err: "twice"},

@@ -20,6 +20,7 @@ const MaxTXT = 255
 //	app.gslb.example.com. policy=priority quorum=majority ttl=10 fallback=all outcome=healthy answer=192.0.2.10,2001:db8::10
 //	voters partitioned=no heard=3 known=3 need=2 rule=servers pending=0 dns1=self dns2=heard witness:w1=heard
 //	target 192.0.2.10 tier=1 weight=1 owner=- verdict=down since=2026-11-26T02:01:02Z (12s)
+//	target 198.51.100.10 tier=1 weight=1 region=us owner=- verdict=up since=2026-11-26T02:01:02Z (12s)
 //	192.0.2.10 observer=agent1 location=eu-west state=down age=0.4s
 //
 // The first string is the summary (an empty answer is "answer=-"). A
@@ -73,8 +74,12 @@ func MatrixTXT(n Name, part *Partition, now time.Time) []string {
 		if t.Pending != "" {
 			pending = " pending=" + tok(t.Pending)
 		}
-		lines = append(lines, fit(fmt.Sprintf("target %s tier=%d weight=%d owner=%s verdict=%s%s since=%s",
-			tok(t.Address), t.Tier, t.Weight, tok(t.Owner), orUnknown(t.Verdict), pending, since)))
+		region := ""
+		if t.Region != "" {
+			region = " region=" + tok(t.Region)
+		}
+		lines = append(lines, fit(fmt.Sprintf("target %s tier=%d weight=%d%s owner=%s verdict=%s%s since=%s",
+			tok(t.Address), t.Tier, t.Weight, region, tok(t.Owner), orUnknown(t.Verdict), pending, since)))
 		obs := slices.Clone(t.Observations)
 		slices.SortStableFunc(obs, func(a, b Observation) int { return strings.Compare(a.Observer, b.Observer) })
 		for _, o := range obs {
