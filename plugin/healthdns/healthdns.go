@@ -116,7 +116,7 @@ func (h *HealthDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	}
 	switch {
 	case state.QClass() == dns.ClassCHAOS:
-		return h.serveMatrix(w, r, state)
+		return h.serveMatrix(ctx, w, r, state)
 	case state.QClass() != dns.ClassINET:
 		return reply(w, r, dns.RcodeRefused)
 	case state.QType() == dns.TypeAXFR || state.QType() == dns.TypeIXFR:
