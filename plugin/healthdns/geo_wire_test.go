@@ -199,14 +199,14 @@ func TestGeoWire(t *testing.T) {
 			want         string
 			scope        uint8
 		}{
-			{"10.1.2.0/24", "app.example.org.", dns.TypeA, "192.0.2.10", 8},           // topology: eu, 10/8 holds no other entry
-			{"192.168.7.0/24", "app.example.org.", dns.TypeA, "198.51.100.10", 16},    // us
+			{"10.1.2.0/24", "app.example.org.", dns.TypeA, "192.0.2.10", 8},        // topology: eu, 10/8 holds no other entry
+			{"192.168.7.0/24", "app.example.org.", dns.TypeA, "198.51.100.10", 16}, // us
 			{"2001:db8:e0:500::/56", "app.example.org.", dns.TypeAAAA, "2001:db8:e0::10", 48},
-			{"172.20.5.0/24", "app.example.org.", dns.TypeA, "203.0.113.10", 24},      // geoip: JP -> ap, scope as sent
-			{"172.21.5.0/24", "app.example.org.", dns.TypeA, "203.0.113.10", 24},      // geoip: continent OC -> ap
-			{"172.22.5.0/24", "app.example.org.", dns.TypeA, "192.0.2.10", 24},        // DE is mapped to nothing: the default, eu
-			{"10.1.2.0/24", "rr.example.org.", dns.TypeA, "192.0.2.31", 0},            // not client-dependent: scope 0
-			{"10.1.2.0/24", "web.example.org.", dns.TypeA, "192.0.2.80", 0},           // static data: scope 0
+			{"172.20.5.0/24", "app.example.org.", dns.TypeA, "203.0.113.10", 24}, // geoip: JP -> ap, scope as sent
+			{"172.21.5.0/24", "app.example.org.", dns.TypeA, "203.0.113.10", 24}, // geoip: continent OC -> ap
+			{"172.22.5.0/24", "app.example.org.", dns.TypeA, "192.0.2.10", 24},   // DE is mapped to nothing: the default, eu
+			{"10.1.2.0/24", "rr.example.org.", dns.TypeA, "192.0.2.31", 0},       // not client-dependent: scope 0
+			{"10.1.2.0/24", "web.example.org.", dns.TypeA, "192.0.2.80", 0},      // static data: scope 0
 		}
 		for network, server := range servers {
 			for _, tc := range cases {
