@@ -160,6 +160,9 @@ func (rc *regionCounters) counter(server string, regions []string, pol policy.Po
 		cs := make([][]prometheus.Counter, policy.Count())
 		for _, name := range policy.Names() {
 			p, _ := policy.Lookup(name)
+			if !policy.Tailors(p) {
+				continue // its answers never depend on the client: no series
+			}
 			row := make([]prometheus.Counter, len(regions)+1)
 			row[0] = regionAnswers.WithLabelValues(server, name, "none")
 			for i, r := range regions {
@@ -171,11 +174,11 @@ func (rc *regionCounters) counter(server string, regions []string, pol policy.Po
 	}
 	cs := v.([][]prometheus.Counter)
 	id := policy.ID(pol)
-	if id < 0 || id >= len(cs) || region+1 < 0 || region+1 >= len(cs[id]) {
+	if id < 0 || id >= len(cs) || cs[id] == nil {
+		return regionAnswers.WithLabelValues(server, pol.Name(), "none")
+	}
+	if region+1 < 0 || region+1 >= len(cs[id]) {
 		region = -1
-		if id < 0 || id >= len(cs) {
-			return regionAnswers.WithLabelValues(server, pol.Name(), "none")
-		}
 	}
 	return cs[id][region+1]
 }
