@@ -371,3 +371,68 @@ func itoa(i int) string {
 	}
 	return itoa(i/10) + string(rune('0'+i%10))
 }
+
+// A target ExternalDNS writes through the webhook takes its region from
+// webhook/region (here the owner's default) and joins a geo name of the
+// Corefile.
+func TestGeoWireWebhookRegion(t *testing.T) {
+	_, up := geoBackend(t)
+	ln, err := net.Listen("tcp", "127.0.3.1:0")
+	if err != nil {
+		t.Skip(err)
+	}
+	hook := ln.Addr().String()
+	ln.Close()
+	udp, tcp := startWire(t, `example.org:0 {
+    bind 127.0.3.1
+    healthdns {
+        zonefile `+wireZone(t)+`
+        interval 1s
+        timeout 500ms
+        rise 1
+        data `+t.TempDir()+`
+        webhook `+hook+` {
+            owner eu-cluster
+            check `+up+`
+            region eu
+        }
+        topology {
+            10.0.0.0/8     eu
+            192.168.0.0/16 us
+        }
+        name app {
+            policy geo
+            order eu us
+            target 198.51.100.10 region us check `+up+`
+        }
+    }
+}
+`)
+	body := `{"Create":[{"dnsName":"app.example.org","recordType":"A","targets":["192.0.2.50"]}]}`
+	req, _ := http.NewRequest(http.MethodPost, "http://"+hook+"/records", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/external.dns.webhook+json;version=1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("POST /records: %s", resp.Status)
+	}
+	for network, server := range map[string]string{"udp": udp, "tcp": tcp} {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			got := answerAddrs(geoAsk(t, network, server, "127.0.3.2", "app.example.org.", dns.TypeA, "10.1.2.0/24"))
+			if len(got) == 1 && got[0] == "192.0.2.50" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: eu's client gets %v, want the webhook's eu target 192.0.2.50", network, got)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if got := answerAddrs(geoAsk(t, network, server, "127.0.3.2", "app.example.org.", dns.TypeA, "192.168.7.0/24")); len(got) != 1 || got[0] != "198.51.100.10" {
+			t.Errorf("%s: us's client gets %v, want the Corefile's us target", network, got)
+		}
+	}
+}
