@@ -27,6 +27,7 @@ type sidecarOptions struct {
 	tier, weight string
 	policy       string
 	edge         bool // with -connect
+	region       string
 }
 
 func (o sidecarOptions) enabled() bool { return o.addr != "" }
@@ -39,6 +40,7 @@ func (o sidecarOptions) defaults() ([]records.Property, error) {
 		{records.PropTier, o.tier, "-default-tier"},
 		{records.PropWeight, o.weight, "-default-weight"},
 		{records.PropPolicy, o.policy, "-default-policy"},
+		{records.PropRegion, o.region, "-default-region"},
 	} {
 		if d.value == "" {
 			continue

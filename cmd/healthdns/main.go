@@ -27,8 +27,10 @@ import (
 	_ "github.com/coredns/coredns/plugin/dnssec"
 	_ "github.com/coredns/coredns/plugin/errors"
 	_ "github.com/coredns/coredns/plugin/file"
+	_ "github.com/coredns/coredns/plugin/geoip"
 	_ "github.com/coredns/coredns/plugin/health"
 	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/metadata"
 	_ "github.com/coredns/coredns/plugin/metrics"
 	_ "github.com/coredns/coredns/plugin/minimal"
 	_ "github.com/coredns/coredns/plugin/multisocket"
@@ -48,7 +50,7 @@ import (
 // directives is the execution order. healthdns sits just before file, so
 // cache, dnssec and log wrap it.
 var directives = []string{
-	"root", "cancel", "timeouts", "multisocket", "reload", "nsid", "bufsize", "bind", "debug",
+	"root", "metadata", "geoip", "cancel", "timeouts", "multisocket", "reload", "nsid", "bufsize", "bind", "debug",
 	"ready", "health", "pprof", "prometheus", "errors", "log", "any", "chaos",
 	"acl", "cache", "dnssec", "minimal", "healthdns", "file", "whoami",
 }

@@ -38,6 +38,14 @@ type config struct {
 	control    *controlConfig // the control API (overrides), nil for none
 	matrixOff  bool           // refuse the CH TXT health matrix to everyone
 	matrixNets []netip.Prefix // who may ask it
+
+	// regions are the block's regions, sorted: a client's region is an
+	// index into them. where finds it (nil without topology or regions);
+	// geo is the order of a name that gives none.
+	regions []string
+	where   policy.Locator
+	geo     *policy.Geo
+	ecsOff  bool // ignore EDNS Client Subnet: the source address decides
 }
 
 // defaultMatrixNets: the matrix reveals topology, so by default only the
@@ -52,18 +60,25 @@ type timing struct {
 type nameConfig struct {
 	fqdn       string
 	ttl        uint32
-	policy     policy.Kind
+	policy     policy.Policy
 	maxAnswers int
 	minHealthy int
 	fallback   snapshot.FallbackKind
 	fixed      []netip.Addr
 	quorum     health.Quorum
 	targets    []targetConfig
+	// order is the name's own order (geo), as written: one chain for
+	// every client region, and chains for some; geo is it built.
+	order      []string
+	orderFor   map[string][]string
+	geo        *policy.Geo
+	stickyBits [2]int
 }
 
 type targetConfig struct {
 	owner        string // "" for targets of the Corefile
 	tier, weight int
+	region       string // "" for none
 	probe        probe.Target
 	id           gossip.TargetID // the target's name on the wire
 	// key and vkey cache probe.Key and verdictKey for records' targets,

@@ -45,7 +45,7 @@ func TestExampleCorefilesParse(t *testing.T) {
 		names   int
 		cluster bool
 	}{
-		{"Corefile.example", 3, false},
+		{"Corefile.example", 5, false},
 		{"deploy/compose/Corefile", 1, true},
 	} {
 		t.Run(tc.file, func(t *testing.T) {

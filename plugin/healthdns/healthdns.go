@@ -7,6 +7,7 @@ package healthdns
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/override"
+	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
@@ -70,6 +72,7 @@ type HealthDNS struct {
 	targetCache map[targetCacheKey]cachedTarget // records' probe targets by check and address
 	frags       map[string]*fragment            // each owner's part of the answers, by owner
 	gauges      map[nameAddr]prometheus.Gauge   // targetHealthy's series, looked up once
+	regionCtrs  regionCounters                  // region_answers_total's series
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -115,11 +118,20 @@ func (h *HealthDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	}
 	switch {
 	case state.QClass() == dns.ClassCHAOS:
-		return h.serveMatrix(w, r, state)
+		return h.serveMatrix(ctx, w, r, state)
 	case state.QClass() != dns.ClassINET:
 		return reply(w, r, dns.RcodeRefused)
 	case state.QType() == dns.TypeAXFR || state.QType() == dns.TypeIXFR:
 		return reply(w, r, dns.RcodeRefused) // no zone transfers of health-aware data
+	}
+	c, ecs, ok := h.client(ctx, w, r, s.Tailors())
+	if !ok {
+		// RFC 7871 7.1.3: an ECS option we cannot read is a format error.
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeFormatError)
+		state.SizeAndDo(m)
+		w.WriteMsg(m)
+		return dns.RcodeSuccess, nil
 	}
 	m := new(dns.Msg)
 	m.SetReply(r)
@@ -131,22 +143,122 @@ func (h *HealthDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 			size -= optLen // SizeAndDo adds our OPT below
 		}
 	}
-	out, pol, name := s.Answer(m, qname, qtype, size)
-	if out != snapshot.Static {
+	res := s.Answer(m, qname, qtype, size, c)
+	if res.Outcome != snapshot.Static {
+		server := metrics.WithServer(ctx)
 		if s.Expired() {
 			// Paused past the deadline: our view may be long dead.
-			answerCounter(metrics.WithServer(ctx), name, pol, snapshot.Stale).Inc()
+			answerCounter(server, res.Name, res.Policy, snapshot.Stale).Inc()
 			m = new(dns.Msg)
 			m.SetRcode(r, dns.RcodeServerFailure)
 			state.SizeAndDo(m)
 			w.WriteMsg(m)
 			return dns.RcodeSuccess, nil
 		}
-		answerCounter(metrics.WithServer(ctx), name, pol, out).Inc()
+		answerCounter(server, res.Name, res.Policy, res.Outcome).Inc()
+		if res.Tailored {
+			h.regionCtrs.counter(server, h.cfg.regions, res.Policy, res.Region).Inc()
+		}
 	}
 	state.SizeAndDo(m)
+	if ecs != nil {
+		echoECS(m, ecs, res.Choice)
+	}
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
+}
+
+// client is who asks r: its ECS subnet (RFC 7871) unless ECS is off, else
+// its source address; ecs is the option to echo (nil for none). ok is
+// false for an ECS option that is malformed: an address longer than its
+// SOURCE PREFIX-LENGTH says, or a family that does not match.
+//
+// The source address is looked up only when a name needs it (tailors).
+func (h *HealthDNS) client(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, tailors bool) (c policy.Client, ecs *dns.EDNS0_SUBNET, ok bool) {
+	c = policy.Client{Ctx: ctx, Where: h.cfg.where}
+	if !h.cfg.ecsOff {
+		if opt := r.IsEdns0(); opt != nil {
+			for _, o := range opt.Option {
+				if e, isECS := o.(*dns.EDNS0_SUBNET); isECS {
+					ecs = e
+					break
+				}
+			}
+		}
+	}
+	if ecs == nil {
+		if tailors {
+			c.Addr = sourceAddr(w)
+			c.Bits = c.Addr.BitLen()
+		}
+		return c, nil, true
+	}
+	c.ECS = true
+	bits := int(ecs.SourceNetmask)
+	if bits == 0 {
+		// "/0": the client asks that no address of its be used (RFC
+		// 7871 7.1.2): answer as for a client with no region.
+		return c, ecs, ecs.Family <= 2
+	}
+	a, isIP := netip.AddrFromSlice(ecs.Address)
+	if !isIP {
+		return c, nil, false
+	}
+	switch ecs.Family {
+	case 1:
+		if !a.Unmap().Is4() || bits > 32 {
+			return c, nil, false
+		}
+		a = a.Unmap()
+	case 2:
+		if bits > 128 || a.Is4() {
+			return c, nil, false
+		}
+	default:
+		return c, nil, false
+	}
+	if p, err := a.Prefix(bits); err != nil || p.Addr() != a {
+		return c, nil, false // bits set beyond SOURCE PREFIX-LENGTH
+	}
+	c.Addr, c.Bits = a, bits
+	return c, ecs, true
+}
+
+// sourceAddr is the query's source address, without the allocations of
+// request.IP.
+func sourceAddr(w dns.ResponseWriter) netip.Addr {
+	var ip net.IP
+	switch a := w.RemoteAddr().(type) {
+	case *net.UDPAddr:
+		ip = a.IP
+	case *net.TCPAddr:
+		ip = a.IP
+	default:
+		return netip.Addr{}
+	}
+	addr, _ := netip.AddrFromSlice(ip)
+	return addr.Unmap()
+}
+
+// echoECS adds the query's ECS option to the reply's OPT (SizeAndDo drops
+// it), with the SCOPE PREFIX-LENGTH of the answer: the choice's scope when
+// the answer depends on the client, else 0 (RFC 7871 7.2.1).
+func echoECS(m *dns.Msg, q *dns.EDNS0_SUBNET, ch policy.Choice) {
+	opt := m.IsEdns0()
+	if opt == nil {
+		return
+	}
+	scope := 0
+	if ch.Tailored && q.SourceNetmask > 0 {
+		most := 128
+		if q.Family == 1 {
+			most = 32
+		}
+		scope = min(ch.Scope, most)
+	}
+	opt.Option = append(opt.Option, &dns.EDNS0_SUBNET{
+		Code: dns.EDNS0SUBNET, Family: q.Family, SourceNetmask: q.SourceNetmask, SourceScope: uint8(scope), Address: q.Address,
+	})
 }
 
 // optLen is the wire size of an OPT record without options.
@@ -549,7 +661,7 @@ func (h *HealthDNS) rebuild() time.Time {
 	for ni, n := range names {
 		sn := snapshot.Name{
 			FQDN: n.fqdn, TTL: n.ttl, Policy: n.policy, MaxAnswers: n.maxAnswers, MinHealthy: n.minHealthy,
-			Fallback: n.fallback, Fixed: n.fixed, LastGood: h.lastGood[n.fqdn],
+			Fallback: n.fallback, Fixed: n.fixed, LastGood: h.lastGood[n.fqdn], Geo: n.geo, StickyBits: n.stickyBits,
 		}
 		start := len(targets)
 		for i := range n.targets {
@@ -568,7 +680,7 @@ func (h *HealthDNS) rebuild() time.Time {
 				t.set = set
 			}
 			healthy, drained := h.applyOverride(ovm, n, t, up, now)
-			targets = append(targets, snapshot.Target{Addr: t.probe.Addr, Healthy: healthy, Tier: t.tier, Weight: t.weight, Drained: drained})
+			targets = append(targets, snapshot.Target{Addr: t.probe.Addr, Healthy: healthy, Tier: t.tier, Weight: t.weight, Region: t.region, Drained: drained})
 		}
 		sn.Targets = targets[start:len(targets):len(targets)]
 		built = append(built, sn)

@@ -123,6 +123,13 @@ var (
 		Help:      "Health-aware answers by name (the configured or record name, never the query's), policy and outcome: healthy (healthy targets), fallback (nothing healthy, fallback answered), none (nothing healthy, NODATA) or stale (SERVFAIL: the server was paused and has not heard fresh observations yet). Zone-file answers (static) and queries outside the zones (refused) are not counted.",
 	}, []string{"server", "name", "policy", "outcome"})
 
+	regionAnswers = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "region_answers_total",
+		Help:      "Health-aware answers that depend on the client (geo, sticky) by policy and the region whose targets answered (none: a target with no region, or the fallback).",
+	}, []string{"server", "policy", "region"})
+
 	buildInfo = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "healthdns",
@@ -138,8 +145,7 @@ func init() {
 
 // answerKey is one name's set of answers_total series.
 type answerKey struct {
-	server, name string
-	pol          policy.Kind
+	server, name, pol string
 }
 
 // answerOutcomes are the outcomes answers_total counts: health-aware ones.
@@ -152,20 +158,23 @@ var answerOutcomes = []snapshot.Outcome{snapshot.Healthy, snapshot.Fallback, sna
 // by them; forgetAnswers drops those of a name that is gone.
 var answerCounters sync.Map // answerKey -> *[snapshot.Stale + 1]prometheus.Counter
 
-func answerCounter(server, name string, pol policy.Kind, out snapshot.Outcome) prometheus.Counter {
-	k := answerKey{server, name, pol}
+func answerCounter(server, name string, pol policy.Policy, out snapshot.Outcome) prometheus.Counter {
+	if pol == nil {
+		pol = policy.Default()
+	}
+	k := answerKey{server, name, pol.Name()}
 	v, ok := answerCounters.Load(k)
 	if !ok {
 		var cs [snapshot.Stale + 1]prometheus.Counter
 		for _, o := range answerOutcomes {
-			cs[o] = answers.WithLabelValues(server, name, pol.String(), o.String())
+			cs[o] = answers.WithLabelValues(server, name, pol.Name(), o.String())
 		}
 		v, _ = answerCounters.LoadOrStore(k, &cs)
 	}
 	if c := v.(*[snapshot.Stale + 1]prometheus.Counter)[out]; c != nil {
 		return c
 	}
-	return answers.WithLabelValues(server, name, pol.String(), out.String()) // not counted today
+	return answers.WithLabelValues(server, name, pol.Name(), out.String()) // not counted today
 }
 
 // forgetAnswers drops the answers_total series of names no longer served.
@@ -182,6 +191,41 @@ func forgetAnswers(gone map[string]bool) {
 	for name := range gone {
 		answers.DeletePartialMatch(prometheus.Labels{"name": name})
 	}
+}
+
+// regionCounters caches region_answers_total's counters of a handler per
+// server label: by policy.ID, then region index + 1 (0 for none).
+type regionCounters struct {
+	m sync.Map // server -> [][]prometheus.Counter
+}
+
+func (rc *regionCounters) counter(server string, regions []string, pol policy.Policy, region int) prometheus.Counter {
+	v, ok := rc.m.Load(server)
+	if !ok {
+		cs := make([][]prometheus.Counter, policy.Count())
+		for _, name := range policy.Names() {
+			p, _ := policy.Lookup(name)
+			if !policy.Tailors(p) {
+				continue // its answers never depend on the client: no series
+			}
+			row := make([]prometheus.Counter, len(regions)+1)
+			row[0] = regionAnswers.WithLabelValues(server, name, "none")
+			for i, r := range regions {
+				row[i+1] = regionAnswers.WithLabelValues(server, name, r)
+			}
+			cs[policy.ID(p)] = row
+		}
+		v, _ = rc.m.LoadOrStore(server, cs)
+	}
+	cs := v.([][]prometheus.Counter)
+	id := policy.ID(pol)
+	if id < 0 || id >= len(cs) || cs[id] == nil {
+		return regionAnswers.WithLabelValues(server, pol.Name(), "none")
+	}
+	if region+1 < 0 || region+1 >= len(cs[id]) {
+		region = -1
+	}
+	return cs[id][region+1]
 }
 
 // localErrorLog keeps a process out of descriptors from also flooding

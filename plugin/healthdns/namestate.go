@@ -1,8 +1,8 @@
 package healthdns
 
 import (
-	"net/netip"
 	"slices"
+	"sync/atomic"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
@@ -36,22 +36,30 @@ func nameState(n snapshot.Name, d *snapshot.Dynamic, down int) string {
 
 // standby says whether a healthy answer of one family holds none of the
 // targets the policy would answer with every target of that family up.
-// Round-robin prefers every target, so it is never on standby.
+// Round-robin prefers every target, so it is never on standby; nor is a
+// policy whose answer depends on the client (geo, sticky): what it
+// prefers differs per client.
 func standby(n snapshot.Name, s snapshot.Set, is4 bool) bool {
-	if s.Outcome != snapshot.Healthy || n.Policy == policy.RoundRobin {
+	pol := n.Policy
+	if pol == nil {
+		pol = policy.Default()
+	}
+	if s.Outcome != snapshot.Healthy || pol == policy.RoundRobin || policy.Tailors(pol) {
 		return false
 	}
-	var addrs []netip.Addr
-	var cands []policy.Candidate
+	var ts []policy.Target
 	for _, t := range n.Targets {
 		if t.Addr.Is4() == is4 {
-			addrs = append(addrs, t.Addr)
-			cands = append(cands, policy.Candidate{Healthy: true, Tier: t.Tier, Weight: t.Weight})
+			ts = append(ts, policy.Target{Addr: t.Addr, Healthy: true, Tier: t.Tier, Weight: t.Weight, Region: t.Region})
 		}
 	}
-	preferred := policy.Eligible(n.Policy, cands, max(n.MinHealthy, 1))
-	for _, i := range preferred {
-		if slices.Contains(s.Addrs, addrs[i]) {
+	all := pol.Build(ts, policy.Options{MinHealthy: max(n.MinHealthy, 1), Rot: new(atomic.Uint64)})
+	if all == nil {
+		return false
+	}
+	preferred := all.Addrs()
+	for _, a := range preferred {
+		if slices.Contains(s.Addrs, a) {
 			return false
 		}
 	}

@@ -21,7 +21,7 @@ func TestNameState(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		what     string
-		pol      policy.Kind
+		pol      policy.Policy
 		fallback snapshot.FallbackKind
 		min      int
 		targets  []snapshot.Target

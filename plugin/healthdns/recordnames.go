@@ -34,7 +34,7 @@ type webhookConfig struct {
 }
 
 // parseWebhook reads "webhook [ADDR] { owner NAME; health ADDR; tier N;
-// weight N; check SPEC; policy P }"; the cursor is on "webhook".
+// weight N; check SPEC; policy P; region R }"; the cursor is on "webhook".
 func parseWebhook(c *caddy.Controller) (*webhookConfig, error) {
 	wc := &webhookConfig{addr: webhook.DefaultAddr}
 	args := c.RemainingArgs()
@@ -62,8 +62,8 @@ func parseWebhook(c *caddy.Controller) (*webhookConfig, error) {
 				return c.Errf("webhook health %q: want a listen address", strings.Join(args, " "))
 			}
 			wc.healthAddr = args[0]
-		case "tier", "weight", "check", "policy":
-			name := map[string]string{"tier": records.PropTier, "weight": records.PropWeight, "check": records.PropCheck, "policy": records.PropPolicy}[key]
+		case "tier", "weight", "check", "policy", "region":
+			name := map[string]string{"tier": records.PropTier, "weight": records.PropWeight, "check": records.PropCheck, "policy": records.PropPolicy, "region": records.PropRegion}[key]
 			value := strings.Join(args, " ")
 			if key == "check" {
 				// The Corefile has unquoted the words; a body with
@@ -466,10 +466,11 @@ func (h *HealthDNS) fragmentOf(st records.State, owner string, cuts map[string]b
 			props := e.Properties()
 			if nc == nil || nc.fqdn != name { // A and AAAA of a name are adjacent in key order
 				nc = &nameConfig{fqdn: name, ttl: ttl, quorum: health.Quorum{Kind: health.Majority}}
-				if k, err := policy.ParseKind(props.Policy); err == nil {
+				nc.policy, nc.geo = policy.Default(), h.cfg.geo
+				if k, err := policy.Lookup(props.Policy); err == nil {
 					nc.policy = k
 				}
-				if nc.policy == policy.Weighted {
+				if nc.policy == policy.Weighted || nc.policy == policy.Sticky {
 					nc.maxAnswers = 1
 				}
 				f.names = append(f.names, nc)
@@ -500,6 +501,7 @@ func (h *HealthDNS) fragmentOf(st records.State, owner string, cuts map[string]b
 				if props.HasWeight {
 					tc.weight = props.Weight
 				}
+				tc.region = props.Region
 				nc.targets = append(nc.targets, tc)
 			}
 		case records.TypeTXT:

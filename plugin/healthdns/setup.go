@@ -86,8 +86,27 @@ func parse(c *caddy.Controller) (*config, error) {
 			raw  []rawTarget
 		}
 		var pending []pendingName
+		var topo *topology
 		for c.NextBlock() {
 			switch c.Val() {
+			case "topology":
+				if topo != nil {
+					return nil, c.Err("topology: only one topology block")
+				}
+				t, err := parseTopology(c)
+				if err != nil {
+					return nil, err
+				}
+				topo = t
+			case "ecs":
+				v, err := oneArg(c)
+				if err != nil {
+					return nil, err
+				}
+				if v != "on" && v != "off" {
+					return nil, c.Errf("ecs %q: want on or off", v)
+				}
+				cfg.ecsOff = v == "off"
 			case "zonefile":
 				args := c.RemainingArgs()
 				if len(args) < 1 || len(args) > 2 {
@@ -251,6 +270,7 @@ func parse(c *caddy.Controller) (*config, error) {
 			}
 			cfg.names = append(cfg.names, p.n)
 		}
+		regionsOf(cfg, topo)
 	}
 	return cfg, nil
 }
@@ -320,11 +340,28 @@ func parseName(c *caddy.Controller, n *nameConfig, t *timing) ([]rawTarget, erro
 			if err != nil {
 				return nil, err
 			}
-			k, err := policy.ParseKind(v)
+			k, err := policy.Lookup(v)
 			if err != nil {
 				return nil, c.Err(err.Error())
 			}
 			n.policy = k
+		case "order":
+			if err := parseOrder(c, n); err != nil {
+				return nil, err
+			}
+		case "sticky-prefix":
+			args := c.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return nil, c.ArgErr()
+			}
+			n.stickyBits = policy.DefaultStickyBits
+			for i, a := range args {
+				v, err := strconv.Atoi(a)
+				if lim := []int{32, 128}[i]; err != nil || v < 0 || v > lim {
+					return nil, c.Errf("sticky-prefix %q: want a prefix length from 0 to %d (IPv4, then IPv6)", a, lim)
+				}
+				n.stickyBits[i] = v
+			}
 		case "ttl":
 			v, err := parseTTL(c)
 			if err != nil {
@@ -395,13 +432,22 @@ func parseName(c *caddy.Controller, n *nameConfig, t *timing) ([]rawTarget, erro
 			return nil, c.Errf("name %s: unknown property %q", n.fqdn, key)
 		}
 	}
-	if !explicitMax && n.policy == policy.Weighted {
-		n.maxAnswers = 1 // one draw per query, as Route 53 does
+	if !explicitMax && (n.policy == policy.Weighted || n.policy == policy.Sticky) {
+		n.maxAnswers = 1 // one draw per query, as Route 53 does; one target per client
+	}
+	if (n.order != nil || n.orderFor != nil) && n.policy != policy.GeoPolicy {
+		return nil, c.Errf("name %s: order is for policy geo", n.fqdn)
+	}
+	if n.stickyBits != [2]int{} && n.policy != policy.Sticky {
+		return nil, c.Errf("name %s: sticky-prefix is for policy sticky", n.fqdn)
+	}
+	if n.policy == nil {
+		n.policy = policy.Default()
 	}
 	return targets, nil
 }
 
-// parseTarget reads "target ADDR [tier N] [weight N] check SPEC [check SPEC]...".
+// parseTarget reads "target ADDR [tier N] [weight N] [region R] check SPEC [check SPEC]...".
 func parseTarget(c *caddy.Controller) (targetConfig, error) {
 	args := c.RemainingArgs()
 	if len(args) == 0 {
@@ -422,6 +468,15 @@ func parseTarget(c *caddy.Controller) (targetConfig, error) {
 			return args[i], nil
 		}
 		switch key {
+		case "region":
+			v, err := next()
+			if err != nil {
+				return tc, err
+			}
+			if err := checkRegion(v); err != nil {
+				return tc, c.Errf("target %s: %v", ip, err)
+			}
+			tc.region = v
 		case "tier", "weight":
 			v, err := next()
 			if err != nil {
@@ -447,7 +502,7 @@ func parseTarget(c *caddy.Controller) (targetConfig, error) {
 			}
 			tc.probe.Checks = append(tc.probe.Checks, ch)
 		default:
-			return tc, c.Errf("target %s: unknown option %q (want tier, weight or check%s)", ip, key, checkOptions(tc.probe.Checks))
+			return tc, c.Errf("target %s: unknown option %q (want tier, weight, region or check%s)", ip, key, checkOptions(tc.probe.Checks))
 		}
 	}
 	if len(tc.probe.Checks) == 0 {

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Throughput benchmark: the same 1,000-name zone served by one healthdns binary
-# (CoreDNS v1.15.0 build) four ways, measured with dnsperf over UDP on 127.0.0.1.
+# (CoreDNS v1.15.0 build) several ways, measured with dnsperf over UDP on loopback.
 #
 #   file            CoreDNS's file plugin, 1,000 names with one A and one AAAA each
 #   healthdns       the same names as health-aware names (one IPv4 + one IPv6
 #                   target each, all healthy; the zone file has SOA/NS/glue only)
 #   healthdns+cache cache 30 in front of healthdns
 #   whoami          CoreDNS's whoami plugin (the ceiling of any plugin)
+#   ecs             the healthdns configuration (roundrobin), asked with an EDNS
+#                   Client Subnet option (10.1.2.0/24): the baseline of geo and sticky
+#   geo             the names with policy geo, two IPv4 and two IPv6 targets in two
+#                   regions each (topology 10.0.0.0/8 eu, 192.168.0.0/16 us), asked
+#                   with ECS 10.1.2.0/24: eu's target answers, scope echoed
+#   sticky          the names with policy sticky over the same targets, asked with
+#                   ECS: one of each name's targets by rendezvous hashing
 #
 # Usage (from the repository root):
 #   bash test/bench/throughput.sh
@@ -20,8 +27,10 @@
 #   OUTSTANDING [200]   dnsperf -q
 #   SERVER_CPU [0]      CPU the servers are pinned to (taskset -c)
 #   PERF_CPU [1]        CPU dnsperf is pinned to
-#   BASE_PORT [15300]   servers listen on BASE_PORT+1..+4 (UDP/TCP), their health
-#                       endpoints on BASE_PORT+11..+14
+#   BASE_PORT [15300]   servers listen on BASE_PORT+1..+7 (UDP/TCP), their health
+#                       endpoints on BASE_PORT+11..+17
+#   BIND [127.0.0.1]    the loopback address servers listen on and dnsperf asks
+#   CONFIGS [all]       the configurations to measure, e.g. "healthdns ecs geo sticky"
 #   PROFILE [auto]      1: after the rounds, take a CPU profile of healthdns under
 #                       load (pprof plugin) and print go tool pprof -top;
 #                       0: never; auto: only if a target below is missed
@@ -42,7 +51,8 @@
 # Figures are medians over the runs that other processes on the machine did not
 # disturb (see QUIET_MAX); "server us/q" (the server's CPU time per answer) is
 # the figure least affected by a busy machine.
-# Targets: healthdns/file >= 1.3, healthdns/whoami >= 0.85 (reported, not enforced).
+# Targets: healthdns/file >= 1.3, healthdns/whoami >= 0.85, geo/ecs and sticky/ecs
+# >= 0.95 (reported, not enforced).
 # The script fails (exit 1) if a configuration answers wrongly or if NOERROR +
 # NXDOMAIN are not ~100% of the responses of a run.
 set -euo pipefail
@@ -57,7 +67,8 @@ PERF_CPU=${PERF_CPU:-1}
 BASE_PORT=${BASE_PORT:-15300}
 PROFILE=${PROFILE:-auto}
 PROFILE_SECONDS=${PROFILE_SECONDS:-10}
-PPROF_ADDR=${PPROF_ADDR:-127.0.0.1:$((BASE_PORT + 20))}
+BIND=${BIND:-127.0.0.1}
+PPROF_ADDR=${PPROF_ADDR:-$BIND:$((BASE_PORT + 20))}
 NICE=${NICE:-0}
 QUIET_MAX=${QUIET_MAX:-5}
 QUIET_BUDGET=${QUIET_BUDGET:-60}
@@ -68,7 +79,16 @@ NX=30           # nonexistent names, each queried A and AAAA: 60 of 2,060 querie
 ZONE=bench.test.
 TTL=30
 
-CONFIGS=(file healthdns healthdns+cache whoami)
+ALL_CONFIGS=(file healthdns healthdns+cache whoami ecs geo sticky)
+read -r -a CONFIGS <<<"${CONFIGS:-${ALL_CONFIGS[*]}}"
+for c in "${CONFIGS[@]}"; do
+	[[ " ${ALL_CONFIGS[*]} " == *" $c "* ]] || { printf 'throughput.sh: CONFIGS: unknown configuration %s\n' "$c" >&2; exit 1; }
+done
+has() { [[ " ${CONFIGS[*]} " == *" $1 "* ]]; }
+# ECS 10.1.2.0/24 (RFC 7871: family 1, source /24, scope 0, 3 address octets)
+# as dnsperf's -E CODE:HEX and dig's +subnet
+ECS_DNSPERF=8:000118000a0102
+ECS_DIG=+subnet=10.1.2.0/24
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "throughput.sh: $*"; exit 1; }
@@ -151,6 +171,8 @@ BIN=$TMP/healthdns
 awk -v n=$NAMES -v nx=$NX -v zone=$ZONE -v ttl=$TTL -v dir="$TMP" '
 function v4(i) { return sprintf("10.0.%d.%d", int(i / 250), i % 250 + 1) }
 function v6(i) { return sprintf("fd00::%x", i + 1) }
+function v4b(i) { return sprintf("192.168.%d.%d", int(i / 250), i % 250 + 1) }
+function v6b(i) { return sprintf("fd00:1::%x", i + 1) }
 BEGIN {
 	head = sprintf("$ORIGIN %s\n$TTL %d\n@ IN SOA ns1.%s hostmaster.%s 1 3600 600 604800 %d\n@ IN NS ns1.%s\nns1 IN A 127.0.0.1\n", zone, ttl, zone, zone, ttl, zone)
 	printf "%s", head > dir "/file.zone"
@@ -159,8 +181,12 @@ BEGIN {
 		h = sprintf("h%04d", i)
 		printf "%s IN A %s\n%s IN AAAA %s\n", h, v4(i), h, v6(i) > dir "/file.zone"
 		printf "        name %s {\n            fallback none\n            target %s check tcp 127.0.0.1:HEALTHPORT\n            target %s check tcp 127.0.0.1:HEALTHPORT\n        }\n", h, v4(i), v6(i) > dir "/names.inc"
+		printf "        name %s {\n            policy POLICY\n            fallback none\n", h > dir "/names.two.inc"
+		printf "            target %s region eu check tcp HEALTHADDR\n            target %s region us check tcp HEALTHADDR\n", v4(i), v4b(i) > dir "/names.two.inc"
+		printf "            target %s region eu check tcp HEALTHADDR\n            target %s region us check tcp HEALTHADDR\n        }\n", v6(i), v6b(i) > dir "/names.two.inc"
 		printf "%s%s A\n%s%s AAAA\n", h, "." zone, h, "." zone > dir "/queries.ok"
 		printf "%s\n%s\n", v4(i), v6(i) > dir "/expected.ok"
+		printf "^(%s|%s)$\n^(%s|%s)$\n", v4(i), v4b(i), v6(i), v6b(i) > dir "/expected.sticky"
 	}
 	for (i = 0; i < nx; i++) {
 		printf "nx%04d.%s A\nnx%04d.%s AAAA\n", i, zone, i, zone > dir "/queries.nx"
@@ -178,8 +204,14 @@ port_of() {
 	healthdns) echo $((BASE_PORT + 2)) ;;
 	healthdns+cache) echo $((BASE_PORT + 3)) ;;
 	whoami) echo $((BASE_PORT + 4)) ;;
+	ecs) echo $((BASE_PORT + 5)) ;;
+	geo) echo $((BASE_PORT + 6)) ;;
+	sticky) echo $((BASE_PORT + 7)) ;;
 	esac
 }
+
+# ecs_of CONFIG: whether its queries carry ECS
+ecs_of() { [[ $1 == ecs || $1 == geo || $1 == sticky ]]; }
 
 # corefile CONFIG [EXTRA_DIRECTIVE] -> path. Every server block has the same
 # frame (bind, health); only the answering plugin(s) differ. No log, errors or
@@ -191,21 +223,34 @@ corefile() {
 	f=$TMP/Corefile.$c${extra:+.extra}
 	{
 		echo "$ZONE:$port {"
-		echo "    bind 127.0.0.1"
-		echo "    health 127.0.0.1:$hport"
+		echo "    bind $BIND"
+		echo "    health $BIND:$hport"
 		[[ -n $extra ]] && echo "    $extra"
 		case $c in
 		file)
 			echo "    file $TMP/file.zone"
 			;;
-		healthdns | healthdns+cache)
+		healthdns | healthdns+cache | ecs)
 			[[ $c == healthdns+cache ]] && echo "    cache $TTL"
 			echo "    healthdns {"
 			echo "        zonefile $TMP/healthdns.zone"
 			echo "        interval 1h"      # the maximum: one probe round at start, then idle
 			echo "        timeout 10s"      # generous: 2,000 connects at once at start-up
 			echo "        ttl $TTL"
-			sed "s/HEALTHPORT/$hport/" "$TMP/names.inc"
+			sed "s/127.0.0.1:HEALTHPORT/$BIND:$hport/" "$TMP/names.inc"
+			echo "    }"
+			;;
+		geo | sticky)
+			echo "    healthdns {"
+			echo "        zonefile $TMP/healthdns.zone"
+			echo "        interval 1h"
+			echo "        timeout 10s"
+			echo "        ttl $TTL"
+			echo "        topology {"
+			echo "            10.0.0.0/8 eu"
+			echo "            192.168.0.0/16 us"
+			echo "        }"
+			sed -e "s/HEALTHADDR/$BIND:$hport/" -e "s/POLICY/$c/" "$TMP/names.two.inc"
 			echo "    }"
 			;;
 		whoami)
@@ -218,7 +263,7 @@ corefile() {
 }
 
 # q PORT DIG_ARGS...: one dig to a server, no retries
-q() { dig +norec +time=1 +tries=1 @127.0.0.1 -p "$1" "${@:2}"; }
+q() { dig +norec +time=1 +tries=1 @"$BIND" -p "$1" "${@:2}"; }
 
 start_server() { # NAME COREFILE
 	local c=$1 f=$2 port i
@@ -233,7 +278,7 @@ start_server() { # NAME COREFILE
 		sleep 0.1
 	done
 	cat "$TMP/$c.log" >&2
-	die "$c: no answer on 127.0.0.1:$port after 30s"
+	die "$c: no answer on $BIND:$port after 30s"
 }
 
 stop_server() {
@@ -248,24 +293,42 @@ stop_server() {
 # broken configuration (REFUSED, SERVFAIL, NODATA from unhealthy targets, wrong
 # addresses) cannot produce a figure.
 verify() {
-	local c=$1 port out
+	local c=$1 port out sub=()
 	port=$(port_of "$c")
-	out=$(q "$port" h0000.$ZONE A)
+	ecs_of "$c" && sub=("$ECS_DIG")
+	out=$(q "$port" "${sub[@]}" h0000.$ZONE A)
 	if [[ $c == whoami ]]; then
-		grep -q 'status: NOERROR' <<<"$out" && grep -Eq '^h0000\.bench\.test\.[[:space:]].*IN[[:space:]]+A[[:space:]]+127\.0\.0\.1' <<<"$out" ||
-			{ echo "$out" >&2; die "$c: h0000.$ZONE A: want NOERROR with 127.0.0.1 in ADDITIONAL"; }
-		log "  $c: h0000.$ZONE A -> NOERROR, whoami 127.0.0.1 (ADDITIONAL)"
+		grep -q 'status: NOERROR' <<<"$out" && grep -Eq '^h0000\.bench\.test\.[[:space:]].*IN[[:space:]]+A[[:space:]]+127\.' <<<"$out" ||
+			{ echo "$out" >&2; die "$c: h0000.$ZONE A: want NOERROR with the client's 127.x address in ADDITIONAL"; }
+		log "  $c: h0000.$ZONE A -> NOERROR, whoami's address (ADDITIONAL)"
 		return 0
 	fi
 	grep -q 'status: NOERROR' <<<"$out" && grep -q 'flags: qr aa' <<<"$out" &&
 		grep -Eq "^h0000\.bench\.test\.[[:space:]]+$TTL[[:space:]]+IN[[:space:]]+A[[:space:]]+10\.0\.0\.1$" <<<"$out" ||
+		{ [[ $c == sticky ]] && grep -Eq "IN[[:space:]]+A[[:space:]]+192\.168\.0\.1$" <<<"$out"; } ||
 		{ echo "$out" >&2; die "$c: h0000.$ZONE A: want NOERROR, aa, 10.0.0.1 TTL $TTL"; }
+	if ecs_of "$c"; then
+		scope=0
+		[[ $c == geo ]] && scope=8
+		[[ $c == sticky ]] && scope=24
+		grep -q "CLIENT-SUBNET: 10.1.2.0/24/$scope\$" <<<"$out" ||
+			{ echo "$out" >&2; die "$c: h0000.$ZONE A: want ECS 10.1.2.0/24 echoed with scope $scope"; }
+	fi
 	out=$(q "$port" nx0000.$ZONE A)
 	grep -q 'status: NXDOMAIN' <<<"$out" && grep -q 'IN[[:space:]]*SOA' <<<"$out" ||
 		{ echo "$out" >&2; die "$c: nx0000.$ZONE A: want NXDOMAIN with the SOA"; }
 	# every name, A and AAAA, exactly its one address
-	sed 's/$/ +short/' "$TMP/queries.ok" >"$TMP/batch"
+	sed "s|\$| +short ${sub[*]}|" "$TMP/queries.ok" >"$TMP/batch"
 	q "$port" -f "$TMP/batch" >"$TMP/verify.$c" 2>&1 || true
+	if [[ $c == sticky ]]; then
+		# one of each name's targets, and not all of them the same one
+		paste "$TMP/expected.sticky" "$TMP/verify.$c" | awk -F'\t' '$2 !~ $1 { bad++ } END { exit bad > 0 || NR != '"$((2 * NAMES))"' }' ||
+			die "$c: an answer is not one of its name's targets"
+		[[ $(grep -c '^192\.168\.' "$TMP/verify.$c") -gt $((NAMES / 4)) && $(grep -c '^10\.0\.' "$TMP/verify.$c") -gt $((NAMES / 4)) ]] ||
+			die "$c: the names' answers are not spread over their targets"
+		log "  $c: all $((2 * NAMES)) A/AAAA answers one of their name's targets, spread over both"
+		return 0
+	fi
 	if ! cmp -s "$TMP/verify.$c" "$TMP/expected.ok"; then
 		diff "$TMP/expected.ok" "$TMP/verify.$c" | head -20 >&2
 		die "$c: the answers for the $NAMES names are not their addresses"
@@ -312,7 +375,9 @@ perf() {
 	s0=$(core_ticks "$SERVER_CPU")
 	t0=$(cpu_ticks "${PID[$c]}")
 	times >"$TMP/times0" # in this shell: $(...) would fork and see no children
-	"${NICE_CMD[@]}" "${pin_perf[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$TMP/queries" \
+	local opt=()
+	ecs_of "$c" && opt=(-E "$ECS_DNSPERF")
+	"${NICE_CMD[@]}" "${pin_perf[@]}" dnsperf -s "$BIND" -p "$port" -d "$TMP/queries" "${opt[@]}" \
 		-l "$secs" -c "$CLIENTS" -q "$OUTSTANDING" -t 2 >"$out" 2>&1 || rc=$?
 	if ((rc > 128)); then
 		log "  dnsperf was killed by signal $((rc - 128)) (by something else on the machine?)"
@@ -416,7 +481,7 @@ for c in "${CONFIGS[@]}"; do
 	start_server "$c" "$(corefile "$c")"
 	verify "$c"
 done
-log "servers' CPU affinity: $(awk '/^Cpus_allowed_list/ { print $2 }' "/proc/${PID[healthdns]}/status");" \
+log "servers' CPU affinity: $(awk '/^Cpus_allowed_list/ { print $2 }' "/proc/${PID[${CONFIGS[0]}]}/status");" \
 	"$(grep -m1 -o 'GOMAXPROCS=[0-9]*' "$TMP/healthdns.log" || echo "GOMAXPROCS follows it")"
 
 log "warm-up ($WARMUP s each) ..."
@@ -481,21 +546,22 @@ for c in "${CONFIGS[@]}"; do
 	PCORE[$c]=$(awk 'NF { print $5 }' <<<"$set_ok" | median)
 	OTHER[$c]=$(awk 'NF { print $6 }' <<<"$set_ok" | median)
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-r_file=$(ratio "${QPS[healthdns]}" "${QPS[file]}")
-r_whoami=$(ratio "${QPS[healthdns]}" "${QPS[whoami]}")
-r_cache=$(ratio "${QPS[healthdns+cache]}" "${QPS[file]}")
+# ratio A B: A/B to two places, "n/a" when a configuration was not measured
+ratio() { awk -v a="${1:-}" -v b="${2:-}" 'BEGIN { if (a == "" || b == "" || b == 0) print "n/a"; else printf "%.2f", a / b }'; }
+r_file=$(ratio "${QPS[healthdns]:-}" "${QPS[file]:-}")
+r_whoami=$(ratio "${QPS[healthdns]:-}" "${QPS[whoami]:-}")
+r_cache=$(ratio "${QPS[healthdns+cache]:-}" "${QPS[file]:-}")
 
 # --- profile ------------------------------------------------------------------------
 
-miss=$(awk -v a="$r_file" -v b="$r_whoami" 'BEGIN { print (a < 1.3 || b < 0.85) ? 1 : 0 }')
-if [[ $PROFILE == 1 || ($PROFILE == auto && $miss == 1) ]]; then
+miss=$(awk -v a="$r_file" -v b="$r_whoami" 'BEGIN { print (a != "n/a" && a < 1.3 || b != "n/a" && b < 0.85) ? 1 : 0 }')
+if has healthdns && [[ $PROFILE == 1 || ($PROFILE == auto && $miss == 1) ]]; then
 	log ""
 	log "profiling healthdns (pprof $PPROF_ADDR, ${PROFILE_SECONDS}s under dnsperf load) ..."
 	stop_server healthdns
 	start_server healthdns "$(corefile healthdns "pprof $PPROF_ADDR")"
 	verify healthdns
-	"${NICE_CMD[@]}" "${pin_perf[@]}" dnsperf -s 127.0.0.1 -p "$(port_of healthdns)" -d "$TMP/queries" \
+	"${NICE_CMD[@]}" "${pin_perf[@]}" dnsperf -s "$BIND" -p "$(port_of healthdns)" -d "$TMP/queries" \
 		-l $((PROFILE_SECONDS + 3)) -c "$CLIENTS" -q "$OUTSTANDING" -t 2 >"$TMP/profile.dnsperf" 2>&1 &
 	PID[dnsperf]=$!
 	sleep 1
@@ -528,7 +594,7 @@ fi
 # --- table --------------------------------------------------------------------------
 
 echo
-echo "healthdns throughput: $NAMES names A+AAAA, ${nx_pct}% NXDOMAIN, UDP 127.0.0.1, server on 1 CPU"
+echo "healthdns throughput: $NAMES names A+AAAA, ${nx_pct}% NXDOMAIN, UDP $BIND, server on 1 CPU"
 echo "dnsperf -l $DURATION -c $CLIENTS -q $OUTSTANDING; median of $ROUNDS round(s)"
 printf '%-16s %8s %10s %11s %11s %12s %6s  %s\n' configuration QPS "latency ms" "server us/q" "server core" "dnsperf core" other "runs used"
 for c in "${CONFIGS[@]}"; do
@@ -543,9 +609,13 @@ if ((noisy)); then
 	echo "warning: $noisy run(s) disturbed by other processes (>= ${QUIET_MAX}% of a CPU); rerun on a quiet machine"
 fi
 echo
-echo "healthdns/file CPU per answer ratio: $(ratio "${USQ[healthdns]}" "${USQ[file]}") (lower is better)"
-echo "healthdns/whoami CPU per answer ratio: $(ratio "${USQ[healthdns]}" "${USQ[whoami]}") (lower is better)"
+echo "geo/ecs QPS ratio: $(ratio "${QPS[geo]:-}" "${QPS[ecs]:-}") (target >= 0.95); CPU per answer: $(ratio "${USQ[geo]:-}" "${USQ[ecs]:-}")"
+echo "sticky/ecs QPS ratio: $(ratio "${QPS[sticky]:-}" "${QPS[ecs]:-}") (target >= 0.95); CPU per answer: $(ratio "${USQ[sticky]:-}" "${USQ[ecs]:-}")"
+echo "ecs/healthdns QPS ratio: $(ratio "${QPS[ecs]:-}" "${QPS[healthdns]:-}") (the cost of reading and echoing ECS)"
+echo "geo/file QPS ratio: $(ratio "${QPS[geo]:-}" "${QPS[file]:-}")"
+echo "healthdns/file CPU per answer ratio: $(ratio "${USQ[healthdns]:-}" "${USQ[file]:-}") (lower is better)"
+echo "healthdns/whoami CPU per answer ratio: $(ratio "${USQ[healthdns]:-}" "${USQ[whoami]:-}") (lower is better)"
 echo "healthdns/whoami QPS ratio: $r_whoami (target >= 0.85)"
 echo "(healthdns+cache)/file QPS ratio: $r_cache"
-echo "healthdns/file latency ratio: $(ratio "${LAT[healthdns]}" "${LAT[file]}")"
+echo "healthdns/file latency ratio: $(ratio "${LAT[healthdns]:-}" "${LAT[file]:-}")"
 echo "healthdns/file QPS ratio: $r_file"

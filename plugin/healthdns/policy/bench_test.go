@@ -6,16 +6,16 @@ import (
 )
 
 // Build-time selection for a name with 10 targets in two tiers.
-func BenchmarkEligible(b *testing.B) {
-	cands := make([]Candidate, 10)
-	for i := range cands {
-		cands[i] = Candidate{Healthy: i%3 != 0, Tier: 1 + i/5, Weight: i}
+func BenchmarkBuild(b *testing.B) {
+	ts := make([]Target, 10)
+	for i := range ts {
+		ts[i] = tgt(i, i%3 != 0, 1+i/5, i)
 	}
-	for _, k := range []Kind{RoundRobin, Weighted, Priority} {
-		b.Run(k.String(), func(b *testing.B) {
+	for _, p := range []Policy{RoundRobin, Weighted, Priority, Sticky} {
+		b.Run(p.Name(), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				Eligible(k, cands, 2)
+				p.Build(ts, Options{MinHealthy: 2})
 			}
 		})
 	}

@@ -1,215 +1,186 @@
-// Package policy chooses which of a name's targets answer a query. Build
-// time work (which targets are eligible, given their verdicts) is separated
-// from per-query work (a draw by weight) so the query path does a few
-// integer operations and no allocation. Round-robin rotation is a counter
-// in the snapshot.
+// Package policy chooses which of a name's targets answer a query. A
+// Policy builds, off the query path, an Answer from one address family's
+// targets and their verdicts; the Answer's Pick runs per query, with the
+// query's Client, and does a few integer operations and no allocation
+// beyond the records it appends.
 //
-// Everything here is pure; randomness comes from the caller.
+// A new policy is one file: a type implementing Policy, registered from
+// init with Register. Nothing else switches on policies.
+//
+// Everything here is pure; randomness and the client's region come from
+// the caller.
 package policy
 
 import (
+	"context"
 	"fmt"
-	"slices"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/miekg/dns"
 )
 
-// Kind is a name's answer policy.
-type Kind uint8
-
-const (
-	// RoundRobin answers every eligible target, rotated per query.
-	RoundRobin Kind = iota
-	// Weighted answers a subset drawn by weight.
-	Weighted
-	// Priority answers the lowest tier that is healthy enough.
-	Priority
-)
-
-func (k Kind) String() string {
-	switch k {
-	case Weighted:
-		return "weighted"
-	case Priority:
-		return "priority"
-	}
-	return "roundrobin"
+// Policy is a name's answer policy.
+type Policy interface {
+	// Name is the Corefile word (policy NAME) and the metrics label.
+	Name() string
+	// Build makes the answer of one address family from its targets, in
+	// the name's order. It returns nil when no target may answer:
+	// nothing is healthy, and the name's fallback decides.
+	Build(ts []Target, o Options) Answer
 }
 
-// ParseKind reads a Corefile policy word.
-func ParseKind(s string) (Kind, error) {
-	switch s {
-	case "roundrobin":
-		return RoundRobin, nil
-	case "weighted":
-		return Weighted, nil
-	case "priority":
-		return Priority, nil
-	}
-	return 0, fmt.Errorf("policy %q: want roundrobin, weighted or priority", s)
+// Tailoring is implemented by policies whose answers may depend on the
+// client: a server finds a query's source address only when a name needs
+// it.
+type Tailoring interface {
+	Tailors() bool
 }
 
-// Candidate is one target as the policy sees it.
-type Candidate struct {
+// Tailors reports whether p's answers may depend on the client.
+func Tailors(p Policy) bool {
+	t, ok := p.(Tailoring)
+	return ok && t.Tailors()
+}
+
+// Answer is a built answer: immutable but for rotation counters, and
+// shared by every query.
+type Answer interface {
+	// Pick appends this query's records to ans and says how it chose.
+	Pick(ans []dns.RR, c Client) ([]dns.RR, Choice)
+	// Addrs are the addresses it may answer, for status and last-good.
+	Addrs() []netip.Addr
+	// Len is the most records one Pick appends.
+	Len() int
+}
+
+// Target is one target as a policy sees it.
+type Target struct {
+	RR      dns.RR // its address record, shared by every answer
+	Addr    netip.Addr
 	Healthy bool
 	Tier    int
 	Weight  int
-	// Drained: an operator took it out of rotation. It is eligible only
-	// when no candidate that is not drained is.
-	Drained bool
+	Region  string // "" for none
 }
 
-// Eligible returns the indexes of the candidates that may answer, in input
-// order. An empty result means nothing is healthy and the name's fallback
-// decides.
-//
-//   - RoundRobin: every healthy candidate.
-//   - Weighted: every healthy candidate with weight > 0; if there is none,
-//     the healthy ones with weight 0 (standby capacity).
-//   - Priority: the healthy candidates of the lowest tier with at least
-//     minHealthy healthy candidates; if no tier has that many, the lowest
-//     tier with any healthy candidate, because a degraded answer beats none.
-//
-// Drained candidates count only when the others leave the result empty:
-// then the same rule picks among the drained ones alone.
-func Eligible(k Kind, cands []Candidate, minHealthy int) []int {
-	out := eligible(k, cands, minHealthy, false)
-	if len(out) == 0 {
-		for _, c := range cands {
-			if c.Drained {
-				return eligible(k, cands, minHealthy, true)
-			}
-		}
+// Options are a name's settings that policies read.
+type Options struct {
+	MaxAnswers int // 0: no limit
+	MinHealthy int // at least 1
+	// Rot is the name's rotation counter, kept across rebuilds so a
+	// rebuild does not restart every rotation.
+	Rot *atomic.Uint64
+	// Geo is the block's regions and the name's order, for geo.
+	Geo *Geo
+	// Fallback is what the name answers when the policy has nothing for
+	// a client (geo: no region of its chain is healthy); nil for NODATA.
+	Fallback Answer
+	// StickyBits are the prefix lengths sticky hashes a client by, for
+	// IPv4 and IPv6 clients.
+	StickyBits [2]int
+}
+
+// Client is who asks: the EDNS Client Subnet (RFC 7871) when the query
+// has one, else the source address. It is passed by value so the query
+// path allocates nothing for it.
+type Client struct {
+	Addr netip.Addr // masked to Bits; invalid when unknown
+	Bits int        // significant bits of Addr: ECS SOURCE PREFIX-LENGTH, or the address length
+	ECS  bool       // Addr came from an ECS option
+	Ctx  context.Context
+	// Where finds the client's region; nil when the block has none.
+	Where Locator
+}
+
+// Locator maps a client to a region of the block.
+type Locator interface {
+	// Locate returns the client's region index (-1 for none) and the
+	// prefix length over which that answer holds (the ECS scope).
+	Locate(c Client) (region, scope int)
+}
+
+// Region returns the client's region (-1 for none) and its scope.
+func (c Client) Region() (region, scope int) {
+	if c.Where == nil {
+		return -1, 0
 	}
+	return c.Where.Locate(c)
+}
+
+// Choice says how a Pick chose, for the ECS reply and metrics.
+type Choice struct {
+	// Tailored is true when the answer depends on the client: a reply to
+	// an ECS query carries Scope as its SCOPE PREFIX-LENGTH, and 0
+	// otherwise.
+	Tailored bool
+	Scope    int
+	// Region is the region whose targets answered, -1 for none.
+	Region int
+	// Fell is true when the policy had nothing for this client and
+	// answered the name's fallback.
+	Fell bool
+}
+
+// Geo is what the geo policy needs beyond the targets: the block's
+// regions (a client's region is an index into Regions) and, for each
+// client region, the regions to try in turn.
+type Geo struct {
+	Regions []string
+	// Chains[r] is the order for clients of region r; Chains[len(Regions)]
+	// is the order for clients with no region.
+	Chains [][]string
+}
+
+var (
+	registry = map[string]Policy{}
+	ids      = map[string]int{}
+	names    []string
+)
+
+// Register makes a policy known by its name. It is for init functions and
+// panics on a duplicate name, a programming error.
+func Register(p Policy) {
+	n := p.Name()
+	if _, dup := registry[n]; dup {
+		panic("policy " + n + " registered twice")
+	}
+	registry[n] = p
+	ids[n] = len(names)
+	names = append(names, n)
+}
+
+// Lookup returns the registered policy of a Corefile word.
+func Lookup(s string) (Policy, error) {
+	if p, ok := registry[s]; ok {
+		return p, nil
+	}
+	return nil, fmt.Errorf("policy %q: want %s", s, strings.Join(Names(), ", "))
+}
+
+// Names lists the registered policies, sorted.
+func Names() []string {
+	out := append([]string(nil), names...)
+	sort.Strings(out)
 	return out
 }
 
-// eligible is Eligible over the candidates drained or not.
-func eligible(k Kind, all []Candidate, minHealthy int, drained bool) []int {
-	cands := all
-	if drained || slices.ContainsFunc(all, func(c Candidate) bool { return c.Drained }) {
-		// Same indexes, the others made unhealthy.
-		cands = slices.Clone(all)
-		for i := range cands {
-			cands[i].Healthy = cands[i].Healthy && cands[i].Drained == drained
-		}
+// ID is a small dense number for a registered policy (for arrays of
+// metrics), or -1.
+func ID(p Policy) int {
+	if p == nil {
+		return -1
 	}
-	var out []int
-	switch k {
-	case Weighted:
-		for i, c := range cands {
-			if c.Healthy && c.Weight > 0 {
-				out = append(out, i)
-			}
-		}
-		if len(out) == 0 {
-			for i, c := range cands {
-				if c.Healthy {
-					out = append(out, i)
-				}
-			}
-		}
-	case Priority:
-		best, bestAny := -1, -1
-		for _, tier := range tiers(cands) {
-			n := 0
-			for _, c := range cands {
-				if c.Healthy && c.Tier == tier {
-					n++
-				}
-			}
-			if n > 0 && bestAny < 0 {
-				bestAny = tier
-			}
-			if n >= minHealthy && n > 0 {
-				best = tier
-				break
-			}
-		}
-		if best < 0 {
-			best = bestAny
-		}
-		for i, c := range cands {
-			if c.Healthy && c.Tier == best {
-				out = append(out, i)
-			}
-		}
-	default:
-		for i, c := range cands {
-			if c.Healthy {
-				out = append(out, i)
-			}
-		}
+	if id, ok := ids[p.Name()]; ok {
+		return id
 	}
-	return out
+	return -1
 }
 
-// tiers returns the distinct tiers in ascending order.
-func tiers(cands []Candidate) []int {
-	var ts []int
-	for _, c := range cands {
-		i := 0
-		for i < len(ts) && ts[i] < c.Tier {
-			i++
-		}
-		if i < len(ts) && ts[i] == c.Tier {
-			continue
-		}
-		ts = append(ts, 0)
-		copy(ts[i+1:], ts[i:])
-		ts[i] = c.Tier
-	}
-	return ts
-}
+// Count is how many policies are registered.
+func Count() int { return len(names) }
 
-// Draw writes up to k distinct indexes into dst, drawn without replacement
-// with probability proportional to weights. Zero weights are treated as 1
-// so that an all-zero (standby) set is drawn uniformly. rnd must return
-// uniform random uint64s. The result order is the draw order.
-func Draw(dst []int, weights []int, k int, rnd func() uint64) []int {
-	n := len(weights)
-	if k <= 0 || k > n {
-		k = n
-	}
-	total := 0
-	for _, w := range weights {
-		total += weight(w)
-	}
-	// A bitmask keeps the common case (≤64 targets) free of allocation.
-	var small uint64
-	var big []bool
-	if n > 64 {
-		big = make([]bool, n)
-	}
-	taken := func(i int) bool {
-		if big != nil {
-			return big[i]
-		}
-		return small&(1<<uint(i)) != 0
-	}
-	for len(dst) < k && total > 0 {
-		r := int(rnd() % uint64(total))
-		for i, w := range weights {
-			if taken(i) {
-				continue
-			}
-			r -= weight(w)
-			if r < 0 {
-				dst = append(dst, i)
-				total -= weight(w)
-				if big != nil {
-					big[i] = true
-				} else {
-					small |= 1 << uint(i)
-				}
-				break
-			}
-		}
-	}
-	return dst
-}
-
-func weight(w int) int {
-	if w <= 0 {
-		return 1
-	}
-	return w
-}
+// Default is the policy of a name that says none.
+func Default() Policy { return RoundRobin }

@@ -2,43 +2,70 @@ package policy
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/miekg/dns"
 )
 
+// target i of a table: an address 192.0.2.i.
+func tgt(i int, healthy bool, tier, weight int) Target {
+	a := netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})
+	return Target{RR: &dns.A{Hdr: dns.RR_Header{Name: "app.example.org.", Rrtype: dns.TypeA, Class: dns.ClassINET}, A: a.AsSlice()}, Addr: a, Healthy: healthy, Tier: tier, Weight: weight}
+}
+
+// eligible is the indexes of the targets an answer may give.
+func eligible(a Answer, ts []Target) []int {
+	if a == nil {
+		return nil
+	}
+	var out []int
+	for i, t := range ts {
+		if slices.Contains(a.Addrs(), t.Addr) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
 func TestEligible(t *testing.T) {
-	up := func(tier, weight int) Candidate { return Candidate{Healthy: true, Tier: tier, Weight: weight} }
-	down := func(tier, weight int) Candidate { return Candidate{Tier: tier, Weight: weight} }
-	drained := func(c Candidate) Candidate { c.Drained = true; return c }
+	type c struct {
+		healthy      bool
+		tier, weight int
+	}
+	up := func(tier, weight int) c { return c{true, tier, weight} }
+	down := func(tier, weight int) c { return c{false, tier, weight} }
 	tests := []struct {
 		name       string
-		kind       Kind
-		cands      []Candidate
+		pol        Policy
+		cands      []c
 		minHealthy int
 		want       []int
 	}{
-		{"roundrobin: only healthy", RoundRobin, []Candidate{up(1, 1), down(1, 1), up(1, 1)}, 1, []int{0, 2}},
-		{"roundrobin: none healthy", RoundRobin, []Candidate{down(1, 1)}, 1, nil},
-		{"priority: lowest tier wins", Priority, []Candidate{up(2, 1), up(1, 1), up(3, 1)}, 1, []int{1}},
-		{"priority: active-standby fails over", Priority, []Candidate{down(1, 1), down(1, 1), up(2, 1)}, 1, []int{2}},
-		{"priority: tiers below are not returned", Priority, []Candidate{up(1, 1), down(1, 1), up(2, 1)}, 1, []int{0}},
-		{"priority: min-healthy skips a thin tier", Priority, []Candidate{up(1, 1), down(1, 1), up(2, 1), up(2, 1)}, 2, []int{2, 3}},
-		{"priority: no tier thick enough, the lowest with any", Priority, []Candidate{down(1, 1), up(2, 1), up(3, 1)}, 2, []int{1}},
-		{"priority: nothing healthy", Priority, []Candidate{down(1, 1), down(2, 1)}, 1, nil},
-		{"weighted: weight 0 left out while others are up", Weighted, []Candidate{up(1, 0), up(1, 5), down(1, 5)}, 1, []int{1}},
-		{"weighted: weight 0 used when nothing else is", Weighted, []Candidate{up(1, 0), down(1, 5), up(1, 0)}, 1, []int{0, 2}},
-		{"weighted: nothing healthy", Weighted, []Candidate{down(1, 0), down(1, 5)}, 1, nil},
-		{"roundrobin: drained left out while others are up", RoundRobin, []Candidate{drained(up(1, 1)), up(1, 1)}, 1, []int{1}},
-		{"roundrobin: drained answer when nothing else may", RoundRobin, []Candidate{drained(up(1, 1)), down(1, 1), drained(up(1, 1))}, 1, []int{0, 2}},
-		{"roundrobin: drained and down is not answered", RoundRobin, []Candidate{drained(down(1, 1)), down(1, 1)}, 1, nil},
-		{"priority: a drained tier 1 fails over to tier 2", Priority, []Candidate{drained(up(1, 1)), drained(up(1, 1)), up(2, 1)}, 1, []int{2}},
-		{"priority: drained targets do not count for min-healthy", Priority, []Candidate{up(1, 1), drained(up(1, 1)), up(2, 1), up(2, 1)}, 2, []int{2, 3}},
-		{"priority: only drained left, the lowest drained tier", Priority, []Candidate{drained(up(2, 1)), drained(up(1, 1)), down(1, 1)}, 1, []int{1}},
-		{"weighted: drained below weight 0", Weighted, []Candidate{drained(up(1, 5)), up(1, 0)}, 1, []int{1}},
+		{"roundrobin: only healthy", RoundRobin, []c{up(1, 1), down(1, 1), up(1, 1)}, 1, []int{0, 2}},
+		{"roundrobin: none healthy", RoundRobin, []c{down(1, 1)}, 1, nil},
+		{"priority: lowest tier wins", Priority, []c{up(2, 1), up(1, 1), up(3, 1)}, 1, []int{1}},
+		{"priority: active-standby fails over", Priority, []c{down(1, 1), down(1, 1), up(2, 1)}, 1, []int{2}},
+		{"priority: tiers below are not returned", Priority, []c{up(1, 1), down(1, 1), up(2, 1)}, 1, []int{0}},
+		{"priority: min-healthy skips a thin tier", Priority, []c{up(1, 1), down(1, 1), up(2, 1), up(2, 1)}, 2, []int{2, 3}},
+		{"priority: no tier thick enough, the lowest with any", Priority, []c{down(1, 1), up(2, 1), up(3, 1)}, 2, []int{1}},
+		{"priority: nothing healthy", Priority, []c{down(1, 1), down(2, 1)}, 1, nil},
+		{"weighted: weight 0 left out while others are up", Weighted, []c{up(1, 0), up(1, 5), down(1, 5)}, 1, []int{1}},
+		{"weighted: weight 0 used when nothing else is", Weighted, []c{up(1, 0), down(1, 5), up(1, 0)}, 1, []int{0, 2}},
+		{"weighted: nothing healthy", Weighted, []c{down(1, 0), down(1, 5)}, 1, nil},
+		{"sticky: weight 0 left out while others are up", Sticky, []c{up(1, 0), up(1, 5), down(1, 5)}, 1, []int{1}},
+		{"sticky: nothing healthy", Sticky, []c{down(1, 1)}, 1, nil},
+		{"geo without regions: as priority", GeoPolicy, []c{down(1, 1), up(2, 1)}, 1, []int{1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Eligible(tc.kind, tc.cands, tc.minHealthy); !slices.Equal(got, tc.want) {
+			var ts []Target
+			for i, c := range tc.cands {
+				ts = append(ts, tgt(i, c.healthy, c.tier, c.weight))
+			}
+			if got := eligible(tc.pol.Build(ts, Options{MinHealthy: tc.minHealthy}), ts); !slices.Equal(got, tc.want) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})
@@ -83,14 +110,14 @@ func TestDrawDistinct(t *testing.T) {
 	}
 }
 
-func TestParseKind(t *testing.T) {
-	for _, s := range []string{"roundrobin", "weighted", "priority"} {
-		k, err := ParseKind(s)
-		if err != nil || k.String() != s {
-			t.Errorf("ParseKind(%q) = %v, %v", s, k, err)
+func TestLookup(t *testing.T) {
+	for _, s := range []string{"roundrobin", "weighted", "priority", "geo", "sticky"} {
+		p, err := Lookup(s)
+		if err != nil || p.Name() != s || ID(p) < 0 || ID(p) >= Count() {
+			t.Errorf("Lookup(%q) = %v, %v", s, p, err)
 		}
 	}
-	if _, err := ParseKind("random"); err == nil {
-		t.Error("ParseKind accepted random")
+	if _, err := Lookup("random"); err == nil || !strings.Contains(err.Error(), "geo, priority, roundrobin, sticky, weighted") {
+		t.Errorf("Lookup(random): %v, want an error that lists the policies", err)
 	}
 }

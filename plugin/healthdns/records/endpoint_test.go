@@ -72,7 +72,8 @@ func TestNormalize(t *testing.T) {
 		{name: "negative TTL", in: Endpoint{DNSName: "app.example.com", RecordType: "A", Targets: []string{"192.0.2.1"}, RecordTTL: -1}, err: "TTL"},
 		{name: "bad weight", in: Endpoint{DNSName: "app.example.com", RecordType: "A", Targets: []string{"192.0.2.1"}, ProviderSpecific: []Property{{"webhook/weight", "heavy"}}}, err: "webhook/weight"},
 		{name: "tier 0", in: Endpoint{DNSName: "app.example.com", RecordType: "A", Targets: []string{"192.0.2.1"}, ProviderSpecific: []Property{{"webhook/tier", "0"}}}, err: "from 1 to"},
-		{name: "bad policy", in: Endpoint{DNSName: "app.example.com", RecordType: "A", Targets: []string{"192.0.2.1"}, ProviderSpecific: []Property{{"webhook/policy", "random"}}}, err: "roundrobin, weighted or priority"},
+		{name: "bad policy", in: Endpoint{DNSName: "app.example.com", RecordType: "A", Targets: []string{"192.0.2.1"}, ProviderSpecific: []Property{{"webhook/policy", "random"}}}, err: "geo, priority, roundrobin, sticky, weighted"},
+		{name: "bad region", in: Endpoint{DNSName: "app.example.com", RecordType: "A", Targets: []string{"192.0.2.1"}, ProviderSpecific: []Property{{"webhook/region", "eu west"}}}, err: "webhook/region"},
 		{name: "bad check", in: Endpoint{DNSName: "app.example.com", RecordType: "A", Targets: []string{"192.0.2.1"}, ProviderSpecific: []Property{{"webhook/check", "ftp://{addr}/"}}}, err: "scheme"},
 		{name: "unknown webhook property", in: Endpoint{DNSName: "app.example.com", RecordType: "A", Targets: []string{"192.0.2.1"}, ProviderSpecific: []Property{{"webhook/wieght", "1"}}}, err: "not one of healthdns's"},
 		{name: "property twice", in: Endpoint{DNSName: "app.example.com", RecordType: "A", Targets: []string{"192.0.2.1"}, ProviderSpecific: []Property{{"webhook/tier", "1"}, {"webhook/tier", "2"}}}, err: "twice"},
@@ -102,11 +103,11 @@ func TestNormalize(t *testing.T) {
 
 func TestProperties(t *testing.T) {
 	e, err := Normalize(Endpoint{DNSName: "app.example.com", RecordType: "A", Targets: []string{"192.0.2.1"},
-		ProviderSpecific: []Property{{PropWeight, "0"}, {PropTier, "3"}, {PropPolicy, "priority"}, {PropCheck, "tcp {addr}:443"}}})
+		ProviderSpecific: []Property{{PropWeight, "0"}, {PropTier, "3"}, {PropPolicy, "geo"}, {PropCheck, "tcp {addr}:443"}, {PropRegion, " EU-West "}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Properties{Weight: 0, HasWeight: true, Tier: 3, Policy: "priority", Check: "tcp {addr}:443"}
+	want := Properties{Weight: 0, HasWeight: true, Tier: 3, Policy: "geo", Check: "tcp {addr}:443", Region: "eu-west"}
 	if got := e.Properties(); got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}

@@ -30,9 +30,12 @@ const (
 	// [host NAME] [tls] [insecure]", where {addr} stands for each target's
 	// address ([...] for IPv6).
 	PropCheck = "webhook/check"
-	// PropPolicy is the name's answer policy: roundrobin, weighted or
-	// priority.
+	// PropPolicy is the name's answer policy: roundrobin, weighted,
+	// priority, geo or sticky.
 	PropPolicy = "webhook/policy"
+	// PropRegion is the targets' region for the geo policy: 1 to 32 of
+	// a-z, 0-9, - and _.
+	PropRegion = "webhook/region"
 
 	propPrefix = "webhook/"
 	// AddrPlaceholder in a check stands for the address of each target.
@@ -50,6 +53,7 @@ type Properties struct {
 	Tier      int    // 0: not set
 	Policy    string // "": not set
 	Check     string // "": not set; in the canonical form of PropCheck
+	Region    string // "": not set
 }
 
 // Properties returns the healthdns settings of a canonical endpoint.
@@ -66,6 +70,8 @@ func (e Endpoint) Properties() Properties {
 			p.Policy = pr.Value
 		case PropCheck:
 			p.Check = pr.Value
+		case PropRegion:
+			p.Region = pr.Value
 		}
 	}
 	return p
@@ -95,15 +101,21 @@ func NormalizeProperty(name, value string) (string, error) {
 		return strconv.Itoa(n), nil
 	case PropPolicy:
 		v := strings.ToLower(strings.TrimSpace(value))
-		if _, err := policy.ParseKind(v); err != nil {
+		if _, err := policy.Lookup(v); err != nil {
 			return "", fmt.Errorf("property %s: %v", name, err)
 		}
 		return v, nil
 	case PropCheck:
 		return normalizeCheck(value)
+	case PropRegion:
+		v := strings.ToLower(strings.TrimSpace(value))
+		if v == "" || len(v) > 32 || strings.Trim(v, "abcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+			return "", fmt.Errorf("property %s %.40q: want 1 to 32 of a-z, 0-9, - and _", name, value)
+		}
+		return v, nil
 	}
 	if strings.HasPrefix(name, propPrefix) {
-		return "", fmt.Errorf("property %s is not one of healthdns's (%s, %s, %s, %s)", name, PropWeight, PropTier, PropCheck, PropPolicy)
+		return "", fmt.Errorf("property %s is not one of healthdns's (%s, %s, %s, %s, %s)", name, PropWeight, PropTier, PropCheck, PropPolicy, PropRegion)
 	}
 	return value, nil
 }

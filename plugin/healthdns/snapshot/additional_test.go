@@ -7,6 +7,7 @@ import (
 
 	"github.com/coredns/coredns/plugin/test"
 
+	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
 	"github.com/healthdns/healthdns/plugin/healthdns/zone"
 
@@ -140,6 +141,6 @@ func askSized(s *snapshot.Snapshot, qname string, qtype uint16, size int) *dns.M
 	req.SetQuestion(qname, qtype)
 	m := new(dns.Msg)
 	m.SetReply(req)
-	s.Answer(m, strings.ToLower(qname), qtype, size)
+	s.Answer(m, strings.ToLower(qname), qtype, size, policy.Client{})
 	return m
 }

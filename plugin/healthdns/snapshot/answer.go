@@ -18,25 +18,36 @@ const maxChain = 16
 // 8482 lets an authoritative server answer a subset).
 var anyOrder = []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeSOA, dns.TypeNS, dns.TypeMX, dns.TypeTXT}
 
+// Result says how Answer answered, for metrics and the ECS reply.
+type Result struct {
+	Outcome Outcome
+	// Policy answered (nil for a static answer), and how it chose.
+	Policy policy.Policy
+	// Name is the health-aware name that answered (a configured or record
+	// name, or a wildcard's own name, never the query name; "" for a
+	// static answer), for metrics.
+	Name string
+	policy.Choice
+}
+
 // Answer fills m, a reply already made with SetReply, for qname (lower
-// case) and qtype. It sets Rcode, Authoritative and the sections, and
-// returns the outcome and, for a health-aware answer, the policy and the
-// health-aware name that answered (a configured or record name, or a
-// wildcard's own name, never the query name; "" otherwise), for metrics.
+// case) and qtype, asked by c. It sets Rcode, Authoritative and the
+// sections, and returns the outcome and, for a health-aware answer, the
+// policy and its choice.
 //
 // size is the most the reply may take on the wire, OPT record excluded (0:
 // no limit). It bounds only the optional additional records (the addresses
 // of MX, SRV and apex NS targets): they are left out rather than make the
 // reply truncated, since TC is for data the answer needs (RFC 2181 9).
 // Referral glue is required, so it is always added.
-func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int) (Outcome, policy.Kind, string) {
+func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c policy.Client) Result {
 	z := s.zoneOf(qname)
 	if z == nil {
 		m.Rcode = dns.RcodeRefused
-		return Refused, 0, ""
+		return Result{Outcome: Refused, Choice: policy.Choice{Region: -1}}
 	}
 	m.Authoritative = true
-	out := Static
+	static := Result{Outcome: Static, Choice: policy.Choice{Region: -1}}
 	name := qname
 	for chain := 0; ; chain++ {
 		if owner, dname := z.interrupt(name, qtype); owner != "" {
@@ -46,15 +57,15 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int) (Out
 					m.Authoritative = false
 				}
 				z.referral(m, owner)
-				return out, 0, ""
+				return static
 			}
 			target, ok := z.synthesise(m, name, owner)
 			if !ok {
-				return out, 0, ""
+				return static
 			}
 			next := s.zoneOf(target)
 			if chain >= maxChain || next == nil || inAnswer(m.Answer, target) {
-				return out, 0, ""
+				return static
 			}
 			z, name = next, target
 			continue
@@ -62,7 +73,7 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int) (Out
 		nd := z.names[name]
 		if nd == nil && z.ents[name] {
 			z.nodata(m, nil)
-			return out, 0, ""
+			return static
 		}
 		if nd == nil {
 			var ent bool
@@ -70,13 +81,13 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int) (Out
 				// The wildcard exists only as an empty non-terminal: it
 				// still matches, with no data (RFC 4592 4.9).
 				z.nodata(m, nil)
-				return out, 0, ""
+				return static
 			}
 		}
 		if nd == nil {
 			m.Rcode = dns.RcodeNameError
 			m.Ns = append(m.Ns, z.negSOA)
-			return out, 0, ""
+			return static
 		}
 		if cn := nd.rrs[dns.TypeCNAME]; len(cn) > 0 && qtype != dns.TypeCNAME && qtype != dns.TypeANY {
 			m.Answer = append(m.Answer, cn...)
@@ -86,7 +97,7 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int) (Out
 			target := strings.ToLower(cn[0].(*dns.CNAME).Target)
 			next := s.zoneOf(target)
 			if chain >= maxChain || next == nil || inAnswer(m.Answer, target) {
-				return out, 0, "" // not ours, or a loop: the resolver takes it from here
+				return static // not ours, or a loop: the resolver takes it from here
 			}
 			z, name = next, target
 			continue
@@ -96,7 +107,7 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int) (Out
 			t = nd.anyType()
 			if t == 0 {
 				z.nodata(m, nd.negSOA())
-				return out, 0, ""
+				return static
 			}
 		}
 		if dy := nd.dyn; dy != nil && (t == dns.TypeA || t == dns.TypeAAAA) {
@@ -110,15 +121,26 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int) (Out
 				// at any time.
 				z.nodata(m, dy.negSOA)
 				if set.Outcome == Empty {
-					return set.Outcome, dy.Policy, dy.Name
+					return Result{Outcome: Empty, Policy: dy.Policy, Name: dy.Name, Choice: policy.Choice{Region: -1}}
 				}
-				return out, 0, ""
+				return static
 			}
 			if m.Answer == nil {
 				m.Answer = make([]dns.RR, 0, set.size())
 			}
 			start := len(m.Answer)
-			m.Answer = set.pick(m.Answer)
+			var ch policy.Choice
+			m.Answer, ch = set.pick(m.Answer, c)
+			res := Result{Outcome: set.Outcome, Policy: dy.Policy, Name: dy.Name, Choice: ch}
+			if ch.Fell && res.Outcome == Healthy {
+				res.Outcome = Fallback
+			}
+			if len(m.Answer) == start {
+				// Nothing for this client (geo, fallback none).
+				z.nodata(m, dy.negSOA)
+				res.Outcome = Empty
+				return res
+			}
 			if nd.wild {
 				// The built answer is the wildcard's: copy it under the
 				// name asked (RFC 4592 4.3).
@@ -128,18 +150,18 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int) (Out
 					m.Answer[i] = c
 				}
 			}
-			return set.Outcome, dy.Policy, dy.Name
+			return res
 		}
 		rrs := nd.rrs[t]
 		if len(rrs) == 0 {
 			z.nodata(m, nd.negSOA())
-			return out, 0, ""
+			return static
 		}
 		m.Answer = append(m.Answer, rrs...)
 		if qtype != dns.TypeANY && (t == dns.TypeMX || t == dns.TypeSRV || (t == dns.TypeNS && name == z.Origin)) {
-			z.additional(m, rrs, size)
+			z.additional(m, rrs, size, c)
 		}
-		return out, 0, ""
+		return static
 	}
 }
 
@@ -282,7 +304,7 @@ func (z *Zone) glue(m *dns.Msg, ns []dns.RR) {
 // any IPv6 one, as in NSD, so that more hosts get one when space is short.
 // A health-aware host gets its current answer, a host under a wildcard the
 // wildcard's. Hosts below a delegation are left out: not our data.
-func (z *Zone) additional(m *dns.Msg, rrs []dns.RR, size int) {
+func (z *Zone) additional(m *dns.Msg, rrs []dns.RR, size int, c policy.Client) {
 	first := len(m.Extra)
 	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		for i, rr := range rrs {
@@ -300,9 +322,9 @@ func (z *Zone) additional(m *dns.Msg, rrs []dns.RR, size int) {
 			switch {
 			case nd == nil:
 			case nd.dyn != nil && t == dns.TypeA:
-				m.Extra = nd.dyn.A.pick(m.Extra)
+				m.Extra, _ = nd.dyn.A.pick(m.Extra, c)
 			case nd.dyn != nil:
-				m.Extra = nd.dyn.AAAA.pick(m.Extra)
+				m.Extra, _ = nd.dyn.AAAA.pick(m.Extra, c)
 			default:
 				m.Extra = append(m.Extra, nd.rrs[t]...)
 			}

@@ -98,7 +98,7 @@ func ask(s *snapshot.Snapshot, qname string, qtype uint16) (*dns.Msg, snapshot.O
 	req.SetQuestion(qname, qtype)
 	m := new(dns.Msg)
 	m.SetReply(req)
-	out, _, _ := s.Answer(m, strings.ToLower(qname), qtype, 0)
+	out := s.Answer(m, strings.ToLower(qname), qtype, 0, policy.Client{}).Outcome
 	return m, out
 }
 

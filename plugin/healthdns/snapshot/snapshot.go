@@ -5,7 +5,6 @@
 package snapshot
 
 import (
-	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sort"
@@ -40,6 +39,9 @@ const (
 	Stale
 )
 
+// Outcomes is how many outcomes there are, for arrays indexed by one.
+const Outcomes = int(Stale) + 1
+
 func (o Outcome) String() string {
 	return [...]string{"static", "healthy", "fallback", "none", "refused", "stale"}[o]
 }
@@ -51,6 +53,8 @@ type Snapshot struct {
 	// health-aware names; Build returns it again for the same input.
 	in  []*zone.Data
 	dyn int
+	// tailors is true when a name's answers may depend on the client.
+	tailors bool
 
 	// ValidUntil is how long the snapshot may answer health-aware names;
 	// zero means for ever. Whoever builds it sets it before publishing it:
@@ -111,7 +115,7 @@ type node struct {
 // Dynamic is the built answer of one health-aware name.
 type Dynamic struct {
 	Name    string
-	Policy  policy.Kind
+	Policy  policy.Policy
 	A, AAAA Set
 	negSOA  *dns.SOA // shorter negative TTL for fallback none
 	// in and src are what it was built from: the next build reuses it
@@ -122,12 +126,10 @@ type Dynamic struct {
 
 // Set is the answer for one address family.
 type Set struct {
-	RRs     []dns.RR
-	Addrs   []netip.Addr
+	RRs     []dns.RR     // every record a query may get
+	Addrs   []netip.Addr // the addresses answered: the healthy ones, or the fallback's
 	Outcome Outcome
-	weights []int // for Weighted only
-	max     int
-	kind    policy.Kind
+	ans     policy.Answer // nil: no records
 	rot     *atomic.Uint64
 }
 
@@ -137,6 +139,7 @@ type Target struct {
 	Healthy bool
 	Tier    int
 	Weight  int
+	Region  string // "" for none
 	// Drained: an operator took it out of rotation (package override);
 	// answered only when no other target of its family may be.
 	Drained bool
@@ -160,13 +163,19 @@ const (
 type Name struct {
 	FQDN       string // lower case
 	TTL        uint32
-	Policy     policy.Kind
+	Policy     policy.Policy // nil: round-robin
 	MaxAnswers int
 	MinHealthy int
 	Fallback   FallbackKind
 	Fixed      []netip.Addr
 	LastGood   []netip.Addr // the previous healthy set, for FallbackLastGood
 	Targets    []Target
+	// Geo is the block's regions and the name's order (shared, never
+	// written), for geo and for the region of sticky answers.
+	Geo *policy.Geo
+	// StickyBits are the client prefix lengths sticky hashes (0s: the
+	// default).
+	StickyBits [2]int
 }
 
 // Build makes a snapshot. prev (may be nil) passes round-robin positions on,
@@ -215,6 +224,7 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		}
 		nd.dyn = buildDynamic(prev, z, n)
 		s.dyn++
+		s.tailors = s.tailors || policy.Tailors(n.Policy)
 		if strings.HasPrefix(n.FQDN, "*.") {
 			z.wildcards = true // a health-aware wildcard (RFC 4592)
 		}
@@ -274,58 +284,91 @@ func buildDynamic(prev *Snapshot, z *Zone, n Name) *Dynamic {
 }
 
 func buildSet(s *Set, prev *Set, n Name, is4 bool) {
-	s.max, s.kind = n.MaxAnswers, n.Policy
 	if prev != nil && prev.rot != nil {
 		s.rot = prev.rot
 	} else {
 		s.rot = new(atomic.Uint64)
 	}
-	var ts []Target
+	var ts []policy.Target
+	var drained []bool
 	for _, t := range n.Targets {
 		if t.Addr.Is4() == is4 {
-			ts = append(ts, t)
+			ts = append(ts, policy.Target{RR: addrRR(n.FQDN, n.TTL, t.Addr), Addr: t.Addr, Healthy: t.Healthy, Tier: t.Tier, Weight: t.Weight, Region: t.Region})
+			drained = append(drained, t.Drained)
 		}
 	}
 	if len(ts) == 0 {
 		s.Outcome = Static // the family has no targets: plain NODATA
 		return
 	}
-	cands := make([]policy.Candidate, len(ts))
-	for i, t := range ts {
-		cands[i] = policy.Candidate{Healthy: t.Healthy, Tier: t.Tier, Weight: t.Weight, Drained: t.Drained}
+	// The fallback first: a policy that has nothing for some clients (geo)
+	// answers it to them.
+	var fb []netip.Addr
+	switch n.Fallback {
+	case FallbackNone:
+	case FallbackFixed:
+		fb = family(n.Fixed, is4)
+	case FallbackLastGood:
+		fb = family(n.LastGood, is4)
+		if len(fb) == 0 {
+			fb = addrs(ts)
+		}
+	default:
+		fb = addrs(ts)
 	}
-	idx := policy.Eligible(n.Policy, cands, max(n.MinHealthy, 1))
-	if len(idx) > 0 {
+	var fbTargets []policy.Target
+	for _, a := range fb {
+		fbTargets = append(fbTargets, policy.Target{RR: rrOf(ts, a, n), Addr: a, Healthy: true})
+	}
+	var fallback policy.Answer
+	if r := policy.NewRotation(fbTargets, n.MaxAnswers, s.rot); r != nil {
+		fallback = r
+	}
+	pol := n.Policy
+	if pol == nil {
+		pol = policy.Default()
+	}
+	s.ans = buildDrained(pol, ts, drained, policy.Options{
+		MaxAnswers: n.MaxAnswers, MinHealthy: max(n.MinHealthy, 1), Rot: s.rot,
+		Geo: n.Geo, Fallback: fallback, StickyBits: n.StickyBits,
+	})
+	if s.ans != nil {
 		s.Outcome = Healthy
-		for _, i := range idx {
-			s.Addrs = append(s.Addrs, ts[i].Addr)
-			if n.Policy == policy.Weighted {
-				s.weights = append(s.weights, ts[i].Weight)
+		s.Addrs = s.ans.Addrs()
+		for _, t := range ts {
+			if slices.Contains(s.Addrs, t.Addr) {
+				s.RRs = append(s.RRs, t.RR)
 			}
 		}
-	} else {
-		s.Outcome = Fallback
-		s.kind = policy.RoundRobin
-		switch n.Fallback {
-		case FallbackNone:
-			s.Outcome = Empty
-		case FallbackFixed:
-			s.Addrs = family(n.Fixed, is4)
-		case FallbackLastGood:
-			s.Addrs = family(n.LastGood, is4)
-			if len(s.Addrs) == 0 {
-				s.Addrs = addrs(ts)
+		if fallback != nil && len(s.Addrs) < len(ts) {
+			// Some clients may get the fallback (geo): its records count.
+			for _, t := range fbTargets {
+				if !slices.Contains(s.Addrs, t.Addr) {
+					s.RRs = append(s.RRs, t.RR)
+				}
 			}
-		default:
-			s.Addrs = addrs(ts)
 		}
-		if n.Fallback == FallbackFixed && len(s.Addrs) == 0 {
-			s.Outcome = Empty
+		return
+	}
+	s.Outcome = Fallback
+	s.ans = fallback
+	s.Addrs = fb
+	for _, t := range fbTargets {
+		s.RRs = append(s.RRs, t.RR)
+	}
+	if len(fb) == 0 {
+		s.Outcome = Empty
+	}
+}
+
+// rrOf is the record of address a: a target's own when a is one, else new.
+func rrOf(ts []policy.Target, a netip.Addr, n Name) dns.RR {
+	for _, t := range ts {
+		if t.Addr == a {
+			return t.RR
 		}
 	}
-	for _, a := range s.Addrs {
-		s.RRs = append(s.RRs, addrRR(n.FQDN, n.TTL, a))
-	}
+	return addrRR(n.FQDN, n.TTL, a)
 }
 
 // builtFrom reports whether s was built from the same zone data and names:
@@ -358,6 +401,7 @@ func (s *Snapshot) builtFrom(zones []*zone.Data, names []Name) bool {
 // sameName reports whether two inputs build the same answers.
 func sameName(a, b Name) bool {
 	return a.FQDN == b.FQDN && a.TTL == b.TTL && a.Policy == b.Policy && a.MaxAnswers == b.MaxAnswers &&
+		a.Geo == b.Geo && a.StickyBits == b.StickyBits &&
 		a.MinHealthy == b.MinHealthy && a.Fallback == b.Fallback && slices.Equal(a.Fixed, b.Fixed) &&
 		slices.Equal(a.LastGood, b.LastGood) && slices.Equal(a.Targets, b.Targets)
 }
@@ -372,7 +416,7 @@ func family(as []netip.Addr, is4 bool) []netip.Addr {
 	return out
 }
 
-func addrs(ts []Target) []netip.Addr {
+func addrs(ts []policy.Target) []netip.Addr {
 	out := make([]netip.Addr, len(ts))
 	for i, t := range ts {
 		out[i] = t.Addr
@@ -404,6 +448,9 @@ func (s *Snapshot) zoneOf(qname string) *Zone {
 	}
 	return nil
 }
+
+// Tailors reports whether some name's answers may depend on the client.
+func (s *Snapshot) Tailors() bool { return s.tailors }
 
 // Covers reports whether a zone of the snapshot holds qname (lower case).
 func (s *Snapshot) Covers(qname string) bool { return s.zoneOf(qname) != nil }
@@ -469,42 +516,36 @@ func (s *Snapshot) Names() []*Dynamic {
 }
 
 // pick appends this query's share of the set to ans.
-func (s *Set) pick(ans []dns.RR) []dns.RR {
-	n := len(s.RRs)
-	if n == 0 {
-		return ans
+func (s *Set) pick(ans []dns.RR, c policy.Client) ([]dns.RR, policy.Choice) {
+	if s.ans == nil {
+		return ans, policy.Choice{Region: -1}
 	}
-	if s.kind == policy.Weighted {
-		var buf [16]int
-		k := s.max
-		if k <= 0 {
-			k = 1
-		}
-		for _, i := range policy.Draw(buf[:0], s.weights, min(k, len(buf)), rand.Uint64) {
-			ans = append(ans, s.RRs[i])
-		}
-		return ans
-	}
-	if n == 1 {
-		return append(ans, s.RRs[0]) // the common case: no rotation to share
-	}
-	k := s.max
-	if k <= 0 || k > n {
-		k = n
-	}
-	start := int(s.rot.Add(1) % uint64(n))
-	for i := 0; i < k; i++ {
-		ans = append(ans, s.RRs[(start+i)%n])
-	}
-	return ans
+	return s.ans.Pick(ans, c)
 }
 
 func (s *Set) size() int {
-	if s.kind == policy.Weighted {
-		return max(s.max, 1)
+	if s.ans == nil {
+		return 0
 	}
-	if s.max > 0 && s.max < len(s.RRs) {
-		return s.max
+	return s.ans.Len()
+}
+
+// buildDrained builds with pol as if drained targets were down, and only
+// if that leaves nothing, from the drained targets alone: a drained
+// target answers only when nothing else may, under every policy.
+func buildDrained(pol policy.Policy, ts []policy.Target, drained []bool, o policy.Options) policy.Answer {
+	if !slices.Contains(drained, true) {
+		return pol.Build(ts, o)
 	}
-	return len(s.RRs)
+	only := func(want bool) []policy.Target {
+		out := slices.Clone(ts)
+		for i := range out {
+			out[i].Healthy = out[i].Healthy && drained[i] == want
+		}
+		return out
+	}
+	if a := pol.Build(only(false), o); a != nil {
+		return a
+	}
+	return pol.Build(only(true), o)
 }

@@ -20,6 +20,7 @@ const MaxTXT = 255
 //	app.gslb.example.com. policy=priority quorum=majority ttl=10 fallback=all outcome=healthy state=standby answer=198.51.100.10
 //	voters partitioned=no heard=3 known=3 need=2 rule=servers pending=0 dns1=self dns2=heard witness:w1=heard
 //	target 192.0.2.10 tier=1 weight=1 owner=- verdict=down since=2026-11-26T02:01:02Z (12s)
+//	target 198.51.100.10 tier=1 weight=1 region=us owner=- verdict=up since=2026-11-26T02:01:02Z (12s)
 //	192.0.2.10 observer=agent1 location=eu-west state=down age=0.4s
 //	target 192.0.2.20 tier=1 weight=1 owner=east verdict=up override=drain since=...
 //	192.0.2.20 override=drain who=alice until=2026-11-26T03:00:00Z_(in_58m0s) selector=owner=east reason=bad_deploy
@@ -90,8 +91,12 @@ func MatrixTXT(n Name, part *Partition, now time.Time) []string {
 		if t.Override != nil {
 			forced = " override=" + tok(t.Override.State)
 		}
-		lines = append(lines, fit(fmt.Sprintf("target %s tier=%d weight=%d owner=%s verdict=%s%s%s since=%s",
-			tok(t.Address), t.Tier, t.Weight, tok(t.Owner), orUnknown(t.Verdict), pending, forced, since)))
+		region := ""
+		if t.Region != "" {
+			region = " region=" + tok(t.Region)
+		}
+		lines = append(lines, fit(fmt.Sprintf("target %s tier=%d weight=%d%s owner=%s verdict=%s%s%s since=%s",
+			tok(t.Address), t.Tier, t.Weight, region, tok(t.Owner), orUnknown(t.Verdict), pending, forced, since)))
 		if o := t.Override; o != nil {
 			until := "-"
 			if !o.Until.IsZero() {

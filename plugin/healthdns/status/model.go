@@ -313,6 +313,8 @@ type Target struct {
 	Tier int `json:"tier"`
 	// Weight is its weight for the weighted policy.
 	Weight int `json:"weight"`
+	// Region is its region for the geo policy (absent if none).
+	Region string `json:"region,omitempty"`
 	// Checks are its health checks in canonical form, e.g.
 	// "tcp 192.0.2.10:443", "http://192.0.2.10/healthz status 200,204" or
 	// "grpc 192.0.2.10:50051 service app.v1.Orders tls".

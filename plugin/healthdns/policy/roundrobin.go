@@ -1,0 +1,97 @@
+package policy
+
+import (
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+)
+
+// RoundRobin answers every healthy target (up to max-answers), rotated
+// per query.
+var RoundRobin Policy = roundRobin{}
+
+func init() { Register(RoundRobin) }
+
+type roundRobin struct{}
+
+func (roundRobin) Name() string { return "roundrobin" }
+
+func (roundRobin) Build(ts []Target, o Options) Answer {
+	return rotation(healthy(ts), o.MaxAnswers, o.Rot)
+}
+
+// rotation is NewRotation as an Answer: nil, not a nil *Rotation, for none.
+func rotation(ts []Target, max int, rot *atomic.Uint64) Answer {
+	if r := NewRotation(ts, max, rot); r != nil {
+		return r
+	}
+	return nil
+}
+
+// healthy returns the healthy targets, in order.
+func healthy(ts []Target) []Target {
+	var out []Target
+	for _, t := range ts {
+		if t.Healthy {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Rotation answers its targets, up to max, from a start that moves on
+// each query: the round-robin of every policy that rotates.
+type Rotation struct {
+	rrs    []dns.RR
+	addrs  []netip.Addr
+	max    int
+	rot    *atomic.Uint64
+	region int
+}
+
+// NewRotation returns the rotation of ts, or nil for none. rot may be nil
+// for a fresh counter.
+func NewRotation(ts []Target, max int, rot *atomic.Uint64) *Rotation {
+	if len(ts) == 0 {
+		return nil
+	}
+	if rot == nil {
+		rot = new(atomic.Uint64)
+	}
+	r := &Rotation{max: max, rot: rot, region: -1}
+	for _, t := range ts {
+		r.rrs = append(r.rrs, t.RR)
+		r.addrs = append(r.addrs, t.Addr)
+	}
+	return r
+}
+
+// Pick implements Answer.
+func (r *Rotation) Pick(ans []dns.RR, _ Client) ([]dns.RR, Choice) {
+	return r.pick(ans), Choice{Region: r.region}
+}
+
+func (r *Rotation) pick(ans []dns.RR) []dns.RR {
+	n := len(r.rrs)
+	if n == 1 {
+		return append(ans, r.rrs[0]) // the common case: no rotation to share
+	}
+	k := r.Len()
+	start := int(r.rot.Add(1) % uint64(n))
+	for i := 0; i < k; i++ {
+		ans = append(ans, r.rrs[(start+i)%n])
+	}
+	return ans
+}
+
+// Addrs implements Answer.
+func (r *Rotation) Addrs() []netip.Addr { return r.addrs }
+
+// Len implements Answer.
+func (r *Rotation) Len() int {
+	if r.max > 0 && r.max < len(r.rrs) {
+		return r.max
+	}
+	return len(r.rrs)
+}

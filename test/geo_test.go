@@ -1,0 +1,241 @@
+package test
+
+import (
+	"fmt"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// The geo tests run on 127.0.3.0/24 only: healthdns on 127.0.3.1, the
+// backends on 127.0.3.1 too, clients from 127.0.3.20 (us by the topology)
+// and 127.0.3.40 (eu), unbound on 127.0.3.53.
+
+// geoAddr returns 127.0.3.1:PORT with PORT free for TCP and UDP.
+func geoAddr(t *testing.T, ip string) string {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", ip+":0")
+		if err != nil {
+			t.Skipf("cannot listen on %s: %v", ip, err)
+		}
+		addr := l.Addr().String()
+		pc, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err == nil {
+			pc.Close()
+			return addr
+		}
+	}
+	t.Fatalf("no free TCP+UDP port on %s", ip)
+	return ""
+}
+
+// geoBackend is an HTTP backend on 127.0.3.1 that can be stopped.
+func geoBackend(t *testing.T) *backend {
+	t.Helper()
+	b := &backend{t: t, kind: "http", addr: "127.0.3.1:0"}
+	b.start()
+	t.Cleanup(b.stop)
+	return b
+}
+
+func geoCorefile(port string, eu, us *backend) string {
+	return `gslb.example.com:` + port + ` {
+    bind 127.0.3.1
+    healthdns {
+        zonefile zone.db
+        interval 1s
+        timeout 500ms
+        rise 1
+        fall 2
+        topology {
+            10.0.0.0/8       eu
+            192.168.0.0/16   us
+            127.0.3.16/28    us
+            127.0.3.32/28    eu
+        }
+        name app {
+            policy geo
+            order eu us
+            ttl 30
+            target 192.0.2.10    region eu check ` + eu.check() + `
+            target 198.51.100.10 region us check ` + us.check() + `
+        }
+    }
+}
+`
+}
+
+// geoQuery asks addr for app's A over network from source (or any), with
+// ECS subnet (or none).
+func geoQuery(addr, network, source, subnet string, rd bool) (*dns.Msg, error) {
+	r := new(dns.Msg)
+	r.SetQuestion("app."+zone, dns.TypeA)
+	r.RecursionDesired = rd
+	if subnet != "" {
+		p, err := netipPrefix(subnet)
+		if err != nil {
+			return nil, err
+		}
+		r.SetEdns0(1232, false)
+		r.IsEdns0().Option = append(r.IsEdns0().Option, p)
+	}
+	c := &dns.Client{Net: network, Timeout: time.Second}
+	if source != "" {
+		ip := net.ParseIP(source)
+		if network == "udp" {
+			c.Dialer = &net.Dialer{LocalAddr: &net.UDPAddr{IP: ip}}
+		} else {
+			c.Dialer = &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}
+		}
+	}
+	m, _, err := c.Exchange(r, addr)
+	return m, err
+}
+
+func netipPrefix(s string) (*dns.EDNS0_SUBNET, error) {
+	_, n, err := net.ParseCIDR(s)
+	if err != nil {
+		return nil, err
+	}
+	bits, _ := n.Mask.Size()
+	return &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: uint8(bits), Address: n.IP.To4()}, nil
+}
+
+func scopeOf(m *dns.Msg) int {
+	if opt := m.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_SUBNET); ok {
+				return int(e.SourceScope)
+			}
+		}
+	}
+	return -1
+}
+
+// A real healthdns process answers by the client's region, and moves eu's
+// clients to us when eu's backend dies, within interval × fall + 1 s.
+func TestGeoFailover(t *testing.T) {
+	eu, us := geoBackend(t), geoBackend(t)
+	dir := t.TempDir()
+	writeFile(t, dir, "zone.db", zoneText)
+	addr := geoAddr(t, "127.0.3.1")
+	startServer(t, dir, addr, geoCorefile(portOf(t, addr), eu, us))
+	ask := func(network, source, subnet string) *dns.Msg {
+		t.Helper()
+		m, err := geoQuery(addr, network, source, subnet, false)
+		if err != nil {
+			t.Fatalf("%s from %s subnet %s: %v", network, source, subnet, err)
+		}
+		return m
+	}
+	// The first probe round is in before the server answers.
+	for _, network := range []string{"udp", "tcp"} {
+		if m := ask(network, "", "10.1.2.0/24"); !slices1(addrs(m), "192.0.2.10") || scopeOf(m) != 8 {
+			t.Errorf("%s +subnet=10.1.2.0/24: %v scope %d, want eu's 192.0.2.10 scope 8", network, addrs(m), scopeOf(m))
+		}
+		if m := ask(network, "", "192.168.7.0/24"); !slices1(addrs(m), "198.51.100.10") || scopeOf(m) != 16 {
+			t.Errorf("%s +subnet=192.168.7.0/24: %v scope %d, want us's 198.51.100.10 scope 16", network, addrs(m), scopeOf(m))
+		}
+		if m := ask(network, "127.0.3.20", ""); !slices1(addrs(m), "198.51.100.10") {
+			t.Errorf("%s from 127.0.3.20, no ECS: %v, want us's", network, addrs(m))
+		}
+		if m := ask(network, "127.0.3.40", ""); !slices1(addrs(m), "192.0.2.10") {
+			t.Errorf("%s from 127.0.3.40, no ECS: %v, want eu's", network, addrs(m))
+		}
+	}
+	eu.stop()
+	killed := time.Now()
+	limit := 2*time.Second + time.Second // interval × fall + 1 s
+	took, ok := poll(limit+3*time.Second, 20*time.Millisecond, func() bool {
+		m, err := geoQuery(addr, "udp", "", "10.1.2.0/24", false)
+		return err == nil && slices1(addrs(m), "198.51.100.10")
+	})
+	if !ok {
+		t.Fatalf("eu's clients not moved to us %s after eu's backend died", time.Since(killed))
+	}
+	t.Logf("eu's backend killed: eu's clients answered us after %s", took.Round(10*time.Millisecond))
+	if took > limit {
+		t.Errorf("failover took %s, want at most interval × fall + 1 s = %s", took, limit)
+	}
+	if m := ask("tcp", "", "10.1.2.0/24"); !slices1(addrs(m), "198.51.100.10") {
+		t.Errorf("tcp after the failover: %v", addrs(m))
+	}
+	eu.start()
+	if _, ok := poll(5*time.Second, 20*time.Millisecond, func() bool {
+		m, err := geoQuery(addr, "udp", "", "10.1.2.0/24", false)
+		return err == nil && slices1(addrs(m), "192.0.2.10")
+	}); !ok {
+		t.Errorf("eu's clients not back on eu after eu's backend came back")
+	}
+}
+
+func slices1(got []string, want string) bool { return len(got) == 1 && got[0] == want }
+
+// Through a real resolver: unbound with its subnet cache sends the
+// clients' subnets on, and two client subnets get two answers, each
+// cached for its own subnet.
+func TestGeoThroughUnbound(t *testing.T) {
+	bin, err := exec.LookPath("unbound")
+	if err != nil {
+		t.Skip("unbound is not installed (apt-get install unbound)")
+	}
+	eu, us := geoBackend(t), geoBackend(t)
+	dir := t.TempDir()
+	writeFile(t, dir, "zone.db", zoneText)
+	addr := geoAddr(t, "127.0.3.1")
+	startServer(t, dir, addr, geoCorefile(portOf(t, addr), eu, us))
+	host, p, _ := net.SplitHostPort(addr)
+	ub := geoAddr(t, "127.0.3.53")
+	_, ubPort, _ := net.SplitHostPort(ub)
+	conf := writeFile(t, dir, "unbound.conf", fmt.Sprintf(`server:
+  interface: 127.0.3.53
+  port: %s
+  do-daemonize: no
+  username: ""
+  chroot: ""
+  directory: %q
+  pidfile: ""
+  use-syslog: no
+  logfile: ""
+  verbosity: 1
+  num-threads: 1
+  so-reuseport: no
+  access-control: 127.0.0.0/8 allow
+  do-not-query-localhost: no
+  module-config: "subnetcache iterator"
+  send-client-subnet: %s
+  max-client-subnet-ipv4: 24
+  qname-minimisation: no
+  do-ip6: no
+stub-zone:
+  name: "gslb.example.com"
+  stub-addr: %s@%s
+`, ubPort, dir, host, host, p))
+	proc := launchCmd(t, "unbound", exec.Command(bin, "-d", "-c", conf))
+	if _, ok := poll(10*time.Second, 50*time.Millisecond, func() bool {
+		m, err := resolve(ub, zone, dns.TypeSOA)
+		return proc.Exited() || (err == nil && m.Rcode == dns.RcodeSuccess && len(m.Answer) == 1)
+	}); !ok || proc.Exited() {
+		if strings.Contains(proc.Out.String(), "subnetcache") {
+			t.Skipf("this unbound has no subnet cache:\n%s", proc.Out.String())
+		}
+		t.Fatalf("unbound not answering on %s: %v\n%s", ub, proc.Err, proc.Out.String())
+	}
+	for round := range 2 { // the second round comes from unbound's cache
+		for subnet, want := range map[string]string{"10.1.2.0/24": "192.0.2.10", "192.168.7.0/24": "198.51.100.10"} {
+			m, err := geoQuery(ub, "udp", "", subnet, true)
+			if err != nil {
+				t.Fatalf("unbound, subnet %s: %v", subnet, err)
+			}
+			if !slices1(addrs(m), want) {
+				t.Errorf("round %d, through unbound, subnet %s: %v, want %s", round, subnet, addrs(m), want)
+			}
+		}
+	}
+}
