@@ -147,15 +147,18 @@ func decodeEdgeStored(_ byte, d *decoder) (any, error) {
 
 // secureConn is an authenticated, encrypted edge connection.
 type secureConn struct {
-	c        net.Conn
-	seal     cipher.AEAD
-	open     cipher.AEAD
-	sendN    uint64
-	recvN    uint64
-	maxIn    int
-	maxOut   int
-	lenBuf   [4]byte
-	nonceBuf [12]byte
+	c      net.Conn
+	seal   cipher.AEAD
+	open   cipher.AEAD
+	sendN  uint64
+	recvN  uint64
+	maxIn  int
+	maxOut int
+	lenBuf [4]byte
+	// One nonce buffer per direction: a connection's reader and writer
+	// run in goroutines of their own, and a nonce garbled by the other
+	// direction could repeat under the same key.
+	sealNonce, openNonce [12]byte
 }
 
 var errWrongKey = errors.New("the peer does not hold the gossip key (or uses another label)")
@@ -258,9 +261,9 @@ func serverHandshake(c net.Conn, keys [][]byte, label string) (*secureConn, erro
 	return nil, errWrongKey
 }
 
-func (s *secureConn) nonce(n uint64) []byte {
-	binary.BigEndian.PutUint64(s.nonceBuf[4:], n)
-	return s.nonceBuf[:]
+func nonceOf(buf *[12]byte, n uint64) []byte {
+	binary.BigEndian.PutUint64(buf[4:], n)
+	return buf[:]
 }
 
 // write seals and writes one message; not safe for concurrent use.
@@ -269,7 +272,7 @@ func (s *secureConn) write(msg []byte) error {
 		return fmt.Errorf("edge: a %d-byte message is over the %d-byte limit", len(msg), s.maxOut)
 	}
 	out := make([]byte, 4, 4+len(msg)+s.seal.Overhead())
-	out = s.seal.Seal(out, s.nonce(s.sendN), msg, nil)
+	out = s.seal.Seal(out, nonceOf(&s.sealNonce, s.sendN), msg, nil)
 	s.sendN++
 	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
 	s.c.SetWriteDeadline(time.Now().Add(edgeWriteTimeout))
@@ -295,7 +298,7 @@ func (s *secureConn) read(idle time.Duration) ([]byte, error) {
 	if _, err := io.ReadFull(s.c, buf); err != nil {
 		return nil, err
 	}
-	msg, err := s.open.Open(buf[:0], s.nonce(s.recvN), buf, nil)
+	msg, err := s.open.Open(buf[:0], nonceOf(&s.openNonce, s.recvN), buf, nil)
 	if err != nil {
 		return nil, errors.New("edge: a frame failed authentication")
 	}
