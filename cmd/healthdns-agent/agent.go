@@ -283,7 +283,7 @@ func (a *agent) publish() {
 		if st.State != health.Unknown {
 			states[id] = st.State
 		}
-		if st.State == health.Down && st.Err != "" {
+		if st.State == health.Down {
 			reasons[id] = st.Err
 		}
 		current = onSchedule(current, st.Checked, h.cat.Interval+h.cat.Timeout)

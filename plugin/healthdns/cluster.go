@@ -396,7 +396,7 @@ func (m *member) publishObservations(p *probe.Pool) {
 		for id, pt := range ids {
 			st := p.Status(pt.key)
 			states[id] = st.State
-			if st.State == health.Down && st.Err != "" {
+			if st.State == health.Down {
 				reasons[id] = st.Err
 			}
 			current = onSchedule(current, st.Checked, pt.late)

@@ -41,18 +41,28 @@ const (
 	minReason         = 9 // id and an empty string
 )
 
-// ShortReason is s as it travels: one line, at most MaxReason bytes, cut on
-// a character boundary with "..." marking the cut.
+// ShortReason is s as it travels: one line, at most MaxReason bytes. A
+// longer one keeps its head (the check, up to the first ": ") and its tail
+// (the root cause ends an error chain: "connect: connection refused"),
+// "..." marking the cut, on character boundaries.
 func ShortReason(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) <= MaxReason {
 		return s
 	}
-	cut := MaxReason - len("...")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	keep := MaxReason - len("...")
+	head := keep / 2
+	if i := strings.Index(s, ": "); i >= 0 && i+2 < head {
+		head = i + 2
 	}
-	return s[:cut] + "..."
+	for head > 0 && !utf8.RuneStart(s[head]) {
+		head--
+	}
+	tail := len(s) - (keep - head)
+	for tail < len(s) && !utf8.RuneStart(s[tail]) {
+		tail++
+	}
+	return s[:head] + "..." + s[tail:]
 }
 
 type reasonsMsg struct {
@@ -137,6 +147,9 @@ func (r *reasonState) publish(node string, epoch uint64, reasons map[TargetID]st
 	next := make(map[TargetID]string, len(reasons))
 	for id, text := range reasons {
 		text = ShortReason(text)
+		if text == "" {
+			text = r.own[id] // still down, its last check passed: the failure stands
+		}
 		if text == "" || len(next) >= maxReasonsPerNode {
 			continue
 		}
@@ -248,8 +261,10 @@ func reasonsName(m *reasonsMsg) string {
 
 // PublishReasons sets why this node's probes fail, by target: the failing
 // check and its error, for the targets it reports down (others are
-// ignored by receivers). Each is cut to MaxReason bytes. What changed is
-// gossiped; the rest is repeated every few heartbeats.
+// ignored by receivers); "" for a target still down whose last check
+// passed (before rise) keeps its reason. A target left out has none.
+// Each is cut to MaxReason bytes. What changed is gossiped; the rest is
+// repeated every few heartbeats.
 func (n *Node) PublishReasons(reasons map[TargetID]string) {
 	n.mu.Lock()
 	msgs := n.st.reasons.publish(n.cfg.Name, n.st.self.epoch, reasons)
