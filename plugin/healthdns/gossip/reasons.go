@@ -24,11 +24,14 @@ import (
 // A reason is at most MaxReason bytes; an empty one clears the target's.
 // Each target's reason is kept with the seq of the message that set it and
 // replaced only by a newer one, as observations are. Only the targets an
-// observer reports down have one, and it resends them every reasonsEvery
-// heartbeats (at most reasonsRepeat messages each time, going round), so a
-// node that joined later or lost a packet learns them; receivers show a
-// reason only while the observer's view says down, so a lost clear shows
-// nothing wrong.
+// observer reports down have one. Changes go out at most reasonsBurst
+// messages per publish and per heartbeat (a mass failure of thousands of
+// targets takes a while to explain, and never floods the gossip queue);
+// once none waits, the reasons are resent every reasonsEvery heartbeats
+// (at most reasonsRepeat messages each time, going round), so a node that
+// joined later or lost a packet learns them. Receivers show a reason only
+// while the observer's view says down, so a lost clear shows nothing
+// wrong.
 const (
 	msgReasons byte = 20
 
@@ -37,6 +40,7 @@ const (
 
 	reasonsEvery      = 5
 	reasonsRepeat     = 2
+	reasonsBurst      = 4 // messages of changes a publish or a heartbeat sends at most
 	maxReasonsPerNode = 1 << 16
 	minReason         = 9 // id and an empty string
 )
@@ -115,6 +119,7 @@ type nodeReasons struct {
 // Node.mu.
 type reasonState struct {
 	own    map[TargetID]string
+	dirty  map[TargetID]bool // changed, not sent yet
 	seq    uint64
 	next   TargetID // where the next repeat starts
 	ticks  int
@@ -143,7 +148,9 @@ const binaryMaxVarint = 10
 
 // publish makes the own reasons equal to reasons and returns the change.
 func (r *reasonState) publish(node string, epoch uint64, reasons map[TargetID]string) []*reasonsMsg {
-	var diff []reasonEntry
+	if r.dirty == nil {
+		r.dirty = map[TargetID]bool{}
+	}
 	next := make(map[TargetID]string, len(reasons))
 	for id, text := range reasons {
 		text = ShortReason(text)
@@ -155,27 +162,48 @@ func (r *reasonState) publish(node string, epoch uint64, reasons map[TargetID]st
 		}
 		next[id] = text
 		if r.own[id] != text {
-			diff = append(diff, reasonEntry{ID: id, Text: text})
+			r.dirty[id] = true
 		}
 	}
 	for id := range r.own {
 		if _, ok := next[id]; !ok {
-			diff = append(diff, reasonEntry{ID: id})
+			r.dirty[id] = true
 		}
 	}
 	r.own = next
-	slices.SortFunc(diff, func(a, b reasonEntry) int { return cmp.Compare(a.ID, b.ID) })
-	return r.pack(node, epoch, diff, 0)
+	return r.drain(node, epoch)
 }
 
-// repeat returns the next round of the own reasons every reasonsEvery
-// calls (one a heartbeat), and forgets the reasons of nodes no longer
-// known (known says which are).
+// drain returns up to reasonsBurst messages of the changes not sent yet.
+func (r *reasonState) drain(node string, epoch uint64) []*reasonsMsg {
+	if len(r.dirty) == 0 {
+		return nil
+	}
+	entries := make([]reasonEntry, 0, len(r.dirty))
+	for id := range r.dirty {
+		entries = append(entries, reasonEntry{ID: id, Text: r.own[id]})
+	}
+	slices.SortFunc(entries, func(a, b reasonEntry) int { return cmp.Compare(a.ID, b.ID) })
+	msgs := r.pack(node, epoch, entries, reasonsBurst)
+	for _, m := range msgs {
+		for _, e := range m.Entries {
+			delete(r.dirty, e.ID)
+		}
+	}
+	return msgs
+}
+
+// repeat is a heartbeat's part: the changes still waiting, else the next
+// round of the own reasons every reasonsEvery calls; and it forgets the
+// reasons of nodes no longer known (known says which are).
 func (r *reasonState) repeat(node string, epoch uint64, known func(string) bool) []*reasonsMsg {
 	for n := range r.others {
 		if !known(n) {
 			delete(r.others, n)
 		}
+	}
+	if msgs := r.drain(node, epoch); len(msgs) > 0 {
+		return msgs
 	}
 	if r.ticks++; r.ticks%reasonsEvery != 0 || len(r.own) == 0 {
 		return nil

@@ -35,15 +35,27 @@ func TestReasonsPackAndRepeat(t *testing.T) {
 		reasons[TargetID(i+1)] = strings.Repeat("e", MaxReason)
 	}
 	msgs := r.publish("a1", 1, reasons)
-	n := 0
-	for _, m := range msgs {
-		if b := m.encode(); len(b) > maxBroadcast {
-			t.Errorf("message of %d bytes", len(b))
-		}
-		n += len(m.Entries)
+	if len(msgs) != reasonsBurst {
+		t.Errorf("a publish of 100 reasons sent %d messages, want the burst of %d", len(msgs), reasonsBurst)
 	}
-	if n != 100 {
-		t.Errorf("published %d reasons, want 100", n)
+	// The rest goes out with the next heartbeats, a burst each.
+	sent := map[TargetID]bool{}
+	for beats := 0; len(msgs) > 0; beats++ {
+		for _, m := range msgs {
+			if b := m.encode(); len(b) > maxBroadcast {
+				t.Errorf("message of %d bytes", len(b))
+			}
+			for _, e := range m.Entries {
+				sent[e.ID] = true
+			}
+		}
+		if beats > 100 {
+			t.Fatal("changes still going out after 100 heartbeats")
+		}
+		msgs = r.repeat("a1", 1, func(string) bool { return true })
+	}
+	if len(sent) != 100 {
+		t.Errorf("sent %d reasons, want 100", len(sent))
 	}
 	if again := r.publish("a1", 1, reasons); len(again) != 0 {
 		t.Errorf("publishing the same reasons sent %d messages", len(again))
@@ -117,7 +129,7 @@ func TestReasonsStickWhileDown(t *testing.T) {
 		t.Errorf("an empty reason for a target still down: %d messages, reason %q; want none and the old reason", len(msgs), r.own[1])
 	}
 	msgs := r.publish("a1", 1, nil)
-	if len(msgs) != 1 || len(msgs[0].Entries) != 1 || msgs[0].Entries[0] != (reasonEntry{ID: 1}) || len(r.own) != 0 {
+	if len(msgs) != 1 || len(msgs[0].Entries) != 1 || msgs[0].Entries[0] != (reasonEntry{ID: 1}) || len(r.own) != 0 || len(r.dirty) != 0 {
 		t.Errorf("a target left out: messages %+v, own %v; want one clear", msgs, r.own)
 	}
 }
