@@ -75,7 +75,8 @@ var (
 // cluster is one test's set of nodes.
 type cluster struct {
 	t        *testing.T
-	base     int // node i listens on 127.0.0.(base+i)
+	base     int    // node i listens on 127.0.0.(base+i)
+	block    string // the first three bytes of its addresses, "127.0.0" unless newClusterIn says
 	dir      string
 	keyFile  string
 	zonefile string
@@ -120,7 +121,14 @@ type clusterAgent struct {
 // servers say servers 1; a test with more voters sets c.voters.
 func newCluster(t *testing.T, base int, names string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, base: base, dir: t.TempDir(), names: names, voters: 1}
+	return newClusterIn(t, "127.0.0", base, names)
+}
+
+// newClusterIn is newCluster on block.(base+1...), block being the first
+// three bytes of a 127.x.y.0/24 address block.
+func newClusterIn(t *testing.T, block string, base int, names string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, base: base, block: block, dir: t.TempDir(), names: names, voters: 1}
 	c.keyFile = writeFile(t, c.dir, "gossip.key", newGossipKey(t)+"\n")
 	c.zonefile = writeFile(t, c.dir, "gslb.zone", zoneText)
 	var ips []string
@@ -142,7 +150,7 @@ func newGossipKey(t *testing.T) string {
 	return base64.StdEncoding.EncodeToString(k)
 }
 
-func (c *cluster) ip(i int) string { return fmt.Sprintf("127.0.0.%d", c.base+i) }
+func (c *cluster) ip(i int) string { return fmt.Sprintf("%s.%d", c.block, c.base+i) }
 
 func (c *cluster) gossipAddr(ip string) string {
 	return net.JoinHostPort(ip, strconv.Itoa(c.gossPort))

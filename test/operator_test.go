@@ -148,6 +148,9 @@ func nameTarget(n *status.Name, addr string) *status.Target {
 	return nil
 }
 
+// reasonLine is a target's reason in the matrix, labelled with its time.
+var reasonLine = regexp.MustCompile(`^\S+ reason at \d\d:\d\d:\d\d: .* by quorum \w+$`)
+
 // sinceRE is a verdict's since in the matrix: RFC 3339 and the age.
 var sinceRE = regexp.MustCompile(`since=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(\d+s\)$`)
 
@@ -181,6 +184,11 @@ func checkMatrix(t *testing.T, what string, lines []string, name string, targets
 		}
 		if !strings.HasPrefix(tl, "target "+addr+" ") || !strings.Contains(tl, " verdict="+verdict+" ") || !sinceRE.MatchString(tl) {
 			t.Fatalf("%s: string %d is %q, want target %s verdict=%s with a since", what, i, tl, addr, verdict)
+		}
+		i++
+		// The verdict's reason as recorded, labelled with its time.
+		if i >= len(lines) || !reasonLine.MatchString(lines[i]) || !strings.HasPrefix(lines[i], addr+" reason at ") {
+			t.Fatalf("%s: after target %s, want its labelled reason, got %q", what, addr, lines[min(i, len(lines)-1)])
 		}
 		i++
 		for _, o := range observers {

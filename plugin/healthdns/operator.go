@@ -149,6 +149,7 @@ func (h *HealthDNS) document(only string) *status.Document {
 	b := version.Get()
 	doc.Build = &status.Build{Version: b.Version, Commit: b.Commit, Date: b.Date, CoreDNS: b.CoreDNS, Go: b.Go}
 	var views []gossip.ObserverView
+	var ownReasons map[gossip.TargetID]string // what this server gossips of its own probes
 	if h.member != nil {
 		n := h.member.node
 		doc.Node, doc.Observer = n.Name(), h.member.cfg.gossip.Observer
@@ -169,6 +170,8 @@ func (h *HealthDNS) document(only string) *status.Document {
 			doc.Views = append(doc.Views, sv)
 			if v.Node != n.Name() {
 				views = append(views, v)
+			} else {
+				ownReasons = v.Reasons
 			}
 		}
 	}
@@ -216,6 +219,9 @@ func (h *HealthDNS) document(only string) *status.Document {
 					Observer: doc.Node, Location: doc.Observer, State: o.State.String(), LastHeard: utcOrZero(o.At), AgeSeconds: ageOf(now, o.At), Stale: !o.Fresh(now),
 					Error: h.pool.Status(t.probeKey()).Err,
 				})
+				if o := &st.Observations[len(st.Observations)-1]; o.Error == "" && o.State == status.StateDown {
+					o.Error = ownReasons[t.id] // its last check passed, before rise: the failure stands
+				}
 			}
 			for _, view := range views {
 				o := h.peerObservation(view, t.id, t.probe.Interval)

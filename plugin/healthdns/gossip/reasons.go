@@ -24,11 +24,14 @@ import (
 // A reason is at most MaxReason bytes; an empty one clears the target's.
 // Each target's reason is kept with the seq of the message that set it and
 // replaced only by a newer one, as observations are. Only the targets an
-// observer reports down have one, and it resends them every reasonsEvery
-// heartbeats (at most reasonsRepeat messages each time, going round), so a
-// node that joined later or lost a packet learns them; receivers show a
-// reason only while the observer's view says down, so a lost clear shows
-// nothing wrong.
+// observer reports down have one. Changes go out at most reasonsBurst
+// messages per publish and per heartbeat (a mass failure of thousands of
+// targets takes a while to explain, and never floods the gossip queue);
+// once none waits, the reasons are resent every reasonsEvery heartbeats
+// (at most reasonsRepeat messages each time, going round), so a node that
+// joined later or lost a packet learns them. Receivers show a reason only
+// while the observer's view says down, so a lost clear shows nothing
+// wrong.
 const (
 	msgReasons byte = 25
 
@@ -37,22 +40,33 @@ const (
 
 	reasonsEvery      = 5
 	reasonsRepeat     = 2
+	reasonsBurst      = 4 // messages of changes a publish or a heartbeat sends at most
 	maxReasonsPerNode = 1 << 16
 	minReason         = 9 // id and an empty string
 )
 
-// ShortReason is s as it travels: one line, at most MaxReason bytes, cut on
-// a character boundary with "..." marking the cut.
+// ShortReason is s as it travels: one line, at most MaxReason bytes. A
+// longer one keeps its head (the check, up to the first ": ") and its tail
+// (the root cause ends an error chain: "connect: connection refused"),
+// "..." marking the cut, on character boundaries.
 func ShortReason(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) <= MaxReason {
 		return s
 	}
-	cut := MaxReason - len("...")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	keep := MaxReason - len("...")
+	head := keep / 2
+	if i := strings.Index(s, ": "); i >= 0 && i+2 < head {
+		head = i + 2
 	}
-	return s[:cut] + "..."
+	for head > 0 && !utf8.RuneStart(s[head]) {
+		head--
+	}
+	tail := len(s) - (keep - head)
+	for tail < len(s) && !utf8.RuneStart(s[tail]) {
+		tail++
+	}
+	return s[:head] + "..." + s[tail:]
 }
 
 type reasonsMsg struct {
@@ -105,6 +119,7 @@ type nodeReasons struct {
 // Node.mu.
 type reasonState struct {
 	own    map[TargetID]string
+	dirty  map[TargetID]bool // changed, not sent yet
 	seq    uint64
 	next   TargetID // where the next repeat starts
 	ticks  int
@@ -133,36 +148,62 @@ const binaryMaxVarint = 10
 
 // publish makes the own reasons equal to reasons and returns the change.
 func (r *reasonState) publish(node string, epoch uint64, reasons map[TargetID]string) []*reasonsMsg {
-	var diff []reasonEntry
+	if r.dirty == nil {
+		r.dirty = map[TargetID]bool{}
+	}
 	next := make(map[TargetID]string, len(reasons))
 	for id, text := range reasons {
 		text = ShortReason(text)
+		if text == "" {
+			text = r.own[id] // still down, its last check passed: the failure stands
+		}
 		if text == "" || len(next) >= maxReasonsPerNode {
 			continue
 		}
 		next[id] = text
 		if r.own[id] != text {
-			diff = append(diff, reasonEntry{ID: id, Text: text})
+			r.dirty[id] = true
 		}
 	}
 	for id := range r.own {
 		if _, ok := next[id]; !ok {
-			diff = append(diff, reasonEntry{ID: id})
+			r.dirty[id] = true
 		}
 	}
 	r.own = next
-	slices.SortFunc(diff, func(a, b reasonEntry) int { return cmp.Compare(a.ID, b.ID) })
-	return r.pack(node, epoch, diff, 0)
+	return r.drain(node, epoch)
 }
 
-// repeat returns the next round of the own reasons every reasonsEvery
-// calls (one a heartbeat), and forgets the reasons of nodes no longer
-// known (known says which are).
+// drain returns up to reasonsBurst messages of the changes not sent yet.
+func (r *reasonState) drain(node string, epoch uint64) []*reasonsMsg {
+	if len(r.dirty) == 0 {
+		return nil
+	}
+	entries := make([]reasonEntry, 0, len(r.dirty))
+	for id := range r.dirty {
+		entries = append(entries, reasonEntry{ID: id, Text: r.own[id]})
+	}
+	slices.SortFunc(entries, func(a, b reasonEntry) int { return cmp.Compare(a.ID, b.ID) })
+	msgs := r.pack(node, epoch, entries, reasonsBurst)
+	for _, m := range msgs {
+		for _, e := range m.Entries {
+			delete(r.dirty, e.ID)
+		}
+	}
+	return msgs
+}
+
+// repeat is a heartbeat's part: the changes still waiting, else the next
+// round of the own reasons every reasonsEvery calls; and it forgets the
+// reasons of nodes no longer known (known says which are).
 func (r *reasonState) repeat(node string, epoch uint64, known func(string) bool) []*reasonsMsg {
 	for n := range r.others {
 		if !known(n) {
 			delete(r.others, n)
 		}
+	}
+	if msgs := r.drain(node, epoch); len(msgs) > 0 {
+		return msgs
 	}
 	if r.ticks++; r.ticks%reasonsEvery != 0 || len(r.own) == 0 {
 		return nil
@@ -248,8 +289,10 @@ func reasonsName(m *reasonsMsg) string {
 
 // PublishReasons sets why this node's probes fail, by target: the failing
 // check and its error, for the targets it reports down (others are
-// ignored by receivers). Each is cut to MaxReason bytes. What changed is
-// gossiped; the rest is repeated every few heartbeats.
+// ignored by receivers); "" for a target still down whose last check
+// passed (before rise) keeps its reason. A target left out has none.
+// Each is cut to MaxReason bytes. What changed is gossiped; the rest is
+// repeated every few heartbeats.
 func (n *Node) PublishReasons(reasons map[TargetID]string) {
 	n.mu.Lock()
 	msgs := n.st.reasons.publish(n.cfg.Name, n.st.self.epoch, reasons)

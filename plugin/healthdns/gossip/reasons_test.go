@@ -58,7 +58,7 @@ func TestReasonsTravel(t *testing.T) {
 	waitFor(t, 5*time.Second, "s1 has the long reason, cut", func() bool {
 		v, _ := view(s1, "a1")
 		r := v.Reasons[down.ID]
-		return r == gossip.ShortReason(long) && len(r) <= gossip.MaxReason && strings.HasSuffix(r, "...")
+		return r == gossip.ShortReason(long) && len(r) <= gossip.MaxReason && strings.HasPrefix(r, "http://192.0.2.1/healthz: ...") && strings.HasSuffix(r, "é")
 	})
 
 	// Back up: no reason anywhere.

@@ -45,7 +45,8 @@ func wireSeeds(t testing.TB) [][]byte {
 	cs, _ := ownerChanges(t, "eu", 2)
 	dg.Sets = []setVersion{{Owner: "eu", Version: cs[1].To.Version, Digest: cs[1].To.Digest}}
 	seeds := [][]byte{hb.encode(), leaving.encode(), whb.encode(), pages[0].encode(), s.full(t0).encode(), bulk.encode(), dg.encode(),
-		s.selfCatalog(t0).encode(), encodeRecordDeltas("server-1", cs)[0]}
+		s.selfCatalog(t0).encode(), encodeRecordDeltas("server-1", cs)[0],
+		(&reasonsMsg{Node: "agent-1", Epoch: 5, Seq: 1, Entries: []reasonEntry{{ts[1].ID, "tcp [2001:db8::1]:443: connect: connection refused"}, {ts[0].ID, ""}}}).encode()}
 	for _, m := range obs {
 		seeds = append(seeds, m.encode())
 	}
@@ -92,6 +93,8 @@ func reencode(m any) []byte {
 		return m.encode()
 	case *recordDelta:
 		return encodeRecordDeltas(m.Sender, m.Changes)[0]
+	case *reasonsMsg:
+		return m.encode()
 	}
 	return nil
 }

@@ -91,6 +91,15 @@ func (p *httpProber) probe(ctx context.Context) error {
 	req.Header.Set("User-Agent", "healthdns-probe")
 	resp, err := p.client.Do(req)
 	if err != nil {
+		// Without `Get "URL": `: the check (the URL) is said next to it
+		// already, and the status views have little room.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			if ue.Timeout() {
+				return fmt.Errorf("timeout: %w", ue.Err)
+			}
+			return ue.Err
+		}
 		return err
 	}
 	// Closing unread is fine: the connection is not reused, and a huge

@@ -280,3 +280,24 @@ func (n Name) perQuery() string {
 	}
 	return strings.Join(parts, "")
 }
+
+// meaning is a name's state in words, for the page: "" when healthy.
+func (n Name) meaning() string {
+	down := 0
+	for _, t := range n.Targets {
+		if t.Verdict == StateDown {
+			down++
+		}
+	}
+	switch n.state() {
+	case NameDegraded:
+		return "answering its preferred targets, " + plural(down, "target") + " down"
+	case NameStandby:
+		return "answering its standby targets: the preferred ones are down"
+	case NameFallback:
+		return "nothing healthy: answering the fallback (" + dash(n.Fallback) + ")"
+	case NameNone:
+		return "nothing healthy and no fallback: NODATA"
+	}
+	return ""
+}

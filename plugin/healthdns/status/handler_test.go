@@ -120,7 +120,7 @@ func TestPage(t *testing.T) {
 		">agent1<", ">agent2<", ">dns1<", "eu-west", "us-east",
 		// names, policy, answer, outcome
 		"app.gslb.example.com.", "www.gslb.example.com.", "<b>priority</b>", "<b>majority</b>",
-		"198.51.100.10 2001:db8:1::10", `class="banner warn">standby<`, " answering from healthy targets", `class="banner down">none<`,
+		"198.51.100.10 2001:db8:1::10", `class="banner warn">standby</span> answering its standby targets: the preferred ones are down ·`, `class="banner down">none<`,
 		// the summary, worst first
 		`<div class="banner summary down">2 targets down, 1 name answering nothing (NODATA), 1 name on standby</div>`,
 		// cells coloured by state, with the age

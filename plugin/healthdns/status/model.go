@@ -3,9 +3,11 @@
 // the CHAOS TXT health matrix that dig shows, and the terminal table of
 // `healthdns-agent status`.
 //
-// It computes nothing. The server (or agent) fills a Document with what it
-// already decided (verdicts, answers, observations, partition) and this
-// package only formats it, so every view says exactly the same thing. It
+// It decides nothing. The server (or agent) fills a Document with what it
+// already decided (verdicts, answers, name states, observations and their
+// errors, partition) and this package only formats it (counting and
+// ordering for the page's summary at most), so every view says exactly the
+// same thing. It
 // must not import the packages that decide (health, policy, snapshot,
 // gossip): data flows into it, never back out.
 //

@@ -48,6 +48,7 @@ type nameView struct {
 	Answer   string
 	PerQuery string // how a query's answer differs from Answer, if it does
 	Shown    string // the state shown
+	Meaning  string // the state in words
 	Class    string // of the state
 	Columns  []column
 	Rows     []rowView
@@ -74,7 +75,10 @@ type rowView struct {
 
 type cell struct {
 	Class, Text, Title string
-	Error              string // why the observer's probe fails, shown under the state
+	// Error is why the observer's probe fails, shown under the state; for
+	// an observation that is not down (one failed check within fall), in
+	// grey as the last check's.
+	Error, ErrClass string
 }
 
 type changeView struct {
@@ -174,7 +178,7 @@ func newPage(d *Document, query url.Values) pageData {
 		p.Views = append(p.Views, viewView{View: v, Class: class(v.State), Heard: when(now, v.LastHeard)})
 	}
 	for _, n := range bySeverity(d.Names) {
-		nv := nameView{Name: n, Answer: strings.Join(n.answer(), " "), Shown: n.state(), Class: class(n.state()), Columns: columns(n), PerQuery: n.perQuery()}
+		nv := nameView{Name: n, Answer: strings.Join(n.answer(), " "), Shown: n.state(), Class: class(n.state()), Columns: columns(n), PerQuery: n.perQuery(), Meaning: n.meaning()}
 		if nv.Answer == "" {
 			nv.Answer = "(nothing: NODATA)"
 		}
@@ -203,7 +207,11 @@ func newPage(d *Document, query url.Values) pageData {
 				}
 				s := o.shown()
 				title := "said " + orUnknown(o.State) + ", last heard " + when(now, o.LastHeard)
-				r.Cells = append(r.Cells, cell{Class: class(s), Text: s + " " + seconds(o.AgeSeconds), Title: title, Error: o.Error})
+				c := cell{Class: class(s), Text: s + " " + seconds(o.AgeSeconds), Title: title, Error: o.Error, ErrClass: "err"}
+				if o.Error != "" && s != StateDown {
+					c.Error, c.ErrClass = "last check failed: "+o.Error, "err soft"
+				}
+				r.Cells = append(r.Cells, c)
 			}
 			for _, h := range slices.Backward(t.History) {
 				r.History = append(r.History, changeView{

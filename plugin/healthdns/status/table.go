@@ -26,7 +26,8 @@ import (
 //
 // Members, then the observers' views this node holds; then per name the
 // targets as rows and observers as columns (state and age of the
-// observation); then the targets the node probes itself, if any.
+// observation), then "error ADDR OBSERVER: ..." for each observer whose
+// probe fails; then the targets the node probes itself, if any.
 func Table(w io.Writer, d *Document) error {
 	ew := &errWriter{w: w}
 	now := d.now()
@@ -119,7 +120,7 @@ func Table(w io.Writer, d *Document) error {
 		for _, t := range n.Targets {
 			for _, o := range t.Observations {
 				if o.Error != "" {
-					fmt.Fprintf(ew, "%s %s: %s\n", t.Address, o.Observer, oneLine.Replace(o.Error))
+					fmt.Fprintf(ew, "error %s %s: %s\n", t.Address, o.Observer, oneLine.Replace(o.Error))
 				}
 			}
 		}

@@ -32,8 +32,8 @@ TARGET          TIER  WEIGHT  OWNER  VERDICT  SINCE                             
 2001:db8::10    1     1       -      down     2026-11-26T02:01:02Z (12s ago)    down 0.4s  -            down 0.0s
 198.51.100.10   2     1       west   up       2026-11-25T22:57:14Z (3h04m ago)  up 0.4s    stale 31.2s  up 0.0s
 2001:db8:1::10  2     1       west   up       2026-11-25T22:57:14Z (3h04m ago)  -          -            up 0.0s
-192.0.2.10 agent1: tcp 127.0.0.1:9001: timeout
-192.0.2.10 dns1: tcp 127.0.0.1:9001: dial tcp 127.0.0.1:9001: connect: connection refused
+error 192.0.2.10 agent1: tcp 127.0.0.1:9001: timeout
+error 192.0.2.10 dns1: tcp 127.0.0.1:9001: dial tcp 127.0.0.1:9001: connect: connection refused
 
 www.gslb.example.com. policy=roundrobin quorum=2 ttl=30 fallback=none
 answer: none (nothing: NODATA)
