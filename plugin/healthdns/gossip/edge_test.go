@@ -2,6 +2,7 @@ package gossip_test
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -89,6 +90,12 @@ func TestEdgeClient(t *testing.T) {
 		return ok && v.Alive && v.Observer == "eu" && seesStates(n, "edge1", states)
 	}
 	waitFor(t, 5*time.Second, "the client's observations on both servers", func() bool { return alive(s1) && alive(s2) })
+
+	// Why it sees a target down reaches every server too.
+	why := map[gossip.TargetID]string{cat[1].ID: "tcp 127.0.0.1:9: connect: connection refused"}
+	c.PublishReasons(why)
+	hasWhy := func(n *gossip.Node) bool { v, ok := view(n, "edge1"); return ok && maps.Equal(v.Reasons, why) }
+	waitFor(t, 5*time.Second, "the client's reasons on both servers", func() bool { return hasWhy(s1) && hasWhy(s2) })
 
 	ch := apply(t, st, endpointsOf(3, "192.0.2.20"))
 	if err := c.Stored(ctx, ch); err != nil {
