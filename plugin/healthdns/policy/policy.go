@@ -45,6 +45,20 @@ func Tailors(p Policy) bool {
 	return ok && t.Tailors()
 }
 
+// Answering is implemented by policies that answer fewer addresses than
+// every eligible one unless max-answers says otherwise.
+type Answering interface {
+	DefaultMaxAnswers() int
+}
+
+// DefaultMaxAnswers is a name's max-answers when it sets none (0: all).
+func DefaultMaxAnswers(p Policy) int {
+	if a, ok := p.(Answering); ok {
+		return a.DefaultMaxAnswers()
+	}
+	return 0
+}
+
 // Answer is a built answer: immutable but for rotation counters, and
 // shared by every query.
 type Answer interface {
