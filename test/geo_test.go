@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
 	"github.com/miekg/dns"
 )
 
@@ -315,5 +317,66 @@ func TestGeoReadmeWalkthrough(t *testing.T) {
 	}
 	for s, want := range after {
 		expect("shop", s+"/24", want, 24)
+	}
+}
+
+// The healthdns build links metadata and geoip: a subnet that a generated
+// GeoIP2 City database puts in Japan is answered ap's target.
+func TestGeoIPBinary(t *testing.T) {
+	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "GeoLite2-City", IncludeReservedNetworks: true, RecordSize: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, jp, _ := net.ParseCIDR("172.20.0.0/16")
+	if err := w.Insert(jp, mmdbtype.Map{
+		"country":   mmdbtype.Map{"iso_code": mmdbtype.String("JP")},
+		"continent": mmdbtype.Map{"code": mmdbtype.String("AS")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "city.mmdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	writeFile(t, dir, "zone.db", zoneText)
+	up := geoBackend(t)
+	addr := geoAddr(t, "127.0.3.1")
+	startServer(t, dir, addr, `gslb.example.com:`+portOf(t, addr)+` {
+    bind 127.0.3.1
+    metadata
+    geoip city.mmdb {
+        edns-subnet
+    }
+    healthdns {
+        zonefile zone.db
+        interval 1s
+        timeout 500ms
+        topology {
+            country JP ap
+            default us
+        }
+        name app {
+            policy geo
+            target 198.51.100.10 region us check `+up.check()+`
+            target 203.0.113.10  region ap check `+up.check()+`
+        }
+    }
+}
+`)
+	for _, network := range []string{"udp", "tcp"} {
+		for subnet, want := range map[string]string{"172.20.5.0/24": "203.0.113.10", "172.30.5.0/24": "198.51.100.10"} {
+			m, err := geoQuery(addr, network, "", subnet, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices1(addrs(m), want) || scopeOf(m) != 24 {
+				t.Errorf("%s +subnet=%s: %v scope %d, want %s scope 24", network, subnet, addrs(m), scopeOf(m), want)
+			}
+		}
 	}
 }
