@@ -3,11 +3,15 @@ package test
 import (
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
 	"github.com/miekg/dns"
 )
 
@@ -235,6 +239,143 @@ stub-zone:
 			}
 			if !slices1(addrs(m), want) {
 				t.Errorf("round %d, through unbound, subnet %s: %v, want %s", round, subnet, addrs(m), want)
+			}
+		}
+	}
+}
+
+// The README's geo walk-through, on Corefile.example moved to 127.0.3.1.
+func TestGeoReadmeWalkthrough(t *testing.T) {
+	b, err := os.ReadFile("../Corefile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.CopyFS(filepath.Join(dir, "zones"), os.DirFS("../zones")); err != nil {
+		t.Fatal(err)
+	}
+	addr := geoAddr(t, "127.0.3.1")
+	conf := string(b)
+	conf = strings.ReplaceAll(conf, "bind 127.0.0.1 ::1", "bind 127.0.0.1")
+	conf = strings.ReplaceAll(conf, "matrix 127.0.0.0/8 ::1", "matrix 127.0.0.0/8")
+	conf = strings.ReplaceAll(conf, "gslb.example.com:1053", "gslb.example.com:"+portOf(t, addr))
+	// Every other listener on a free port of 127.0.3.1; 9001 stays the
+	// backend's port, on 127.0.3.1.
+	for _, port := range []string{"9153", "8080", "8181", "8053", "8888"} {
+		conf = strings.ReplaceAll(conf, "127.0.0.1:"+port, "127.0.0.1:"+portOf(t, geoAddr(t, "127.0.3.1")))
+	}
+	conf = strings.ReplaceAll(conf, "127.0.0.1", "127.0.3.1")
+	startServer(t, dir, addr, conf)
+
+	ask := func(name, subnet string) (string, int) {
+		t.Helper()
+		r := new(dns.Msg)
+		r.SetQuestion(name+"."+zone, dns.TypeA)
+		r.RecursionDesired = false
+		if subnet != "" {
+			e, _ := netipPrefix(subnet)
+			r.SetEdns0(1232, false)
+			r.IsEdns0().Option = append(r.IsEdns0().Option, e)
+		}
+		m, _, err := (&dns.Client{Timeout: time.Second}).Exchange(r, addr)
+		if err != nil {
+			t.Fatalf("%s +subnet=%s: %v", name, subnet, err)
+		}
+		return strings.Join(addrs(m), ","), scopeOf(m)
+	}
+	expect := func(name, subnet, want string, scope int) {
+		t.Helper()
+		if got, s := ask(name, subnet); got != want || s != scope {
+			t.Errorf("%s +subnet=%s: %s scope %d, want %s scope %d", name, subnet, got, s, want, scope)
+		}
+	}
+	// eu's port is closed: everyone gets us, scope 0.
+	expect("geo", "10.1.2.0/24", "198.51.100.30", 0)
+	eu := &backend{t: t, kind: "tcp", addr: "127.0.3.1:9001"}
+	eu.start()
+	t.Cleanup(eu.stop)
+	if _, ok := poll(5*time.Second, 50*time.Millisecond, func() bool {
+		got, _ := ask("geo", "10.1.2.0/24")
+		return got == "192.0.2.30"
+	}); !ok {
+		t.Fatal("eu's clients not on eu after its backend started")
+	}
+	expect("geo", "10.1.2.0/24", "192.0.2.30", 8)
+	expect("geo", "192.168.1.0/24", "198.51.100.30", 16)
+	expect("geo", "", "198.51.100.30", -1)
+	shop := map[string]string{"10.1.1.0": "192.0.2.40", "10.1.2.0": "192.0.2.40", "10.1.3.0": "198.51.100.40", "172.16.9.0": "203.0.113.40"}
+	for s, want := range shop {
+		expect("shop", s+"/24", want, 24)
+	}
+	eu.stop()
+	after := map[string]string{"10.1.1.0": "198.51.100.40", "10.1.2.0": "203.0.113.40", "10.1.3.0": "198.51.100.40", "172.16.9.0": "203.0.113.40"}
+	if _, ok := poll(5*time.Second, 50*time.Millisecond, func() bool {
+		got, _ := ask("shop", "10.1.1.0/24")
+		return got != "192.0.2.40"
+	}); !ok {
+		t.Fatal("shop's clients of 192.0.2.40 not moved after its backend stopped")
+	}
+	for s, want := range after {
+		expect("shop", s+"/24", want, 24)
+	}
+}
+
+// The healthdns build links metadata and geoip: a subnet that a generated
+// GeoIP2 City database puts in Japan is answered ap's target.
+func TestGeoIPBinary(t *testing.T) {
+	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "GeoLite2-City", IncludeReservedNetworks: true, RecordSize: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, jp, _ := net.ParseCIDR("172.20.0.0/16")
+	if err := w.Insert(jp, mmdbtype.Map{
+		"country":   mmdbtype.Map{"iso_code": mmdbtype.String("JP")},
+		"continent": mmdbtype.Map{"code": mmdbtype.String("AS")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "city.mmdb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	writeFile(t, dir, "zone.db", zoneText)
+	up := geoBackend(t)
+	addr := geoAddr(t, "127.0.3.1")
+	startServer(t, dir, addr, `gslb.example.com:`+portOf(t, addr)+` {
+    bind 127.0.3.1
+    metadata
+    geoip city.mmdb {
+        edns-subnet
+    }
+    healthdns {
+        zonefile zone.db
+        interval 1s
+        timeout 500ms
+        topology {
+            country JP ap
+            default us
+        }
+        name app {
+            policy geo
+            target 198.51.100.10 region us check `+up.check()+`
+            target 203.0.113.10  region ap check `+up.check()+`
+        }
+    }
+}
+`)
+	for _, network := range []string{"udp", "tcp"} {
+		for subnet, want := range map[string]string{"172.20.5.0/24": "203.0.113.10", "172.30.5.0/24": "198.51.100.10"} {
+			m, err := geoQuery(addr, network, "", subnet, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices1(addrs(m), want) || scopeOf(m) != 24 {
+				t.Errorf("%s +subnet=%s: %v scope %d, want %s scope 24", network, subnet, addrs(m), scopeOf(m), want)
 			}
 		}
 	}

@@ -44,6 +44,20 @@ func FuzzServeDNS(f *testing.F) {
 	m = q("web.example.org.", dns.TypeA)
 	m.Question[0].Qclass = dns.ClassCHAOS
 	seed(m)
+	for _, name := range []string{"geo.example.org.", "sticky.example.org.", "rr.example.org."} {
+		seed(ecsQuery(name, "10.1.2.0/24"))
+		seed(ecsQuery(name, "192.168.0.0/16"))
+		m = ecsQuery(name, "0.0.0.0/0")
+		seed(m)
+		m = q(name, dns.TypeA)
+		m.SetEdns0(1232, false)
+		m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_LOCAL{Code: dns.EDNS0SUBNET, Data: []byte{0, 1, 16, 0, 10, 1, 2}})
+		seed(m)
+	}
+	m = ecsQuery("geo.example.org.", "10.1.2.0/24")
+	m.Question[0].Qclass = dns.ClassCHAOS
+	m.Question[0].Qtype = dns.TypeTXT
+	seed(m)
 	m = q("example.org.", dns.TypeSOA)
 	m.Opcode = dns.OpcodeNotify
 	seed(m)
@@ -63,7 +77,7 @@ func FuzzServeDNS(f *testing.F) {
 	f.Add([]byte("\x00\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff"))
 	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"))
 
-	h := newServeHandler(f, serveZone, serveNames()...)
+	h := geoServeHandler(f)
 	h.Next = test.HandlerFunc(func(_ context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 		m := new(dns.Msg)
 		m.SetRcode(r, dns.RcodeRefused)

@@ -14,8 +14,8 @@ import (
 	"github.com/miekg/dns"
 )
 
-// geoServeHandler is newServeHandler with a topology and a geo, a sticky
-// and a round-robin name of four targets each, as a resolver would ask
+// geoServeHandler is newServeHandler with serveNames, a topology and a
+// geo, a sticky and a round-robin name of four targets each, as a resolver would ask
 // them: with ECS.
 func geoServeHandler(tb testing.TB) *HealthDNS {
 	tb.Helper()
@@ -38,11 +38,11 @@ func geoServeHandler(tb testing.TB) *HealthDNS {
 		}
 		return ts
 	}
-	names := []snapshot.Name{
+	names := append(serveNames(), []snapshot.Name{
 		{FQDN: "geo.example.org.", TTL: 30, Policy: policy.GeoPolicy, Geo: g, Targets: four("eu", "us", 10)},
 		{FQDN: "sticky.example.org.", TTL: 30, Policy: policy.Sticky, MaxAnswers: 1, Geo: g, Targets: four("eu", "us", 20)},
 		{FQDN: "rr.example.org.", TTL: 30, Policy: policy.RoundRobin, MaxAnswers: 1, Geo: g, Targets: four("", "", 30)},
-	}
+	}...)
 	h.snap.Store(snapshot.Build(h.snap.Load(), h.cfg.zones, names))
 	return h
 }

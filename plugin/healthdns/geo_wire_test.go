@@ -16,6 +16,7 @@ import (
 	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The geo tests listen and send from 127.0.3.0/24 only.
@@ -324,6 +325,20 @@ func TestGeoWire(t *testing.T) {
 		}
 	})
 
+	t.Run("answers counted by policy and region", func(t *testing.T) {
+		counts := regionAnswerCounts(t)
+		for _, k := range []string{"geo eu", "geo us", "geo ap", "sticky none"} {
+			if counts[k] == 0 {
+				t.Errorf("region_answers_total{%s} is 0 after such answers; have %v", k, counts)
+			}
+		}
+		for k := range counts {
+			if p, _, _ := strings.Cut(k, " "); p != "geo" && p != "sticky" {
+				t.Errorf("region_answers_total has a series for %s, whose answers never depend on the client", k)
+			}
+		}
+	})
+
 	t.Run("eu's backend killed: eu's clients get us", func(t *testing.T) {
 		euSrv.Close()
 		start := time.Now()
@@ -435,4 +450,28 @@ func TestGeoWireWebhookRegion(t *testing.T) {
 			t.Errorf("%s: us's client gets %v, want the Corefile's us target", network, got)
 		}
 	}
+}
+
+// regionAnswerCounts sums coredns_healthdns_region_answers_total by
+// "policy region".
+func regionAnswerCounts(t *testing.T) map[string]float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "coredns_healthdns_region_answers_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			out[labels["policy"]+" "+labels["region"]] += m.GetCounter().GetValue()
+		}
+	}
+	return out
 }

@@ -142,6 +142,9 @@ func (h *HealthDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		if r.IsEdns0() != nil {
 			size -= optLen // SizeAndDo adds our OPT below
 		}
+		if ecs != nil {
+			size -= 8 + (int(ecs.SourceNetmask)+7)/8 // and the ECS echoed
+		}
 	}
 	res := s.Answer(m, qname, qtype, size, c)
 	if res.Outcome != snapshot.Static {

@@ -470,9 +470,7 @@ func (h *HealthDNS) fragmentOf(st records.State, owner string, cuts map[string]b
 				if k, err := policy.Lookup(props.Policy); err == nil {
 					nc.policy = k
 				}
-				if nc.policy == policy.Weighted || nc.policy == policy.Sticky {
-					nc.maxAnswers = 1
-				}
+				nc.maxAnswers = policy.DefaultMaxAnswers(nc.policy)
 				f.names = append(f.names, nc)
 			}
 			for _, a := range e.Targets {

@@ -432,17 +432,17 @@ func parseName(c *caddy.Controller, n *nameConfig, t *timing) ([]rawTarget, erro
 			return nil, c.Errf("name %s: unknown property %q", n.fqdn, key)
 		}
 	}
-	if !explicitMax && (n.policy == policy.Weighted || n.policy == policy.Sticky) {
-		n.maxAnswers = 1 // one draw per query, as Route 53 does; one target per client
+	if n.policy == nil {
+		n.policy = policy.Default()
+	}
+	if !explicitMax {
+		n.maxAnswers = policy.DefaultMaxAnswers(n.policy)
 	}
 	if (n.order != nil || n.orderFor != nil) && n.policy != policy.GeoPolicy {
 		return nil, c.Errf("name %s: order is for policy geo", n.fqdn)
 	}
 	if n.stickyBits != [2]int{} && n.policy != policy.Sticky {
 		return nil, c.Errf("name %s: sticky-prefix is for policy sticky", n.fqdn)
-	}
-	if n.policy == nil {
-		n.policy = policy.Default()
 	}
 	return targets, nil
 }

@@ -7,8 +7,9 @@
 #                   target each, all healthy; the zone file has SOA/NS/glue only)
 #   healthdns+cache cache 30 in front of healthdns
 #   whoami          CoreDNS's whoami plugin (the ceiling of any plugin)
-#   ecs             the healthdns configuration (roundrobin), asked with an EDNS
-#                   Client Subnet option (10.1.2.0/24): the baseline of geo and sticky
+#   ecs             the names of geo and sticky below with policy roundrobin and
+#                   max-answers 1, asked with an EDNS Client Subnet option
+#                   (10.1.2.0/24): the baseline of geo and sticky
 #   geo             the names with policy geo, two IPv4 and two IPv6 targets in two
 #                   regions each (topology 10.0.0.0/8 eu, 192.168.0.0/16 us), asked
 #                   with ECS 10.1.2.0/24: eu's target answers, scope echoed
@@ -230,7 +231,7 @@ corefile() {
 		file)
 			echo "    file $TMP/file.zone"
 			;;
-		healthdns | healthdns+cache | ecs)
+		healthdns | healthdns+cache)
 			[[ $c == healthdns+cache ]] && echo "    cache $TTL"
 			echo "    healthdns {"
 			echo "        zonefile $TMP/healthdns.zone"
@@ -240,7 +241,7 @@ corefile() {
 			sed "s/127.0.0.1:HEALTHPORT/$BIND:$hport/" "$TMP/names.inc"
 			echo "    }"
 			;;
-		geo | sticky)
+		ecs | geo | sticky)
 			echo "    healthdns {"
 			echo "        zonefile $TMP/healthdns.zone"
 			echo "        interval 1h"
@@ -250,7 +251,10 @@ corefile() {
 			echo "            10.0.0.0/8 eu"
 			echo "            192.168.0.0/16 us"
 			echo "        }"
-			sed -e "s/HEALTHADDR/$BIND:$hport/" -e "s/POLICY/$c/" "$TMP/names.two.inc"
+			policy=$c
+			# the baseline: the same names and targets, one address per answer
+			[[ $c == ecs ]] && policy='roundrobin\n            max-answers 1'
+			sed -e "s/HEALTHADDR/$BIND:$hport/" -e "s/POLICY/$policy/" "$TMP/names.two.inc"
 			echo "    }"
 			;;
 		whoami)
@@ -305,7 +309,7 @@ verify() {
 	fi
 	grep -q 'status: NOERROR' <<<"$out" && grep -q 'flags: qr aa' <<<"$out" &&
 		grep -Eq "^h0000\.bench\.test\.[[:space:]]+$TTL[[:space:]]+IN[[:space:]]+A[[:space:]]+10\.0\.0\.1$" <<<"$out" ||
-		{ [[ $c == sticky ]] && grep -Eq "IN[[:space:]]+A[[:space:]]+192\.168\.0\.1$" <<<"$out"; } ||
+		{ [[ $c == sticky || $c == ecs ]] && grep -Eq "IN[[:space:]]+A[[:space:]]+192\.168\.0\.1$" <<<"$out"; } ||
 		{ echo "$out" >&2; die "$c: h0000.$ZONE A: want NOERROR, aa, 10.0.0.1 TTL $TTL"; }
 	if ecs_of "$c"; then
 		scope=0
@@ -320,13 +324,13 @@ verify() {
 	# every name, A and AAAA, exactly its one address
 	sed "s|\$| +short ${sub[*]}|" "$TMP/queries.ok" >"$TMP/batch"
 	q "$port" -f "$TMP/batch" >"$TMP/verify.$c" 2>&1 || true
-	if [[ $c == sticky ]]; then
+	if [[ $c == sticky || $c == ecs ]]; then
 		# one of each name's targets, and not all of them the same one
 		paste "$TMP/expected.sticky" "$TMP/verify.$c" | awk -F'\t' '$2 !~ $1 { bad++ } END { exit bad > 0 || NR != '"$((2 * NAMES))"' }' ||
 			die "$c: an answer is not one of its name's targets"
-		[[ $(grep -c '^192\.168\.' "$TMP/verify.$c") -gt $((NAMES / 4)) && $(grep -c '^10\.0\.' "$TMP/verify.$c") -gt $((NAMES / 4)) ]] ||
+		[[ $c == ecs ]] || [[ $(grep -c '^192\.168\.' "$TMP/verify.$c") -gt $((NAMES / 4)) && $(grep -c '^10\.0\.' "$TMP/verify.$c") -gt $((NAMES / 4)) ]] ||
 			die "$c: the names' answers are not spread over their targets"
-		log "  $c: all $((2 * NAMES)) A/AAAA answers one of their name's targets, spread over both"
+		log "  $c: all $((2 * NAMES)) A/AAAA answers one of their name's targets"
 		return 0
 	fi
 	if ! cmp -s "$TMP/verify.$c" "$TMP/expected.ok"; then
@@ -395,7 +399,9 @@ perf() {
 	c0=$(child_cpu "$TMP/times0")
 	c1=$(child_cpu "$TMP/times1")
 	kill -0 "${PID[$c]}" 2>/dev/null || { cat "$TMP/$c.log" >&2; die "$c: server died during the run"; }
-	check_run "$c" "$out"
+	# a warm-up is not judged: a server just started (or starved by a busy
+	# machine) may lose some of its first queries
+	[[ ${WARMING:-0} == 1 ]] || check_run "$c" "$out"
 	awk -v c="$c" -v hz="$HZ" -v t="$((t1 - t0))" -v c0="$c0" -v c1="$c1" -v b="$((b1 - b0))" \
 		-v w0="$w0" -v w1="$w1" -v k0="$k0" -v k1="$k1" -v s0="$s0" -v s1="$s1" '
 		/Queries completed:/ { done = $3 }
@@ -485,9 +491,11 @@ log "servers' CPU affinity: $(awk '/^Cpus_allowed_list/ { print $2 }' "/proc/${P
 	"$(grep -m1 -o 'GOMAXPROCS=[0-9]*' "$TMP/healthdns.log" || echo "GOMAXPROCS follows it")"
 
 log "warm-up ($WARMUP s each) ..."
+WARMING=1
 for c in "${CONFIGS[@]}"; do
 	perf "$c" "$WARMUP" "$TMP/warmup.$c" >/dev/null || perf "$c" "$WARMUP" "$TMP/warmup.$c" >/dev/null
 done
+WARMING=0
 
 declare -A RES=() CLEAN=()
 n=${#CONFIGS[@]}
@@ -611,7 +619,7 @@ fi
 echo
 echo "geo/ecs QPS ratio: $(ratio "${QPS[geo]:-}" "${QPS[ecs]:-}") (target >= 0.95); CPU per answer: $(ratio "${USQ[geo]:-}" "${USQ[ecs]:-}")"
 echo "sticky/ecs QPS ratio: $(ratio "${QPS[sticky]:-}" "${QPS[ecs]:-}") (target >= 0.95); CPU per answer: $(ratio "${USQ[sticky]:-}" "${USQ[ecs]:-}")"
-echo "ecs/healthdns QPS ratio: $(ratio "${QPS[ecs]:-}" "${QPS[healthdns]:-}") (the cost of reading and echoing ECS)"
+echo "ecs/healthdns QPS ratio: $(ratio "${QPS[ecs]:-}" "${QPS[healthdns]:-}") (ECS read and echoed, two targets a family)"
 echo "geo/file QPS ratio: $(ratio "${QPS[geo]:-}" "${QPS[file]:-}")"
 echo "healthdns/file CPU per answer ratio: $(ratio "${USQ[healthdns]:-}" "${USQ[file]:-}") (lower is better)"
 echo "healthdns/whoami CPU per answer ratio: $(ratio "${USQ[healthdns]:-}" "${USQ[whoami]:-}") (lower is better)"

@@ -45,6 +45,20 @@ func Tailors(p Policy) bool {
 	return ok && t.Tailors()
 }
 
+// Answering is implemented by policies that answer fewer addresses than
+// every eligible one unless max-answers says otherwise.
+type Answering interface {
+	DefaultMaxAnswers() int
+}
+
+// DefaultMaxAnswers is a name's max-answers when it sets none (0: all).
+func DefaultMaxAnswers(p Policy) int {
+	if a, ok := p.(Answering); ok {
+		return a.DefaultMaxAnswers()
+	}
+	return 0
+}
+
 // Answer is a built answer: immutable but for rotation counters, and
 // shared by every query.
 type Answer interface {
@@ -136,19 +150,20 @@ type Geo struct {
 
 var (
 	registry = map[string]Policy{}
-	ids      = map[string]int{}
+	byID     []Policy // in registration order
 	names    []string
 )
 
 // Register makes a policy known by its name. It is for init functions and
-// panics on a duplicate name, a programming error.
+// panics on a duplicate name, a programming error. p must be comparable
+// (an empty struct or a pointer): policies are told apart with ==.
 func Register(p Policy) {
 	n := p.Name()
 	if _, dup := registry[n]; dup {
 		panic("policy " + n + " registered twice")
 	}
 	registry[n] = p
-	ids[n] = len(names)
+	byID = append(byID, p)
 	names = append(names, n)
 }
 
@@ -170,11 +185,12 @@ func Names() []string {
 // ID is a small dense number for a registered policy (for arrays of
 // metrics), or -1.
 func ID(p Policy) int {
-	if p == nil {
-		return -1
-	}
-	if id, ok := ids[p.Name()]; ok {
-		return id
+	// A scan of a handful of interface comparisons: cheaper on the query
+	// path than hashing the name.
+	for i, q := range byID {
+		if q == p {
+			return i
+		}
 	}
 	return -1
 }

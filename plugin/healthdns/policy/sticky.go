@@ -23,6 +23,9 @@ type sticky struct{}
 
 func (sticky) Tailors() bool { return true }
 
+// DefaultMaxAnswers implements Answering: one target per client.
+func (sticky) DefaultMaxAnswers() int { return 1 }
+
 func (sticky) Name() string { return "sticky" }
 
 // DefaultStickyBits are the prefix lengths sticky hashes IPv4 and IPv6

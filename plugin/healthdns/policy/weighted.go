@@ -16,6 +16,9 @@ func init() { Register(Weighted) }
 
 type weighted struct{}
 
+// DefaultMaxAnswers implements Answering: one draw per query, as Route 53 does.
+func (weighted) DefaultMaxAnswers() int { return 1 }
+
 func (weighted) Name() string { return "weighted" }
 
 func (weighted) Build(ts []Target, o Options) Answer {

@@ -21,12 +21,12 @@ var anyOrder = []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeSOA, dns
 // Result says how Answer answered, for metrics and the ECS reply.
 type Result struct {
 	Outcome Outcome
+	// Name is the health-aware name that answered: a configured or
+	// record name, or a wildcard's own name, never the query name; "" for
+	// a static answer.
+	Name string
 	// Policy answered (nil for a static answer), and how it chose.
 	Policy policy.Policy
-	// Name is the health-aware name that answered (a configured or record
-	// name, or a wildcard's own name, never the query name; "" for a
-	// static answer), for metrics.
-	Name string
 	policy.Choice
 }
 
@@ -121,7 +121,7 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 				// at any time.
 				z.nodata(m, dy.negSOA)
 				if set.Outcome == Empty {
-					return Result{Outcome: Empty, Policy: dy.Policy, Name: dy.Name, Choice: policy.Choice{Region: -1}}
+					return Result{Outcome: Empty, Name: dy.Name, Policy: dy.Policy, Choice: policy.Choice{Region: -1}}
 				}
 				return static
 			}
@@ -131,7 +131,7 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 			start := len(m.Answer)
 			var ch policy.Choice
 			m.Answer, ch = set.pick(m.Answer, c)
-			res := Result{Outcome: set.Outcome, Policy: dy.Policy, Name: dy.Name, Choice: ch}
+			res := Result{Outcome: set.Outcome, Name: dy.Name, Policy: dy.Policy, Choice: ch}
 			if ch.Fell && res.Outcome == Healthy {
 				res.Outcome = Fallback
 			}
