@@ -279,7 +279,7 @@ func TestDrainCluster(t *testing.T) {
 		t.Errorf("s2 target_override for the forced up: %v %v", v, err)
 	}
 	out := c.drain(s2, "drain", "-list")
-	if !strings.Contains(out, "down   addr=192.0.2.10  1 targets") || !strings.Contains(out, "up     addr=192.0.2.12  1 targets") {
+	if !strings.Contains(out, "down   addr=192.0.2.10  1 target") || !strings.Contains(out, "up     addr=192.0.2.12  1 target") {
 		t.Errorf("s2 lists:\n%s", out)
 	}
 	c.drain(s2, "force", "-clear", "192.0.2.10")

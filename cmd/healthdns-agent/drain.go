@@ -114,7 +114,7 @@ func drainCommand(ctx context.Context, verb string, args []string, out, errOut i
 		return err
 	}
 	what := map[string]string{"drain": "drained", "down": "forced down", "up": "forced up", "none": "cleared"}[a.State]
-	fmt.Fprintf(out, "%s %s on %s: %d targets", what, a.Selector, a.Node, a.Matched)
+	fmt.Fprintf(out, "%s %s on %s: %s", what, a.Selector, a.Node, targets(a.Matched))
 	if !a.Until.IsZero() && a.State != "none" {
 		fmt.Fprintf(out, " until %s (in %s)", a.Until.Format(time.RFC3339), time.Until(a.Until).Round(time.Second))
 	}
@@ -129,6 +129,13 @@ func drainCommand(ctx context.Context, verb string, args []string, out, errOut i
 		fmt.Fprintln(out, "note: it selects no target now; it will apply to targets that match later")
 	}
 	return nil
+}
+
+func targets(n int) string {
+	if n == 1 {
+		return "1 target"
+	}
+	return fmt.Sprintf("%d targets", n)
 }
 
 func envOr(k, def string) string {
@@ -180,7 +187,7 @@ func printOverrides(out io.Writer, l overrideList) error {
 		if !o.Until.IsZero() {
 			until = "until " + o.Until.Format(time.RFC3339) + " (in " + o.Until.Sub(l.Time).Round(time.Second).String() + ")"
 		}
-		fmt.Fprintf(out, "%-6s %s  %d targets  by %s on %s at %s, %s", o.State, o.Selector, o.Matched, dash(o.Who), o.Node, o.Set.Format(time.RFC3339), until)
+		fmt.Fprintf(out, "%-6s %s  %s  by %s on %s at %s, %s", o.State, o.Selector, targets(o.Matched), dash(o.Who), o.Node, o.Set.Format(time.RFC3339), until)
 		if o.Reason != "" {
 			fmt.Fprintf(out, ": %s", o.Reason)
 		}
@@ -220,6 +227,9 @@ func newControlClient(server, tokenFile string) (*controlClient, error) {
 			return nil, usageError{fmt.Errorf("-token-file: %w", err)}
 		}
 		c.token = strings.TrimSpace(string(b))
+		if c.token == "" {
+			return nil, usageError{fmt.Errorf("-token-file %s is empty", tokenFile)}
+		}
 	}
 	return c, nil
 }

@@ -47,7 +47,7 @@ func TestDrainCommand(t *testing.T) {
 	}
 
 	out, err := run("drain", "-reason", "bad deploy", "192.0.2.10", "-for", "1h", "-who", "alice")
-	if err != nil || !strings.Contains(out, "drained 192.0.2.10 on dns1: 1 targets") {
+	if err != nil || !strings.Contains(out, "drained 192.0.2.10 on dns1: 1 target") {
 		t.Errorf("drain: %q, %v", out, err)
 	}
 	if len(got) != 1 || got[0]["state"] != "drain" || got[0]["for"] != "1h0m0s" || got[0]["reason"] != "bad deploy" || got[0]["who"] != "alice" {
