@@ -352,9 +352,6 @@ func (h *HealthDNS) postOverride(w http.ResponseWriter, r *http.Request) {
 			controlError(w, http.StatusNotFound, "no override in force for selector %s (list them with GET /v1/overrides)", sel)
 			return
 		}
-		if old.At.After(now) { // the clock went back: still newer
-			e.At = old.At.Add(time.Nanosecond)
-		}
 		e.Until = e.At
 	case req.For != "":
 		d, err := time.ParseDuration(req.For)
@@ -363,6 +360,15 @@ func (h *HealthDNS) postOverride(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		e.Until = now.Add(d)
+	}
+	if old, ok := h.book().Get(sel.String()); ok && !e.Newer(old) {
+		// This server's clock is behind the one that wrote the entry in
+		// force: the operator's word is still the newest.
+		d := old.At.Sub(e.At) + time.Nanosecond
+		e.At = e.At.Add(d)
+		if st == override.None || !e.Until.IsZero() {
+			e.Until = e.Until.Add(d)
+		}
 	}
 	if err := e.Validate(); err != nil {
 		controlError(w, http.StatusBadRequest, "%v", err)
