@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // State is what an override does to the targets it selects.
@@ -235,6 +236,14 @@ func ParseSelector(s string) (Selector, error) {
 func (s Selector) validate() error {
 	if s == (Selector{}) {
 		return errors.New("selector selects every target: say which (a glob of * alone is not a selector)")
+	}
+	for _, g := range []struct{ what, v string }{{"addr", s.Addr}, {"name", s.Name}, {"owner", s.Owner}, {"region", s.Region}} {
+		if strings.IndexFunc(g.v, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
+			return fmt.Errorf("selector %s=%q: no spaces or control characters", g.what, g.v)
+		}
+	}
+	if strings.HasPrefix(s.Name, ".") || strings.HasSuffix(s.Name, ".") || strings.Contains(s.Name, "..") {
+		return fmt.Errorf("selector name=%q: an empty label", s.Name)
 	}
 	for _, g := range []struct{ what, v string }{{"addr", s.Addr}, {"name", s.Name}} {
 		if _, err := path.Match(g.v, ""); err != nil {
