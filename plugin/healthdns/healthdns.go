@@ -288,6 +288,9 @@ func (h *HealthDNS) start() error {
 		if cc.insecure {
 			log.Warningf("control %s: insecure: anyone who reaches it can drain or force any target", cc.addr)
 		}
+		if h.cfg.dataDir == "" {
+			log.Warningf("control %s: no data directory: overrides are kept in memory only (a restart loses those no peer holds)", cc.addr)
+		}
 	}
 	probeChanges, unsubscribe := h.pool.Subscribe()
 	h.wg.Add(1)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
-	"github.com/healthdns/healthdns/plugin/healthdns/override"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
 	"github.com/healthdns/healthdns/plugin/healthdns/status"
 	"github.com/healthdns/healthdns/plugin/healthdns/version"
@@ -150,7 +149,7 @@ func (h *HealthDNS) document(only string) *status.Document {
 			for _, c := range t.probe.Checks {
 				st.Checks = append(st.Checks, c.String())
 			}
-			if e, ok := ovm.For(override.Target{Name: n.fqdn, Addr: t.probe.Addr, Owner: t.owner}); ok {
+			if e, ok := ovm.For(t.selectable(n.fqdn)); ok {
 				st.Override = overrideDoc(e, now)
 			}
 			if p, ok := h.judge.Pending(key); ok {

@@ -45,6 +45,13 @@ func (h *HealthDNS) book() *override.Book {
 	return h.vs.ov.book
 }
 
+// selectable is what an override's selector sees of t, a target of the
+// name fqdn: the one place to add what selectors may pick by (a region,
+// when targets carry one).
+func (t *targetConfig) selectable(fqdn string) override.Target {
+	return override.Target{Name: fqdn, Addr: t.probe.Addr, Owner: t.owner}
+}
+
 // forcedTarget is a target under an override as the last rebuild saw it.
 type forcedTarget struct {
 	name  string
@@ -98,7 +105,7 @@ func (h *HealthDNS) applyOverride(m *override.Matcher, n *nameConfig, t *targetC
 		return up, false
 	}
 	key, fqdn := verdictKey(n, *t), n.fqdn
-	e, found := m.For(override.Target{Name: fqdn, Addr: t.probe.Addr, Owner: t.owner})
+	e, found := m.For(t.selectable(fqdn))
 	prev := ov.forced[key]
 	switch {
 	case found && prev != nil && prev.entry == e:
