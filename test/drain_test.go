@@ -257,15 +257,14 @@ func TestDrainCluster(t *testing.T) {
 	// Cleared on s2, drained again on s3 for 2s: it expires everywhere.
 	c.drain(s2, "undrain", "192.0.2.10")
 	c.waitAnswers("undrained on s2", both, 3*time.Second)
-	c.drain(s3, "drain", "-for", "2s", "-reason", "short", "*/192.0.2.11")
 	set := time.Now()
+	c.drain(s3, "drain", "-for", "2s", "-reason", "short", "*/192.0.2.11")
 	c.waitAnswers("drained for 2s", []string{"192.0.2.10"}, 3*time.Second)
-	back := c.waitAnswers("the 2s drain expired", both, 5*time.Second)
+	c.waitAnswers("the 2s drain expired", both, 5*time.Second)
 	if exp := time.Since(set); exp < 1900*time.Millisecond {
 		t.Errorf("a 2s drain ended after %v", exp)
 	}
-	t.Logf("a 2s drain ended on every server %v after it was set", time.Since(set).Round(time.Millisecond))
-	_ = back
+	t.Logf("a 2s drain ended on every server %v after the CLI was started", time.Since(set).Round(time.Millisecond))
 
 	// Forced down and up, set on different servers, override the probes.
 	c.drain(s3, "force", "down", "-reason", "maintenance", "192.0.2.10")
