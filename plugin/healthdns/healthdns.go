@@ -20,7 +20,6 @@ import (
 
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
-	"github.com/healthdns/healthdns/plugin/healthdns/override"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
@@ -699,7 +698,7 @@ func verdictStateOf(origins []string) *verdictState {
 	vs := verdictStates[key]
 	if vs == nil {
 		vs = &verdictState{judge: health.NewJudge(), history: map[string][]status.Change{}, lastGood: map[string][]netip.Addr{}, exported: map[string]string{}}
-		vs.ov = overrideState{book: override.NewBook(), forced: map[string]*forcedTarget{}}
+		vs.ov = newOverrideState()
 		verdictStates[key] = vs
 	}
 	return vs

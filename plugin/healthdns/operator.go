@@ -144,7 +144,7 @@ func (h *HealthDNS) document(only string) *status.Document {
 			st := status.Target{
 				ID: t.id.String(), Address: t.probe.Addr.String(), Owner: t.owner, Tier: t.tier, Weight: t.weight,
 				Verdict: v.State.String(), Since: v.Since.UTC(), Reason: v.Reason,
-				Checks: []string{}, Observations: []status.Observation{}, History: append([]status.Change{}, h.history[key]...),
+				Checks: []string{}, Observations: []status.Observation{}, History: h.historyOf(key, nameAddr{n.fqdn, t.probe.Addr}),
 			}
 			for _, c := range t.probe.Checks {
 				st.Checks = append(st.Checks, c.String())

@@ -383,11 +383,46 @@ func Sorted(set map[string]Entry) []Entry {
 }
 
 // Matcher answers which override is in force for a target, for the
-// entries in force at one moment.
+// entries in force at one moment. Selectors are compiled once, so a
+// rebuild of many targets does no parsing and at most one allocation a
+// target (its address as text, only while an address glob is in force).
 type Matcher struct {
-	byAddr map[netip.Addr][]Entry // selectors that name one address
-	others []Entry
-	next   time.Time // the earliest expiry among them; zero for none
+	byAddr  map[netip.Addr][]rule // selectors that name one address
+	others  []rule
+	globbed bool      // some rule globs over the address text
+	next    time.Time // the earliest expiry among them; zero for none
+}
+
+// rule is an entry with its selector compiled.
+type rule struct {
+	e     Entry
+	exact netip.Addr // valid when the selector names one address
+	name  string     // the name glob, "" for any
+}
+
+func (r *rule) match(t Target, addrText string) bool {
+	s := &r.e.Selector
+	if s.Owner != "" && s.Owner != t.Owner {
+		return false
+	}
+	if s.Region != "" && s.Region != t.Region {
+		return false
+	}
+	if r.exact.IsValid() {
+		if r.exact != t.Addr.Unmap() {
+			return false
+		}
+	} else if s.Addr != "" {
+		if ok, _ := path.Match(s.Addr, addrText); !ok {
+			return false
+		}
+	}
+	if r.name != "" {
+		if ok, _ := path.Match(r.name, strings.TrimSuffix(t.Name, ".")); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // Compile builds the matcher of the entries in force at now. It returns
@@ -399,12 +434,15 @@ func Compile(es []Entry, now time.Time) *Matcher {
 			continue
 		}
 		if m == nil {
-			m = &Matcher{byAddr: map[netip.Addr][]Entry{}}
+			m = &Matcher{byAddr: map[netip.Addr][]rule{}}
 		}
+		r := rule{e: e, name: e.Selector.Name}
 		if a, ok := e.Selector.exactAddr(); ok {
-			m.byAddr[a] = append(m.byAddr[a], e)
+			r.exact = a
+			m.byAddr[a] = append(m.byAddr[a], r)
 		} else {
-			m.others = append(m.others, e)
+			m.globbed = m.globbed || e.Selector.Addr != ""
+			m.others = append(m.others, r)
 		}
 		if !e.Until.IsZero() && (m.next.IsZero() || e.Until.Before(m.next)) {
 			m.next = e.Until
@@ -429,18 +467,24 @@ func (m *Matcher) For(t Target) (Entry, bool) {
 	if m == nil {
 		return Entry{}, false
 	}
-	var best Entry
-	found := false
-	pick := func(es []Entry) {
-		for _, e := range es {
-			if e.Selector.Match(t) && (!found || e.Newer(best)) {
-				best, found = e, true
+	var best *rule
+	addrText := ""
+	if m.globbed {
+		addrText = t.Addr.Unmap().String()
+	}
+	pick := func(rs []rule) {
+		for i := range rs {
+			if r := &rs[i]; (best == nil || r.e.Newer(best.e)) && r.match(t, addrText) {
+				best = r
 			}
 		}
 	}
 	pick(m.byAddr[t.Addr.Unmap()])
 	pick(m.others)
-	return best, found
+	if best == nil {
+		return Entry{}, false
+	}
+	return best.e, true
 }
 
 // Apply is what an override makes of a target's verdict: whether it
