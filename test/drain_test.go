@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -280,6 +281,19 @@ func TestDrainCluster(t *testing.T) {
 	out := c.drain(s2, "drain", "-list")
 	if !strings.Contains(out, "down   addr=192.0.2.10  1 target") || !strings.Contains(out, "up     addr=192.0.2.12  1 target") {
 		t.Errorf("s2 lists:\n%s", out)
+	}
+	// A reload (SIGUSR1) keeps the overrides and the control listener.
+	if err := s2.Cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := poll(10*time.Second, 50*time.Millisecond, func() bool { return strings.Contains(s2.Out.String(), "Reload") }); !ok {
+		t.Fatalf("s2 did not reload:\n%s", s2.Out.String())
+	}
+	if d, _ := poll(time.Second, 20*time.Millisecond, func() bool { return !allAnswer(c.servers, sorted("192.0.2.11", "192.0.2.12")) }); d < time.Second {
+		t.Errorf("after s2's reload the answers are %v", answersOf(c.servers))
+	}
+	if out := c.drain(s2, "drain", "-list"); !strings.Contains(out, "addr=192.0.2.10") {
+		t.Errorf("s2 lists after its reload:\n%s", out)
 	}
 	c.drain(s2, "force", "-clear", "192.0.2.10")
 	c.drain(s3, "force", "-clear", "192.0.2.12")

@@ -571,7 +571,7 @@ func (h *HealthDNS) rebuild() time.Time {
 		sn.Targets = targets[start:len(targets):len(targets)]
 		built = append(built, sn)
 	}
-	h.endOverrideRound()
+	h.endOverrideRound(now)
 	for _, st := range []health.State{health.Up, health.Down, health.Unknown} {
 		verdicts.WithLabelValues(st.String()).Set(float64(byState[st]))
 	}

@@ -108,23 +108,23 @@ func (h *HealthDNS) matcherFor(now time.Time) *override.Matcher {
 }
 
 // applyOverride is what the override in force (if any) makes of a
-// target's verdict, noting a change of it for history and metrics.
-// h.mu must be held.
+// target's verdict, noting a new one for history and metrics; those
+// that ended are found by endOverrideRound, so that a target no override
+// selects costs no map lookup. h.mu must be held.
 func (h *HealthDNS) applyOverride(m *override.Matcher, n *nameConfig, t *targetConfig, up bool, now time.Time) (healthy, drained bool) {
-	ov := &h.vs.ov
-	if m == nil && len(ov.forced) == 0 {
+	if m == nil {
 		return up, false
 	}
-	key := nameAddr{n.fqdn, t.probe.Addr}
 	e, found := m.For(t.selectable(n.fqdn))
-	prev := ov.forced[key]
-	switch {
-	case found && prev != nil && prev.entry == e:
+	if !found {
+		return up, false
+	}
+	ov := &h.vs.ov
+	key := nameAddr{n.fqdn, t.probe.Addr}
+	if prev := ov.forced[key]; prev != nil && prev.entry == e {
 		prev.round = ov.round
-	case found:
+	} else {
 		h.noteOverride(key, prev, &e, now)
-	case prev != nil:
-		h.noteOverride(key, prev, nil, now)
 	}
 	return override.Apply(e, found, up)
 }
@@ -167,15 +167,14 @@ func (ov *overrideState) count(m *map[string]int, what string) {
 	(*m)[what]++
 }
 
-// endOverrideRound forgets the overrides of targets that are gone (their
-// records removed) and logs what began and ended, one line per
-// override. h.mu must be held.
-func (h *HealthDNS) endOverrideRound() {
+// endOverrideRound ends the overrides of the targets no override selected
+// this round (cleared, expired, or the target gone with its records) and
+// logs what began and ended, one line per override. h.mu must be held.
+func (h *HealthDNS) endOverrideRound(now time.Time) {
 	ov := &h.vs.ov
 	for key, f := range ov.forced {
 		if f.round != ov.round {
-			targetOverride.DeleteLabelValues(key.name, key.addr.String(), f.entry.State.String())
-			delete(ov.forced, key)
+			h.noteOverride(key, f, nil, now)
 		}
 	}
 	if len(ov.history) > maxOverrideHistory {
