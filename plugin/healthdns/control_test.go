@@ -146,6 +146,12 @@ func TestControlWire(t *testing.T) {
 }
 `)
 	c := controlClient{t: t, base: "http://" + ctl, token: token}
+	t.Cleanup(func() { // the zones' state outlives the server: leave none of this to other tests
+		vs := verdictStateOf([]string{"example.org."})
+		vs.mu.Lock()
+		vs.ov = newOverrideState()
+		vs.mu.Unlock()
+	})
 	want := func(what string, addrs ...string) {
 		t.Helper()
 		deadline := time.Now().Add(3 * time.Second)
