@@ -48,14 +48,11 @@ func parseControl(c *caddy.Controller, root string) (*controlConfig, error) {
 	if !c.NextArg() {
 		return nil, c.Errf("control: want one listen address, like control 127.0.0.1:8054 { tokenfile FILE }")
 	}
-	args := []string{c.Val()}
-	if len(args) != 1 {
-		return nil, c.Errf("control: want one listen address, like control 127.0.0.1:8054 { tokenfile FILE }")
+	addr := c.Val()
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, c.Errf("control %q: want a listen address like 127.0.0.1:8054", addr)
 	}
-	if _, _, err := net.SplitHostPort(args[0]); err != nil {
-		return nil, c.Errf("control %q: want a listen address like 127.0.0.1:8054", args[0])
-	}
-	cc := &controlConfig{addr: args[0]}
+	cc := &controlConfig{addr: addr}
 	tokens := 0
 	needs := "control: needs tokenfile FILE: the control API changes what every server answers (write insecure to run it without, on a trusted network only)"
 	if !c.NextArg() {
