@@ -7,10 +7,7 @@
 // Everything here is pure; randomness comes from the caller.
 package policy
 
-import (
-	"fmt"
-	"slices"
-)
+import "fmt"
 
 // Kind is a name's answer policy.
 type Kind uint8
@@ -52,9 +49,6 @@ type Candidate struct {
 	Healthy bool
 	Tier    int
 	Weight  int
-	// Drained: an operator took it out of rotation. It is eligible only
-	// when no candidate that is not drained is.
-	Drained bool
 }
 
 // Eligible returns the indexes of the candidates that may answer, in input
@@ -67,31 +61,7 @@ type Candidate struct {
 //   - Priority: the healthy candidates of the lowest tier with at least
 //     minHealthy healthy candidates; if no tier has that many, the lowest
 //     tier with any healthy candidate, because a degraded answer beats none.
-//
-// Drained candidates count only when the others leave the result empty:
-// then the same rule picks among the drained ones alone.
 func Eligible(k Kind, cands []Candidate, minHealthy int) []int {
-	out := eligible(k, cands, minHealthy, false)
-	if len(out) == 0 {
-		for _, c := range cands {
-			if c.Drained {
-				return eligible(k, cands, minHealthy, true)
-			}
-		}
-	}
-	return out
-}
-
-// eligible is Eligible over the candidates drained or not.
-func eligible(k Kind, all []Candidate, minHealthy int, drained bool) []int {
-	cands := all
-	if drained || slices.ContainsFunc(all, func(c Candidate) bool { return c.Drained }) {
-		// Same indexes, the others made unhealthy.
-		cands = slices.Clone(all)
-		for i := range cands {
-			cands[i].Healthy = cands[i].Healthy && cands[i].Drained == drained
-		}
-	}
 	var out []int
 	switch k {
 	case Weighted:

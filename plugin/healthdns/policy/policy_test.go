@@ -9,7 +9,6 @@ import (
 func TestEligible(t *testing.T) {
 	up := func(tier, weight int) Candidate { return Candidate{Healthy: true, Tier: tier, Weight: weight} }
 	down := func(tier, weight int) Candidate { return Candidate{Tier: tier, Weight: weight} }
-	drained := func(c Candidate) Candidate { c.Drained = true; return c }
 	tests := []struct {
 		name       string
 		kind       Kind
@@ -28,13 +27,6 @@ func TestEligible(t *testing.T) {
 		{"weighted: weight 0 left out while others are up", Weighted, []Candidate{up(1, 0), up(1, 5), down(1, 5)}, 1, []int{1}},
 		{"weighted: weight 0 used when nothing else is", Weighted, []Candidate{up(1, 0), down(1, 5), up(1, 0)}, 1, []int{0, 2}},
 		{"weighted: nothing healthy", Weighted, []Candidate{down(1, 0), down(1, 5)}, 1, nil},
-		{"roundrobin: drained left out while others are up", RoundRobin, []Candidate{drained(up(1, 1)), up(1, 1)}, 1, []int{1}},
-		{"roundrobin: drained answer when nothing else may", RoundRobin, []Candidate{drained(up(1, 1)), down(1, 1), drained(up(1, 1))}, 1, []int{0, 2}},
-		{"roundrobin: drained and down is not answered", RoundRobin, []Candidate{drained(down(1, 1)), down(1, 1)}, 1, nil},
-		{"priority: a drained tier 1 fails over to tier 2", Priority, []Candidate{drained(up(1, 1)), drained(up(1, 1)), up(2, 1)}, 1, []int{2}},
-		{"priority: drained targets do not count for min-healthy", Priority, []Candidate{up(1, 1), drained(up(1, 1)), up(2, 1), up(2, 1)}, 2, []int{2, 3}},
-		{"priority: only drained left, the lowest drained tier", Priority, []Candidate{drained(up(2, 1)), drained(up(1, 1)), down(1, 1)}, 1, []int{1}},
-		{"weighted: drained below weight 0", Weighted, []Candidate{drained(up(1, 5)), up(1, 0)}, 1, []int{1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -137,8 +137,9 @@ type Target struct {
 	Healthy bool
 	Tier    int
 	Weight  int
-	// Drained: an operator took it out of rotation (package override);
-	// answered only when no other target of its family may be.
+	// Drained: an operator took it out of rotation (package override).
+	// The name's policy picks among the others; only when it finds none
+	// does it pick among the drained targets.
 	Drained bool
 }
 
@@ -291,10 +292,20 @@ func buildSet(s *Set, prev *Set, n Name, is4 bool) {
 		return
 	}
 	cands := make([]policy.Candidate, len(ts))
+	drained := false
 	for i, t := range ts {
-		cands[i] = policy.Candidate{Healthy: t.Healthy, Tier: t.Tier, Weight: t.Weight, Drained: t.Drained}
+		cands[i] = policy.Candidate{Healthy: t.Healthy && !t.Drained, Tier: t.Tier, Weight: t.Weight}
+		drained = drained || t.Drained
 	}
 	idx := policy.Eligible(n.Policy, cands, max(n.MinHealthy, 1))
+	if len(idx) == 0 && drained {
+		// Drained targets answer only when no other may: the same
+		// policy, over them alone.
+		for i, t := range ts {
+			cands[i].Healthy = t.Healthy && t.Drained
+		}
+		idx = policy.Eligible(n.Policy, cands, max(n.MinHealthy, 1))
+	}
 	if len(idx) > 0 {
 		s.Outcome = Healthy
 		for _, i := range idx {
