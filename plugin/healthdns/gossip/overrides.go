@@ -16,8 +16,8 @@ import (
 // trip, and the whole book rides along every push/pull, join included,
 // so that a server that restarts or joins late gets it.
 //
-//	override        (20): entry; by gossip and direct
-//	override state  (21): the push/pull state with the book: inner uv
+//	override        (30): entry; by gossip and direct
+//	override state  (31): the push/pull state with the book: inner uv
 //	                      length + inner (the state or digest as it would
 //	                      be without overrides), n uv, n × entry
 //	entry: selector str, state byte (0 cleared, 1 drain, 2 down, 3 up),
@@ -25,10 +25,11 @@ import (
 //	       uv (0 for none)
 //
 // The push/pull state is wrapped only while the book holds entries, so a
-// cluster without overrides sends what it sent before.
+// cluster without overrides sends what it sent before. (Kinds 30 and up:
+// 20-29 are taken by edge clients and reasons.)
 const (
-	msgOverride      byte = 20
-	msgOverrideState byte = 21
+	msgOverride      byte = 30
+	msgOverrideState byte = 31
 
 	minOverride = 1 + 1 + 1 + 1 + 1 + 2 + 1
 )
@@ -93,8 +94,8 @@ func (d *decoder) override() override.Entry {
 	return e
 }
 
-// decodeOverrides decodes either kind: an override (20) gives one entry
-// and no inner state; an override state (21) the entries and the inner
+// decodeOverrides decodes either kind: an override (30) gives one entry
+// and no inner state; an override state (31) the entries and the inner
 // push/pull state it wraps.
 func decodeOverrides(b []byte) (inner []byte, es []override.Entry, err error) {
 	if len(b) > maxState {

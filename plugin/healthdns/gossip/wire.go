@@ -65,7 +65,7 @@ import (
 //	         target costs one byte a target
 //
 // Owners' records travel in messages of their own (6, 11-14), in records_wire.go.
-// Operators' overrides travel in messages of their own (20, 21), in overrides.go.
+// Operators' overrides travel in messages of their own (30, 31), in overrides.go.
 // Health states are 0 unknown, 1 up, 2 down. Roles are 1 server, 2 agent,
 // 3 witness.
 //
