@@ -16,6 +16,14 @@
 // The status subcommand prints the health matrix of a server or agent:
 //
 //	healthdns-agent status [-url http://127.0.0.1:8053] [-name app.gslb.example.com]
+//
+// The drain, undrain and force subcommands set and clear operators'
+// overrides through a server's control API (drain.go):
+//
+//	healthdns-agent drain -server http://127.0.0.1:8054 -token-file control.token -reason "bad deploy" -for 1h owner=east
+//	healthdns-agent force down 192.0.2.10
+//	healthdns-agent undrain owner=east
+//	healthdns-agent drain -list
 package main
 
 import (
@@ -68,6 +76,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: healthdns-agent [flags]          run a probe agent")
 		fmt.Fprintln(fs.Output(), "       healthdns-agent status [-url URL] [-name NAME]   print a server's or agent's health matrix")
+		fmt.Fprintln(fs.Output(), "       healthdns-agent drain|undrain|force ...          set or clear operators' overrides (-h for each)")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&o.name, "name", "", "node name, unique in the cluster (default: the host name)")
@@ -166,8 +175,13 @@ func splitHostPort(s string) (string, int, error) {
 }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "status" {
-		err := statusCommand(context.Background(), os.Args[2:], os.Stdout, os.Stderr)
+	if len(os.Args) > 1 && (os.Args[1] == "status" || os.Args[1] == "drain" || os.Args[1] == "undrain" || os.Args[1] == "force") {
+		var err error
+		if os.Args[1] == "status" {
+			err = statusCommand(context.Background(), os.Args[2:], os.Stdout, os.Stderr)
+		} else {
+			err = drainCommand(context.Background(), os.Args[1], os.Args[2:], os.Stdout, os.Stderr)
+		}
 		var usage usageError
 		switch {
 		case errors.Is(err, flag.ErrHelp):

@@ -48,14 +48,11 @@ func parseControl(c *caddy.Controller, root string) (*controlConfig, error) {
 	if !c.NextArg() {
 		return nil, c.Errf("control: want one listen address, like control 127.0.0.1:8054 { tokenfile FILE }")
 	}
-	args := []string{c.Val()}
-	if len(args) != 1 {
-		return nil, c.Errf("control: want one listen address, like control 127.0.0.1:8054 { tokenfile FILE }")
+	addr := c.Val()
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, c.Errf("control %q: want a listen address like 127.0.0.1:8054", addr)
 	}
-	if _, _, err := net.SplitHostPort(args[0]); err != nil {
-		return nil, c.Errf("control %q: want a listen address like 127.0.0.1:8054", args[0])
-	}
-	cc := &controlConfig{addr: args[0]}
+	cc := &controlConfig{addr: addr}
 	tokens := 0
 	needs := "control: needs tokenfile FILE: the control API changes what every server answers (write insecure to run it without, on a trusted network only)"
 	if !c.NextArg() {
@@ -283,7 +280,7 @@ func (h *HealthDNS) answerOf(e override.Entry, now time.Time) overrideAnswer {
 	defer h.mu.Unlock()
 	for _, n := range h.names {
 		for _, t := range n.targets {
-			if e.Selector.Match(override.Target{Name: n.fqdn, Addr: t.probe.Addr, Owner: t.owner}) {
+			if e.Selector.Match(t.selectable(n.fqdn)) {
 				a.Matched++
 				if len(a.Targets) < maxListed {
 					a.Targets = append(a.Targets, n.fqdn+" "+t.probe.Addr.String())
@@ -352,9 +349,6 @@ func (h *HealthDNS) postOverride(w http.ResponseWriter, r *http.Request) {
 			controlError(w, http.StatusNotFound, "no override in force for selector %s (list them with GET /v1/overrides)", sel)
 			return
 		}
-		if old.At.After(now) { // the clock went back: still newer
-			e.At = old.At.Add(time.Nanosecond)
-		}
 		e.Until = e.At
 	case req.For != "":
 		d, err := time.ParseDuration(req.For)
@@ -363,6 +357,15 @@ func (h *HealthDNS) postOverride(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		e.Until = now.Add(d)
+	}
+	if old, ok := h.book().Get(sel.String()); ok && !e.Newer(old) {
+		// This server's clock is behind the one that wrote the entry in
+		// force: the operator's word is still the newest.
+		d := old.At.Sub(e.At) + time.Nanosecond
+		e.At = e.At.Add(d)
+		if st == override.None || !e.Until.IsZero() {
+			e.Until = e.Until.Add(d)
+		}
 	}
 	if err := e.Validate(); err != nil {
 		controlError(w, http.StatusBadRequest, "%v", err)

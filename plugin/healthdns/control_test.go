@@ -15,6 +15,7 @@ import (
 
 	"github.com/coredns/caddy"
 
+	"github.com/healthdns/healthdns/plugin/healthdns/override"
 	"github.com/healthdns/healthdns/plugin/healthdns/status"
 
 	"github.com/miekg/dns"
@@ -145,6 +146,12 @@ func TestControlWire(t *testing.T) {
 }
 `)
 	c := controlClient{t: t, base: "http://" + ctl, token: token}
+	t.Cleanup(func() { // the zones' state outlives the server: leave none of this to other tests
+		vs := verdictStateOf([]string{"example.org."})
+		vs.mu.Lock()
+		vs.ov = newOverrideState()
+		vs.mu.Unlock()
+	})
 	want := func(what string, addrs ...string) {
 		t.Helper()
 		deadline := time.Now().Add(3 * time.Second)
@@ -245,6 +252,16 @@ func TestControlWire(t *testing.T) {
 	if code != http.StatusOK || len(body["overrides"].([]any)) != 3 {
 		t.Errorf("list: %d %v", code, body)
 	}
+
+	// An override from a server whose clock is a minute ahead: a clear
+	// here still wins, though this clock says it is older.
+	ahead := override.Entry{Selector: override.Selector{Addr: "192.0.2.12"}, State: override.Drain, At: time.Now().Add(time.Minute), Node: "fast-clock"}
+	verdictStateOf([]string{"example.org."}).ov.book.Merge(time.Now(), ahead)
+	want("the fast clock's drain in force (at the next rebuild)", "192.0.2.10")
+	if code, body := c.do("POST", `{"selector":"192.0.2.12","state":"clear"}`); code != http.StatusOK {
+		t.Fatalf("clear: %d %v", code, body)
+	}
+	want("cleared, though this clock is behind", "192.0.2.10", "192.0.2.12")
 }
 
 func statusDoc(t *testing.T, url string) status.Document {

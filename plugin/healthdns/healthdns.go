@@ -21,7 +21,6 @@ import (
 
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
-	"github.com/healthdns/healthdns/plugin/healthdns/override"
 	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
@@ -403,6 +402,9 @@ func (h *HealthDNS) start() error {
 		if cc.insecure {
 			log.Warningf("control %s: insecure: anyone who reaches it can drain or force any target", cc.addr)
 		}
+		if h.cfg.dataDir == "" {
+			log.Warningf("control %s: no data directory: overrides are kept in memory only (a restart loses those no peer holds)", cc.addr)
+		}
 	}
 	probeChanges, unsubscribe := h.pool.Subscribe()
 	h.wg.Add(1)
@@ -688,7 +690,7 @@ func (h *HealthDNS) rebuild() time.Time {
 		sn.Targets = targets[start:len(targets):len(targets)]
 		built = append(built, sn)
 	}
-	h.endOverrideRound()
+	h.endOverrideRound(now)
 	for _, st := range []health.State{health.Up, health.Down, health.Unknown} {
 		verdicts.WithLabelValues(st.String()).Set(float64(byState[st]))
 	}
@@ -821,7 +823,7 @@ func verdictStateOf(origins []string) *verdictState {
 	vs := verdictStates[key]
 	if vs == nil {
 		vs = &verdictState{judge: health.NewJudge(), history: map[string][]status.Change{}, lastGood: map[string][]netip.Addr{}, exported: map[string]string{}}
-		vs.ov = overrideState{book: override.NewBook(), forced: map[string]*forcedTarget{}}
+		vs.ov = newOverrideState()
 		verdictStates[key] = vs
 	}
 	return vs

@@ -17,7 +17,6 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/listen"
-	"github.com/healthdns/healthdns/plugin/healthdns/override"
 	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
 	"github.com/healthdns/healthdns/plugin/healthdns/status"
@@ -202,12 +201,12 @@ func (h *HealthDNS) document(only string) *status.Document {
 			st := status.Target{
 				ID: t.id.String(), Address: t.probe.Addr.String(), Owner: t.owner, Tier: t.tier, Weight: t.weight, Region: t.region,
 				Verdict: v.State.String(), Since: v.Since.UTC(), Reason: v.Reason,
-				Checks: []string{}, Observations: []status.Observation{}, History: append([]status.Change{}, h.history[key]...),
+				Checks: []string{}, Observations: []status.Observation{}, History: h.historyOf(key, nameAddr{n.fqdn, t.probe.Addr}),
 			}
 			for _, c := range t.probe.Checks {
 				st.Checks = append(st.Checks, c.String())
 			}
-			if e, ok := ovm.For(override.Target{Name: n.fqdn, Addr: t.probe.Addr, Owner: t.owner}); ok {
+			if e, ok := ovm.For(t.selectable(n.fqdn)); ok {
 				st.Override = overrideDoc(e, now)
 			}
 			if p, ok := h.judge.Pending(key); ok {

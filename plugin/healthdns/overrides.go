@@ -1,7 +1,7 @@
 package healthdns
 
 import (
-	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,25 +45,43 @@ func (h *HealthDNS) book() *override.Book {
 	return h.vs.ov.book
 }
 
+// selectable is what an override's selector sees of t, a target of the
+// name fqdn: the one place to add what selectors may pick by (a region,
+// when targets carry one).
+func (t *targetConfig) selectable(fqdn string) override.Target {
+	return override.Target{Name: fqdn, Addr: t.probe.Addr, Owner: t.owner, Region: t.region}
+}
+
 // forcedTarget is a target under an override as the last rebuild saw it.
 type forcedTarget struct {
-	name  string
-	addr  netip.Addr
 	entry override.Entry
 	round uint64
 }
 
 // overrideState is the zones' override bookkeeping, kept across reloads
-// with the verdicts.
+// with the verdicts. Targets are keyed by name and address, not by
+// verdict key: records' targets of many names share one verdict, but a
+// selector may pick some of those names and not others.
 type overrideState struct {
 	book    *override.Book // without a cluster
 	matcher *override.Matcher
 	from    *override.Book // the book and version matcher is of
 	version uint64
-	forced  map[string]*forcedTarget // by verdict key
+	forced  map[nameAddr]*forcedTarget
+	history map[nameAddr][]status.Change // changes of the override in force
 	round   uint64
-	exports map[override.State]bool
+	// began and ended count, per override, the targets it started or
+	// stopped being in force for this round: one log line each.
+	began, ended map[string]int
 }
+
+func newOverrideState() overrideState {
+	return overrideState{book: override.NewBook(), forced: map[nameAddr]*forcedTarget{}, history: map[nameAddr][]status.Change{}}
+}
+
+// maxOverrideHistory bounds the targets whose override history is kept
+// once nothing is in force for them.
+const maxOverrideHistory = 1 << 16
 
 // matcherFor returns the matcher of the overrides in force at now,
 // compiled again only when the book changed or an entry expired.
@@ -90,70 +108,101 @@ func (h *HealthDNS) matcherFor(now time.Time) *override.Matcher {
 }
 
 // applyOverride is what the override in force (if any) makes of a
-// target's verdict, noting a change of it for history and metrics.
-// h.mu must be held.
+// target's verdict, noting a new one for history and metrics; those
+// that ended are found by endOverrideRound, so that a target no override
+// selects costs no map lookup. h.mu must be held.
 func (h *HealthDNS) applyOverride(m *override.Matcher, n *nameConfig, t *targetConfig, up bool, now time.Time) (healthy, drained bool) {
-	ov := &h.vs.ov
-	if m == nil && len(ov.forced) == 0 {
+	if m == nil {
 		return up, false
 	}
-	key, fqdn := verdictKey(n, *t), n.fqdn
-	e, found := m.For(override.Target{Name: fqdn, Addr: t.probe.Addr, Owner: t.owner})
-	prev := ov.forced[key]
-	switch {
-	case found && prev != nil && prev.entry == e:
+	e, found := m.For(t.selectable(n.fqdn))
+	if !found {
+		return up, false
+	}
+	ov := &h.vs.ov
+	key := nameAddr{n.fqdn, t.probe.Addr}
+	if prev := ov.forced[key]; prev != nil && prev.entry == e {
 		prev.round = ov.round
-	case found:
-		h.noteOverride(key, fqdn, t.probe.Addr, prev, &e, now)
-	case prev != nil:
-		h.noteOverride(key, fqdn, t.probe.Addr, prev, nil, now)
+	} else {
+		h.noteOverride(key, prev, &e, now)
 	}
 	return override.Apply(e, found, up)
 }
 
 // noteOverride records that the override in force for a target changed
 // from prev to e (either may be nil).
-func (h *HealthDNS) noteOverride(key, fqdn string, addr netip.Addr, prev *forcedTarget, e *override.Entry, now time.Time) {
+func (h *HealthDNS) noteOverride(key nameAddr, prev *forcedTarget, e *override.Entry, now time.Time) {
 	ov := &h.vs.ov
+	addr := key.addr.String()
 	c := status.Change{Time: now.UTC(), From: status.OverrideNone, To: status.OverrideNone, Kind: "override"}
 	if prev != nil {
 		c.From = prev.entry.State.String()
-		targetOverride.DeleteLabelValues(fqdn, addr.String(), prev.entry.State.String())
+		targetOverride.DeleteLabelValues(key.name, addr, prev.entry.State.String())
 		c.Reason, c.Who, c.Selector = "ended", prev.entry.Who, prev.entry.Key()
 		if !prev.entry.Until.IsZero() && !now.Before(prev.entry.Until) {
 			c.Reason = "expired"
 		}
 		delete(ov.forced, key)
+		if e == nil {
+			ov.count(&ov.ended, prev.entry.Key()+" "+prev.entry.State.String()+" "+c.Reason)
+		}
 	}
 	if e != nil {
-		c.To, c.Reason, c.Who, c.Until, c.Selector = e.State.String(), e.Reason, e.Who, e.Until.UTC(), e.Key()
-		if e.Until.IsZero() {
-			c.Until = time.Time{}
-		}
-		targetOverride.WithLabelValues(fqdn, addr.String(), e.State.String()).Set(1)
-		ov.forced[key] = &forcedTarget{name: fqdn, addr: addr, entry: *e, round: ov.round}
-		log.Infof("override %s %s: %s (%s by %s): %s", fqdn, addr, e.State, e.Key(), orDash(e.Who), orDash(e.Reason))
-	} else if prev != nil {
-		log.Infof("override %s %s: %s %s; the verdict rules again", fqdn, addr, prev.entry.State, c.Reason)
+		c.To, c.Reason, c.Who, c.Until, c.Selector = e.State.String(), e.Reason, e.Who, utcOrZero(e.Until), e.Key()
+		targetOverride.WithLabelValues(key.name, addr, e.State.String()).Set(1)
+		ov.forced[key] = &forcedTarget{entry: *e, round: ov.round}
+		ov.count(&ov.began, e.Key()+" "+e.State.String()+" by "+orDash(e.Who)+": "+orDash(e.Reason))
 	}
-	hist := append(h.history[key], c)
+	hist := append(ov.history[key], c)
 	if len(hist) > historyLen {
 		hist = hist[len(hist)-historyLen:]
 	}
-	h.history[key] = hist
+	ov.history[key] = hist
 }
 
-// endOverrideRound forgets the overrides of targets that are gone (their
-// records removed). h.mu must be held.
-func (h *HealthDNS) endOverrideRound() {
+func (ov *overrideState) count(m *map[string]int, what string) {
+	if *m == nil {
+		*m = map[string]int{}
+	}
+	(*m)[what]++
+}
+
+// endOverrideRound ends the overrides of the targets no override selected
+// this round (cleared, expired, or the target gone with its records) and
+// logs what began and ended, one line per override. h.mu must be held.
+func (h *HealthDNS) endOverrideRound(now time.Time) {
 	ov := &h.vs.ov
 	for key, f := range ov.forced {
 		if f.round != ov.round {
-			targetOverride.DeleteLabelValues(f.name, f.addr.String(), f.entry.State.String())
-			delete(ov.forced, key)
+			h.noteOverride(key, f, nil, now)
 		}
 	}
+	if len(ov.history) > maxOverrideHistory {
+		for key := range ov.history {
+			if ov.forced[key] == nil {
+				delete(ov.history, key)
+			}
+		}
+	}
+	for what, n := range ov.began {
+		log.Infof("override %s: in force for %d targets", what, n)
+	}
+	for what, n := range ov.ended {
+		log.Infof("override %s: ended for %d targets; their verdicts rule again", what, n)
+	}
+	ov.began, ov.ended = nil, nil
 	ov.round++
+}
+
+// historyOf is a target's history: its verdict changes and the changes
+// of the override in force for it, oldest first. h.mu must be held.
+func (h *HealthDNS) historyOf(vkey string, key nameAddr) []status.Change {
+	out := append([]status.Change{}, h.history[vkey]...)
+	if oh := h.vs.ov.history[key]; len(oh) > 0 {
+		out = append(out, oh...)
+		slices.SortStableFunc(out, func(a, b status.Change) int { return a.Time.Compare(b.Time) })
+	}
+	return out
 }
 
 // overrideDoc is an entry as status shows it.

@@ -15,6 +15,7 @@ import (
 func TestReadmeCorefilesParse(t *testing.T) {
 	root, _ := filepath.Abs("../..")
 	fence := regexp.MustCompile("(?s)(?:```|~~~) ?corefile\n(.*?)\n(?:```|~~~)")
+	token := tokenFile(t, "readme-token-0123456789")
 	n := 0
 	for _, file := range []string{"README.md", "plugin/healthdns/README.md"} {
 		b, err := os.ReadFile(filepath.Join(root, file))
@@ -27,6 +28,7 @@ func TestReadmeCorefilesParse(t *testing.T) {
 			}
 			block := healthdnsBlock(t, m[1])
 			block = strings.ReplaceAll(block, "zones/", root+"/zones/")
+			block = strings.ReplaceAll(block, "/etc/healthdns/control.token", token)
 			c := caddy.NewTestController("dns", block)
 			c.ServerBlockKeys = []string{"gslb.example.com."}
 			if _, err := parse(c); err != nil {

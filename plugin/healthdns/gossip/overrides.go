@@ -25,7 +25,8 @@ import (
 //	       uv (0 for none)
 //
 // The push/pull state is wrapped only while the book holds entries, so a
-// cluster without overrides sends what it sent before.
+// cluster without overrides sends what it sent before. (Edge clients
+// have 20-22, reasons 25.)
 const (
 	msgOverride      byte = 23
 	msgOverrideState byte = 24

@@ -69,7 +69,6 @@ import (
 // Edge connections' own messages are 20-22 (edge.go); operators' overrides
 // 23-24 (overrides.go); why observers report targets down, reasons (25,
 // reasons.go). Every type byte has one entry in kinds (kinds.go).
-// Why observers report targets down travels in reasons (20), in reasons.go.
 // Health states are 0 unknown, 1 up, 2 down. Roles are 1 server, 2 agent,
 // 3 witness.
 //

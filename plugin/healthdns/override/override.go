@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // State is what an override does to the targets it selects.
@@ -152,7 +153,7 @@ type Target struct {
 	Name   string // the FQDN, lower case, final dot
 	Addr   netip.Addr
 	Owner  string // the webhook owner, "" for a Corefile target
-	Region string // "" until targets carry regions
+	Region string // "" for a target without one
 }
 
 // Selector picks targets. Every field set must match (an AND); Addr and
@@ -174,7 +175,7 @@ type Selector struct {
 //	*/10.1.*                    addresses by glob, in every name
 //	owner=east                  every target the webhook owner east wrote
 //	owner=east,name=app.*       the owner's targets of names app.*
-//	region=eu-west              when targets carry regions
+//	region=eu-west              the targets of region eu-west
 func ParseSelector(s string) (Selector, error) {
 	var sel Selector
 	if s = strings.TrimSpace(s); s == "" {
@@ -235,6 +236,14 @@ func ParseSelector(s string) (Selector, error) {
 func (s Selector) validate() error {
 	if s == (Selector{}) {
 		return errors.New("selector selects every target: say which (a glob of * alone is not a selector)")
+	}
+	for _, g := range []struct{ what, v string }{{"addr", s.Addr}, {"name", s.Name}, {"owner", s.Owner}, {"region", s.Region}} {
+		if strings.IndexFunc(g.v, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) >= 0 {
+			return fmt.Errorf("selector %s=%q: no spaces or control characters", g.what, g.v)
+		}
+	}
+	if strings.HasPrefix(s.Name, ".") || strings.HasSuffix(s.Name, ".") || strings.Contains(s.Name, "..") {
+		return fmt.Errorf("selector name=%q: an empty label", s.Name)
 	}
 	for _, g := range []struct{ what, v string }{{"addr", s.Addr}, {"name", s.Name}} {
 		if _, err := path.Match(g.v, ""); err != nil {
@@ -374,11 +383,46 @@ func Sorted(set map[string]Entry) []Entry {
 }
 
 // Matcher answers which override is in force for a target, for the
-// entries in force at one moment.
+// entries in force at one moment. Selectors are compiled once, so a
+// rebuild of many targets does no parsing and at most one allocation a
+// target (its address as text, only while an address glob is in force).
 type Matcher struct {
-	byAddr map[netip.Addr][]Entry // selectors that name one address
-	others []Entry
-	next   time.Time // the earliest expiry among them; zero for none
+	byAddr  map[netip.Addr][]rule // selectors that name one address
+	others  []rule
+	globbed bool      // some rule globs over the address text
+	next    time.Time // the earliest expiry among them; zero for none
+}
+
+// rule is an entry with its selector compiled.
+type rule struct {
+	e     Entry
+	exact netip.Addr // valid when the selector names one address
+	name  string     // the name glob, "" for any
+}
+
+func (r *rule) match(t Target, addrText string) bool {
+	s := &r.e.Selector
+	if s.Owner != "" && s.Owner != t.Owner {
+		return false
+	}
+	if s.Region != "" && s.Region != t.Region {
+		return false
+	}
+	if r.exact.IsValid() {
+		if r.exact != t.Addr.Unmap() {
+			return false
+		}
+	} else if s.Addr != "" {
+		if ok, _ := path.Match(s.Addr, addrText); !ok {
+			return false
+		}
+	}
+	if r.name != "" {
+		if ok, _ := path.Match(r.name, strings.TrimSuffix(t.Name, ".")); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // Compile builds the matcher of the entries in force at now. It returns
@@ -390,12 +434,15 @@ func Compile(es []Entry, now time.Time) *Matcher {
 			continue
 		}
 		if m == nil {
-			m = &Matcher{byAddr: map[netip.Addr][]Entry{}}
+			m = &Matcher{byAddr: map[netip.Addr][]rule{}}
 		}
+		r := rule{e: e, name: e.Selector.Name}
 		if a, ok := e.Selector.exactAddr(); ok {
-			m.byAddr[a] = append(m.byAddr[a], e)
+			r.exact = a
+			m.byAddr[a] = append(m.byAddr[a], r)
 		} else {
-			m.others = append(m.others, e)
+			m.globbed = m.globbed || e.Selector.Addr != ""
+			m.others = append(m.others, r)
 		}
 		if !e.Until.IsZero() && (m.next.IsZero() || e.Until.Before(m.next)) {
 			m.next = e.Until
@@ -420,18 +467,24 @@ func (m *Matcher) For(t Target) (Entry, bool) {
 	if m == nil {
 		return Entry{}, false
 	}
-	var best Entry
-	found := false
-	pick := func(es []Entry) {
-		for _, e := range es {
-			if e.Selector.Match(t) && (!found || e.Newer(best)) {
-				best, found = e, true
+	var best *rule
+	addrText := ""
+	if m.globbed {
+		addrText = t.Addr.Unmap().String()
+	}
+	pick := func(rs []rule) {
+		for i := range rs {
+			if r := &rs[i]; (best == nil || r.e.Newer(best.e)) && r.match(t, addrText) {
+				best = r
 			}
 		}
 	}
 	pick(m.byAddr[t.Addr.Unmap()])
 	pick(m.others)
-	return best, found
+	if best == nil {
+		return Entry{}, false
+	}
+	return best.e, true
 }
 
 // Apply is what an override makes of a target's verdict: whether it

@@ -35,6 +35,10 @@ func TestParseSelector(t *testing.T) {
 		{in: "name=[a", err: "bad glob"},
 		{in: "owner=e*", err: "plain name"},
 		{in: strings.Repeat("a", 400) + "/*", err: "longer than"},
+		{in: "/\v00", err: "no spaces"},
+		{in: "owner=a b", err: "no spaces"},
+		{in: "../", err: "empty label"},
+		{in: "name=.app", err: "empty label"},
 	} {
 		s, err := ParseSelector(tc.in)
 		if tc.err != "" {

@@ -95,6 +95,7 @@ func normalize(d *Document, names []string) Document {
 	v.Members = nonNil(v.Members)
 	v.Views = nonNil(v.Views)
 	v.Owners = nonNil(v.Owners)
+	v.Overrides = nonNil(v.Overrides)
 	v.Catalog = slices.Clone(nonNil(v.Catalog))
 	for i := range v.Catalog {
 		v.Catalog[i].Checks = nonNil(v.Catalog[i].Checks)

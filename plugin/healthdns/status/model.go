@@ -118,8 +118,8 @@ type Document struct {
 	// not say.
 	Build *Build `json:"build,omitempty"`
 	// Overrides are the operators' overrides this server holds (drain,
-	// forced down or up), in force or not, by selector; absent when none.
-	Overrides []Override `json:"overrides,omitempty"`
+	// forced down or up), in force or not, by selector; empty on agents.
+	Overrides []Override `json:"overrides"`
 }
 
 // States of an Override.
