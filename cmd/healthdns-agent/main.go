@@ -44,6 +44,7 @@ type options struct {
 	advertise string
 	join      []string
 	connect   []string
+	from      string
 	keyFile   string
 	label     string
 	status    string
@@ -75,6 +76,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.StringVar(&o.advertise, "advertise", "", "address other nodes reach this one at, host:port (default: the bind address)")
 	fs.StringVar(&join, "join", "", "comma-separated host:port of cluster members to join")
 	fs.StringVar(&connect, "connect", "", "comma-separated host:port of servers' client ports (their cluster clients address): connect out to one of them as an edge client instead of gossiping (-bind/-join), for an agent or sidecar that no server can reach; needs -keyfile")
+	fs.StringVar(&o.from, "connect-from", "", "with -connect: the local IP address to connect from (default: the system's choice)")
 	fs.StringVar(&o.keyFile, "keyfile", "", "gossip key file: one base64 key per line, the first encrypts")
 	fs.StringVar(&o.label, "label", "", "cluster label; nodes with another label are refused")
 	fs.StringVar(&o.status, "status", "", "listen address for /status, /metrics and /health, e.g. 127.0.0.1:8054 (default: off)")
@@ -104,8 +106,8 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	if o.sidecar.health == "off" {
 		o.sidecar.health = ""
 	}
-	if !o.probe && !o.witness {
-		return o, errors.New("-probe=false: an agent that neither probes nor votes does nothing; add -witness, or drop -probe=false")
+	if !o.probe && !o.witness && o.sidecar.addr == "" {
+		return o, errors.New("-probe=false: an agent that neither probes nor votes nor serves the webhook does nothing; add -witness or -webhook, or drop -probe=false")
 	}
 	for _, j := range strings.Split(join, ",") {
 		if j = strings.TrimSpace(j); j != "" {
@@ -131,9 +133,15 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 				return o, fmt.Errorf("-connect and -%s: an edge client does not gossip (it connects out to a server, which carries what it says); drop one", f)
 			}
 		}
+		if o.from != "" && net.ParseIP(o.from) == nil {
+			return o, fmt.Errorf("-connect-from %q: not an IP address", o.from)
+		}
 		if o.keyFile == "" {
 			return o, errors.New("-connect needs -keyfile: the gossip key authenticates and encrypts the connection")
 		}
+	}
+	if o.from != "" && len(o.connect) == 0 {
+		return o, errors.New("-connect-from without -connect")
 	}
 	if _, _, err := splitHostPort(o.bind); err != nil {
 		return o, fmt.Errorf("-bind: %w", err)

@@ -35,7 +35,10 @@ type EdgeConfig struct {
 	// 400 ms, the members' default).
 	HeartbeatInterval time.Duration
 	DialTimeout       time.Duration // default 2 s
-	LogOutput         io.Writer     // default stderr
+	// LocalAddr is the address to connect from (an IP); "" lets the
+	// system choose.
+	LocalAddr string
+	LogOutput io.Writer // default stderr
 }
 
 // EdgeClient is an agent's or sidecar's connection to the cluster when
@@ -44,6 +47,7 @@ type EdgeConfig struct {
 // that one goes.
 type EdgeClient struct {
 	cfg    EdgeConfig
+	local  net.Addr // nil: the system's choice
 	key    []byte
 	logger *log.Logger
 	perMsg int
@@ -137,6 +141,14 @@ func NewEdgeClient(cfg EdgeConfig) (*EdgeClient, error) {
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = 400 * time.Millisecond
 	}
+	var local net.Addr
+	if cfg.LocalAddr != "" {
+		ip := net.ParseIP(cfg.LocalAddr)
+		if ip == nil {
+			return nil, fmt.Errorf("gossip: edge client: local address %q: not an IP address", cfg.LocalAddr)
+		}
+		local = &net.TCPAddr{IP: ip}
+	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 2 * time.Second
 	}
@@ -145,6 +157,7 @@ func NewEdgeClient(cfg EdgeConfig) (*EdgeClient, error) {
 	}
 	c := &EdgeClient{
 		cfg:    cfg,
+		local:  local,
 		key:    keys[0],
 		logger: log.New(cfg.LogOutput, "", log.LstdFlags),
 		st:     newState(cfg.Name, cfg.Observer, RoleAgent, uint64(time.Now().UnixMicro()), time.Hour),
@@ -416,7 +429,8 @@ func (c *EdgeClient) run() {
 
 // session runs one connection until it breaks.
 func (c *EdgeClient) session(addr string) error {
-	nc, err := net.DialTimeout("tcp", addr, c.cfg.DialTimeout)
+	d := net.Dialer{Timeout: c.cfg.DialTimeout, LocalAddr: c.local}
+	nc, err := d.Dial("tcp", addr)
 	if err != nil {
 		return err
 	}
