@@ -65,9 +65,14 @@ const (
 	maxEdgeIn = maxRecordDirect + 64<<10
 	// maxEdgeOut bounds a frame to a client: a large catalog.
 	maxEdgeOut = maxDirect
+)
+
+// Deadlines (variables for the tests).
+var (
 	// handshakeTimeout bounds the handshake and hello.
 	handshakeTimeout = 5 * time.Second
-	// edgeWriteTimeout bounds writing one frame.
+	// edgeWriteTimeout bounds writing one frame, and reading one once it
+	// started.
 	edgeWriteTimeout = 10 * time.Second
 )
 
