@@ -7,6 +7,13 @@
 //	    -join dns1.example.com:7946,dns2.example.com:7946 \
 //	    -keyfile /etc/healthdns/gossip.key -label prod -status 127.0.0.1:8054
 //
+// An agent (or ExternalDNS sidecar) that no server can reach connects out
+// to a server's client port instead (the Corefile's cluster clients):
+//
+//	healthdns-agent -name agent-eu1 -observer eu-west \
+//	    -connect dns1.example.com:7947,dns2.example.com:7947 \
+//	    -keyfile /etc/healthdns/gossip.key -label prod
+//
 // -status serves /status (JSON), the status page at /, /metrics
 // (Prometheus) and /health. SIGINT or SIGTERM makes it leave the cluster
 // and exit. -witness makes it a voter too: with two datacenters, a
