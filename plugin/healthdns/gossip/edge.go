@@ -74,6 +74,9 @@ var (
 	// edgeWriteTimeout bounds writing one frame, and reading one once it
 	// started.
 	edgeWriteTimeout = 10 * time.Second
+	// edgeIdleMin is the least time a server waits for a word from a
+	// client before it cuts it off.
+	edgeIdleMin = 5 * time.Second
 )
 
 type edgeHello struct {

@@ -258,7 +258,7 @@ func (s *edgeServer) admit(h *edgeHello) error {
 
 // idle is how long a client may send nothing: it heartbeats far more
 // often.
-func (s *edgeServer) idle() time.Duration { return max(5*time.Second, 10*s.n.cfg.HeartbeatInterval) }
+func (s *edgeServer) idle() time.Duration { return max(edgeIdleMin, 10*s.n.cfg.HeartbeatInterval) }
 
 func (ss *edgeSession) writer() {
 	keep := time.NewTicker(ss.s.n.cfg.HeartbeatInterval)
