@@ -228,6 +228,12 @@ func (s *edgeServer) serve(c net.Conn) {
 		go func() { defer wg.Done(); ss.catalog() }()
 	}
 	if hello.Owner != "" {
+		n.recMu.Lock()
+		memory := n.rec.store.Dir() == ""
+		n.recMu.Unlock()
+		if memory {
+			n.logger.Printf("[WARN] healthdns edge: client %s writes the records of owner %s, which this server keeps in memory only (no data directory): give servers a data directory", hello.Node, hello.Owner)
+		}
 		ss.sendRecords(hello.Head)
 	}
 	err = ss.reader()

@@ -118,10 +118,21 @@ func TestEdgeClient(t *testing.T) {
 		t.Fatalf("acknowledged, but the server holds %v, want %v", h, ch.To)
 	}
 
-	// A client restarted with an empty store gets its owner's records back.
+	// Gone without a word: its view ages into unknown like a silent
+	// member's, within its silence window.
 	c.Close(false)
+	gone := time.Now()
+	waitFor(t, 5*time.Second, "the client's view no longer alive", func() bool {
+		v, ok := view(other, "edge1")
+		return ok && !v.Alive
+	})
+	if v, _ := view(other, "edge1"); time.Since(gone) < v.Silence/2 {
+		t.Fatalf("the view went unknown %v after the client, well within its silence %v", time.Since(gone), v.Silence)
+	}
+
+	// A client restarted with an empty store gets its owner's records back.
 	c2 := edgeClient(t, gossip.EdgeConfig{Name: "edge1", Observer: "eu", Servers: []string{a1.String(), a2.String()},
-		KeyFile: kf, Label: "test", Owner: "eu"})
+		KeyFile: kf, Label: "test", Probes: true, Owner: "eu"})
 	st2 := records.Memory(records.Options{})
 	c2.SyncRecords(st2)
 	if err := c2.WaitSynced(ctx); err != nil {
@@ -130,6 +141,14 @@ func TestEdgeClient(t *testing.T) {
 	if h := st2.Head("eu"); h != ch.To || st2.State().Len("eu") != 2 {
 		t.Fatalf("restarted client has %v (%d records), want %v (2)", h, st2.State().Len("eu"), ch.To)
 	}
+	// Leaving: its view counts as unknown at once.
+	c2.PublishObservations(states)
+	waitFor(t, 5*time.Second, "the restarted client's observations", func() bool { return alive(other) })
+	c2.Close(true)
+	waitFor(t, 2*time.Second, "the client left", func() bool {
+		v, ok := view(other, "edge1")
+		return ok && v.State == gossip.MemberLeft && !v.Alive
+	})
 
 	// Another key: refused, logged on both ends, nothing changes.
 	var clientLog logBuf
