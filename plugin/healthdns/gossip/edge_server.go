@@ -41,11 +41,11 @@ type edgeServer struct {
 	sessions map[string]*edgeSession // by client name
 	// catMu guards catMsg, the catalog as last sent to the clients that
 	// probe: encoded once for all of them (catalogLoop).
-	catMu  sync.Mutex
-	catMsg []byte
-	wg     sync.WaitGroup
-	clients  atomic.Int64
-	refused  atomic.Uint64
+	catMu   sync.Mutex
+	catMsg  []byte
+	wg      sync.WaitGroup
+	clients atomic.Int64
+	refused atomic.Uint64
 }
 
 // ServeEdge accepts edge clients on addr (host:port) until Shutdown, at
