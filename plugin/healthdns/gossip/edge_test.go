@@ -53,8 +53,11 @@ func TestEdgeClient(t *testing.T) {
 	kf := keyFile(t, newKey(t))
 	s1 := start(t, testConfig(t, "s1", "dc1", gossip.RoleServer, kf, "test"))
 	s2 := start(t, testConfig(t, "s2", "dc2", gossip.RoleServer, kf, "test"))
+	// A gossip member agent beside the edge client: both kinds mix.
+	m1 := start(t, testConfig(t, "m1", "us", gossip.RoleAgent, kf, "test"))
 	join(t, s2, s1)
-	waitMembers(t, 2, s1, s2)
+	join(t, m1, s1)
+	waitMembers(t, 3, s1, s2, m1)
 	syncRecords(t, s1, records.Memory(records.Options{}))
 	syncRecords(t, s2, records.Memory(records.Options{}))
 	a1, err := s1.ServeEdge("127.0.0.1:0", 0)
@@ -89,6 +92,11 @@ func TestEdgeClient(t *testing.T) {
 		return ok && v.Alive && v.Observer == "eu" && seesStates(n, "edge1", states)
 	}
 	waitFor(t, 5*time.Second, "the client's observations on both servers", func() bool { return alive(s1) && alive(s2) })
+	m1.PublishObservations(states)
+	waitFor(t, 5*time.Second, "the member agent's observations beside the client's, and the client's at the member", func() bool {
+		v, ok := view(s2, "m1")
+		return ok && v.Alive && seesStates(s2, "m1", states) && alive(s1) && alive(m1)
+	})
 
 	ch := apply(t, st, endpointsOf(3, "192.0.2.20"))
 	if err := c.Stored(ctx, ch); err != nil {
