@@ -330,6 +330,12 @@ func startEdge(t *testing.T) *edgeEnv {
 	// No server can reach the agent's and the sidecar's addresses.
 	for _, ip := range []string{"127.0.1.10", "127.0.1.11"} {
 		rule := []string{"INPUT", "-i", "lo", "-d", ip, "-m", "conntrack", "--ctstate", "NEW", "-m", "comment", "--comment", "healthdns-TestEdgeClients", "-j", "DROP"}
+		// A run that was killed may have left its rule: remove it first.
+		for range 10 {
+			if exec.Command("iptables", append([]string{"-D"}, rule...)...).Run() != nil {
+				break
+			}
+		}
 		if out, err := exec.Command("iptables", append([]string{"-I"}, rule...)...).CombinedOutput(); err != nil {
 			t.Skipf("iptables: %v: %s", err, out)
 		}
