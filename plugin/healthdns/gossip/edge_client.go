@@ -276,7 +276,12 @@ func (c *EdgeClient) SyncRecords(st *records.Store) {
 	ch, stop := st.Subscribe()
 	c.mu.Lock()
 	c.rec.store = st
-	c.pushLocked()
+	if c.conn != nil {
+		// Connected without a store: the hello said no head, so the
+		// server may have sent records that were dropped. Again, with it.
+		c.conn.close()
+		c.conn = nil
+	}
 	c.mu.Unlock()
 	c.wg.Add(1)
 	go func() {
@@ -486,7 +491,7 @@ func (c *EdgeClient) session(addr string) error {
 			}
 			return err
 		}
-		if err := c.handle(b); err != nil {
+		if err := c.handle(l, b); err != nil {
 			return err
 		}
 	}
@@ -523,8 +528,8 @@ func (c *EdgeClient) heartbeats(l *edgeLink) {
 	}
 }
 
-// handle acts on one message from the server.
-func (c *EdgeClient) handle(b []byte) error {
+// handle acts on one message from the server over l.
+func (c *EdgeClient) handle(l *edgeLink, b []byte) error {
 	k := kinds[b[0]]
 	if k == nil || !k.toEdge {
 		return fmt.Errorf("the server sent a message of type %d", b[0])
@@ -535,13 +540,16 @@ func (c *EdgeClient) handle(b []byte) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.conn != l {
+		return errors.New("connection replaced")
+	}
 	switch m := m.(type) {
 	case *edgeCatalog:
 		c.cat = m.Targets
 		go c.notify()
 	case *edgeStored:
-		if m.Owner == "" || m.Owner != c.cfg.Owner {
-			return nil // a keepalive
+		if m.Owner == "" || m.Owner != c.cfg.Owner || c.rec.store == nil {
+			return nil // a keepalive, or before there is a store
 		}
 		r := &c.rec
 		r.server = m.Head
