@@ -100,7 +100,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.BoolVar(&o.probe, "probe", true, "probe the catalog's targets and publish observations (-probe=false: a witness that only votes)")
 	fs.BoolVar(&o.debug, "debug", false, "log memberlist's debug lines")
 	fs.BoolVar(&o.version, "version", false, "print the version, commit, build date and CoreDNS version, and exit")
-	fs.DurationVar(&o.gossipInterval, "gossip-interval", 0, "gossip interval (default: memberlist's LAN default, 200ms)")
+	fs.DurationVar(&o.gossipInterval, "gossip-interval", 0, "gossip interval (default: memberlist's LAN default, 200ms); with -connect, the client heartbeats every two")
 	fs.DurationVar(&o.pushPullInterval, "pushpull-interval", 0, "full state sync interval (default: memberlist's LAN default, 30s)")
 	fs.DurationVar(&o.probeInterval, "member-probe-interval", 0, "memberlist failure detector interval (default 1s)")
 	fs.DurationVar(&o.leaveTimeout, "leave-timeout", 5*time.Second, "how long to wait for the leave to go out on shutdown")
