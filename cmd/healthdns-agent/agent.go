@@ -118,7 +118,7 @@ func newAgent(o options, logOut io.Writer) (*agent, error) {
 		}
 		ec, err := gossip.NewEdgeClient(gossip.EdgeConfig{
 			Name: o.name, Observer: o.observer, Servers: o.connect, KeyFile: o.keyFile, Label: o.label,
-			Probes: o.probe, Owner: owner, HeartbeatInterval: 2 * o.gossipInterval, LogOutput: &levelFilter{w: logOut, debug: o.debug},
+			Probes: o.probe, Owner: owner, LocalAddr: o.from, HeartbeatInterval: 2 * o.gossipInterval, LogOutput: &levelFilter{w: logOut, debug: o.debug},
 		})
 		if err != nil {
 			if a.status != nil {

@@ -216,8 +216,24 @@ func TestParseFlags(t *testing.T) {
 	if o, err := parseFlags([]string{"-witness", "-probe=false"}, io.Discard); err != nil || !o.witness || o.probe {
 		t.Errorf("-witness -probe=false: %+v, %v", o, err)
 	}
+	if o, err := parseFlags([]string{"-connect", "dns1:7947,dns2:7947", "-keyfile", "k", "-connect-from", "10.0.0.9"}, io.Discard); err != nil || len(o.connect) != 2 || o.from != "10.0.0.9" || !o.sidecar.edge {
+		t.Errorf("-connect: %+v, %v", o, err)
+	}
+	// An edge sidecar needs no -data: the servers store its records.
+	if _, err := parseFlags([]string{"-connect", "dns1:7947", "-keyfile", "k", "-probe=false", "-webhook", "localhost:8888",
+		"-owner", "eu", "-domain-filter", "gslb.example.com", "-default-check", "tcp {addr}:443"}, io.Discard); err != nil {
+		t.Errorf("edge sidecar without -data: %v", err)
+	}
 	for _, args := range [][]string{
-		{"-probe=false"}, // neither probes nor votes
+		{"-probe=false"},          // neither probes nor votes
+		{"-connect", "dns1:7947"}, // no key
+		{"-connect", "dns1", "-keyfile", "k"},
+		{"-connect", "dns1:7947", "-keyfile", "k", "-join", "dns1:7946"},
+		{"-connect", "dns1:7947", "-keyfile", "k", "-bind", "0.0.0.0:7946"},
+		{"-connect", "dns1:7947", "-keyfile", "k", "-witness"},
+		{"-connect", "dns1:7947", "-keyfile", "k", "-connect-from", "here"},
+		{"-connect-from", "10.0.0.9"},
+		{"-webhook", "localhost:8888", "-owner", "eu", "-domain-filter", "gslb.example.com", "-default-check", "tcp {addr}:443"}, // a member sidecar needs -data
 		{"-bind", "nope"},
 		{"-bind", "127.0.0.1:99999"},
 		{"-join", "host-without-port"},

@@ -7,6 +7,13 @@
 //	    -join dns1.example.com:7946,dns2.example.com:7946 \
 //	    -keyfile /etc/healthdns/gossip.key -label prod -status 127.0.0.1:8054
 //
+// An agent (or ExternalDNS sidecar) that no server can reach connects out
+// to a server's client port instead (the Corefile's cluster clients):
+//
+//	healthdns-agent -name agent-eu1 -observer eu-west \
+//	    -connect dns1.example.com:7947,dns2.example.com:7947 \
+//	    -keyfile /etc/healthdns/gossip.key -label prod
+//
 // -status serves /status (JSON), the status page at /, /metrics
 // (Prometheus) and /health. SIGINT or SIGTERM makes it leave the cluster
 // and exit. -witness makes it a voter too: with two datacenters, a
@@ -52,6 +59,7 @@ type options struct {
 	advertise string
 	join      []string
 	connect   []string
+	from      string
 	keyFile   string
 	insecure  bool
 	label     string
@@ -85,6 +93,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.StringVar(&o.advertise, "advertise", "", "address other nodes reach this one at, host:port (default: the bind address)")
 	fs.StringVar(&join, "join", "", "comma-separated host:port of cluster members to join")
 	fs.StringVar(&connect, "connect", "", "comma-separated host:port of servers' client ports (their cluster clients address): connect out to one of them as an edge client instead of gossiping (-bind/-join), for an agent or sidecar that no server can reach; needs -keyfile")
+	fs.StringVar(&o.from, "connect-from", "", "with -connect: the local IP address to connect from (default: the system's choice)")
 	fs.StringVar(&o.keyFile, "keyfile", "", "gossip key file: one base64 key per line, the first encrypts")
 	fs.BoolVar(&o.insecure, "insecure", false, "gossip without -keyfile, in the clear: anyone who reaches -bind can change records and observations (default: refuse to start without -keyfile)")
 	fs.StringVar(&o.label, "label", "", "cluster label; nodes with another label are refused")
@@ -103,7 +112,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.BoolVar(&o.probe, "probe", true, "probe the catalog's targets and publish observations (-probe=false: a witness that only votes)")
 	fs.BoolVar(&o.debug, "debug", false, "log memberlist's debug lines")
 	fs.BoolVar(&o.version, "version", false, "print the version, commit, build date and CoreDNS version, and exit")
-	fs.DurationVar(&o.gossipInterval, "gossip-interval", 0, "gossip interval (default: memberlist's LAN default, 200ms)")
+	fs.DurationVar(&o.gossipInterval, "gossip-interval", 0, "gossip interval (default: memberlist's LAN default, 200ms); with -connect, the client heartbeats every two")
 	fs.DurationVar(&o.pushPullInterval, "pushpull-interval", 0, "full state sync interval (default: memberlist's LAN default, 30s)")
 	fs.DurationVar(&o.probeInterval, "member-probe-interval", 0, "memberlist failure detector interval (default 1s)")
 	fs.DurationVar(&o.leaveTimeout, "leave-timeout", 5*time.Second, "how long to wait for the leave to go out on shutdown")
@@ -116,8 +125,8 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	if o.sidecar.health == "off" {
 		o.sidecar.health = ""
 	}
-	if !o.probe && !o.witness {
-		return o, errors.New("-probe=false: an agent that neither probes nor votes does nothing; add -witness, or drop -probe=false")
+	if !o.probe && !o.witness && o.sidecar.addr == "" {
+		return o, errors.New("-probe=false: an agent that neither probes nor votes nor serves the webhook does nothing; add -witness or -webhook, or drop -probe=false")
 	}
 	for _, j := range strings.Split(join, ",") {
 		if j = strings.TrimSpace(j); j != "" {
@@ -143,9 +152,15 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 				return o, fmt.Errorf("-connect and -%s: an edge client does not gossip (it connects out to a server, which carries what it says); drop one", f)
 			}
 		}
+		if o.from != "" && net.ParseIP(o.from) == nil {
+			return o, fmt.Errorf("-connect-from %q: not an IP address", o.from)
+		}
 		if o.keyFile == "" {
 			return o, errors.New("-connect needs -keyfile: the gossip key authenticates and encrypts the connection")
 		}
+	}
+	if o.from != "" && len(o.connect) == 0 {
+		return o, errors.New("-connect-from without -connect")
 	}
 	if _, _, err := splitHostPort(o.bind); err != nil {
 		return o, fmt.Errorf("-bind: %w", err)

@@ -6,29 +6,8 @@ import (
 
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
-	"github.com/healthdns/healthdns/plugin/healthdns/observer"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 )
-
-// TestOnSchedule: a view is dated now while every probe is on schedule,
-// and by when the first one became late otherwise.
-func TestOnSchedule(t *testing.T) {
-	now := time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC)
-	late := 1500 * time.Millisecond // interval 1s + timeout 500ms
-	current := observer.OnSchedule(now, now.Add(-time.Second), late)
-	current = observer.OnSchedule(current, time.Time{}, late) // not probed yet
-	if !current.Equal(now) {
-		t.Errorf("on schedule: %v, want now", current)
-	}
-	// A 60 s check that ran 40 s ago is on schedule too.
-	if c := observer.OnSchedule(current, now.Add(-40*time.Second), 61*time.Second); !c.Equal(now) {
-		t.Errorf("a slow check on schedule aged the view: %v", c)
-	}
-	// Paused for 10 s: the view dates from when the probe became late.
-	if c := observer.OnSchedule(current, now.Add(-10*time.Second), late); !c.Equal(now.Add(-10*time.Second + late)) {
-		t.Errorf("paused: %v, want %v", c, now.Add(-10*time.Second+late))
-	}
-}
 
 // TestPeerObservation: another observer's observation of a target counts
 // until the observer is silent past its window, or its view is older than

@@ -172,13 +172,23 @@ func (c *Cluster) desired(svcs []Service) []*endpoint.Endpoint {
 // read the registry, adjust the desired endpoints, plan, apply.
 func (c *Cluster) Reconcile(t *testing.T, ctx context.Context, svcs ...Service) *plan.Changes {
 	t.Helper()
+	changes, err := c.TryReconcile(ctx, svcs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return changes
+}
+
+// TryReconcile is Reconcile that returns the error a cycle ends with, as
+// ExternalDNS logs it and tries again at the next.
+func (c *Cluster) TryReconcile(ctx context.Context, svcs ...Service) (*plan.Changes, error) {
 	current, err := c.Registry.Records(ctx)
 	if err != nil {
-		t.Fatalf("%s: records: %v", c.Owner, err)
+		return nil, fmt.Errorf("%s: records: %w", c.Owner, err)
 	}
 	desired, err := c.Registry.AdjustEndpoints(c.desired(svcs))
 	if err != nil {
-		t.Fatalf("%s: adjust endpoints: %v", c.Owner, err)
+		return nil, fmt.Errorf("%s: adjust endpoints: %w", c.Owner, err)
 	}
 	p := &plan.Plan{
 		Policies:       []plan.Policy{plan.Policies[c.cfg.Policy]},
@@ -192,10 +202,10 @@ func (c *Cluster) Reconcile(t *testing.T, ctx context.Context, svcs ...Service) 
 	p = p.Calculate()
 	if p.Changes.HasChanges() {
 		if err := c.Registry.ApplyChanges(ctx, p.Changes); err != nil {
-			t.Fatalf("%s: apply changes: %v", c.Owner, err)
+			return nil, fmt.Errorf("%s: apply changes: %w", c.Owner, err)
 		}
 	}
-	return p.Changes
+	return p.Changes, nil
 }
 
 // Records is what the cluster's ExternalDNS reads back, as

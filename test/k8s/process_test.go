@@ -69,9 +69,26 @@ var entrypoints = map[string]string{
 // members find each other, a backend's death moves every server's answer,
 // a record written through the sidecar's webhook is answered by every
 // server, and a restarted server comes back ready with its volume.
+//
+// It runs twice: flat, the agent and the sidecar gossip members; and edge,
+// the servers' client port on (cluster.edge.enabled), the agent in edge
+// mode and the sidecar of examples/external-dns-edge-values.yaml, both
+// connecting out.
 func TestChartProcesses(t *testing.T) {
-	objs := render(t, chartDir, "hd", "-f", "testdata/process-values.yaml")
-	edns := render(t, externalDNSChart(t), "edns", "-f", filepath.Join(examplesDir, "external-dns-values.yaml"))
+	for _, mode := range []string{"flat", "edge"} {
+		t.Run(mode, func(t *testing.T) { chartProcesses(t, mode == "edge") })
+	}
+}
+
+func chartProcesses(t *testing.T, edge bool) {
+	args := []string{"-f", "testdata/process-values.yaml"}
+	example := "external-dns-values.yaml"
+	if edge {
+		args = append(args, "--set", "cluster.edge.enabled=true,agents.mode=edge,agents.connect[0]=hd-healthdns-clients."+namespace+".svc.cluster.local:7947")
+		example = "external-dns-edge-values.yaml"
+	}
+	objs := render(t, chartDir, "hd", args...)
+	edns := render(t, externalDNSChart(t), "edns", "-f", filepath.Join(examplesDir, example))
 	b := binaries(t)
 	k := &kubelet{t: t, bins: b, root: t.TempDir(), objs: objs, hosts: map[string][]string{}, secrets: map[string]map[string][]byte{}}
 
@@ -95,6 +112,10 @@ func TestChartProcesses(t *testing.T) {
 		k.hosts[fmt.Sprintf("dns-%d.gslb-servers.example.net", i)] = []string{ip} // the ExternalDNS example's
 	}
 	k.hosts[svcDomain] = serverIPs
+	// The client port's Service, and the ExternalDNS edge example's name
+	// for it.
+	k.hosts["hd-healthdns-clients."+namespace+".svc.cluster.local"] = serverIPs
+	k.hosts["healthdns-clients.gslb-servers.example.net"] = serverIPs
 	for _, s := range find[*corev1.Secret](objs) {
 		k.secrets[s.Name] = s.Data
 	}
@@ -159,8 +180,14 @@ func TestChartProcesses(t *testing.T) {
 	waitAnswer(t, dnsAddrs(), "app.gslb.example.com.", "192.0.2.10", 20*time.Second)
 
 	// Every server sees the five members: three servers, the site's agent
-	// and the ExternalDNS sidecar, each under the name the pod gave it.
+	// and the ExternalDNS sidecar, each under the name the pod gave it. In
+	// edge mode the agent and the sidecar are no members but observers,
+	// alive through the server each is connected to.
 	statusURL := "http://" + servers[0].ip + ":8053/status"
+	members := len(pods)
+	if edge {
+		members = len(servers)
+	}
 	if _, ok := testproc.Poll(30*time.Second, 200*time.Millisecond, func() bool {
 		var doc statusDoc
 		if getJSON(statusURL, &doc) != nil {
@@ -172,11 +199,17 @@ func TestChartProcesses(t *testing.T) {
 				alive++
 			}
 		}
-		return alive == len(pods)
+		views := 0
+		for _, v := range doc.Views {
+			if (v.Node == agent.name || v.Node == sidecar.name) && v.State == "alive" {
+				views++
+			}
+		}
+		return alive == members && views == 2
 	}); !ok {
 		var doc statusDoc
 		err := getJSON(statusURL, &doc)
-		t.Fatalf("members of %s: %+v (%v), want %d alive", servers[0].name, doc.Members, err, len(pods))
+		t.Fatalf("members of %s: %+v, views %+v (%v), want %d members and the agent and sidecar alive", servers[0].name, doc.Members, doc.Views, err, members)
 	}
 	var doc statusDoc
 	if err := getJSON(statusURL, &doc); err != nil {
@@ -186,8 +219,8 @@ func TestChartProcesses(t *testing.T) {
 		t.Errorf("status of %s: node %q, build %+v", servers[0].name, doc.Node, doc.Build)
 	}
 	observers := map[string]string{}
-	for _, m := range doc.Members {
-		observers[m.Name] = m.Observer
+	for _, v := range doc.Views {
+		observers[v.Node] = v.Location
 	}
 	if observers[agent.name] != "probe-site" || observers[sidecar.name] != "eu-west-1" {
 		t.Errorf("observers: %v, want %s=probe-site (the values) and %s=eu-west-1 (the ExternalDNS example)", observers, agent.name, sidecar.name)
@@ -519,6 +552,9 @@ type statusDoc struct {
 	Members []struct {
 		Name, Observer, State string
 	} `json:"members"`
+	Views []struct {
+		Node, Location, State string
+	} `json:"views"`
 	Build *struct{ Version, CoreDNS string } `json:"build"`
 }
 

@@ -133,11 +133,17 @@ func TestHelmLint(t *testing.T) {
 			runHelm(t, append([]string{"lint", "--strict", chartDir}, c.args...)...)
 		})
 	}
-	t.Run("ExternalDNS chart with examples/external-dns-values.yaml", func(t *testing.T) {
-		// Also validates the values against that chart's values.schema.json.
-		runHelm(t, "lint", "--strict", externalDNSChart(t), "-f", filepath.Join(examplesDir, "external-dns-values.yaml"))
-	})
+	for _, f := range externalDNSExamples {
+		t.Run("ExternalDNS chart with examples/"+f, func(t *testing.T) {
+			// Also validates the values against that chart's values.schema.json.
+			runHelm(t, "lint", "--strict", externalDNSChart(t), "-f", filepath.Join(examplesDir, f))
+		})
+	}
 }
+
+// externalDNSExamples are the values for ExternalDNS's chart: the sidecar
+// as a gossip member, and as an edge client.
+var externalDNSExamples = []string{"external-dns-values.yaml", "external-dns-edge-values.yaml"}
 
 func TestTemplateDecodesStrictly(t *testing.T) {
 	for _, c := range chartCases {
@@ -149,24 +155,31 @@ func TestTemplateDecodesStrictly(t *testing.T) {
 			checkObjects(t, objs, true)
 		})
 	}
-	t.Run("ExternalDNS chart with examples/external-dns-values.yaml", func(t *testing.T) {
-		objs := render(t, externalDNSChart(t), "edns", "-f", filepath.Join(examplesDir, "external-dns-values.yaml"))
-		checkObjects(t, objs, false)
-		d := find[*appsv1.Deployment](objs)
-		if len(d) != 1 {
-			t.Fatalf("%d Deployments, want ExternalDNS's one", len(d))
-		}
-		var sidecar *corev1.Container
-		for i, c := range d[0].Spec.Template.Spec.Containers {
-			if c.Name == "webhook" {
-				sidecar = &d[0].Spec.Template.Spec.Containers[i]
+	for _, f := range externalDNSExamples {
+		t.Run("ExternalDNS chart with examples/"+f, func(t *testing.T) {
+			objs := render(t, externalDNSChart(t), "edns", "-f", filepath.Join(examplesDir, f))
+			checkObjects(t, objs, false)
+			d := find[*appsv1.Deployment](objs)
+			if len(d) != 1 {
+				t.Fatalf("%d Deployments, want ExternalDNS's one", len(d))
 			}
-		}
-		if sidecar == nil || !strings.Contains(sidecar.Image, "healthdns-agent") {
-			t.Fatalf("no healthdns-agent webhook sidecar: %+v", d[0].Spec.Template.Spec.Containers)
-		}
-		checkRestrictive(t, "ExternalDNS webhook sidecar", d[0].Spec.Template.Spec.SecurityContext, sidecar)
-	})
+			var sidecar *corev1.Container
+			for i, c := range d[0].Spec.Template.Spec.Containers {
+				if c.Name == "webhook" {
+					sidecar = &d[0].Spec.Template.Spec.Containers[i]
+				}
+			}
+			if sidecar == nil || !strings.Contains(sidecar.Image, "healthdns-agent") {
+				t.Fatalf("no healthdns-agent webhook sidecar: %+v", d[0].Spec.Template.Spec.Containers)
+			}
+			checkRestrictive(t, "ExternalDNS webhook sidecar", d[0].Spec.Template.Spec.SecurityContext, sidecar)
+			edge := slices.ContainsFunc(sidecar.Args, func(a string) bool { return strings.HasPrefix(a, "-connect=") })
+			gossips := slices.ContainsFunc(sidecar.Args, func(a string) bool { return strings.HasPrefix(a, "-join=") || strings.HasPrefix(a, "-bind=") })
+			if want := strings.Contains(f, "edge"); edge != want || gossips == want {
+				t.Errorf("sidecar args %q: want -connect %v, -bind/-join %v", sidecar.Args, want, !want)
+			}
+		})
+	}
 }
 
 // checkObjects checks what the API server accepts but a running cluster
@@ -408,10 +421,10 @@ func TestTemplateOptions(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^\s*servers 3$`).MatchString(core) {
 		t.Errorf("default Corefile lacks servers 3 (servers.replicas):\n%s", core)
 	}
-	// Today's binaries refuse issue 11's options: off by default.
-	for _, refused := range []string{"clients "} {
-		if regexp.MustCompile(`(?m)^\s*` + refused).MatchString(core) {
-			t.Errorf("default Corefile has %q, which today's binaries refuse:\n%s", refused, core)
+	// Edge clients are off by default.
+	for _, off := range []string{"clients "} {
+		if regexp.MustCompile(`(?m)^\s*` + off).MatchString(core) {
+			t.Errorf("default Corefile has %q, off by default:\n%s", off, core)
 		}
 	}
 	if s := named[*corev1.Service](def, "hd-healthdns-clients"); s != nil {
@@ -508,6 +521,7 @@ func TestTemplateErrors(t *testing.T) {
 		{"servers.enabled=false,agents.enabled=true,agents.observer=x", "agents.join"},
 		{"agents.enabled=true,agents.observer=x,agents.mode=edge", "agents.connect"},
 		{"agents.enabled=true,agents.observer=x,agents.mode=mesh", `agents.mode "mesh"`},
+		{"agents.enabled=true,agents.observer=x,agents.mode=edge,agents.connect[0]=d:7947,agents.witness=true", "agents.witness"},
 		{"servers.antiAffinity=always", `servers.antiAffinity "always"`},
 		{"zone.nameservers=null", "zone.nameservers"},
 	} {

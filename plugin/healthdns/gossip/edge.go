@@ -65,10 +65,18 @@ const (
 	maxEdgeIn = maxRecordDirect + 64<<10
 	// maxEdgeOut bounds a frame to a client: a large catalog.
 	maxEdgeOut = maxDirect
+)
+
+// Deadlines (variables for the tests).
+var (
 	// handshakeTimeout bounds the handshake and hello.
 	handshakeTimeout = 5 * time.Second
-	// edgeWriteTimeout bounds writing one frame.
+	// edgeWriteTimeout bounds writing one frame, and reading one once it
+	// started.
 	edgeWriteTimeout = 10 * time.Second
+	// edgeIdleMin is the least time a server waits for a word from a
+	// client before it cuts it off.
+	edgeIdleMin = 5 * time.Second
 )
 
 type edgeHello struct {

@@ -35,7 +35,10 @@ type EdgeConfig struct {
 	// 400 ms, the members' default).
 	HeartbeatInterval time.Duration
 	DialTimeout       time.Duration // default 2 s
-	LogOutput         io.Writer     // default stderr
+	// LocalAddr is the address to connect from (an IP); "" lets the
+	// system choose.
+	LocalAddr string
+	LogOutput io.Writer // default stderr
 }
 
 // EdgeClient is an agent's or sidecar's connection to the cluster when
@@ -44,6 +47,7 @@ type EdgeConfig struct {
 // that one goes.
 type EdgeClient struct {
 	cfg    EdgeConfig
+	local  net.Addr // nil: the system's choice
 	key    []byte
 	logger *log.Logger
 	perMsg int
@@ -137,6 +141,14 @@ func NewEdgeClient(cfg EdgeConfig) (*EdgeClient, error) {
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = 400 * time.Millisecond
 	}
+	var local net.Addr
+	if cfg.LocalAddr != "" {
+		ip := net.ParseIP(cfg.LocalAddr)
+		if ip == nil {
+			return nil, fmt.Errorf("gossip: edge client: local address %q: not an IP address", cfg.LocalAddr)
+		}
+		local = &net.TCPAddr{IP: ip}
+	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 2 * time.Second
 	}
@@ -145,6 +157,7 @@ func NewEdgeClient(cfg EdgeConfig) (*EdgeClient, error) {
 	}
 	c := &EdgeClient{
 		cfg:    cfg,
+		local:  local,
 		key:    keys[0],
 		logger: log.New(cfg.LogOutput, "", log.LstdFlags),
 		st:     newState(cfg.Name, cfg.Observer, RoleAgent, uint64(time.Now().UnixMicro()), time.Hour),
@@ -275,7 +288,12 @@ func (c *EdgeClient) SyncRecords(st *records.Store) {
 	ch, stop := st.Subscribe()
 	c.mu.Lock()
 	c.rec.store = st
-	c.pushLocked()
+	if c.conn != nil {
+		// Connected without a store: the hello said no head, so the
+		// server may have sent records that were dropped. Again, with it.
+		c.conn.close()
+		c.conn = nil
+	}
 	c.mu.Unlock()
 	c.wg.Add(1)
 	go func() {
@@ -428,7 +446,8 @@ func (c *EdgeClient) run() {
 
 // session runs one connection until it breaks.
 func (c *EdgeClient) session(addr string) error {
-	nc, err := net.DialTimeout("tcp", addr, c.cfg.DialTimeout)
+	d := net.Dialer{Timeout: c.cfg.DialTimeout, LocalAddr: c.local}
+	nc, err := d.Dial("tcp", addr)
 	if err != nil {
 		return err
 	}
@@ -484,7 +503,7 @@ func (c *EdgeClient) session(addr string) error {
 			}
 			return err
 		}
-		if err := c.handle(b); err != nil {
+		if err := c.handle(l, b); err != nil {
 			return err
 		}
 	}
@@ -521,8 +540,8 @@ func (c *EdgeClient) heartbeats(l *edgeLink) {
 	}
 }
 
-// handle acts on one message from the server.
-func (c *EdgeClient) handle(b []byte) error {
+// handle acts on one message from the server over l.
+func (c *EdgeClient) handle(l *edgeLink, b []byte) error {
 	k := kinds[b[0]]
 	if k == nil || !k.toEdge {
 		return fmt.Errorf("the server sent a message of type %d", b[0])
@@ -533,13 +552,16 @@ func (c *EdgeClient) handle(b []byte) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.conn != l {
+		return errors.New("connection replaced")
+	}
 	switch m := m.(type) {
 	case *edgeCatalog:
 		c.cat = m.Targets
 		go c.notify()
 	case *edgeStored:
-		if m.Owner == "" || m.Owner != c.cfg.Owner {
-			return nil // a keepalive
+		if m.Owner == "" || m.Owner != c.cfg.Owner || c.rec.store == nil {
+			return nil // a keepalive, or before there is a store
 		}
 		r := &c.rec
 		r.server = m.Head

@@ -39,9 +39,13 @@ type edgeServer struct {
 
 	mu       sync.Mutex
 	sessions map[string]*edgeSession // by client name
-	wg       sync.WaitGroup
-	clients  atomic.Int64
-	refused  atomic.Uint64
+	// catMu guards catMsg, the catalog as last sent to the clients that
+	// probe: encoded once for all of them (catalogLoop).
+	catMu   sync.Mutex
+	catMsg  []byte
+	wg      sync.WaitGroup
+	clients atomic.Int64
+	refused atomic.Uint64
 }
 
 // ServeEdge accepts edge clients on addr (host:port) until Shutdown, at
@@ -70,9 +74,10 @@ func (n *Node) ServeEdge(addr string, max int) (net.Addr, error) {
 		return nil, errors.New("gossip: clients: node shut down, or serving clients already")
 	}
 	n.edge = s
-	n.wg.Add(1)
+	n.wg.Add(2)
 	n.courMu.Unlock()
 	go s.accept()
+	go s.catalogLoop()
 	n.logger.Printf("[INFO] healthdns edge: accepting edge clients on %s", ln.Addr())
 	return ln.Addr(), nil
 }
@@ -224,10 +229,19 @@ func (s *edgeServer) serve(c net.Conn) {
 	wg.Add(1)
 	go func() { defer wg.Done(); ss.writer() }()
 	if hello.Probes {
-		wg.Add(1)
-		go func() { defer wg.Done(); ss.catalog() }()
+		s.catMu.Lock()
+		if s.catMsg != nil {
+			ss.send(s.catMsg)
+		}
+		s.catMu.Unlock()
 	}
 	if hello.Owner != "" {
+		n.recMu.Lock()
+		memory := n.rec.store.Dir() == ""
+		n.recMu.Unlock()
+		if memory {
+			n.logger.Printf("[WARN] healthdns edge: client %s writes the records of owner %s, which this server keeps in memory only (no data directory): give servers a data directory", hello.Node, hello.Owner)
+		}
 		ss.sendRecords(hello.Head)
 	}
 	err = ss.reader()
@@ -258,7 +272,7 @@ func (s *edgeServer) admit(h *edgeHello) error {
 
 // idle is how long a client may send nothing: it heartbeats far more
 // often.
-func (s *edgeServer) idle() time.Duration { return max(5*time.Second, 10*s.n.cfg.HeartbeatInterval) }
+func (s *edgeServer) idle() time.Duration { return max(edgeIdleMin, 10*s.n.cfg.HeartbeatInterval) }
 
 func (ss *edgeSession) writer() {
 	keep := time.NewTicker(ss.s.n.cfg.HeartbeatInterval)
@@ -279,10 +293,11 @@ func (ss *edgeSession) writer() {
 	}
 }
 
-// catalog sends the client the cluster's catalog, and again when it
-// changes.
-func (ss *edgeSession) catalog() {
-	n := ss.s.n
+// catalogLoop sends the clients that probe the cluster's catalog when it
+// changes: read and encoded once for all of them, however many.
+func (s *edgeServer) catalogLoop() {
+	defer s.n.wg.Done()
+	n := s.n
 	ch, stop := n.Subscribe()
 	defer stop()
 	var last []CatalogTarget
@@ -290,18 +305,29 @@ func (ss *edgeSession) catalog() {
 	defer settle.Stop()
 	for {
 		select {
-		case <-ss.done:
+		case <-n.stop:
 			return
 		case <-ch:
 			settle.Reset(edgeSettle)
+			continue
 		case <-settle.C:
-			cat := n.Catalog()
-			if last != nil && slices.EqualFunc(cat, last, func(a, b CatalogTarget) bool { return a.equal(b) }) {
-				continue
-			}
-			last = cat
-			ss.send((&edgeCatalog{Targets: cat}).encode())
 		}
+		cat := n.Catalog()
+		if last != nil && slices.EqualFunc(cat, last, func(a, b CatalogTarget) bool { return a.equal(b) }) {
+			continue
+		}
+		last = cat
+		msg := (&edgeCatalog{Targets: cat}).encode()
+		s.catMu.Lock() // held while sending, so that a new session's first catalog is not sent after a newer one
+		s.catMsg = msg
+		s.mu.Lock()
+		for _, ss := range s.sessions {
+			if ss.hello.Probes {
+				ss.send(msg)
+			}
+		}
+		s.mu.Unlock()
+		s.catMu.Unlock()
 	}
 }
 

@@ -54,8 +54,11 @@ func TestEdgeClient(t *testing.T) {
 	kf := keyFile(t, newKey(t))
 	s1 := start(t, testConfig(t, "s1", "dc1", gossip.RoleServer, kf, "test"))
 	s2 := start(t, testConfig(t, "s2", "dc2", gossip.RoleServer, kf, "test"))
+	// A gossip member agent beside the edge client: both kinds mix.
+	m1 := start(t, testConfig(t, "m1", "us", gossip.RoleAgent, kf, "test"))
 	join(t, s2, s1)
-	waitMembers(t, 2, s1, s2)
+	join(t, m1, s1)
+	waitMembers(t, 3, s1, s2, m1)
 	syncRecords(t, s1, records.Memory(records.Options{}))
 	syncRecords(t, s2, records.Memory(records.Options{}))
 	a1, err := s1.ServeEdge("127.0.0.1:0", 0)
@@ -90,6 +93,11 @@ func TestEdgeClient(t *testing.T) {
 		return ok && v.Alive && v.Observer == "eu" && seesStates(n, "edge1", states)
 	}
 	waitFor(t, 5*time.Second, "the client's observations on both servers", func() bool { return alive(s1) && alive(s2) })
+	m1.PublishObservations(states)
+	waitFor(t, 5*time.Second, "the member agent's observations beside the client's, and the client's at the member", func() bool {
+		v, ok := view(s2, "m1")
+		return ok && v.Alive && seesStates(s2, "m1", states) && alive(s1) && alive(m1)
+	})
 
 	// Why it sees a target down reaches every server too.
 	why := map[gossip.TargetID]string{cat[1].ID: "tcp 127.0.0.1:9: connect: connection refused"}
@@ -125,10 +133,21 @@ func TestEdgeClient(t *testing.T) {
 		t.Fatalf("acknowledged, but the server holds %v, want %v", h, ch.To)
 	}
 
-	// A client restarted with an empty store gets its owner's records back.
+	// Gone without a word: its view ages into unknown like a silent
+	// member's, within its silence window.
 	c.Close(false)
+	gone := time.Now()
+	waitFor(t, 5*time.Second, "the client's view no longer alive", func() bool {
+		v, ok := view(other, "edge1")
+		return ok && !v.Alive
+	})
+	if v, _ := view(other, "edge1"); time.Since(gone) < v.Silence/2 {
+		t.Fatalf("the view went unknown %v after the client, well within its silence %v", time.Since(gone), v.Silence)
+	}
+
+	// A client restarted with an empty store gets its owner's records back.
 	c2 := edgeClient(t, gossip.EdgeConfig{Name: "edge1", Observer: "eu", Servers: []string{a1.String(), a2.String()},
-		KeyFile: kf, Label: "test", Owner: "eu"})
+		KeyFile: kf, Label: "test", Probes: true, Owner: "eu"})
 	st2 := records.Memory(records.Options{})
 	c2.SyncRecords(st2)
 	if err := c2.WaitSynced(ctx); err != nil {
@@ -137,6 +156,14 @@ func TestEdgeClient(t *testing.T) {
 	if h := st2.Head("eu"); h != ch.To || st2.State().Len("eu") != 2 {
 		t.Fatalf("restarted client has %v (%d records), want %v (2)", h, st2.State().Len("eu"), ch.To)
 	}
+	// Leaving: its view counts as unknown at once.
+	c2.PublishObservations(states)
+	waitFor(t, 5*time.Second, "the restarted client's observations", func() bool { return alive(other) })
+	c2.Close(true)
+	waitFor(t, 2*time.Second, "the client left", func() bool {
+		v, ok := view(other, "edge1")
+		return ok && v.State == gossip.MemberLeft && !v.Alive
+	})
 
 	// Another key: refused, logged on both ends, nothing changes.
 	var clientLog logBuf

@@ -115,6 +115,9 @@ func init() {
 	}
 }
 
+// broadcastName is the name a gossiped message of type typ is queued by.
+func broadcastName(typ byte, m any) string { return kinds[typ].broadcast(m) }
+
 // direct reports whether messages of type typ travel over the reliable
 // stream only, and so may be larger than a packet and are never relayed.
 func direct(typ byte) bool { return kinds[typ] != nil && kinds[typ].direct }

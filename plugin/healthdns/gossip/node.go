@@ -623,7 +623,7 @@ func (n *Node) Leave(timeout time.Duration) error {
 		n.st.self.leaving = true
 		hb := n.st.heartbeat(n.now())
 		n.mu.Unlock()
-		b := &broadcast{name: "h/" + hb.Node, msg: hb.encode(), done: make(chan struct{})}
+		b := &broadcast{name: broadcastName(msgHeartbeat, hb), msg: hb.encode(), done: make(chan struct{})}
 		n.queue.QueueBroadcast(b)
 		if n.alive.Load() > 1 {
 			select {
@@ -705,7 +705,7 @@ func (n *Node) refute(seen uint64) {
 	if len(pages) > 0 {
 		n.sendCatalog(pages)
 	}
-	n.queue.QueueBroadcast(&broadcast{name: "h/" + hb.Node, msg: hb.encode()})
+	n.queue.QueueBroadcast(&broadcast{name: broadcastName(msgHeartbeat, hb), msg: hb.encode()})
 }
 
 // tick sends heartbeats and forgets nodes gone past the retention.
@@ -735,7 +735,7 @@ func (n *Node) tick() {
 		reasons := n.repeatReasons()
 		n.mu.Unlock()
 		if hb != nil {
-			n.queue.QueueBroadcast(&broadcast{name: "h/" + hb.Node, msg: hb.encode()})
+			n.queue.QueueBroadcast(&broadcast{name: broadcastName(msgHeartbeat, hb), msg: hb.encode()})
 		}
 		n.queueReasons(reasons)
 		n.queue.Prune(maxQueued)
@@ -840,12 +840,12 @@ func (n *Node) queueObservations(msgs []*observations) {
 			n.sendDirect("", m.encode(), false)
 			continue
 		}
-		n.queue.QueueBroadcast(&broadcast{name: obsName(m.Node, m.Epoch, m.Seq), msg: m.encode()})
+		n.queue.QueueBroadcast(&broadcast{name: broadcastName(msgObservations, m), msg: m.encode()})
 	}
 }
 
 func (n *Node) queuePages(pages []*catalogPage) {
 	for _, p := range pages {
-		n.queue.QueueBroadcast(&broadcast{name: "c/" + p.Node + "/" + strconv.Itoa(p.Page), msg: p.encode()})
+		n.queue.QueueBroadcast(&broadcast{name: broadcastName(msgCatalogPage, p), msg: p.encode()})
 	}
 }

@@ -41,7 +41,7 @@ func TestAlertRules(t *testing.T) {
 	}
 
 	var exported strings.Builder
-	for _, f := range []string{"../metrics.go", "../gossip/collector.go"} {
+	for _, f := range []string{"../metrics.go", "../gossip/collector.go", "../../../cmd/healthdns-agent/metrics.go"} {
 		src, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -58,6 +58,8 @@ func TestAlertRules(t *testing.T) {
 		"HealthDNSAnsweringFallback": {`sum by (instance, name, outcome) (rate(coredns_healthdns_answers_total{outcome=~"fallback|none"}[5m]))`, ""},
 		"HealthDNSNameStandby":       {`coredns_healthdns_name_state{state="standby"} == 1`, "5m"},
 		"HealthDNSGossipGarbled":     {`increase(coredns_healthdns_gossip_messages_total{result=~"garbled|oversized"}[10m])`, ""},
+		"HealthDNSEdgeDisconnected":  {"coredns_healthdns_edge_connected == 0", "1m"},
+		"HealthDNSEdgeRefused":       {"increase(coredns_healthdns_gossip_edge_refused_total[10m])", ""},
 	}
 	seen := map[string]bool{}
 	for _, r := range file.Groups[0].Rules {

@@ -193,7 +193,7 @@ $TTL {{ $z.ttl }}
 {{- end }}
             servers {{ $v.cluster.servers | default $v.servers.replicas }}
 {{- if $v.cluster.edge.enabled }}
-            # Edge clients connect here (issue 11).
+            # Edge clients (agents and sidecars with -connect) connect here.
             clients {{ $v.cluster.bindAddress }}:{{ $v.cluster.edge.port }}
 {{- end }}
         }
