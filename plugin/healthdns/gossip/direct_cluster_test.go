@@ -332,7 +332,10 @@ func TestPausedObserverAges(t *testing.T) {
 	waitFor(t, 2*time.Second, "a1 heartbeats again", func() bool { return a1.Stats().SentMsgs > beat+1 })
 	time.Sleep(300 * time.Millisecond)
 	v, _ := view(s1, "a1")
-	if v.LastHeard.After(paused) {
+	// A heartbeat in flight at the pause may date it a few milliseconds
+	// past it (seen under load); one sent after the resume would date it
+	// 300ms or more past.
+	if v.LastHeard.After(paused.Add(100 * time.Millisecond)) {
 		t.Errorf("a1's view dated %v after the pause; its heartbeats made it fresh", v.LastHeard.Sub(paused))
 	}
 	if !v.Alive {

@@ -3,6 +3,7 @@ package observer
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,10 +34,12 @@ func TestOnSchedule(t *testing.T) {
 
 type recorder struct {
 	states   map[gossip.TargetID]health.State
+	reasons  map[gossip.TargetID]string
 	observed time.Time
 }
 
 func (r *recorder) PublishObservations(s map[gossip.TargetID]health.State) { r.states = s }
+func (r *recorder) PublishReasons(m map[gossip.TargetID]string)            { r.reasons = m }
 func (r *recorder) ObservedAt(t time.Time)                                 { r.observed = t }
 
 // TestCatalog: the catalog's targets are probed, a target that leaves it
@@ -91,6 +94,9 @@ func TestCatalog(t *testing.T) {
 	}
 	if r.observed.IsZero() {
 		t.Error("the view was not dated")
+	}
+	if why := r.reasons[down.ID]; !strings.Contains(why, "refused") {
+		t.Errorf("the closed port's reason is %q, want its connection refused", why)
 	}
 	c.Sync([]gossip.CatalogTarget{up})
 	if h := c.Held(); len(h) != 1 || h[0].Target.ID != up.ID {
