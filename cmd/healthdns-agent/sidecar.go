@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ type sidecarOptions struct {
 	check        string
 	tier, weight string
 	policy       string
+	networks     string // -check-networks
 }
 
 func (o sidecarOptions) enabled() bool { return o.addr != "" }
@@ -68,6 +70,9 @@ func (o sidecarOptions) validate() error {
 	if _, err := o.defaults(); err != nil {
 		return err
 	}
+	if _, err := o.checkNetworks(); err != nil {
+		return fmt.Errorf("-%w", err)
+	}
 	for _, n := range []string{o.tier, o.weight} {
 		if n != "" {
 			if _, err := strconv.Atoi(n); err != nil {
@@ -98,6 +103,17 @@ const (
 	storeRetryMax = time.Minute
 )
 
+// checkNetworks are -check-networks, comma-separated.
+func (o sidecarOptions) checkNetworks() ([]netip.Prefix, error) {
+	var args []string
+	for _, a := range strings.Split(o.networks, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			args = append(args, a)
+		}
+	}
+	return webhook.ParseCheckNetworks(args)
+}
+
 func startSidecar(o sidecarOptions, gatherer prometheus.Gatherer, logf func(string, ...any)) (*sidecar, error) {
 	defaults, err := o.defaults()
 	if err != nil {
@@ -107,7 +123,11 @@ func startSidecar(o sidecarOptions, gatherer prometheus.Gatherer, logf func(stri
 	if err != nil {
 		return nil, fmt.Errorf("-domain-filter: %w", err)
 	}
-	w, err := webhook.New(nil, webhook.Config{Owner: o.owner, Filter: filter, Defaults: defaults, Logf: logf})
+	nets, err := o.checkNetworks()
+	if err != nil {
+		return nil, err
+	}
+	w, err := webhook.New(nil, webhook.Config{Owner: o.owner, Filter: filter, Defaults: defaults, CheckNetworks: nets, Logf: logf})
 	if err != nil {
 		return nil, err
 	}
