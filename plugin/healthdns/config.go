@@ -27,7 +27,7 @@ const (
 type config struct {
 	// shared: other healthdns processes may serve this block's DNS
 	// addresses too, on purpose (see dnslock.go).
-	shared bool
+	shared  bool
 	zones   []*zone.Data
 	names   []*nameConfig
 	cluster *clusterConfig // nil: a single server probing by itself
