@@ -79,13 +79,17 @@ func lockDNS(c *caddy.Controller, d caddyfile.Dispenser) (release func(), err er
 		path := dnsLockPath(k)
 		f, holder, err := flockFile(path)
 		if err != nil {
-			undo()
-			d.Next()
 			if holder != "" {
+				undo()
+				d.Next()
 				return nil, d.Errf("another healthdns process (pid %s) already serves DNS on %s (lock %s); both would answer, the kernel splitting the queries between them: stop it, "+
 					"or say shared in this healthdns block if several processes on one address are meant (CoreDNS's multisocket implies it)", holder, strings.SplitN(k, "://", 2)[1], path)
 			}
-			return nil, d.Errf("lock of the DNS address %s: %v", k, err)
+			// A read-only root file system (a container's) or no
+			// temporary directory: nothing to detect with, but nothing to
+			// stop DNS for either; a pod has its own addresses anyway.
+			log.Warningf("cannot lock the DNS address %s (%v): a second healthdns process on it would not be detected", k, err)
+			continue
 		}
 		dnsLocks[k] = &dnsLock{f: f, refs: 1}
 		taken = append(taken, k)
