@@ -236,3 +236,49 @@ func TestIdleClientsDoNotStarveProbes(t *testing.T) {
 		t.Fatal("status listener does not serve after the attack")
 	}
 }
+
+// TestSecondServerOnOneAddress: a second healthdns on a DNS address that
+// another serves stops at start-up naming the first one's pid, instead of
+// splitting the queries with it; shared (or multisocket) lets it on
+// purpose; and the lock goes with the first process, kill -9 included.
+func TestSecondServerOnOneAddress(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "zone.db", zoneText)
+	const addr = "127.0.2.21:27253"
+	corefile := func(extra, plugins string) string {
+		return fmt.Sprintf(`gslb.example.com:27253 {
+    bind 127.0.2.21
+%s
+    healthdns {
+        zonefile zone.db
+%s
+    }
+}
+`, plugins, extra)
+	}
+	first := startServer(t, dir, addr, corefile("", ""))
+	second := launch(t, dir, "-conf", writeFile(t, dir, "Corefile.second", corefile("", "")))
+	if code := second.waitExit(t, 20*time.Second); code == 0 {
+		t.Fatal("the second server started")
+	}
+	want := fmt.Sprintf("Corefile.second:4 - Error during parsing: another healthdns process (pid %d) already serves DNS on 127.0.2.21:27253", first.Cmd.Process.Pid)
+	if !strings.Contains(second.Out.String(), want) {
+		t.Fatalf("second server's error does not say %q:\n%s", want, second.Out.String())
+	}
+	if m := first.query(t, "udp", zone, dns.TypeSOA, false); m.Rcode != dns.RcodeSuccess {
+		t.Fatalf("the first server after the refused second: %v", m)
+	}
+
+	// On purpose: shared, or multisocket.
+	for _, c := range []struct{ extra, plugins string }{{"        shared", ""}, {"", "    multisocket 2"}} {
+		p := launch(t, dir, "-conf", writeFile(t, dir, "Corefile.on-purpose", corefile(c.extra, c.plugins)))
+		p.waitReadyOn(t, addr, 15*time.Second)
+		p.Stop()
+	}
+
+	// kill -9 drops the lock: a new server starts at once.
+	first.Cmd.Process.Kill()
+	<-first.Done
+	third := launch(t, dir, "-conf", writeFile(t, dir, "Corefile.third", corefile("", "")))
+	third.waitReadyOn(t, addr, 15*time.Second)
+}

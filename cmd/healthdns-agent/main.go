@@ -104,6 +104,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.StringVar(&o.sidecar.data, "data", "", "directory of the webhook's record store (acknowledged records are fsynced there)")
 	fs.StringVar(&o.sidecar.domains, "domain-filter", "", "comma-separated zones the servers serve, e.g. gslb.example.com")
 	fs.StringVar(&o.sidecar.check, "default-check", "", "the owner's default health check, e.g. \"tcp {addr}:443\" or \"https://{addr}/healthz host app.example.com\"")
+	fs.StringVar(&o.sidecar.networks, "check-networks", "", "with -webhook: comma-separated networks (10.0.0.0/8) a record's own webhook/check may connect to besides the record's own address (default: only its own address, and the owner's -default-check)")
 	fs.StringVar(&o.sidecar.tier, "default-tier", "", "the owner's default priority tier (default 1)")
 	fs.StringVar(&o.sidecar.weight, "default-weight", "", "the owner's default weight (default 1)")
 	fs.StringVar(&o.sidecar.region, "default-region", "", "the owner's default region for the geo policy (default none)")

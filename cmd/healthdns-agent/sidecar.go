@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ type sidecarOptions struct {
 	policy       string
 	edge         bool // with -connect
 	region       string
+	networks     string // -check-networks
 }
 
 func (o sidecarOptions) enabled() bool { return o.addr != "" }
@@ -76,6 +78,9 @@ func (o sidecarOptions) validate() error {
 	if _, err := o.defaults(); err != nil {
 		return err
 	}
+	if _, err := o.checkNetworks(); err != nil {
+		return fmt.Errorf("-%w", err)
+	}
 	for _, n := range []string{o.tier, o.weight} {
 		if n != "" {
 			if _, err := strconv.Atoi(n); err != nil {
@@ -107,6 +112,17 @@ const (
 	storeRetryMax = time.Minute
 )
 
+// checkNetworks are -check-networks, comma-separated.
+func (o sidecarOptions) checkNetworks() ([]netip.Prefix, error) {
+	var args []string
+	for _, a := range strings.Split(o.networks, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			args = append(args, a)
+		}
+	}
+	return webhook.ParseCheckNetworks(args)
+}
+
 // startSidecar starts the webhook. With edge (-connect), a write is
 // acknowledged only once a server stored it durably, and the store (in
 // memory without -data) takes writes only once a server has said what it
@@ -120,7 +136,11 @@ func startSidecar(o sidecarOptions, edge *gossip.EdgeClient, gatherer prometheus
 	if err != nil {
 		return nil, fmt.Errorf("-domain-filter: %w", err)
 	}
-	wc := webhook.Config{Owner: o.owner, Filter: filter, Defaults: defaults, Logf: logf}
+	nets, err := o.checkNetworks()
+	if err != nil {
+		return nil, err
+	}
+	wc := webhook.Config{Owner: o.owner, Filter: filter, Defaults: defaults, CheckNetworks: nets, Logf: logf}
 	if edge != nil {
 		wc.Stored = edge.Stored
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -25,5 +26,19 @@ func TestWebhookHealthDefault(t *testing.T) {
 		if o.sidecar.health != c.want {
 			t.Errorf("%q: health listener %q, want %q", c.args, o.sidecar.health, c.want)
 		}
+	}
+}
+
+func TestCheckNetworksFlag(t *testing.T) {
+	args := []string{"-webhook", "localhost:8888", "-owner", "eu", "-data", t.TempDir(), "-domain-filter", "gslb.example.com", "-default-check", "tcp {addr}:443"}
+	o, err := parseFlags(append(args, "-check-networks", "10.0.0.0/8, 192.0.2.7"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nets, err := o.sidecar.checkNetworks(); err != nil || len(nets) != 2 || nets[1].String() != "192.0.2.7/32" {
+		t.Errorf("-check-networks: %v %v", nets, err)
+	}
+	if _, err := parseFlags(append(args, "-check-networks", "10.0.0.0/8,intranet"), io.Discard); err == nil || !strings.Contains(err.Error(), `-check-networks "intranet"`) {
+		t.Errorf("a bad network: %v", err)
 	}
 }

@@ -25,6 +25,9 @@ const (
 
 // config is a validated healthdns block.
 type config struct {
+	// shared: other healthdns processes may serve this block's DNS
+	// addresses too, on purpose (see dnslock.go).
+	shared  bool
 	zones   []*zone.Data
 	names   []*nameConfig
 	cluster *clusterConfig // nil: a single server probing by itself

@@ -31,6 +31,7 @@ type webhookConfig struct {
 	addr, healthAddr string
 	owner            string
 	defaults         []records.Property
+	checkNetworks    []netip.Prefix // where records' own checks may connect besides their address
 }
 
 // parseWebhook reads "webhook [ADDR] { owner NAME; health ADDR; tier N;
@@ -62,6 +63,12 @@ func parseWebhook(c *caddy.Controller) (*webhookConfig, error) {
 				return c.Errf("webhook health %q: want a listen address", strings.Join(args, " "))
 			}
 			wc.healthAddr = args[0]
+		case "check-networks":
+			nets, err := webhook.ParseCheckNetworks(args)
+			if err != nil {
+				return c.Errf("webhook %v", err)
+			}
+			wc.checkNetworks = append(wc.checkNetworks, nets...)
 		case "tier", "weight", "check", "policy", "region":
 			name := map[string]string{"tier": records.PropTier, "weight": records.PropWeight, "check": records.PropCheck, "policy": records.PropPolicy, "region": records.PropRegion}[key]
 			value := strings.Join(args, " ")
@@ -269,7 +276,7 @@ func acquireWebhook(wc *webhookConfig, ref *storeRef, origins []string) (*webhoo
 	if err != nil {
 		return nil, err
 	}
-	w, err := webhook.New(nil, webhook.Config{Owner: wc.owner, Filter: filter, Defaults: wc.defaults, Logf: logf})
+	w, err := webhook.New(nil, webhook.Config{Owner: wc.owner, Filter: filter, Defaults: wc.defaults, CheckNetworks: wc.checkNetworks, Logf: logf})
 	if err != nil {
 		return nil, err
 	}

@@ -47,9 +47,17 @@ func setup(c *caddy.Controller) error {
 	if err := checkListen(c); err != nil {
 		return plugin.Error(pluginName, err)
 	}
+	d := c.Dispenser // a copy at the healthdns line, for lockDNS's error
 	cfg, err := parse(c)
 	if err != nil {
 		return plugin.Error(pluginName, err)
+	}
+	if !cfg.shared && dnsserver.GetConfig(c).NumSockets == 0 {
+		release, err := lockDNS(c, d)
+		if err != nil {
+			return plugin.Error(pluginName, err)
+		}
+		c.OnShutdown(func() error { release(); return nil })
 	}
 	h := newHandler(cfg, pool)
 	c.OnStartup(h.start)
@@ -131,6 +139,11 @@ func parse(c *caddy.Controller) (*config, error) {
 					path = filepath.Join(root, path)
 				}
 				files[origin] = zoneFile{path, c.Line()}
+			case "shared":
+				if c.NextArg() {
+					return nil, c.Errf("shared: takes no value")
+				}
+				cfg.shared = true
 			case "interval", "timeout", "rise", "fall":
 				if err := parseTiming(c, &def); err != nil {
 					return nil, err

@@ -3,6 +3,7 @@ package healthdns
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,6 +98,18 @@ func TestSetupParses(t *testing.T) {
 	if w.maxAnswers != 1 || w.fallback != snapshot.FallbackFixed || len(w.fixed) != 2 || w.targets[0].weight != 0 ||
 		w.targets[0].probe.Timeout.String() != "1s" || w.targets[0].probe.Interval.String() != "2s" {
 		t.Errorf("w parsed as %+v", w)
+	}
+}
+
+func TestSetupWebhookCheckNetworks(t *testing.T) {
+	zf := writeZone(t, testZone)
+	c := caddy.NewTestController("dns", "healthdns example.org {\nzonefile "+zf+"\ndata "+t.TempDir()+"\nwebhook {\nowner eu\ncheck tcp {addr}:443\ncheck-networks 10.0.0.0/8 192.0.2.7\ncheck-networks 2001:db8::/32\n}\n}")
+	cfg, err := parse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(cfg.webhook.checkNetworks); got != "[10.0.0.0/8 192.0.2.7/32 2001:db8::/32]" {
+		t.Errorf("check-networks %s", got)
 	}
 }
 
@@ -205,6 +218,7 @@ func TestSetupErrors(t *testing.T) {
 		{"webhook without check", "zonefile ZF\ndata /tmp/x\nwebhook {\nowner eu\n}", ":6", "check is required"},
 		{"webhook without data", "zonefile ZF\nwebhook {\nowner eu\ncheck tcp {addr}:443\n}", ":", "needs data"},
 		{"webhook bad check", "zonefile ZF\ndata /tmp/x\nwebhook {\nowner eu\ncheck ftp://{addr}/\n}", ":6", "webhook check"},
+		{"webhook bad check network", "zonefile ZF\ndata /tmp/x\nwebhook {\nowner eu\ncheck-networks 10.0.0.0/8 intranet\n}", ":6", `webhook check-networks "intranet"`},
 		{"webhook bad owner", "zonefile ZF\ndata /tmp/x\nwebhook {\nowner e/u\n}", ":5", "webhook owner"},
 		{"webhook bad address", "zonefile ZF\ndata /tmp/x\nwebhook localhost {\nowner eu\n}", ":4", `webhook "localhost"`},
 		{"status bad address", "zonefile ZF\nstatus 8053", ":3", `status "8053"`},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -477,4 +478,22 @@ func ParseURLCheck(raw string) (Check, error) {
 // ParseTCPCheck is Parse of "tcp " + addr, a shorthand for tests.
 func ParseTCPCheck(addr string) (Check, error) {
 	return Parse("tcp " + quoteWord(addr))
+}
+
+// DialHost is the host a check connects to, as its prober will dial it:
+// the URL's host or the address's host, without port or brackets. For a
+// template it is "{addr}"; call it on ForAddr's result.
+func (c Check) DialHost() string {
+	if kinds[c.Kind].word {
+		h, _, err := net.SplitHostPort(c.Addr)
+		if err != nil {
+			return c.Addr
+		}
+		return h
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }

@@ -3,6 +3,7 @@ package probe
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -44,7 +45,28 @@ func LocalReason(err error) string {
 		// comes only from the pool's context, on release or shutdown.
 		return LocalShutdown
 	}
+	// gRPC turns dial errors into status messages that do not wrap the
+	// errno: match its dial error's text (ENFILE's contains EMFILE's, so
+	// first). Only a dial's: a backend's own message must not be able to
+	// turn its failure into unknown.
+	msg := err.Error()
+	if !strings.Contains(msg, "while dialing") {
+		return ""
+	}
+	for _, l := range localErrnos {
+		if strings.Contains(msg, l.errno.Error()) {
+			return l.reason
+		}
+	}
 	return ""
+}
+
+var localErrnos = []struct {
+	errno  syscall.Errno
+	reason string
+}{
+	{syscall.ENFILE, LocalENFILE}, {syscall.EMFILE, LocalEMFILE}, {syscall.ENOBUFS, LocalENOBUFS},
+	{syscall.ENOMEM, LocalENOMEM}, {syscall.EADDRNOTAVAIL, LocalEADDRNOTAVAIL},
 }
 
 // Every allows one event per period, for log lines that could otherwise

@@ -31,6 +31,10 @@ func TestLocalReason(t *testing.T) {
 		{syscall.ENOMEM, LocalENOMEM},
 		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.EADDRNOTAVAIL)}, LocalEADDRNOTAVAIL},
 		{fmt.Errorf("probe: %w", context.Canceled), LocalShutdown},
+		// gRPC's status errors carry the text only.
+		{errors.New("rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp 192.0.2.1:50051: socket: " + syscall.EMFILE.Error() + "\""), LocalEMFILE},
+		{errors.New("transport: Error while dialing: dial tcp: socket: " + syscall.ENFILE.Error()), LocalENFILE},
+		{errors.New("status 503 " + syscall.EMFILE.Error()), ""}, // the backend's words
 	} {
 		if got := LocalReason(tc.err); got != tc.want {
 			t.Errorf("LocalReason(%v) = %q, want %q", tc.err, got, tc.want)

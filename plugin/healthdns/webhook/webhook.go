@@ -31,6 +31,8 @@ import (
 	"log"
 	"mime"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -99,6 +101,10 @@ type Config struct {
 	// stays in the store and is sent on, so ExternalDNS's retry finds it
 	// there).
 	Stored func(ctx context.Context, c records.Change) error
+	// CheckNetworks are where a record's own check (webhook/check) may
+	// connect besides the record's own address; the owner's default check
+	// may connect anywhere. Empty: only the record's own address.
+	CheckNetworks []netip.Prefix
 }
 
 // Webhook is the provider API of one owner. It is an http.Handler.
@@ -109,6 +115,9 @@ type Webhook struct {
 	servable atomic.Pointer[func(records.Endpoint) error]
 	bodies   *semaphore.Weighted
 	bodyWait time.Duration
+	// defaultCheck is the owner's default check, canonical: a record
+	// that names it is not confined (see confined).
+	defaultCheck string
 }
 
 var _ http.Handler = &Webhook{}
@@ -130,12 +139,17 @@ func New(store *records.Store, cfg Config) (*Webhook, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = log.Printf
 	}
+	defaultCheck := ""
 	for _, d := range cfg.Defaults {
-		if _, err := records.NormalizeProperty(d.Name, d.Value); err != nil {
+		v, err := records.NormalizeProperty(d.Name, d.Value)
+		if err != nil {
 			return nil, fmt.Errorf("webhook: owner default %s: %w", d.Name, err)
 		}
+		if d.Name == records.PropCheck {
+			defaultCheck = v
+		}
 	}
-	w := &Webhook{cfg: cfg, bodies: semaphore.NewWeighted(cfg.BodyBudget), bodyWait: bodyWait}
+	w := &Webhook{cfg: cfg, bodies: semaphore.NewWeighted(cfg.BodyBudget), bodyWait: bodyWait, defaultCheck: defaultCheck}
 	w.SetServable(cfg.Servable)
 	if store != nil {
 		w.Attach(store)
@@ -322,6 +336,10 @@ func (w *Webhook) applyChanges(rw http.ResponseWriter, r *http.Request) {
 		w.refuse(rw, r, http.StatusUnprocessableEntity, msg)
 		return
 	}
+	if msg := w.unconfined(batch); msg != "" {
+		w.refuse(rw, r, http.StatusUnprocessableEntity, msg)
+		return
+	}
 	start := time.Now()
 	ch, err := store.ApplyBatch(w.cfg.Owner, batch)
 	applyDuration.WithLabelValues(w.cfg.Owner).Observe(time.Since(start).Seconds())
@@ -449,6 +467,14 @@ func (w *Webhook) adjust(e records.Endpoint) (records.Endpoint, error) {
 	a, err := records.Normalize(w.withDefaults(e))
 	if err != nil {
 		return records.Endpoint{}, err
+	}
+	if err := w.confined(a); err != nil {
+		// As with an invalid property: the owner's default applies.
+		w.cfg.Logf("[WARN] healthdns webhook %s: adjustendpoints: %s %s: dropped its check: %v", w.cfg.Owner, a.DNSName, a.RecordType, err)
+		e.ProviderSpecific = slices.DeleteFunc(slices.Clone(e.ProviderSpecific), func(p records.Property) bool { return p.Name == records.PropCheck })
+		if a, err = records.Normalize(w.withDefaults(e)); err != nil {
+			return records.Endpoint{}, err
+		}
 	}
 	if !w.cfg.Filter.Match(a.DNSName) {
 		return records.Endpoint{}, fmt.Errorf("name %s is outside the domain filter %v", a.DNSName, w.cfg.Filter.Include)
