@@ -144,11 +144,14 @@ func TestKill9(t *testing.T) {
 		}
 		time.Sleep(time.Duration(rand.IntN(30_000)) * time.Microsecond)
 		cmd.Process.Signal(syscall.SIGKILL)
+		// Read to the end before Wait, which closes the pipe: lines
+		// still in it would be acknowledgements this side never saw.
+		said := append([]string{first}, drain(lines)...)
 		cmd.Wait()
 		ackApply := map[string]int{}
 		ackVersion := map[string]Version{}
 		ackMerge := 0
-		for _, l := range append([]string{first}, drain(lines)...) {
+		for _, l := range said {
 			f := strings.Fields(l)
 			switch {
 			case len(f) == 5 && f[0] == "apply":
