@@ -41,7 +41,7 @@ func TestAlertRules(t *testing.T) {
 	}
 
 	var exported strings.Builder
-	for _, f := range []string{"../metrics.go", "../gossip/collector.go", "../../../cmd/healthdns-agent/metrics.go"} {
+	for _, f := range []string{"../metrics.go", "../overrides.go", "../gossip/collector.go", "../../../cmd/healthdns-agent/metrics.go"} {
 		src, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -60,6 +60,7 @@ func TestAlertRules(t *testing.T) {
 		"HealthDNSGossipGarbled":     {`increase(coredns_healthdns_gossip_messages_total{result=~"garbled|oversized"}[10m])`, ""},
 		"HealthDNSEdgeDisconnected":  {"coredns_healthdns_edge_connected == 0", "1m"},
 		"HealthDNSEdgeRefused":       {"increase(coredns_healthdns_gossip_edge_refused_total[10m])", ""},
+		"HealthDNSOverrideForgotten": {"coredns_healthdns_target_override) == 1", "12h"},
 	}
 	seen := map[string]bool{}
 	for _, r := range file.Groups[0].Rules {
