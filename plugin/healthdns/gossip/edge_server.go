@@ -368,6 +368,11 @@ func (ss *edgeSession) handle(b []byte) error {
 			return fmt.Errorf("a heartbeat of %s (edge %v, role %s)", m.Node, m.Edge, m.Role)
 		}
 		k.handle(n, m, b)
+	case *reasonsMsg:
+		if m.Node != name {
+			return fmt.Errorf("reasons of %s", m.Node)
+		}
+		k.handle(n, m, b)
 	case *fullState:
 		if m.Sender != name {
 			return fmt.Errorf("a state of %s", m.Sender)
