@@ -288,7 +288,7 @@ func (h *HealthDNS) answerOf(e override.Entry, now time.Time) overrideAnswer {
 	defer h.mu.Unlock()
 	for _, n := range h.names {
 		for _, t := range n.targets {
-			if e.Selector.Match(override.Target{Name: n.fqdn, Addr: t.probe.Addr, Owner: t.owner}) {
+			if e.Selector.Match(override.Target{Name: n.fqdn, Addr: t.probe.Addr, Owner: t.owner, Region: t.region}) {
 				a.Matched++
 				if len(a.Targets) < maxListed {
 					a.Targets = append(a.Targets, n.fqdn+" "+t.probe.Addr.String())

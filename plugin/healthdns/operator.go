@@ -204,7 +204,7 @@ func (h *HealthDNS) document(only string) *status.Document {
 			for _, c := range t.probe.Checks {
 				st.Checks = append(st.Checks, c.String())
 			}
-			if e, ok := ovm.For(override.Target{Name: n.fqdn, Addr: t.probe.Addr, Owner: t.owner}); ok {
+			if e, ok := ovm.For(override.Target{Name: n.fqdn, Addr: t.probe.Addr, Owner: t.owner, Region: t.region}); ok {
 				st.Override = overrideDoc(e, now)
 			}
 			if p, ok := h.judge.Pending(key); ok {

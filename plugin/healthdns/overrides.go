@@ -98,7 +98,7 @@ func (h *HealthDNS) applyOverride(m *override.Matcher, n *nameConfig, t *targetC
 		return up, false
 	}
 	key, fqdn := verdictKey(n, *t), n.fqdn
-	e, found := m.For(override.Target{Name: fqdn, Addr: t.probe.Addr, Owner: t.owner})
+	e, found := m.For(override.Target{Name: fqdn, Addr: t.probe.Addr, Owner: t.owner, Region: t.region})
 	prev := ov.forced[key]
 	switch {
 	case found && prev != nil && prev.entry == e:

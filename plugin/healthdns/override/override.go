@@ -152,7 +152,7 @@ type Target struct {
 	Name   string // the FQDN, lower case, final dot
 	Addr   netip.Addr
 	Owner  string // the webhook owner, "" for a Corefile target
-	Region string // "" until targets carry regions
+	Region string // the geo region, "" for none
 }
 
 // Selector picks targets. Every field set must match (an AND); Addr and
