@@ -133,3 +133,60 @@ func waitLog(l *lockedLog, s string) bool {
 	}
 	return false
 }
+
+// TestEdgeCloseDuringConnect: a client closed while a connection is being
+// made (a handshake under way) ends, even though the server completes the
+// handshake afterwards and keeps the connection busy.
+func TestEdgeCloseDuringConnect(t *testing.T) {
+	kf, key := edgeKeyFile(t)
+	ln, err := net.Listen("tcp", "127.0.6.4:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ec, err := NewEdgeClient(EdgeConfig{Name: "edge3", Servers: []string{ln.Addr().String()}, KeyFile: kf, Label: "test",
+		HeartbeatInterval: 100 * time.Millisecond, LogOutput: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second))
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	hello := make([]byte, len(edgeMagic)+nonceLen)
+	if _, err := io.ReadFull(c, hello); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() { ec.Close(false); close(closed) }()
+	time.Sleep(200 * time.Millisecond) // Close is waiting for the session
+	// The server's side of the handshake, late.
+	nc := hello[len(edgeMagic):]
+	ns := make([]byte, nonceLen)
+	rand.Read(ns)
+	c.Write(ns)
+	mac := make([]byte, 32)
+	if _, err := io.ReadFull(c, mac); err != nil {
+		t.Fatal(err)
+	}
+	c.Write(edgeMAC(key, "server", "test", nc, ns))
+	sc, err := newSecure(c, key, "test", nc, ns, false, maxEdgeIn, maxEdgeOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { // keepalives, as a server sends them
+		for range 100 {
+			if sc.write((&edgeStored{}).encode()) != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	select {
+	case <-closed:
+	case <-time.After(3 * time.Second):
+		t.Fatal("Close did not return: the connection made meanwhile keeps the client running")
+	}
+}
