@@ -190,3 +190,61 @@ func TestEdgeCloseDuringConnect(t *testing.T) {
 		t.Fatal("Close did not return: the connection made meanwhile keeps the client running")
 	}
 }
+
+// TestEdgeShutdownDuringHandshake: a server that shuts down while a client
+// is in its handshake returns, though the client then completes it and
+// keeps sending heartbeats.
+func TestEdgeShutdownDuringHandshake(t *testing.T) {
+	kf, key := edgeKeyFile(t)
+	n, err := New(Config{Name: "s2", Observer: "dc1", Role: RoleServer, BindAddr: "127.0.6.5", KeyFile: kf, Label: "test",
+		HeartbeatInterval: 300 * time.Millisecond, LogOutput: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := n.ServeEdge("127.0.6.5:0", 0)
+	if err != nil {
+		n.Shutdown()
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		n.Shutdown()
+		t.Fatal(err)
+	}
+	defer c.Close()
+	nc := make([]byte, nonceLen)
+	rand.Read(nc)
+	c.Write(append([]byte(edgeMagic), nc...))
+	ns := make([]byte, nonceLen)
+	if _, err := io.ReadFull(c, ns); err != nil {
+		n.Shutdown()
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { n.Shutdown(); close(done) }()
+	time.Sleep(200 * time.Millisecond) // Shutdown is waiting for the handshake
+	c.Write(edgeMAC(key, "client", "test", nc, ns))
+	mac := make([]byte, 32)
+	if _, err := io.ReadFull(c, mac); err == nil {
+		sc, err := newSecure(c, key, "test", nc, ns, true, maxEdgeOut, maxEdgeIn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc.write((&edgeHello{Node: "edge4", Label: "eu", Role: RoleAgent}).encode())
+		go func() { // heartbeats, as a client sends them
+			st := newState("edge4", "eu", RoleAgent, 1, time.Hour)
+			st.self.edge = true
+			for range 100 {
+				if sc.write(st.heartbeat(time.Now()).encode()) != nil {
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+	}
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("Shutdown did not return: the session admitted meanwhile keeps the server running")
+	}
+}
