@@ -107,7 +107,8 @@ func TestAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := newAgent(opts, &syncWriter{w: &logs})
+	sw := &syncWriter{w: &logs}
+	a, err := newAgent(opts, sw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +202,7 @@ func TestAgent(t *testing.T) {
 		return v.State == gossip.MemberLeft && !v.Alive
 	})
 	if t.Failed() {
-		t.Log(logs.String())
+		t.Log(sw.String())
 	}
 }
 
@@ -268,7 +269,8 @@ func TestWitness(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs strings.Builder
-	a, err := newAgent(opts, &syncWriter{w: &logs})
+	sw := &syncWriter{w: &logs}
+	a, err := newAgent(opts, sw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,8 +301,8 @@ func TestWitness(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Error(err)
 	}
-	if !strings.Contains(logs.String(), "witness (it votes; it does not probe) w1") {
-		t.Errorf("log does not say what it is:\n%s", logs.String())
+	if !strings.Contains(sw.String(), "witness (it votes; it does not probe) w1") {
+		t.Errorf("log does not say what it is:\n%s", sw.String())
 	}
 }
 
@@ -320,13 +322,14 @@ func TestAgentNeedsKey(t *testing.T) {
 	}
 	o.keyFile = ""
 	var logs strings.Builder
-	a, err := newAgent(o, &syncWriter{w: &logs})
+	sw := &syncWriter{w: &logs}
+	a, err := newAgent(o, sw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.node.Shutdown()
-	if !strings.Contains(logs.String(), "INSECURE") {
-		t.Errorf("no INSECURE line in the log:\n%s", logs.String())
+	if !strings.Contains(sw.String(), "INSECURE") {
+		t.Errorf("no INSECURE line in the log:\n%s", sw.String())
 	}
 	if d := a.document(); d.Cluster == nil || !d.Cluster.Insecure {
 		t.Errorf("status cluster %+v, want insecure", d.Cluster)

@@ -311,6 +311,9 @@ func (s *secureConn) read(idle time.Duration) ([]byte, error) {
 		return nil, errors.New("edge: a frame failed authentication")
 	}
 	s.recvN++
+	if len(msg) == 0 { // every message starts with its type byte
+		return nil, errors.New("edge: an empty frame")
+	}
 	return msg, nil
 }
 

@@ -461,6 +461,14 @@ func (c *EdgeClient) session(addr string) error {
 	hello := &edgeHello{Node: c.cfg.Name, Label: c.cfg.Observer, Role: RoleAgent, Probes: c.cfg.Probes, Owner: c.cfg.Owner}
 	now := time.Now()
 	c.mu.Lock()
+	select {
+	case <-c.stop:
+		// Close ran during the handshake and found no connection to
+		// close: this one must not start.
+		c.mu.Unlock()
+		return errors.New("edge client closed")
+	default:
+	}
 	if c.rec.store != nil {
 		hello.Head = c.rec.store.Head(c.cfg.Owner)
 	}

@@ -43,6 +43,7 @@ type edgeServer struct {
 	// probe: encoded once for all of them (catalogLoop).
 	catMu   sync.Mutex
 	catMsg  []byte
+	closed  bool // close ran: admit no one more
 	wg      sync.WaitGroup
 	clients atomic.Int64
 	refused atomic.Uint64
@@ -108,6 +109,7 @@ func (n *Node) edgeSrv() *edgeServer {
 func (s *edgeServer) close() {
 	s.ln.Close()
 	s.mu.Lock()
+	s.closed = true
 	for _, ss := range s.sessions {
 		ss.close()
 	}
@@ -143,7 +145,15 @@ func (s *edgeServer) accept() {
 			c.Close()
 			continue
 		}
+		s.mu.Lock()
+		if s.closed { // close is waiting on wg: no Add after it
+			s.mu.Unlock()
+			c.Close()
+			<-s.sem
+			return
+		}
 		s.wg.Add(1)
+		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
 			defer func() { <-s.sem }()
@@ -209,6 +219,12 @@ func (s *edgeServer) serve(c net.Conn) {
 	}
 	ss := &edgeSession{s: s, sc: sc, hello: hello, out: make(chan []byte, edgeQueue), done: make(chan struct{})}
 	s.mu.Lock()
+	if s.closed {
+		// The server shut down during the handshake: close found no
+		// session to close, so this one must not start.
+		s.mu.Unlock()
+		return
+	}
 	if old := s.sessions[hello.Node]; old != nil {
 		old.close() // it reconnected; the old connection is half dead
 	}

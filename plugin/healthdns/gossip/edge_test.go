@@ -181,3 +181,46 @@ func TestEdgeClient(t *testing.T) {
 		t.Fatalf("the refused client did not say why: %s", clientLog.String())
 	}
 }
+
+// TestEdgeClientReasons: why an edge agent reports a target down reaches
+// the server it connects to and the servers that server gossips with, as
+// a member agent's reasons do.
+func TestEdgeClientReasons(t *testing.T) {
+	kf := keyFile(t, newKey(t))
+	cfg := func(name, obs string) gossip.Config {
+		c := testConfig(t, name, obs, gossip.RoleServer, kf, "test")
+		c.BindAddr = "127.0.6.1"
+		return c
+	}
+	s1 := start(t, cfg("s1", "dc1"))
+	s2 := start(t, cfg("s2", "dc2"))
+	join(t, s2, s1)
+	waitMembers(t, 2, s1, s2)
+	addr, err := s1.ServeEdge("127.0.6.1:0", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := catalogTarget(t, "192.0.2.30", "tcp 192.0.2.30:80")
+	up := catalogTarget(t, "192.0.2.31", "tcp 192.0.2.31:80")
+	if err := s1.PublishCatalog([]gossip.CatalogTarget{down, up}); err != nil {
+		t.Fatal(err)
+	}
+	c := edgeClient(t, gossip.EdgeConfig{Name: "edge1", Observer: "eu", Servers: []string{addr.String()},
+		KeyFile: kf, Label: "test", Probes: true})
+	waitFor(t, 5*time.Second, "the catalog at the client", func() bool { return len(c.Catalog()) == 2 })
+	states := map[gossip.TargetID]health.State{down.ID: health.Down, up.ID: health.Up}
+	c.PublishObservations(states)
+	c.ObservedAt(time.Now())
+	waitFor(t, 5*time.Second, "the client's observations on both servers", func() bool {
+		return seesStates(s1, "edge1", states) && seesStates(s2, "edge1", states)
+	})
+	refused := "tcp 192.0.2.30:80: dial tcp 192.0.2.30:80: connect: connection refused"
+	c.PublishReasons(map[gossip.TargetID]string{down.ID: refused})
+	want := map[gossip.TargetID]string{down.ID: refused}
+	for _, n := range []*gossip.Node{s1, s2} {
+		waitFor(t, 5*time.Second, n.Name()+" has the edge client's reason", func() bool {
+			v, ok := view(n, "edge1")
+			return ok && maps.Equal(v.Reasons, want)
+		})
+	}
+}
