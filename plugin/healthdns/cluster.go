@@ -260,6 +260,7 @@ func acquireMember(cc *clusterConfig, dataDir string) (*member, error) {
 	}
 	cfg := cc.gossip
 	cfg.LogOutput = memberlistLog{}
+	cfg.DurableRecords = dataDir != ""
 	if cc.insecure {
 		log.Warningf("cluster: INSECURE: gossip on %s is neither encrypted nor authenticated (Corefile says insecure): anyone who can reach it can create and delete any owner's records and observations", k)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/coredns/caddy"
 
+	"github.com/healthdns/healthdns/plugin/healthdns/listen"
 	"github.com/healthdns/healthdns/plugin/healthdns/override"
 )
 
@@ -127,19 +128,13 @@ func acquireControl(addr string, h *HealthDNS) error {
 	defer controlMu.Unlock()
 	s := controlServers[addr]
 	if s == nil {
-		ln, err := net.Listen("tcp", addr)
+		ln, err := listen.Listen("control", addr, controlLimits)
 		if err != nil {
 			return err
 		}
 		s = &controlServer{}
-		s.srv = &http.Server{
-			Handler:           http.HandlerFunc(s.serve),
-			ReadHeaderTimeout: 5 * time.Second,
-			ReadTimeout:       10 * time.Second,
-			WriteTimeout:      15 * time.Second,
-			IdleTimeout:       time.Minute,
-			MaxHeaderBytes:    16 << 10,
-		}
+		s.srv = listen.Server(http.HandlerFunc(s.serve), controlLimits)
+		s.srv.MaxHeaderBytes = 16 << 10
 		go func() {
 			if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Errorf("control listener %s: %v", addr, err)
@@ -169,6 +164,16 @@ func releaseControl(addr string, h *HealthDNS) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	s.srv.Shutdown(ctx)
+}
+
+// controlLimits: a few operators and scripts; the bound keeps clients
+// that connect and stall from using up the process's descriptors.
+var controlLimits = listen.Limits{
+	MaxConns:          32,
+	ReadHeaderTimeout: 5 * time.Second,
+	ReadTimeout:       10 * time.Second,
+	WriteTimeout:      15 * time.Second,
+	IdleTimeout:       time.Minute,
 }
 
 // maxControlBody bounds a request body.

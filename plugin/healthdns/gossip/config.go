@@ -53,6 +53,11 @@ func (r Role) valid() bool { return r == RoleServer || r == RoleAgent || r == Ro
 type Config struct {
 	// Name is the node's name, unique in the cluster (default: host name).
 	Name string
+	// DurableRecords: this node will keep records in a data directory.
+	// Until that store is attached (a cold start, a store that cannot
+	// open yet), edge clients' record writes are taken but not
+	// acknowledged: an acknowledgement from memory could be lost.
+	DurableRecords bool
 	// Observer is the node's location label, e.g. "eu-west-1".
 	Observer string
 	// Role is RoleServer, RoleAgent or RoleWitness (default RoleServer).

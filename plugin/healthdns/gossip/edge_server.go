@@ -300,7 +300,7 @@ func (ss *edgeSession) writer() {
 			return
 		case b = <-ss.out:
 		case <-keep.C:
-			b = (&edgeStored{Owner: ss.hello.Owner, Head: ss.s.n.ownerHead(ss.hello.Owner)}).encode()
+			b = ss.s.n.storedMsg(ss.hello.Owner, ss.s.n.ownerHead(ss.hello.Owner))
 		}
 		if err := ss.sc.write(b); err != nil {
 			ss.close()
@@ -366,7 +366,7 @@ func (ss *edgeSession) sendRecords(head records.Head) {
 			ss.send(b)
 		}
 	}
-	ss.send((&edgeStored{Owner: owner, Head: st.Head(owner)}).encode())
+	ss.send(n.storedMsg(owner, st.Head(owner)))
 }
 
 // reader handles what the client sends until the connection ends.
@@ -450,7 +450,10 @@ func (ss *edgeSession) handle(b []byte) error {
 // changes too, as the client would if it were a member.
 func (ss *edgeSession) stored(head records.Head, b []byte, cs []records.Change) {
 	n := ss.s.n
-	ss.send((&edgeStored{Owner: ss.hello.Owner, Head: head}).encode())
+	if n.cfg.DurableRecords && !n.durable() {
+		n.logger.Printf("[WARN] healthdns gossip: records of owner %s from edge client %s not acknowledged: the data directory's store is not open yet (the client's webhook answers 503, and ExternalDNS retries)", ss.hello.Owner, ss.hello.Node)
+	}
+	ss.send(n.storedMsg(ss.hello.Owner, head))
 	for _, to := range n.recordServers() {
 		n.sendDirect(to, b, false)
 	}
@@ -478,6 +481,24 @@ func (n *Node) storeEdge(cs []records.Change, part *recordPart) records.Head {
 		n.mergeChanges(cs)
 	}
 	return n.rec.store.Head(owner)
+}
+
+// storedMsg tells a client how far its owner's records are stored here:
+// head, or only a keepalive while a server that will keep records in a
+// data directory has not opened it, since what is in memory until then
+// could be lost.
+func (n *Node) storedMsg(owner string, head records.Head) []byte {
+	if owner == "" || (n.cfg.DurableRecords && !n.durable()) {
+		return (&edgeStored{}).encode()
+	}
+	return (&edgeStored{Owner: owner, Head: head}).encode()
+}
+
+// durable reports whether the records store holds writes on disk.
+func (n *Node) durable() bool {
+	n.recMu.Lock()
+	defer n.recMu.Unlock()
+	return n.rec.store != nil && n.rec.store.Dir() != ""
 }
 
 // ownerHead is the head of owner's records here; zero for "".

@@ -224,3 +224,43 @@ func TestEdgeClientReasons(t *testing.T) {
 		})
 	}
 }
+
+// TestEdgeAckOnlyDurable: a server that will keep records in a data
+// directory does not acknowledge an edge client's write before that
+// store is open (a cold start, a disk that cannot open yet): the
+// acknowledgement would come from memory, and a crash would lose it.
+// Once the store is open, the next write is acknowledged and both are on
+// disk.
+func TestEdgeAckOnlyDurable(t *testing.T) {
+	kf := keyFile(t, newKey(t))
+	cfg := testConfig(t, "s1", "dc1", gossip.RoleServer, kf, "test")
+	cfg.DurableRecords = true
+	s1 := start(t, cfg)
+	a1, err := s1.ServeEdge("127.0.0.1:0", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := edgeClient(t, gossip.EdgeConfig{Name: "edge1", Observer: "eu", Servers: []string{a1.String()}, KeyFile: kf, Label: "test", Owner: "eu"})
+	st := records.Memory(records.Options{})
+	c.SyncRecords(st)
+	waitFor(t, 5*time.Second, "the client connected", func() bool { return c.Server() != "" })
+
+	early := apply(t, st, endpointsOf(2, "192.0.2.20"))
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if err := c.Stored(ctx, early); err == nil {
+		t.Fatal("a write was acknowledged before the server's data directory store was open")
+	}
+
+	dir := t.TempDir()
+	syncRecords(t, s1, openStore(t, dir))
+	later := apply(t, st, endpointsOf(3, "192.0.2.20"))
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	if err := c.Stored(ctx2, later); err != nil {
+		t.Fatalf("once the store is open: %v", err)
+	}
+	if h := s1.Records().Head("eu"); h != later.To {
+		t.Fatalf("server holds %v, want %v", h, later.To)
+	}
+}
