@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coredns/coredns/plugin"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -42,7 +40,7 @@ var Default = Limits{
 }
 
 var refused = promauto.NewCounterVec(prometheus.CounterOpts{
-	Namespace: plugin.Namespace,
+	Namespace: "coredns", // plugin.Namespace, without importing CoreDNS into the agent
 	Subsystem: "healthdns",
 	Name:      "listener_refused_total",
 	Help:      "Connections closed on accept because the listener already had its maximum open, by listener.",
