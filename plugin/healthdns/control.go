@@ -284,11 +284,11 @@ func (h *HealthDNS) answerOf(e override.Entry, now time.Time) overrideAnswer {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, n := range h.names {
-		for _, t := range n.targets {
-			if e.Selector.Match(t.selectable(n.fqdn)) {
+		for _, t := range n.Targets {
+			if e.Selector.Match(selectable(&t, n.FQDN)) {
 				a.Matched++
 				if len(a.Targets) < maxListed {
-					a.Targets = append(a.Targets, n.fqdn+" "+t.probe.Addr.String())
+					a.Targets = append(a.Targets, n.FQDN+" "+t.Probe.Addr.String())
 				}
 			}
 		}

@@ -134,19 +134,19 @@ func parseOrder(c *caddy.Controller, n *nameConfig) error {
 		}
 	}
 	if from == "" {
-		if n.order != nil {
-			return c.Errf("name %s: order without a region: is given twice", n.fqdn)
+		if n.Order != nil {
+			return c.Errf("name %s: order without a region: is given twice", n.FQDN)
 		}
-		n.order = args
+		n.Order = args
 		return nil
 	}
-	if n.orderFor == nil {
-		n.orderFor = map[string][]string{}
+	if n.OrderFor == nil {
+		n.OrderFor = map[string][]string{}
 	}
-	if _, dup := n.orderFor[from]; dup {
-		return c.Errf("name %s: order %s: is given twice", n.fqdn, from)
+	if _, dup := n.OrderFor[from]; dup {
+		return c.Errf("name %s: order %s: is given twice", n.FQDN, from)
 	}
-	n.orderFor[from] = args
+	n.OrderFor[from] = args
 	return nil
 }
 
@@ -169,18 +169,18 @@ func regionsOf(cfg *config, t *topology) {
 		}
 	}
 	for _, n := range cfg.names {
-		for _, r := range n.order {
+		for _, r := range n.Order {
 			set[r] = true
 		}
-		for from, chain := range n.orderFor {
+		for from, chain := range n.OrderFor {
 			set[from] = true
 			for _, r := range chain {
 				set[r] = true
 			}
 		}
-		for _, tc := range n.targets {
-			if tc.region != "" {
-				set[tc.region] = true
+		for _, tc := range n.Targets {
+			if tc.Region != "" {
+				set[tc.Region] = true
 			}
 		}
 	}
@@ -212,9 +212,9 @@ func regionsOf(cfg *config, t *topology) {
 	}
 	cfg.geo = chains(cfg.regions, nil, nil)
 	for _, n := range cfg.names {
-		n.geo = cfg.geo
-		if n.order != nil || n.orderFor != nil {
-			n.geo = chains(cfg.regions, n.order, n.orderFor)
+		n.Geo = cfg.geo
+		if n.Order != nil || n.OrderFor != nil {
+			n.Geo = chains(cfg.regions, n.Order, n.OrderFor)
 		}
 	}
 }

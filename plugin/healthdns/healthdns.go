@@ -23,6 +23,7 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+	"github.com/healthdns/healthdns/plugin/healthdns/recordmerge"
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
 	"github.com/healthdns/healthdns/plugin/healthdns/status"
@@ -62,23 +63,20 @@ type HealthDNS struct {
 	statusHeld  bool
 	controlHeld bool
 	webhookHeld bool
-	names       []*nameConfig     // Corefile names with the records' targets merged in
-	staticKeys  map[string]bool   // probe keys of Corefile targets
-	dynamic     map[string]func() // probe keys of record targets -> release
-	warned      map[string]bool
-	fresh       freshness                       // guarded by mu
-	recCache    recordsCache                    // the last withRecords, reused while the records are the same
-	targetCache map[targetCacheKey]cachedTarget // records' probe targets by check and address
-	frags       map[string]*fragment            // each owner's part of the answers, by owner
-	gauges      map[nameAddr]prometheus.Gauge   // targetHealthy's series, looked up once
-	regionCtrs  regionCounters                  // region_answers_total's series
+	names       []*nameConfig                 // Corefile names with the records' targets merged in
+	staticKeys  map[string]bool               // probe keys of Corefile targets
+	dynamic     map[string]func()             // probe keys of record targets -> release
+	fresh       freshness                     // guarded by mu
+	merger      *recordmerge.Merger           // the records merged into cfg
+	gauges      map[nameAddr]prometheus.Gauge // targetHealthy's series, looked up once
+	regionCtrs  regionCounters                // region_answers_total's series
 
 	done chan struct{}
 	wg   sync.WaitGroup
 }
 
 func newHandler(cfg *config, p *probe.Pool) *HealthDNS {
-	h := &HealthDNS{cfg: cfg, pool: p, staticKeys: map[string]bool{}, dynamic: map[string]func(){}, warned: map[string]bool{}, names: cfg.names}
+	h := &HealthDNS{cfg: cfg, pool: p, staticKeys: map[string]bool{}, dynamic: map[string]func(){}, names: cfg.names}
 	h.fresh.window = freshnessWindow(cfg)
 	for _, t := range cfg.probeTargets() {
 		h.staticKeys[t.Key()] = true
@@ -86,6 +84,8 @@ func newHandler(cfg *config, p *probe.Pool) *HealthDNS {
 	for _, z := range cfg.zones {
 		h.origins = append(h.origins, z.Origin)
 	}
+	h.merger = recordmerge.New(recordmerge.Config{Zones: cfg.zones, Names: cfg.names, TTL: cfg.ttl, Geo: cfg.geo, Warnf: log.Warningf,
+		Timing: recordmerge.Timing{Interval: cfg.timing.interval, Timeout: cfg.timing.timeout, Rise: cfg.timing.rise, Fall: cfg.timing.fall}})
 	h.vs = verdictStateOf(h.origins)
 	h.mu, h.judge, h.history, h.lastGood = &h.vs.mu, h.vs.judge, h.vs.history, h.vs.lastGood
 	h.rebuild()
@@ -316,7 +316,7 @@ func (h *HealthDNS) start() error {
 				return plugin.Error(pluginName, err)
 			}
 			h.webhookHeld = true
-			w.SetServable(h.servable)
+			w.SetServable(h.merger.Servable)
 		}
 	}
 	var gossipChanges <-chan struct{}
@@ -371,8 +371,8 @@ func (h *HealthDNS) start() error {
 		h.mu.Lock()
 		var all []probe.Target
 		for _, n := range h.names {
-			for _, t := range n.targets {
-				all = append(all, t.probe)
+			for _, t := range n.Targets {
+				all = append(all, t.Probe)
 			}
 		}
 		h.mu.Unlock()
@@ -591,22 +591,19 @@ func (h *HealthDNS) rebuild() time.Time {
 			}
 		}
 	}
-	names, zones := h.withRecordsCached(h.recordState())
+	names, zones := h.merger.Merge(h.recordState())
 	h.names = names
 	h.syncTargets(names)
 	total, asked := 0, 0
 	for _, n := range names {
-		total += len(n.targets)
-		for _, t := range n.targets {
-			if !t.shared {
+		total += len(n.Targets)
+		for _, t := range n.Targets {
+			if !t.Shared {
 				asked++
 			}
 		}
 	}
-	groups := h.recCache.groups
-	if !h.recCache.ok {
-		groups = nil
-	}
+	groups := h.merger.Groups()
 	asked += len(groups)
 	qs := make([]health.Question, 0, asked)
 	perQ := len(views)
@@ -627,14 +624,14 @@ func (h *HealthDNS) rebuild() time.Time {
 		qs = append(qs, q)
 	}
 	for _, n := range names {
-		for _, t := range n.targets {
-			if !t.shared {
-				ask(verdictKey(n, t), t.probeKey(), t.id, n.quorum, t.probe.Interval, t.probe.Timeout)
+		for _, t := range n.Targets {
+			if !t.Shared {
+				ask(verdictKey(n, t), t.ProbeKey(), t.ID, n.Quorum, t.Probe.Interval, t.Probe.Timeout)
 			}
 		}
 	}
 	for _, g := range groups {
-		ask(g.vkey, g.key, g.id, g.quorum, g.interval, g.timeout)
+		ask(g.VKey, g.Key, g.ID, g.Quorum, g.Interval, g.Timeout)
 	}
 	changes, partitionMoved := h.judge.Round(now, qs, voters)
 	h.observersHeard, h.observersKnown = obsHeard, obsKnown
@@ -665,27 +662,27 @@ func (h *HealthDNS) rebuild() time.Time {
 	targets := make([]snapshot.Target, 0, total) // one backing array for all
 	for ni, n := range names {
 		sn := snapshot.Name{
-			FQDN: n.fqdn, TTL: n.ttl, Policy: n.policy, MaxAnswers: n.maxAnswers, MinHealthy: n.minHealthy,
-			Fallback: n.fallback, Fixed: n.fixed, LastGood: h.lastGood[n.fqdn], Geo: n.geo, StickyBits: n.stickyBits,
+			FQDN: n.FQDN, TTL: n.TTL, Policy: n.Policy, MaxAnswers: n.MaxAnswers, MinHealthy: n.MinHealthy,
+			Fallback: n.Fallback, Fixed: n.Fixed, LastGood: h.lastGood[n.FQDN], Geo: n.Geo, StickyBits: n.StickyBits,
 		}
 		start := len(targets)
-		for i := range n.targets {
-			t := &n.targets[i]
+		for i := range n.Targets {
+			t := &n.Targets[i]
 			v := h.judge.Verdict(verdictKey(n, *t)).State
 			byState[v]++
 			if v == health.Down {
 				down[ni]++
 			}
 			up := v == health.Up
-			if set := int8(1) + int8(b2f(up)); t.set != set {
-				if t.gauge == nil {
-					t.gauge = h.targetGauge(n.fqdn, t.probe.Addr)
+			if set := int8(1) + int8(b2f(up)); t.Set != set {
+				if t.Gauge == nil {
+					t.Gauge = h.targetGauge(n.FQDN, t.Probe.Addr)
 				}
-				t.gauge.Set(b2f(up))
-				t.set = set
+				t.Gauge.Set(b2f(up))
+				t.Set = set
 			}
 			healthy, drained := h.applyOverride(ovm, n, t, up, now)
-			targets = append(targets, snapshot.Target{Addr: t.probe.Addr, Healthy: healthy, Tier: t.tier, Weight: t.weight, Region: t.region, Drained: drained})
+			targets = append(targets, snapshot.Target{Addr: t.Probe.Addr, Healthy: healthy, Tier: t.Tier, Weight: t.Weight, Region: t.Region, Drained: drained})
 		}
 		sn.Targets = targets[start:len(targets):len(targets)]
 		built = append(built, sn)
@@ -711,8 +708,8 @@ func (h *HealthDNS) rebuild() time.Time {
 	// The last healthy set, for the names that fall back to it.
 	lastGood := map[string]bool{}
 	for _, n := range names {
-		if n.fallback == snapshot.FallbackLastGood {
-			lastGood[n.fqdn] = true
+		if n.Fallback == snapshot.FallbackLastGood {
+			lastGood[n.FQDN] = true
 		}
 	}
 	s.EachName(func(d *snapshot.Dynamic) {
@@ -854,10 +851,10 @@ func (h *HealthDNS) targetGauge(fqdn string, addr netip.Addr) prometheus.Gauge {
 }
 
 func verdictKey(n *nameConfig, t targetConfig) string {
-	if t.vkey != "" {
-		return t.vkey
+	if t.VKey != "" {
+		return t.VKey
 	}
-	return n.fqdn + " " + t.probeKey()
+	return n.FQDN + " " + t.ProbeKey()
 }
 
 func b2f(b bool) float64 {

@@ -182,52 +182,52 @@ func (h *HealthDNS) document(only string) *status.Document {
 		doc.Overrides = append(doc.Overrides, *overrideDoc(e, now))
 	}
 	for _, n := range h.names {
-		if only != "" && n.fqdn != only {
+		if only != "" && n.FQDN != only {
 			continue
 		}
 		sn := status.Name{
-			Name: n.fqdn, Policy: n.policy.Name(), Quorum: n.quorum.String(), TTL: n.ttl,
-			Fallback: fallbackString(n), MinHealthy: n.minHealthy, MaxAnswers: n.maxAnswers,
+			Name: n.FQDN, Policy: n.Policy.Name(), Quorum: n.Quorum.String(), TTL: n.TTL,
+			Fallback: fallbackString(n), MinHealthy: n.MinHealthy, MaxAnswers: n.MaxAnswers,
 			AnswerA: []string{}, AnswerAAAA: []string{}, Targets: []status.Target{},
 		}
-		if d := snap.Dynamic(n.fqdn); d != nil {
+		if d := snap.Dynamic(n.FQDN); d != nil {
 			sn.AnswerA, sn.AnswerAAAA = addrStrings(d.A.Addrs), addrStrings(d.AAAA.Addrs)
 			sn.Outcome = worstOutcome(d.A, d.AAAA)
 		}
-		sn.State = h.vs.nameStates[n.fqdn]
-		for _, t := range n.targets {
+		sn.State = h.vs.nameStates[n.FQDN]
+		for _, t := range n.Targets {
 			key := verdictKey(n, t)
 			v := h.judge.Verdict(key)
 			st := status.Target{
-				ID: t.id.String(), Address: t.probe.Addr.String(), Owner: t.owner, Tier: t.tier, Weight: t.weight, Region: t.region,
+				ID: t.ID.String(), Address: t.Probe.Addr.String(), Owner: t.Owner, Tier: t.Tier, Weight: t.Weight, Region: t.Region,
 				Verdict: v.State.String(), Since: v.Since.UTC(), Reason: v.Reason,
-				Checks: []string{}, Observations: []status.Observation{}, History: h.historyOf(key, nameAddr{n.fqdn, t.probe.Addr}),
+				Checks: []string{}, Observations: []status.Observation{}, History: h.historyOf(key, nameAddr{n.FQDN, t.Probe.Addr}),
 			}
-			for _, c := range t.probe.Checks {
+			for _, c := range t.Probe.Checks {
 				st.Checks = append(st.Checks, c.String())
 			}
-			if e, ok := ovm.For(t.selectable(n.fqdn)); ok {
+			if e, ok := ovm.For(selectable(&t, n.FQDN)); ok {
 				st.Override = overrideDoc(e, now)
 			}
 			if p, ok := h.judge.Pending(key); ok {
 				st.Pending, st.PendingSince = p.To.String(), p.Since.UTC()
 			}
 			if probing {
-				o := h.ownObservation(doc.Node, t.probeKey(), t.probe.Interval, t.probe.Timeout)
+				o := h.ownObservation(doc.Node, t.ProbeKey(), t.Probe.Interval, t.Probe.Timeout)
 				st.Observations = append(st.Observations, status.Observation{
 					Observer: doc.Node, Location: doc.Observer, State: o.State.String(), LastHeard: utcOrZero(o.At), AgeSeconds: ageOf(now, o.At), Stale: !o.Fresh(now),
-					Error: h.pool.Status(t.probeKey()).Err,
+					Error: h.pool.Status(t.ProbeKey()).Err,
 				})
 				if o := &st.Observations[len(st.Observations)-1]; o.Error == "" && o.State == status.StateDown {
-					o.Error = ownReasons[t.id] // its last check passed, before rise: the failure stands
+					o.Error = ownReasons[t.ID] // its last check passed, before rise: the failure stands
 				}
 			}
 			for _, view := range views {
-				o := h.peerObservation(view, t.id, t.probe.Interval)
+				o := h.peerObservation(view, t.ID, t.Probe.Interval)
 				stale := !view.Alive || !o.Fresh(now)
 				st.Observations = append(st.Observations, status.Observation{
 					Observer: view.Node, Location: view.Observer, State: o.State.String(), LastHeard: view.LastHeard.UTC(), AgeSeconds: ageOf(now, view.LastHeard), Stale: stale,
-					Error: view.Reasons[t.id],
+					Error: view.Reasons[t.ID],
 				})
 			}
 			sort.Slice(st.Observations, func(i, j int) bool { return st.Observations[i].Observer < st.Observations[j].Observer })
@@ -319,13 +319,13 @@ func worstOutcome(a, aaaa snapshot.Set) string {
 }
 
 func fallbackString(n *nameConfig) string {
-	switch n.fallback {
+	switch n.Fallback {
 	case snapshot.FallbackLastGood:
 		return "last-good"
 	case snapshot.FallbackNone:
 		return "none"
 	case snapshot.FallbackFixed:
-		return strings.Join(addrStrings(n.fixed), " ")
+		return strings.Join(addrStrings(n.Fixed), " ")
 	}
 	return "all"
 }

@@ -1,16 +1,21 @@
-package healthdns
+package recordmerge
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/coredns/caddy"
 	"github.com/miekg/dns"
 
+	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
+	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
+	"github.com/healthdns/healthdns/plugin/healthdns/zone"
 )
 
 // mergeZone is the zone every merge case serves: a name of its own
@@ -24,6 +29,18 @@ fixed 300  IN TXT "zone"
 sub   3600 IN NS  ns.elsewhere.net.
 alias 300  IN CNAME fixed
 `
+
+// corefileName is a name block of the Corefile with one tcp:80 target
+// per address, as setup makes it.
+func corefileName(fqdn string, p policy.Policy, maxAnswers int, addrs ...string) *Name {
+	n := &Name{FQDN: fqdn, TTL: 30, Policy: p, MaxAnswers: maxAnswers, Quorum: health.Quorum{Kind: health.Majority}}
+	for _, a := range addrs {
+		addr := netip.MustParseAddr(a)
+		pt := probe.Target{Addr: addr, Checks: []probe.Check{{Kind: probe.TCP, Addr: netip.AddrPortFrom(addr, 80).String()}}, Interval: 5 * time.Second, Timeout: 2 * time.Second, Rise: 2, Fall: 2}
+		n.Targets = append(n.Targets, Target{Tier: 1, Weight: 1, Probe: pt, ID: gossip.IDOf(pt)})
+	}
+	return n
+}
 
 // ep is an endpoint as ExternalDNS writes it; props are name=value pairs
 // of webhook/ properties.
@@ -40,16 +57,16 @@ func ep(name, typ string, targets []string, props ...string) records.Endpoint {
 // "name NAME POLICY max=N ttl=T" followed by one "  target OWNER ADDR
 // tier=N weight=N region=R shared VKEY" per target, then "rr NAME TYPE
 // DATA" for every record of the zones that is not the zone file's.
-func mergeSummary(names []*nameConfig, zones [][]string) []string {
+func mergeSummary(names []*Name, zones [][]string) []string {
 	var out []string
 	for _, n := range names {
-		out = append(out, fmt.Sprintf("name %s %s max=%d ttl=%d", n.fqdn, n.policy.Name(), n.maxAnswers, n.ttl))
-		for _, t := range n.targets {
-			owner := t.owner
+		out = append(out, fmt.Sprintf("name %s %s max=%d ttl=%d", n.FQDN, n.Policy.Name(), n.MaxAnswers, n.TTL))
+		for _, t := range n.Targets {
+			owner := t.Owner
 			if owner == "" {
 				owner = "corefile"
 			}
-			out = append(out, fmt.Sprintf("  target %s %s tier=%d weight=%d region=%q shared=%v vkey=%q", owner, t.probe.Addr, t.tier, t.weight, t.region, t.shared, t.vkey))
+			out = append(out, fmt.Sprintf("  target %s %s tier=%d weight=%d region=%q shared=%v vkey=%q", owner, t.Probe.Addr, t.Tier, t.Weight, t.Region, t.Shared, t.VKey))
 		}
 	}
 	for _, z := range zones {
@@ -62,13 +79,13 @@ func TestMergeRecords(t *testing.T) {
 	check := "check=tcp {addr}:443"
 	cases := []struct {
 		name     string
-		corefile string // inside the healthdns block, after zonefile
+		corefile []*Name // the Corefile's names
 		owners   map[string][]records.Endpoint
 		want     []string
 	}{
 		{
 			name:     "no records: the Corefile's names as they are",
-			corefile: "name app {\ntarget 192.0.2.1 check tcp 192.0.2.1:80\n}",
+			corefile: []*Name{corefileName("app.example.org.", policy.Default(), 0, "192.0.2.1")},
 			want: []string{
 				"name app.example.org. roundrobin max=0 ttl=30",
 				`  target corefile 192.0.2.1 tier=1 weight=1 region="" shared=false vkey=""`,
@@ -89,7 +106,7 @@ func TestMergeRecords(t *testing.T) {
 		},
 		{
 			name:     "a name block of the same name keeps its policy; records' targets get its own verdicts",
-			corefile: "name web {\npolicy weighted\nmax-answers 2\ntarget 192.0.2.1 check tcp 192.0.2.1:80\n}",
+			corefile: []*Name{corefileName("web.example.org.", policy.Weighted, 2, "192.0.2.1")},
 			owners: map[string][]records.Endpoint{
 				"eu": {ep("web.example.org", "A", []string{"192.0.2.1", "192.0.2.20"}, check, "policy=priority", "weight=5")},
 			},
@@ -181,24 +198,22 @@ func TestMergeRecords(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			zf := writeZone(t, mergeZone)
-			c := caddy.NewTestController("dns", "healthdns example.org {\nzonefile "+zf+"\n"+tc.corefile+"\n}")
-			cfg, err := parse(c)
+			d, err := zone.Parse(strings.NewReader(mergeZone), "merge.zone", "example.org.")
 			if err != nil {
-				t.Fatalf("parse: %v", err)
+				t.Fatal(err)
 			}
+			cfg := Config{Zones: []*zone.Data{d}, Names: tc.corefile, TTL: 30, Timing: Timing{Interval: 5 * time.Second, Timeout: 2 * time.Second, Rise: 2, Fall: 2}}
 			st := records.Memory(records.Options{})
 			for owner, eps := range tc.owners {
 				if _, err := st.Apply(owner, records.Changes{Create: eps}); err != nil {
 					t.Fatalf("apply %s: %v", owner, err)
 				}
 			}
-			h := newHandler(cfg, probe.NewPool())
-			names, zones := h.withRecords(st.State())
+			names, zones := Merge(cfg, st.State())
 			var extra []string
 			for _, z := range zones {
 				var orig map[string]map[uint16][]dns.RR
-				for _, d := range cfg.zones {
+				for _, d := range cfg.Zones {
 					if d.Origin == z.Origin {
 						orig = d.Names
 					}
@@ -221,5 +236,38 @@ func TestMergeRecords(t *testing.T) {
 				t.Errorf("merged:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
 		})
+	}
+}
+
+// A Merger that keeps each owner's part answers as the pure Merge does
+// after an owner's records change, and its verdict groups follow.
+func TestMergerFollowsChanges(t *testing.T) {
+	d, err := zone.Parse(strings.NewReader(mergeZone), "merge.zone", "example.org.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Zones: []*zone.Data{d}, TTL: 30, Timing: Timing{Interval: 5 * time.Second, Timeout: 2 * time.Second, Rise: 2, Fall: 2}}
+	st := records.Memory(records.Options{})
+	m := New(cfg)
+	check := "check=tcp {addr}:443"
+	steps := []records.Changes{
+		{Create: []records.Endpoint{ep("a.example.org", "A", []string{"192.0.2.1"}, check)}},
+		{UpdateOld: []records.Endpoint{ep("a.example.org", "A", []string{"192.0.2.1"}, check)},
+			UpdateNew: []records.Endpoint{ep("a.example.org", "A", []string{"192.0.2.2", "192.0.2.3"}, check)}},
+		{Delete: []records.Endpoint{ep("a.example.org", "A", []string{"192.0.2.2", "192.0.2.3"}, check)}},
+	}
+	wantGroups := []int{1, 2, 0}
+	for i, c := range steps {
+		if _, err := st.Apply("eu", c); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		gotNames, _ := m.Merge(st.State())
+		wantNames, _ := Merge(cfg, st.State())
+		if got, want := mergeSummary(gotNames, nil), mergeSummary(wantNames, nil); !slices.Equal(got, want) {
+			t.Errorf("step %d: Merger:\n%s\nMerge:\n%s", i, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if len(m.Groups()) != wantGroups[i] {
+			t.Errorf("step %d: %d verdict groups, want %d", i, len(m.Groups()), wantGroups[i])
+		}
 	}
 }
