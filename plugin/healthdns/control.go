@@ -1,7 +1,6 @@
 package healthdns
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,25 +38,18 @@ type controlConfig struct {
 // status listener is.
 type controlServer struct {
 	srv    *http.Server
-	refs   int
 	source atomic.Pointer[HealthDNS]
 }
 
-var (
-	controlMu      sync.Mutex
-	controlServers = map[string]*controlServer{}
-)
+var controlServers registry[string, *controlServer]
 
 func acquireControl(addr string, h *HealthDNS) error {
-	controlMu.Lock()
-	defer controlMu.Unlock()
-	s := controlServers[addr]
-	if s == nil {
+	_, err := controlServers.acquire(addr, func() (*controlServer, error) {
 		ln, err := listen.Listen("control", addr, controlLimits)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		s = &controlServer{}
+		s := &controlServer{}
 		s.srv = listen.Server(http.HandlerFunc(s.serve), controlLimits)
 		s.srv.MaxHeaderBytes = 16 << 10
 		go func() {
@@ -66,30 +57,19 @@ func acquireControl(addr string, h *HealthDNS) error {
 				log.Errorf("control listener %s: %v", addr, err)
 			}
 		}()
-		controlServers[addr] = s
 		log.Infof("control API on %s (healthdns-agent drain -server http://%s)", ln.Addr(), ln.Addr())
-	}
-	s.refs++
-	s.source.Store(h)
-	return nil
+		return s, nil
+	}, func(s *controlServer, _ bool) { s.source.Store(h) })
+	return err
 }
 
 func releaseControl(addr string, h *HealthDNS) {
-	controlMu.Lock()
-	defer controlMu.Unlock()
-	s := controlServers[addr]
-	if s == nil {
-		return
-	}
-	s.refs--
-	s.source.CompareAndSwap(h, nil)
-	if s.refs > 0 {
-		return
-	}
-	delete(controlServers, addr)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	s.srv.Shutdown(ctx)
+	controlServers.release(addr, func(s *controlServer, last bool) {
+		s.source.CompareAndSwap(h, nil)
+		if last {
+			shutdown(s.srv)
+		}
+	})
 }
 
 // controlLimits: a few operators and scripts; the bound keeps clients

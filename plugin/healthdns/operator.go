@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -335,25 +334,18 @@ func fallbackString(n *nameConfig) string {
 // closes during a reload.
 type statusServer struct {
 	srv    *http.Server
-	refs   int
 	source atomic.Pointer[HealthDNS]
 }
 
-var (
-	statusMu      sync.Mutex
-	statusServers = map[string]*statusServer{}
-)
+var statusServers registry[string, *statusServer]
 
 func acquireStatus(addr string, h *HealthDNS) error {
-	statusMu.Lock()
-	defer statusMu.Unlock()
-	s := statusServers[addr]
-	if s == nil {
+	_, err := statusServers.acquire(addr, func() (*statusServer, error) {
 		ln, err := listen.Listen("status", addr, listen.Default)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		s = &statusServer{}
+		s := &statusServer{}
 		s.srv = listen.Server(status.Handler(func() *status.Document {
 			if src := s.source.Load(); src != nil {
 				return src.document("")
@@ -365,27 +357,24 @@ func acquireStatus(addr string, h *HealthDNS) error {
 				log.Errorf("status listener %s: %v", addr, err)
 			}
 		}()
-		statusServers[addr] = s
-	}
-	s.refs++
-	s.source.Store(h)
-	return nil
+		return s, nil
+	}, func(s *statusServer, _ bool) { s.source.Store(h) })
+	return err
 }
 
 func releaseStatus(addr string, h *HealthDNS) {
-	statusMu.Lock()
-	defer statusMu.Unlock()
-	s := statusServers[addr]
-	if s == nil {
-		return
-	}
-	s.refs--
-	s.source.CompareAndSwap(h, nil)
-	if s.refs > 0 {
-		return
-	}
-	delete(statusServers, addr)
+	statusServers.release(addr, func(s *statusServer, last bool) {
+		s.source.CompareAndSwap(h, nil)
+		if last {
+			shutdown(s.srv)
+		}
+	})
+}
+
+// shutdown closes a listener that no instance holds any more, giving
+// requests under way a moment to finish.
+func shutdown(srv *http.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	s.srv.Shutdown(ctx)
+	srv.Shutdown(ctx)
 }

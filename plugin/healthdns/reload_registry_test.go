@@ -1,0 +1,110 @@
+package healthdns
+
+import (
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+)
+
+// freeAddrOn returns a free TCP address on ip, of this helper's block.
+func freeAddrOn(t *testing.T, ip string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// statusCode GETs url and returns its status, 0 if nothing answers.
+func statusCode(url string) int {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// A reload acquires the status and control listeners before the old
+// instance releases them: they keep answering, from the new instance,
+// and close only when the last instance lets go.
+func TestListenersOutliveReload(t *testing.T) {
+	for _, l := range []struct {
+		what    string
+		acquire func(string, *HealthDNS) error
+		release func(string, *HealthDNS)
+		path    string
+		served  int // the answer while an instance holds it
+	}{
+		{"status", acquireStatus, releaseStatus, "/status", http.StatusOK},
+		{"control", acquireControl, releaseControl, "/v1/overrides", http.StatusOK},
+	} {
+		t.Run(l.what, func(t *testing.T) {
+			addr := freeAddrOn(t, "127.0.7.1")
+			cfg := &config{control: &controlConfig{insecure: true}}
+			old, cur := newHandler(cfg, probe.NewPool()), newHandler(cfg, probe.NewPool())
+			url := "http://" + addr + l.path
+			if err := l.acquire(addr, old); err != nil {
+				t.Fatal(err)
+			}
+			if got := statusCode(url); got != l.served {
+				t.Fatalf("held by one instance: %d, want %d", got, l.served)
+			}
+			if err := l.acquire(addr, cur); err != nil {
+				t.Fatalf("second acquire (a reload): %v", err)
+			}
+			l.release(addr, old)
+			if got := statusCode(url); got != l.served {
+				t.Fatalf("after the old instance let go: %d, want %d", got, l.served)
+			}
+			l.release(addr, cur)
+			if got := statusCode(url); got != 0 {
+				t.Fatalf("after the last release: %d, want the port closed", got)
+			}
+			// The address is free again: a new server can take it.
+			if err := l.acquire(addr, cur); err != nil {
+				t.Fatalf("acquire after close: %v", err)
+			}
+			l.release(addr, cur)
+		})
+	}
+}
+
+// The registry opens a key once, counts its holders, forgets a failed
+// open, and closes on the last release only.
+func TestRegistry(t *testing.T) {
+	var r registry[string, *int]
+	opens, closes := 0, 0
+	open := func() (*int, error) { opens++; v := opens; return &v, nil }
+	var opened []bool
+	use := func(_ *int, o bool) { opened = append(opened, o) }
+	a, _ := r.acquire("k", open, use)
+	b, _ := r.acquire("k", open, use)
+	if a != b || opens != 1 || len(opened) != 2 || !opened[0] || opened[1] {
+		t.Fatalf("two acquires: same value %v, %d opens, opened %v; want one open, the second reusing it", a == b, opens, opened)
+	}
+	done := func(_ *int, last bool) {
+		if last {
+			closes++
+		}
+	}
+	r.release("k", done)
+	if closes != 0 || r.len() != 1 {
+		t.Fatalf("one of two released: %d closes, %d keys", closes, r.len())
+	}
+	r.release("k", done)
+	r.release("k", done) // not held: nothing happens
+	if closes != 1 || r.len() != 0 {
+		t.Fatalf("both released: %d closes, %d keys; want 1, 0", closes, r.len())
+	}
+	if _, err := r.acquire("bad", func() (*int, error) { return nil, net.ErrClosed }, nil); err != net.ErrClosed || r.len() != 0 {
+		t.Fatalf("failed open: %v, %d keys; want its error and nothing held", err, r.len())
+	}
+}
