@@ -24,8 +24,7 @@ import (
 // answers 503 with the reason, status says why, and the store is tried
 // again until it opens.
 type storeRef struct {
-	dir  string
-	refs int
+	dir string
 
 	mu    sync.Mutex // guards the fields below
 	store *records.Store
@@ -39,14 +38,12 @@ type webhookRef struct {
 	srv    *webhook.Server
 	hook   *webhook.Webhook
 	cfg    webhookConfig
-	refs   int
 	cancel func()
 }
 
 var (
-	recordsMu sync.Mutex
-	stores    = map[string]*storeRef{}
-	webhooks  = map[string]*webhookRef{}
+	stores   registry[string, *storeRef]
+	webhooks registry[string, *webhookRef]
 )
 
 // Retries of a store that could not be opened.
@@ -57,22 +54,18 @@ const (
 
 // acquireStore returns the store of dir, open or being retried.
 func acquireStore(dir string) *storeRef {
-	recordsMu.Lock()
-	defer recordsMu.Unlock()
-	if r := stores[dir]; r != nil {
-		r.refs++
-		return r
-	}
-	r := &storeRef{dir: dir, refs: 1, subs: map[int]func(*records.Store){}, stop: make(chan struct{})}
-	st, err := records.Open(dir, records.Options{Logf: logf})
-	if err != nil {
-		r.err = err
-		log.Errorf("data %s: the record store is not open: %v. DNS serves the zone and the Corefile's names (and records from peers), the webhook answers 503; trying again every %s to %s", dir, err, storeRetry, storeRetryMax)
-		go r.retry()
-	} else {
-		r.store = st
-	}
-	stores[dir] = r
+	r, _ := stores.acquire(dir, func() (*storeRef, error) {
+		r := &storeRef{dir: dir, subs: map[int]func(*records.Store){}, stop: make(chan struct{})}
+		st, err := records.Open(dir, records.Options{Logf: logf})
+		if err != nil {
+			r.err = err
+			log.Errorf("data %s: the record store is not open: %v. DNS serves the zone and the Corefile's names (and records from peers), the webhook answers 503; trying again every %s to %s", dir, err, storeRetry, storeRetryMax)
+			go r.retry()
+		} else {
+			r.store = st
+		}
+		return r, nil
+	}, nil)
 	return r
 }
 
@@ -148,14 +141,10 @@ func (r *storeRef) onOpen(f func(*records.Store)) (cancel func()) {
 }
 
 func releaseStore(dir string) {
-	recordsMu.Lock()
-	defer recordsMu.Unlock()
-	r := stores[dir]
-	if r == nil {
-		return
-	}
-	if r.refs--; r.refs == 0 {
-		delete(stores, dir)
+	stores.release(dir, func(r *storeRef, last bool) {
+		if !last {
+			return
+		}
 		r.mu.Lock()
 		close(r.stop)
 		st := r.store
@@ -163,55 +152,51 @@ func releaseStore(dir string) {
 		if st != nil {
 			st.Close()
 		}
-	}
+	})
 }
 
 func acquireWebhook(wc *webhookConfig, ref *storeRef, origins []string) (*webhook.Webhook, error) {
-	recordsMu.Lock()
-	defer recordsMu.Unlock()
-	if r := webhooks[wc.addr]; r != nil {
-		if r.cfg.owner != wc.owner || r.cfg.healthAddr != wc.healthAddr || fmt.Sprint(r.cfg.defaults) != fmt.Sprint(wc.defaults) {
+	r, err := webhooks.acquire(wc.addr, func() (*webhookRef, error) {
+		filter, err := records.NewFilter(origins, nil)
+		if err != nil {
+			return nil, err
+		}
+		w, err := webhook.New(nil, webhook.Config{Owner: wc.owner, Filter: filter, Defaults: wc.defaults, CheckNetworks: wc.checkNetworks, Logf: logf})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := ref.get(); err != nil {
+			w.Unavailable(err)
+		}
+		cancel := ref.onOpen(w.Attach)
+		srv, err := webhook.Listen(w, wc.addr, wc.healthAddr, prometheus.DefaultGatherer)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		log.Infof("webhook for owner %s on %s (ExternalDNS --webhook-provider-url=http://%s)", wc.owner, srv.Addr(), srv.Addr())
+		return &webhookRef{srv: srv, hook: w, cfg: *wc, cancel: cancel}, nil
+	}, func(r *webhookRef, opened bool) {
+		if !opened && (r.cfg.owner != wc.owner || r.cfg.healthAddr != wc.healthAddr || fmt.Sprint(r.cfg.defaults) != fmt.Sprint(wc.defaults)) {
 			log.Warningf("webhook %s: owner, health and defaults changes take effect on restart, not reload", wc.addr)
 		}
-		r.refs++
-		return r.hook, nil
-	}
-	filter, err := records.NewFilter(origins, nil)
+	})
 	if err != nil {
 		return nil, err
 	}
-	w, err := webhook.New(nil, webhook.Config{Owner: wc.owner, Filter: filter, Defaults: wc.defaults, CheckNetworks: wc.checkNetworks, Logf: logf})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := ref.get(); err != nil {
-		w.Unavailable(err)
-	}
-	cancel := ref.onOpen(w.Attach)
-	srv, err := webhook.Listen(w, wc.addr, wc.healthAddr, prometheus.DefaultGatherer)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	log.Infof("webhook for owner %s on %s (ExternalDNS --webhook-provider-url=http://%s)", wc.owner, srv.Addr(), srv.Addr())
-	webhooks[wc.addr] = &webhookRef{srv: srv, hook: w, cfg: *wc, refs: 1, cancel: cancel}
-	return w, nil
+	return r.hook, nil
 }
 
 func releaseWebhook(addr string) {
-	recordsMu.Lock()
-	defer recordsMu.Unlock()
-	r := webhooks[addr]
-	if r == nil {
-		return
-	}
-	if r.refs--; r.refs == 0 {
-		delete(webhooks, addr)
+	webhooks.release(addr, func(r *webhookRef, last bool) {
+		if !last {
+			return
+		}
 		r.cancel()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		r.srv.Shutdown(ctx)
-	}
+	})
 }
 
 // logf routes the records and webhook packages' "[LEVEL] healthdns ..."

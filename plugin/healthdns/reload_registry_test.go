@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+	"github.com/healthdns/healthdns/plugin/healthdns/records"
 )
 
 // freeAddrOn returns a free TCP address on ip, of this helper's block.
@@ -106,5 +107,54 @@ func TestRegistry(t *testing.T) {
 	}
 	if _, err := r.acquire("bad", func() (*int, error) { return nil, net.ErrClosed }, nil); err != net.ErrClosed || r.len() != 0 {
 		t.Fatalf("failed open: %v, %d keys; want its error and nothing held", err, r.len())
+	}
+}
+
+// A record store and its webhook outlive a reload the same way: the
+// store stays open (its lock held) and the webhook answers until the last
+// instance lets go; then the data directory can be opened again.
+func TestStoreAndWebhookOutliveReload(t *testing.T) {
+	dir := t.TempDir()
+	addr := freeAddrOn(t, "127.0.7.2")
+	wc := &webhookConfig{addr: addr, owner: "eu", defaults: []records.Property{{Name: records.PropCheck, Value: "tcp {addr}:443"}}}
+	url := "http://" + addr + "/"
+	var refs []*storeRef
+	for range 2 { // the old instance, then the new one of a reload
+		ref := acquireStore(dir)
+		if _, err := ref.get(); err != nil {
+			t.Fatalf("store: %v", err)
+		}
+		if _, err := acquireWebhook(wc, ref, []string{"example.org."}); err != nil {
+			t.Fatalf("webhook: %v", err)
+		}
+		refs = append(refs, ref)
+	}
+	if refs[0] != refs[1] {
+		t.Fatal("a reload opened the store a second time")
+	}
+	releaseWebhook(addr)
+	releaseStore(dir)
+	if got := statusCode(url); got != http.StatusOK {
+		t.Fatalf("webhook after the old instance let go: %d, want 200", got)
+	}
+	st, err := refs[1].get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Apply("eu", records.Changes{Create: []records.Endpoint{{DNSName: "a.example.org", RecordType: "A", Targets: []string{"192.0.2.1"}}}}); err != nil {
+		t.Fatalf("store after the old instance let go: %v", err)
+	}
+	releaseWebhook(addr)
+	releaseStore(dir)
+	if got := statusCode(url); got != 0 {
+		t.Fatalf("webhook after the last release: %d, want the port closed", got)
+	}
+	again, err := records.Open(dir, records.Options{})
+	if err != nil {
+		t.Fatalf("the data directory after the last release: %v", err)
+	}
+	defer again.Close()
+	if n := len(again.State().Owners()); n != 1 {
+		t.Fatalf("reopened store has %d owners, want 1", n)
 	}
 }
