@@ -57,7 +57,6 @@ type member struct {
 	node      *gossip.Node
 	collector *gossip.Collector
 	cfg       clusterConfig
-	refs      int
 	synced    bool
 
 	mu         sync.Mutex
@@ -72,10 +71,7 @@ type member struct {
 	saveFailed bool
 }
 
-var (
-	membersMu sync.Mutex
-	members   = map[string]*member{}
-)
+var members registry[string, *member]
 
 func memberKey(cc *clusterConfig) string {
 	return net.JoinHostPort(cc.gossip.BindAddr, strconv.Itoa(cc.gossip.BindPort))
@@ -86,19 +82,23 @@ func memberKey(cc *clusterConfig) string {
 // exchange with a peer (cold start) before the server answers. dataDir,
 // if not "", keeps the voters it has heard (see roster).
 func acquireMember(cc *clusterConfig, dataDir string) (*member, error) {
-	membersMu.Lock()
-	defer membersMu.Unlock()
-	k := memberKey(cc)
-	if m := members[k]; m != nil {
+	return members.acquire(memberKey(cc), func() (*member, error) { return startMember(cc, dataDir) }, func(m *member, opened bool) {
+		if opened {
+			return
+		}
 		if m.cfg.gossip.Name != cc.gossip.Name || m.cfg.gossip.KeyFile != cc.gossip.KeyFile || m.cfg.gossip.Label != cc.gossip.Label {
 			log.Warningf("cluster: name, keyfile and label changes take effect on restart, not reload")
 		}
 		if m.cfg.clients != cc.clients || m.cfg.maxClients != cc.maxClients {
 			log.Warningf("cluster: clients and max-clients changes take effect on restart, not reload")
 		}
-		m.refs++
-		return m, nil
-	}
+	})
+}
+
+// startMember starts and joins the gossip node of cc (under the
+// registry's lock, as acquireMember holds it).
+func startMember(cc *clusterConfig, dataDir string) (*member, error) {
+	k := memberKey(cc)
 	cfg := cc.gossip
 	cfg.LogOutput = memberlistLog{}
 	cfg.DurableRecords = dataDir != ""
@@ -121,13 +121,12 @@ func acquireMember(cc *clusterConfig, dataDir string) (*member, error) {
 	if err := prometheus.DefaultRegisterer.Register(collector); err != nil {
 		log.Warningf("cluster: gossip metrics not registered: %v", err)
 	}
-	m := &member{node: n, collector: collector, cfg: *cc, refs: 1, catalogs: map[*HealthDNS][]gossip.CatalogTarget{}, observed: map[*HealthDNS]map[gossip.TargetID]observer.Probed{}}
+	m := &member{node: n, collector: collector, cfg: *cc, catalogs: map[*HealthDNS][]gossip.CatalogTarget{}, observed: map[*HealthDNS]map[gossip.TargetID]observer.Probed{}}
 	r, err := loadRoster(dataDir, n.Name(), cc.forgetAfter)
 	if err != nil {
 		log.Warningf("cluster: %v", err)
 	}
 	m.roster = r
-	members[k] = m
 	m.coldStart()
 	m.logRule()
 	return m, nil
@@ -208,18 +207,9 @@ func (m *member) release(h *HealthDNS) {
 	delete(m.catalogs, h)
 	delete(m.observed, h)
 	m.mu.Unlock()
-	membersMu.Lock()
-	m.refs--
-	last := m.refs == 0
-	if last {
-		for k, v := range members {
-			if v == m {
-				delete(members, k)
-			}
-		}
-	}
-	membersMu.Unlock()
-	if last {
+	last := false
+	members.release(memberKey(&m.cfg), func(_ *member, l bool) { last = l })
+	if last { // leaving takes seconds: not under the registry's lock
 		m.mu.Lock()
 		if m.recordSync != nil {
 			m.recordSync()

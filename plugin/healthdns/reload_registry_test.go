@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns/caddy"
+
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
 )
@@ -157,4 +159,42 @@ func TestStoreAndWebhookOutliveReload(t *testing.T) {
 	if n := len(again.State().Owners()); n != 1 {
 		t.Fatalf("reopened store has %d owners, want 1", n)
 	}
+}
+
+// The gossip node outlives a reload too: the new instance gets the same
+// node, which leaves the cluster only on the last release, after which
+// its address can be bound again.
+func TestMemberOutlivesReload(t *testing.T) {
+	addr := freeAddrOn(t, "127.0.7.3")
+	c := caddy.NewTestController("dns", "cluster {\nname s1\nbind "+addr+"\ninsecure\n}")
+	c.Next()
+	cc, err := parseCluster(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, cur := &HealthDNS{}, &HealthDNS{}
+	a, err := acquireMember(cc, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := acquireMember(cc, "")
+	if err != nil {
+		t.Fatalf("second acquire (a reload): %v", err)
+	}
+	if a != b {
+		t.Fatal("a reload started a second gossip node")
+	}
+	a.release(old)
+	if n := len(b.node.Members()); n != 1 {
+		t.Fatalf("after the old instance let go the node knows %d members, want itself", n)
+	}
+	b.release(cur)
+	if members.len() != 0 {
+		t.Fatalf("%d members held after the last release", members.len())
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the gossip address after the last release: %v", err)
+	}
+	ln.Close()
 }
