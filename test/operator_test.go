@@ -455,7 +455,7 @@ func TestOperatorView(t *testing.T) {
 			t.Errorf("%s observed by %v, want %v", tg.Address, obs, observers)
 		} else if !slices.Equal(obs, observers) && len(bugs) == 0 {
 			bugs = append(bugs, fmt.Sprintf("/status lists %s's observations in the order %v, but status/README.md and model.go promise them "+
-				"sorted by observer (%v): plugin/healthdns/operator.go document() appends the server's own observation first, then the "+
+				"sorted by observer (%v): plugin/healthdns/status.go document() appends the server's own observation first, then the "+
 				"other views. Fix: sort st.Observations by Observer before appending st to sn.Targets.", tg.Address, obs, observers))
 		}
 	}

@@ -4,14 +4,10 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
-	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
-	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
+	"github.com/healthdns/healthdns/plugin/healthdns/recordmerge"
 	"github.com/healthdns/healthdns/plugin/healthdns/zone"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults an operator gets without saying anything.
@@ -60,61 +56,20 @@ type timing struct {
 	rise, fall        int
 }
 
-type nameConfig struct {
-	fqdn       string
-	ttl        uint32
-	policy     policy.Policy
-	maxAnswers int
-	minHealthy int
-	fallback   snapshot.FallbackKind
-	fixed      []netip.Addr
-	quorum     health.Quorum
-	targets    []targetConfig
-	// order is the name's own order (geo), as written: one chain for
-	// every client region, and chains for some; geo is it built.
-	order      []string
-	orderFor   map[string][]string
-	geo        *policy.Geo
-	stickyBits [2]int
-}
-
-type targetConfig struct {
-	owner        string // "" for targets of the Corefile
-	tier, weight int
-	region       string // "" for none
-	probe        probe.Target
-	id           gossip.TargetID // the target's name on the wire
-	// key and vkey cache probe.Key and verdictKey for records' targets,
-	// of which there may be hundreds of thousands; "" to compute them.
-	key, vkey string
-	// shared marks a target of a name that only records define: its
-	// verdict is that of its address and check under the name's quorum,
-	// shared by every such name (vkey is the group's), since it cannot
-	// differ between them; one question a group, not one a name.
-	shared bool
-	// gauge is its targetHealthy gauge, looked up once, and set its last
-	// value (0 not yet, 1 down, 2 up).
-	gauge prometheus.Gauge
-	set   int8
-}
-
-// probeKey is t.probe.Key(), cached when it can be.
-func (t targetConfig) probeKey() string {
-	if t.key != "" {
-		return t.key
-	}
-	return t.probe.Key()
-}
+type (
+	nameConfig   = recordmerge.Name
+	targetConfig = recordmerge.Target
+)
 
 // probeTargets lists every target of the config once.
 func (c *config) probeTargets() []probe.Target {
 	seen := map[string]bool{}
 	var out []probe.Target
 	for _, n := range c.names {
-		for _, t := range n.targets {
-			if k := t.probe.Key(); !seen[k] {
+		for _, t := range n.Targets {
+			if k := t.Probe.Key(); !seen[k] {
 				seen[k] = true
-				out = append(out, t.probe)
+				out = append(out, t.Probe)
 			}
 		}
 	}
@@ -125,8 +80,8 @@ func (c *config) probeTargets() []probe.Target {
 func (c *config) maxTimeout() time.Duration {
 	d := c.timing.timeout // targets from records use the block's timing
 	for _, n := range c.names {
-		for _, t := range n.targets {
-			d = max(d, t.probe.Timeout)
+		for _, t := range n.Targets {
+			d = max(d, t.Probe.Timeout)
 		}
 	}
 	return d

@@ -1,7 +1,6 @@
 package healthdns
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -11,14 +10,9 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coredns/caddy"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/listen"
 	"github.com/healthdns/healthdns/plugin/healthdns/override"
@@ -40,99 +34,22 @@ type controlConfig struct {
 	insecure bool
 }
 
-// minTokenLen keeps tokens out of guessing range.
-const minTokenLen = 16
-
-// parseControl reads the control line and block; the cursor is on
-// "control".
-func parseControl(c *caddy.Controller, root string) (*controlConfig, error) {
-	if !c.NextArg() {
-		return nil, c.Errf("control: want one listen address, like control 127.0.0.1:8054 { tokenfile FILE }")
-	}
-	addr := c.Val()
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return nil, c.Errf("control %q: want a listen address like 127.0.0.1:8054", addr)
-	}
-	cc := &controlConfig{addr: addr}
-	tokens := 0
-	needs := "control: needs tokenfile FILE: the control API changes what every server answers (write insecure to run it without, on a trusted network only)"
-	if !c.NextArg() {
-		return nil, c.Err(needs + ", in a block: control ADDR { tokenfile FILE }")
-	}
-	if c.Val() != "{" {
-		return nil, c.Errf("control: want { at the end of the line")
-	}
-	for {
-		if !c.Next() {
-			return nil, c.Err("control: missing }")
-		}
-		key := c.Val()
-		if key == "}" {
-			break
-		}
-		rest := c.RemainingArgs()
-		switch key {
-		case "tokenfile":
-			if len(rest) != 1 {
-				return nil, c.Errf("control tokenfile: want one file")
-			}
-			path := rest[0]
-			if !filepath.IsAbs(path) && root != "" {
-				path = filepath.Join(root, path)
-			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return nil, c.Errf("control tokenfile: %v", err)
-			}
-			tok := strings.TrimSpace(string(b))
-			if len(tok) < minTokenLen || strings.ContainsAny(tok, " \t\r\n") {
-				return nil, c.Errf("control tokenfile %s: want one token of at least %d characters without spaces (e.g. openssl rand -hex 32)", path, minTokenLen)
-			}
-			cc.token = sha256.Sum256([]byte(tok))
-			tokens++
-		case "insecure":
-			if len(rest) != 0 {
-				return nil, c.ArgErr()
-			}
-			cc.insecure = true
-		default:
-			return nil, c.Errf("control: unknown property %q (want tokenfile FILE or insecure)", key)
-		}
-	}
-	switch {
-	case tokens > 1:
-		return nil, c.Err("control: one tokenfile")
-	case tokens == 1 && cc.insecure:
-		return nil, c.Err("control: tokenfile or insecure, not both")
-	case tokens == 0 && !cc.insecure:
-		return nil, c.Err(needs)
-	}
-	return cc, nil
-}
-
 // controlServer is one control listener, shared across reloads as the
 // status listener is.
 type controlServer struct {
 	srv    *http.Server
-	refs   int
 	source atomic.Pointer[HealthDNS]
 }
 
-var (
-	controlMu      sync.Mutex
-	controlServers = map[string]*controlServer{}
-)
+var controlServers registry[string, *controlServer]
 
 func acquireControl(addr string, h *HealthDNS) error {
-	controlMu.Lock()
-	defer controlMu.Unlock()
-	s := controlServers[addr]
-	if s == nil {
+	_, err := controlServers.acquire(addr, func() (*controlServer, error) {
 		ln, err := listen.Listen("control", addr, controlLimits)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		s = &controlServer{}
+		s := &controlServer{}
 		s.srv = listen.Server(http.HandlerFunc(s.serve), controlLimits)
 		s.srv.MaxHeaderBytes = 16 << 10
 		go func() {
@@ -140,30 +57,19 @@ func acquireControl(addr string, h *HealthDNS) error {
 				log.Errorf("control listener %s: %v", addr, err)
 			}
 		}()
-		controlServers[addr] = s
 		log.Infof("control API on %s (healthdns-agent drain -server http://%s)", ln.Addr(), ln.Addr())
-	}
-	s.refs++
-	s.source.Store(h)
-	return nil
+		return s, nil
+	}, func(s *controlServer, _ bool) { s.source.Store(h) })
+	return err
 }
 
 func releaseControl(addr string, h *HealthDNS) {
-	controlMu.Lock()
-	defer controlMu.Unlock()
-	s := controlServers[addr]
-	if s == nil {
-		return
-	}
-	s.refs--
-	s.source.CompareAndSwap(h, nil)
-	if s.refs > 0 {
-		return
-	}
-	delete(controlServers, addr)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	s.srv.Shutdown(ctx)
+	controlServers.release(addr, func(s *controlServer, last bool) {
+		s.source.CompareAndSwap(h, nil)
+		if last {
+			shutdown(s.srv)
+		}
+	})
 }
 
 // controlLimits: a few operators and scripts; the bound keeps clients
@@ -284,11 +190,11 @@ func (h *HealthDNS) answerOf(e override.Entry, now time.Time) overrideAnswer {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, n := range h.names {
-		for _, t := range n.targets {
-			if e.Selector.Match(t.selectable(n.fqdn)) {
+		for _, t := range n.Targets {
+			if e.Selector.Match(selectable(&t, n.FQDN)) {
 				a.Matched++
 				if len(a.Targets) < maxListed {
-					a.Targets = append(a.Targets, n.fqdn+" "+t.probe.Addr.String())
+					a.Targets = append(a.Targets, n.FQDN+" "+t.Probe.Addr.String())
 				}
 			}
 		}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/caddy/caddyfile"
@@ -21,15 +20,10 @@ import (
 // it. One process takes each lock once, however many server blocks and
 // reloads use the address.
 
-type dnsLock struct {
-	f    *os.File
-	refs int
-}
-
-var (
-	dnsLocksMu sync.Mutex
-	dnsLocks   = map[string]*dnsLock{}
-)
+// dnsLocks are the locks this process holds, by key, each closed (its
+// flock dropped; the file stays, so the next process finds it) when the
+// last block and reload using it lets go.
+var dnsLocks registry[string, *os.File]
 
 // dnsLockKeys are the lock names of the addresses the server block
 // listens on: transport, host ("*" for every address) and port. Port 0
@@ -62,22 +56,24 @@ func dnsLockPath(key string) string {
 // d is the block's dispenser before parsing, for the line in the error.
 func lockDNS(c *caddy.Controller, d caddyfile.Dispenser) (release func(), err error) {
 	keys := dnsLockKeys(dnsserver.GetConfig(c))
-	dnsLocksMu.Lock()
-	defer dnsLocksMu.Unlock()
 	var taken []string
 	undo := func() {
 		for _, k := range taken {
-			unlockDNSLocked(k)
+			dnsLocks.release(k, func(f *os.File, last bool) {
+				if last {
+					f.Close()
+				}
+			})
 		}
 	}
 	for _, k := range keys {
-		if l := dnsLocks[k]; l != nil {
-			l.refs++
-			taken = append(taken, k)
-			continue
-		}
 		path := dnsLockPath(k)
-		f, holder, err := flockFile(path)
+		var holder string
+		_, err := dnsLocks.acquire(k, func() (*os.File, error) {
+			f, h, err := flockFile(path)
+			holder = h
+			return f, err
+		}, nil)
 		if err != nil {
 			if holder != "" {
 				undo()
@@ -91,26 +87,9 @@ func lockDNS(c *caddy.Controller, d caddyfile.Dispenser) (release func(), err er
 			log.Warningf("cannot lock the DNS address %s (%v): a second healthdns process on it would not be detected", k, err)
 			continue
 		}
-		dnsLocks[k] = &dnsLock{f: f, refs: 1}
 		taken = append(taken, k)
 	}
-	return func() {
-		dnsLocksMu.Lock()
-		defer dnsLocksMu.Unlock()
-		undo()
-	}, nil
-}
-
-func unlockDNSLocked(k string) {
-	l := dnsLocks[k]
-	if l == nil {
-		return
-	}
-	if l.refs--; l.refs > 0 {
-		return
-	}
-	delete(dnsLocks, k)
-	l.f.Close() // drops the flock; the file stays, so the next process finds it
+	return undo, nil
 }
 
 // flockFile locks path and writes this process's id into it; when another

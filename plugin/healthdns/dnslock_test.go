@@ -41,8 +41,8 @@ func TestDNSLock(t *testing.T) {
 	}
 	release()
 	again()
-	if len(dnsLocks) != 0 {
-		t.Fatalf("locks left: %v", dnsLocks)
+	if dnsLocks.len() != 0 {
+		t.Fatalf("locks left: %d", dnsLocks.len())
 	}
 
 	// Another holder: a separate open file description, as another

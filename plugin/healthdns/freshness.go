@@ -103,8 +103,8 @@ func (h *HealthDNS) evidenceOf(names []*nameConfig, views []gossip.ObserverView,
 	ev := evidence{probing: probing, cluster: h.member != nil, partitioned: h.judge.Partitioned()}
 	if probing {
 		for _, n := range names {
-			for _, t := range n.targets {
-				c := h.pool.Status(t.probe.Key()).Checked
+			for _, t := range n.Targets {
+				c := h.pool.Status(t.Probe.Key()).Checked
 				if !c.IsZero() && (ev.ownChecked.IsZero() || c.Before(ev.ownChecked)) {
 					ev.ownChecked = c
 				}

@@ -46,8 +46,8 @@ func FuzzSetupGeo(f *testing.F) {
 			}
 		}
 		for _, n := range cfg.names {
-			if n.geo == nil || len(n.geo.Chains) != len(cfg.regions)+1 {
-				t.Fatalf("%s: chains %v for regions %v", n.fqdn, n.geo, cfg.regions)
+			if n.Geo == nil || len(n.Geo.Chains) != len(cfg.regions)+1 {
+				t.Fatalf("%s: chains %v for regions %v", n.FQDN, n.Geo, cfg.regions)
 			}
 		}
 	})

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,10 +17,10 @@ import (
 	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/coredns/coredns/request"
 
-	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+	"github.com/healthdns/healthdns/plugin/healthdns/recordmerge"
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
 	"github.com/healthdns/healthdns/plugin/healthdns/status"
@@ -62,23 +60,20 @@ type HealthDNS struct {
 	statusHeld  bool
 	controlHeld bool
 	webhookHeld bool
-	names       []*nameConfig     // Corefile names with the records' targets merged in
-	staticKeys  map[string]bool   // probe keys of Corefile targets
-	dynamic     map[string]func() // probe keys of record targets -> release
-	warned      map[string]bool
-	fresh       freshness                       // guarded by mu
-	recCache    recordsCache                    // the last withRecords, reused while the records are the same
-	targetCache map[targetCacheKey]cachedTarget // records' probe targets by check and address
-	frags       map[string]*fragment            // each owner's part of the answers, by owner
-	gauges      map[nameAddr]prometheus.Gauge   // targetHealthy's series, looked up once
-	regionCtrs  regionCounters                  // region_answers_total's series
+	names       []*nameConfig                 // Corefile names with the records' targets merged in
+	staticKeys  map[string]bool               // probe keys of Corefile targets
+	dynamic     map[string]func()             // probe keys of record targets -> release
+	fresh       freshness                     // guarded by mu
+	merger      *recordmerge.Merger           // the records merged into cfg
+	gauges      map[nameAddr]prometheus.Gauge // targetHealthy's series, looked up once
+	regionCtrs  regionCounters                // region_answers_total's series
 
 	done chan struct{}
 	wg   sync.WaitGroup
 }
 
 func newHandler(cfg *config, p *probe.Pool) *HealthDNS {
-	h := &HealthDNS{cfg: cfg, pool: p, staticKeys: map[string]bool{}, dynamic: map[string]func(){}, warned: map[string]bool{}, names: cfg.names}
+	h := &HealthDNS{cfg: cfg, pool: p, staticKeys: map[string]bool{}, dynamic: map[string]func(){}, names: cfg.names}
 	h.fresh.window = freshnessWindow(cfg)
 	for _, t := range cfg.probeTargets() {
 		h.staticKeys[t.Key()] = true
@@ -86,6 +81,8 @@ func newHandler(cfg *config, p *probe.Pool) *HealthDNS {
 	for _, z := range cfg.zones {
 		h.origins = append(h.origins, z.Origin)
 	}
+	h.merger = recordmerge.New(recordmerge.Config{Zones: cfg.zones, Names: cfg.names, TTL: cfg.ttl, Geo: cfg.geo, Warnf: log.Warningf,
+		Timing: recordmerge.Timing{Interval: cfg.timing.interval, Timeout: cfg.timing.timeout, Rise: cfg.timing.rise, Fall: cfg.timing.fall}})
 	h.vs = verdictStateOf(h.origins)
 	h.mu, h.judge, h.history, h.lastGood = &h.vs.mu, h.vs.judge, h.vs.history, h.vs.lastGood
 	h.rebuild()
@@ -316,7 +313,7 @@ func (h *HealthDNS) start() error {
 				return plugin.Error(pluginName, err)
 			}
 			h.webhookHeld = true
-			w.SetServable(h.servable)
+			w.SetServable(h.merger.Servable)
 		}
 	}
 	var gossipChanges <-chan struct{}
@@ -371,8 +368,8 @@ func (h *HealthDNS) start() error {
 		h.mu.Lock()
 		var all []probe.Target
 		for _, n := range h.names {
-			for _, t := range n.targets {
-				all = append(all, t.probe)
+			for _, t := range n.Targets {
+				all = append(all, t.Probe)
 			}
 		}
 		h.mu.Unlock()
@@ -557,312 +554,4 @@ func (h *HealthDNS) stop() error {
 		h.storeRef = nil
 	}
 	return nil
-}
-
-// rebuild turns the current observations into verdicts and a new
-// snapshot. It returns the judge's next expiry (see health.Judge.Next).
-func (h *HealthDNS) rebuild() time.Time {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	now := time.Now()
-	probing := h.cfg.cluster == nil || h.cfg.cluster.probe
-	self := "self"
-	var views []gossip.ObserverView
-	voters := health.Voters{Known: 1}
-	h.voters = nil
-	obsHeard, obsKnown := 0, 0
-	if probing {
-		obsHeard, obsKnown = 1, 1
-	}
-	if h.member != nil {
-		self = h.member.node.Name()
-		voters, h.voters = h.member.voters(now)
-		for _, v := range h.member.node.Views() {
-			if v.Node == self {
-				continue // our own probes come straight from the pool
-			}
-			views = append(views, v)
-			if v.State == gossip.MemberLeft {
-				continue
-			}
-			obsKnown++
-			if v.Alive && !now.After(v.Heard.Add(v.Silence)) {
-				obsHeard++
-			}
-		}
-	}
-	names, zones := h.withRecordsCached(h.recordState())
-	h.names = names
-	h.syncTargets(names)
-	total, asked := 0, 0
-	for _, n := range names {
-		total += len(n.targets)
-		for _, t := range n.targets {
-			if !t.shared {
-				asked++
-			}
-		}
-	}
-	groups := h.recCache.groups
-	if !h.recCache.ok {
-		groups = nil
-	}
-	asked += len(groups)
-	qs := make([]health.Question, 0, asked)
-	perQ := len(views)
-	if probing {
-		perQ++
-	}
-	obs := make([]health.Observation, 0, asked*perQ) // one backing array for all
-	ask := func(key, probeKey string, id gossip.TargetID, quorum health.Quorum, interval, timeout time.Duration) {
-		q := health.Question{Key: key, Quorum: quorum}
-		start := len(obs)
-		if probing {
-			obs = append(obs, h.ownObservation(self, probeKey, interval, timeout))
-		}
-		for _, v := range views {
-			obs = append(obs, h.peerObservation(v, id, interval))
-		}
-		q.Obs = obs[start:len(obs):len(obs)]
-		qs = append(qs, q)
-	}
-	for _, n := range names {
-		for _, t := range n.targets {
-			if !t.shared {
-				ask(verdictKey(n, t), t.probeKey(), t.id, n.quorum, t.probe.Interval, t.probe.Timeout)
-			}
-		}
-	}
-	for _, g := range groups {
-		ask(g.vkey, g.key, g.id, g.quorum, g.interval, g.timeout)
-	}
-	changes, partitionMoved := h.judge.Round(now, qs, voters)
-	h.observersHeard, h.observersKnown = obsHeard, obsKnown
-	h.recordHistory(changes)
-	st := h.judge.Standing()
-	if partitionMoved {
-		h.vs.partitionSince = now.UTC()
-		if st.Partitioned {
-			log.Warningf("partition entered: hearing %d of %d voters (need %d); keeping the last verdicts", st.Heard, st.Known, st.Needed)
-		} else {
-			log.Infof("partition left: hearing %d of %d voters (need %d); verdicts follow the observers again", st.Heard, st.Known, st.Needed)
-		}
-	}
-	h.exportVoters(st)
-	if h.member != nil {
-		for _, c := range changes {
-			if c.From.State != health.Unknown {
-				name, addr, _ := strings.Cut(c.Key, " ")
-				addr, _, _ = strings.Cut(addr, "|")
-				log.Infof("verdict %s %s: %s -> %s: %s", name, addr, c.From.State, c.To.State, c.To.Reason)
-			}
-		}
-	}
-	byState := map[health.State]int{}
-	ovm := h.matcherFor(now)        // operators' overrides, on top of the verdicts
-	down := make([]int, len(names)) // targets down, by name
-	built := make([]snapshot.Name, 0, len(names))
-	targets := make([]snapshot.Target, 0, total) // one backing array for all
-	for ni, n := range names {
-		sn := snapshot.Name{
-			FQDN: n.fqdn, TTL: n.ttl, Policy: n.policy, MaxAnswers: n.maxAnswers, MinHealthy: n.minHealthy,
-			Fallback: n.fallback, Fixed: n.fixed, LastGood: h.lastGood[n.fqdn], Geo: n.geo, StickyBits: n.stickyBits,
-		}
-		start := len(targets)
-		for i := range n.targets {
-			t := &n.targets[i]
-			v := h.judge.Verdict(verdictKey(n, *t)).State
-			byState[v]++
-			if v == health.Down {
-				down[ni]++
-			}
-			up := v == health.Up
-			if set := int8(1) + int8(b2f(up)); t.set != set {
-				if t.gauge == nil {
-					t.gauge = h.targetGauge(n.fqdn, t.probe.Addr)
-				}
-				t.gauge.Set(b2f(up))
-				t.set = set
-			}
-			healthy, drained := h.applyOverride(ovm, n, t, up, now)
-			targets = append(targets, snapshot.Target{Addr: t.probe.Addr, Healthy: healthy, Tier: t.tier, Weight: t.weight, Region: t.region, Drained: drained})
-		}
-		sn.Targets = targets[start:len(targets):len(targets)]
-		built = append(built, sn)
-	}
-	h.endOverrideRound(now)
-	for _, st := range []health.State{health.Up, health.Down, health.Unknown} {
-		verdicts.WithLabelValues(st.String()).Set(float64(byState[st]))
-	}
-	prev := h.snap.Load()
-	s := snapshot.Build(prev, zones, built)
-	until := h.fresh.until(now, h.evidenceOf(names, views, probing))
-	states := make(map[string]string, len(built))
-	for i, sn := range built {
-		states[sn.FQDN] = nameState(sn, s.Dynamic(sn.FQDN), down[i])
-	}
-	h.exportNameStates(states)
-	if s == prev {
-		// Nothing to answer differently, but the deadline is renewed (on
-		// a copy: a published snapshot is never written).
-		h.snap.Store(s.Until(until, prev))
-		return earliest(h.judge.Next(), ovm.Next())
-	}
-	// The last healthy set, for the names that fall back to it.
-	lastGood := map[string]bool{}
-	for _, n := range names {
-		if n.fallback == snapshot.FallbackLastGood {
-			lastGood[n.fqdn] = true
-		}
-	}
-	s.EachName(func(d *snapshot.Dynamic) {
-		if !lastGood[d.Name] {
-			return
-		}
-		var good []netip.Addr
-		if d.A.Outcome == snapshot.Healthy {
-			good = d.A.Addrs
-		}
-		if d.AAAA.Outcome == snapshot.Healthy {
-			good = append(good[:len(good):len(good)], d.AAAA.Addrs...)
-		}
-		if len(good) > 0 && !slices.Equal(h.lastGood[d.Name], good) {
-			h.lastGood[d.Name] = slices.Clone(good)
-		}
-	})
-	h.snap.Store(s.Until(until, prev))
-	return earliest(h.judge.Next(), ovm.Next())
-}
-
-// earliest is the earlier of two times, zero meaning never.
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
-		return b
-	}
-	return a
-}
-
-// ownObservation is this server's own probe of t. It counts while the
-// probe runs on schedule: its last round within two intervals and a
-// timeout.
-func (h *HealthDNS) ownObservation(self, probeKey string, interval, timeout time.Duration) health.Observation {
-	ps := h.pool.Status(probeKey)
-	return health.Observation{Observer: self, State: ps.State, At: ps.Checked, Until: ps.Checked.Add(2*interval + timeout)}
-}
-
-// peerObservation is what another observer's view says of t. It stops
-// counting as soon as the observer is silent past its silence window
-// (dead, cut off, paused), and once its view is older than t's own check
-// timing allows: the view is dated by when the observer's probes last ran
-// on schedule, when t's result was at most an interval and a timeout old,
-// and it counts for one more interval and the gossip lag after (its
-// silence window). With stale set, the view counts for stale instead.
-func (h *HealthDNS) peerObservation(v gossip.ObserverView, id gossip.TargetID, interval time.Duration) health.Observation {
-	o := v.Observation(id)
-	until := v.LastHeard.Add(interval + v.Silence)
-	if cc := h.cfg.cluster; cc != nil && cc.stale > 0 {
-		until = v.LastHeard.Add(cc.stale)
-	}
-	if silent := v.Heard.Add(v.Silence); silent.Before(until) {
-		until = silent
-	}
-	o.Until = until
-	return o
-}
-
-// exportVoters sets the partition and voter metrics.
-func (h *HealthDNS) exportVoters(st health.Standing) {
-	partitioned.Set(b2f(st.Partitioned))
-	votersHeard.Set(float64(st.Heard))
-	votersKnown.Set(float64(st.Known))
-	votersNeeded.Set(float64(st.Needed))
-	pendingVerdicts.Set(float64(h.judge.Pendings()))
-	if h.member == nil {
-		return
-	}
-	roles := map[string]string{}
-	for _, v := range h.voters {
-		roles[v.name] = v.role
-		voterHeard.WithLabelValues(v.name, v.role).Set(b2f(v.state == "self" || v.state == "heard"))
-	}
-	for k, role := range h.vs.exported {
-		if roles[k] != role { // forgotten, or its role changed
-			voterHeard.DeleteLabelValues(k, role)
-			delete(h.vs.exported, k)
-		}
-	}
-	for _, v := range h.voters {
-		h.vs.exported[v.name] = v.role
-	}
-}
-
-// verdictState is what a server block's verdicts carry from one instance
-// to the next across reloads.
-type verdictState struct {
-	mu             sync.Mutex
-	judge          *health.Judge
-	history        map[string][]status.Change
-	lastGood       map[string][]netip.Addr
-	partitionSince time.Time
-	exported       map[string]string // voter -> role of voter_heard's series
-	ov             overrideState
-	nameStates     map[string]string // name -> its state (nameState), as name_state exports it
-}
-
-var (
-	verdictStatesMu sync.Mutex
-	verdictStates   = map[string]*verdictState{}
-)
-
-// verdictStateOf returns the verdict state of a set of zones, kept for the
-// life of the process (one per distinct set of zones ever configured).
-func verdictStateOf(origins []string) *verdictState {
-	key := strings.Join(origins, " ")
-	verdictStatesMu.Lock()
-	defer verdictStatesMu.Unlock()
-	vs := verdictStates[key]
-	if vs == nil {
-		vs = &verdictState{judge: health.NewJudge(), history: map[string][]status.Change{}, lastGood: map[string][]netip.Addr{}, exported: map[string]string{}}
-		vs.ov = newOverrideState()
-		verdictStates[key] = vs
-	}
-	return vs
-}
-
-// verdictKey names a target of a name: "app.example.org. 192.0.2.1|checks".
-// Two names may share a target under different quorum rules, so verdicts
-// are per name.
-// nameAddr is a name's target address.
-type nameAddr struct {
-	name string
-	addr netip.Addr
-}
-
-// targetGauge returns the targetHealthy series of a name's target: a map
-// lookup, cheaper than the label lookup for hundreds of thousands.
-func (h *HealthDNS) targetGauge(fqdn string, addr netip.Addr) prometheus.Gauge {
-	k := nameAddr{fqdn, addr}
-	if g, ok := h.gauges[k]; ok {
-		return g
-	}
-	if h.gauges == nil || len(h.gauges) > 1<<20 {
-		h.gauges = map[nameAddr]prometheus.Gauge{}
-	}
-	g := targetHealthy.WithLabelValues(fqdn, addr.String())
-	h.gauges[k] = g
-	return g
-}
-
-func verdictKey(n *nameConfig, t targetConfig) string {
-	if t.vkey != "" {
-		return t.vkey
-	}
-	return n.fqdn + " " + t.probeKey()
-}
-
-func b2f(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -48,9 +48,9 @@ func TestMatrixCHTXT(t *testing.T) {
 		}
 		return rec.Msg
 	}
-	name := h.cfg.names[0].fqdn
+	name := h.cfg.names[0].FQDN
 	m := ask("127.0.0.1", strings.ToUpper(name), dns.TypeTXT)
-	if m.Rcode != dns.RcodeSuccess || !m.Authoritative || len(m.Answer) < 1+len(h.cfg.names[0].targets) {
+	if m.Rcode != dns.RcodeSuccess || !m.Authoritative || len(m.Answer) < 1+len(h.cfg.names[0].Targets) {
 		t.Fatalf("matrix from loopback:\n%s", m)
 	}
 	all := ""
@@ -61,9 +61,9 @@ func TestMatrixCHTXT(t *testing.T) {
 		}
 		all += strings.Join(txt.Txt, "") + "\n"
 	}
-	for _, tg := range h.cfg.names[0].targets {
-		if !strings.Contains(all, "target "+tg.probe.Addr.String()+" ") {
-			t.Errorf("matrix lacks target %s:\n%s", tg.probe.Addr, all)
+	for _, tg := range h.cfg.names[0].Targets {
+		if !strings.Contains(all, "target "+tg.Probe.Addr.String()+" ") {
+			t.Errorf("matrix lacks target %s:\n%s", tg.Probe.Addr, all)
 		}
 	}
 	if m := ask("192.0.2.99", name, dns.TypeTXT); m.Rcode != dns.RcodeRefused || len(m.Answer) != 0 {

@@ -1,6 +1,7 @@
 package healthdns
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 
@@ -264,3 +265,34 @@ var pool = func() *probe.Pool {
 	}
 	return p
 }()
+
+// verdictKey names a target of a name: "app.example.org. 192.0.2.1|checks".
+// Two names may share a target under different quorum rules, so verdicts
+// are per name.
+// nameAddr is a name's target address.
+type nameAddr struct {
+	name string
+	addr netip.Addr
+}
+
+// targetGauge returns the targetHealthy series of a name's target: a map
+// lookup, cheaper than the label lookup for hundreds of thousands.
+func (h *HealthDNS) targetGauge(fqdn string, addr netip.Addr) prometheus.Gauge {
+	k := nameAddr{fqdn, addr}
+	if g, ok := h.gauges[k]; ok {
+		return g
+	}
+	if h.gauges == nil || len(h.gauges) > 1<<20 {
+		h.gauges = map[nameAddr]prometheus.Gauge{}
+	}
+	g := targetHealthy.WithLabelValues(fqdn, addr.String())
+	h.gauges[k] = g
+	return g
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

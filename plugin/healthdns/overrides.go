@@ -48,8 +48,8 @@ func (h *HealthDNS) book() *override.Book {
 // selectable is what an override's selector sees of t, a target of the
 // name fqdn: the one place to add what selectors may pick by (a region,
 // when targets carry one).
-func (t *targetConfig) selectable(fqdn string) override.Target {
-	return override.Target{Name: fqdn, Addr: t.probe.Addr, Owner: t.owner, Region: t.region}
+func selectable(t *targetConfig, fqdn string) override.Target {
+	return override.Target{Name: fqdn, Addr: t.Probe.Addr, Owner: t.Owner, Region: t.Region}
 }
 
 // forcedTarget is a target under an override as the last rebuild saw it.
@@ -115,12 +115,12 @@ func (h *HealthDNS) applyOverride(m *override.Matcher, n *nameConfig, t *targetC
 	if m == nil {
 		return up, false
 	}
-	e, found := m.For(t.selectable(n.fqdn))
+	e, found := m.For(selectable(t, n.FQDN))
 	if !found {
 		return up, false
 	}
 	ov := &h.vs.ov
-	key := nameAddr{n.fqdn, t.probe.Addr}
+	key := nameAddr{n.FQDN, t.Probe.Addr}
 	if prev := ov.forced[key]; prev != nil && prev.entry == e {
 		prev.round = ov.round
 	} else {

@@ -230,9 +230,9 @@ func parse(c *caddy.Controller) (*config, error) {
 				if err != nil {
 					return nil, c.Err(err.Error())
 				}
-				p := pendingName{line: line, n: &nameConfig{fqdn: fqdn}, t: &timing{}}
+				p := pendingName{line: line, n: &nameConfig{FQDN: fqdn}, t: &timing{}}
 				*p.t = def
-				p.n.ttl = ttl
+				p.n.TTL = ttl
 				raw, err := parseName(c, p.n, p.t)
 				if err != nil {
 					return nil, err
@@ -263,23 +263,23 @@ func parse(c *caddy.Controller) (*config, error) {
 		}
 		seen := map[string]int{}
 		for _, p := range pending {
-			if prev, dup := seen[p.n.fqdn]; dup {
-				return nil, errAt(c, p.line, "name %s is already defined at line %d", p.n.fqdn, prev)
+			if prev, dup := seen[p.n.FQDN]; dup {
+				return nil, errAt(c, p.line, "name %s is already defined at line %d", p.n.FQDN, prev)
 			}
-			seen[p.n.fqdn] = p.line
-			if err := checkAgainstZone(p.n.fqdn, cfg.zones); err != nil {
+			seen[p.n.FQDN] = p.line
+			if err := checkAgainstZone(p.n.FQDN, cfg.zones); err != nil {
 				return nil, errAt(c, p.line, "%v", err)
 			}
 			if len(p.raw) == 0 {
-				return nil, errAt(c, p.line, "name %s has no target", p.n.fqdn)
+				return nil, errAt(c, p.line, "name %s has no target", p.n.FQDN)
 			}
 			for _, r := range p.raw {
-				r.t.probe.Interval, r.t.probe.Timeout, r.t.probe.Rise, r.t.probe.Fall = p.t.interval, p.t.timeout, p.t.rise, p.t.fall
-				r.t.id = gossip.IDOf(r.t.probe)
-				p.n.targets = append(p.n.targets, r.t)
+				r.t.Probe.Interval, r.t.Probe.Timeout, r.t.Probe.Rise, r.t.Probe.Fall = p.t.interval, p.t.timeout, p.t.rise, p.t.fall
+				r.t.ID = gossip.IDOf(r.t.Probe)
+				p.n.Targets = append(p.n.Targets, r.t)
 			}
 			if p.t.timeout > p.t.interval {
-				return nil, errAt(c, p.line, "name %s: timeout %s is longer than interval %s", p.n.fqdn, p.t.timeout, p.t.interval)
+				return nil, errAt(c, p.line, "name %s: timeout %s is longer than interval %s", p.n.FQDN, p.t.timeout, p.t.interval)
 			}
 			cfg.names = append(cfg.names, p.n)
 		}
@@ -333,15 +333,15 @@ type rawTarget struct {
 // parseName reads the body of "name NAME { ... }"; the cursor is on NAME.
 func parseName(c *caddy.Controller, n *nameConfig, t *timing) ([]rawTarget, error) {
 	if !c.NextArg() || c.Val() != "{" {
-		return nil, c.Errf("name %s: want { at the end of the line", n.fqdn)
+		return nil, c.Errf("name %s: want { at the end of the line", n.FQDN)
 	}
-	n.quorum = health.Quorum{Kind: health.Majority}
+	n.Quorum = health.Quorum{Kind: health.Majority}
 	var targets []rawTarget
 	addrs := map[netip.Addr]bool{}
 	explicitMax := false
 	for {
 		if !c.Next() {
-			return nil, c.Errf("name %s: missing }", n.fqdn)
+			return nil, c.Errf("name %s: missing }", n.FQDN)
 		}
 		if c.Val() == "}" {
 			break
@@ -357,7 +357,7 @@ func parseName(c *caddy.Controller, n *nameConfig, t *timing) ([]rawTarget, erro
 			if err != nil {
 				return nil, c.Err(err.Error())
 			}
-			n.policy = k
+			n.Policy = k
 		case "order":
 			if err := parseOrder(c, n); err != nil {
 				return nil, err
@@ -367,20 +367,20 @@ func parseName(c *caddy.Controller, n *nameConfig, t *timing) ([]rawTarget, erro
 			if len(args) < 1 || len(args) > 2 {
 				return nil, c.ArgErr()
 			}
-			n.stickyBits = policy.DefaultStickyBits
+			n.StickyBits = policy.DefaultStickyBits
 			for i, a := range args {
 				v, err := strconv.Atoi(a)
 				if lim := []int{32, 128}[i]; err != nil || v < 0 || v > lim {
 					return nil, c.Errf("sticky-prefix %q: want a prefix length from 0 to %d (IPv4, then IPv6)", a, lim)
 				}
-				n.stickyBits[i] = v
+				n.StickyBits[i] = v
 			}
 		case "ttl":
 			v, err := parseTTL(c)
 			if err != nil {
 				return nil, err
 			}
-			n.ttl = v
+			n.TTL = v
 		case "max-answers", "min-healthy":
 			v, err := oneArg(c)
 			if err != nil {
@@ -391,9 +391,9 @@ func parseName(c *caddy.Controller, n *nameConfig, t *timing) ([]rawTarget, erro
 				return nil, c.Errf("%s %q: want a count from 1 to 16", key, v)
 			}
 			if key == "max-answers" {
-				n.maxAnswers, explicitMax = i, true
+				n.MaxAnswers, explicitMax = i, true
 			} else {
-				n.minHealthy = i
+				n.MinHealthy = i
 			}
 		case "fallback":
 			args := c.RemainingArgs()
@@ -402,19 +402,19 @@ func parseName(c *caddy.Controller, n *nameConfig, t *timing) ([]rawTarget, erro
 			}
 			switch {
 			case len(args) == 1 && args[0] == "all":
-				n.fallback = snapshot.FallbackAll
+				n.Fallback = snapshot.FallbackAll
 			case len(args) == 1 && args[0] == "last-good":
-				n.fallback = snapshot.FallbackLastGood
+				n.Fallback = snapshot.FallbackLastGood
 			case len(args) == 1 && args[0] == "none":
-				n.fallback = snapshot.FallbackNone
+				n.Fallback = snapshot.FallbackNone
 			default:
-				n.fallback = snapshot.FallbackFixed
+				n.Fallback = snapshot.FallbackFixed
 				for _, a := range args {
 					ip, err := netip.ParseAddr(a)
 					if err != nil || ip.Zone() != "" {
 						return nil, c.Errf("fallback %q: want all, last-good, none or IP addresses", a)
 					}
-					n.fixed = append(n.fixed, ip.Unmap())
+					n.Fixed = append(n.Fixed, ip.Unmap())
 				}
 			}
 		case "quorum":
@@ -426,7 +426,7 @@ func parseName(c *caddy.Controller, n *nameConfig, t *timing) ([]rawTarget, erro
 			if err != nil {
 				return nil, c.Err(err.Error())
 			}
-			n.quorum = q
+			n.Quorum = q
 		case "interval", "timeout", "rise", "fall":
 			if err := parseTiming(c, t); err != nil {
 				return nil, err
@@ -436,26 +436,26 @@ func parseName(c *caddy.Controller, n *nameConfig, t *timing) ([]rawTarget, erro
 			if err != nil {
 				return nil, err
 			}
-			if addrs[tc.probe.Addr] {
-				return nil, c.Errf("target %s is listed twice", tc.probe.Addr)
+			if addrs[tc.Probe.Addr] {
+				return nil, c.Errf("target %s is listed twice", tc.Probe.Addr)
 			}
-			addrs[tc.probe.Addr] = true
+			addrs[tc.Probe.Addr] = true
 			targets = append(targets, rawTarget{t: tc})
 		default:
-			return nil, c.Errf("name %s: unknown property %q", n.fqdn, key)
+			return nil, c.Errf("name %s: unknown property %q", n.FQDN, key)
 		}
 	}
-	if n.policy == nil {
-		n.policy = policy.Default()
+	if n.Policy == nil {
+		n.Policy = policy.Default()
 	}
 	if !explicitMax {
-		n.maxAnswers = policy.DefaultMaxAnswers(n.policy)
+		n.MaxAnswers = policy.DefaultMaxAnswers(n.Policy)
 	}
-	if (n.order != nil || n.orderFor != nil) && n.policy != policy.GeoPolicy {
-		return nil, c.Errf("name %s: order is for policy geo", n.fqdn)
+	if (n.Order != nil || n.OrderFor != nil) && n.Policy != policy.GeoPolicy {
+		return nil, c.Errf("name %s: order is for policy geo", n.FQDN)
 	}
-	if n.stickyBits != [2]int{} && n.policy != policy.Sticky {
-		return nil, c.Errf("name %s: sticky-prefix is for policy sticky", n.fqdn)
+	if n.StickyBits != [2]int{} && n.Policy != policy.Sticky {
+		return nil, c.Errf("name %s: sticky-prefix is for policy sticky", n.FQDN)
 	}
 	return targets, nil
 }
@@ -470,7 +470,7 @@ func parseTarget(c *caddy.Controller) (targetConfig, error) {
 	if err != nil || ip.Zone() != "" {
 		return targetConfig{}, c.Errf("target %q: not an IPv4 or IPv6 address", args[0])
 	}
-	tc := targetConfig{tier: 1, weight: 1, probe: probe.Target{Addr: ip.Unmap()}}
+	tc := targetConfig{Tier: 1, Weight: 1, Probe: probe.Target{Addr: ip.Unmap()}}
 	for i := 1; i < len(args); i++ {
 		key := args[i]
 		next := func() (string, error) {
@@ -489,7 +489,7 @@ func parseTarget(c *caddy.Controller) (targetConfig, error) {
 			if err := checkRegion(v); err != nil {
 				return tc, c.Errf("target %s: %v", ip, err)
 			}
-			tc.region = v
+			tc.Region = v
 		case "tier", "weight":
 			v, err := next()
 			if err != nil {
@@ -500,9 +500,9 @@ func parseTarget(c *caddy.Controller) (targetConfig, error) {
 				return tc, c.Errf("target %s: %s %q: want a whole number (tier from 1, weight from 0)", ip, key, v)
 			}
 			if key == "tier" {
-				tc.tier = n
+				tc.Tier = n
 			} else {
-				tc.weight = n
+				tc.Weight = n
 			}
 		case "check":
 			ch, n, err := probe.ParseArgs(args[i+1:])
@@ -513,12 +513,12 @@ func parseTarget(c *caddy.Controller) (targetConfig, error) {
 			if ch, err = ch.ForAddr(ip.Unmap()); err != nil {
 				return tc, c.Errf("target %s: %v", ip, err)
 			}
-			tc.probe.Checks = append(tc.probe.Checks, ch)
+			tc.Probe.Checks = append(tc.Probe.Checks, ch)
 		default:
-			return tc, c.Errf("target %s: unknown option %q (want tier, weight, region or check%s)", ip, key, checkOptions(tc.probe.Checks))
+			return tc, c.Errf("target %s: unknown option %q (want tier, weight, region or check%s)", ip, key, checkOptions(tc.Probe.Checks))
 		}
 	}
-	if len(tc.probe.Checks) == 0 {
+	if len(tc.Probe.Checks) == 0 {
 		return tc, c.Errf("target %s has no check: add check http://..., check tcp HOST:PORT or check grpc HOST:PORT", ip)
 	}
 	return tc, nil

@@ -58,11 +58,11 @@ func FuzzCorefile(f *testing.F) {
 			return
 		}
 		for _, n := range cfg.names {
-			if len(n.targets) == 0 {
-				t.Fatalf("name %s accepted without targets\n%s", n.fqdn, body)
+			if len(n.Targets) == 0 {
+				t.Fatalf("name %s accepted without targets\n%s", n.FQDN, body)
 			}
-			for _, tg := range n.targets {
-				if len(tg.probe.Checks) == 0 && tg.probe.Interval <= 0 {
+			for _, tg := range n.Targets {
+				if len(tg.Probe.Checks) == 0 && tg.Probe.Interval <= 0 {
 					t.Fatalf("target %+v accepted without checks or interval\n%s", tg, body)
 				}
 			}

@@ -47,20 +47,20 @@ func TestSetupGeo(t *testing.T) {
 		t.Errorf("regions %v, want %v", cfg.regions, want)
 	}
 	app, shop := cfg.names[0], cfg.names[1]
-	if app.policy != policy.GeoPolicy || shop.policy != policy.Sticky || shop.maxAnswers != 1 {
-		t.Errorf("policies %s %s (shop max-answers %d)", app.policy.Name(), shop.policy.Name(), shop.maxAnswers)
+	if app.Policy != policy.GeoPolicy || shop.Policy != policy.Sticky || shop.MaxAnswers != 1 {
+		t.Errorf("policies %s %s (shop max-answers %d)", app.Policy.Name(), shop.Policy.Name(), shop.MaxAnswers)
 	}
 	want := [][]string{{"ap", "us"}, {"eu", "us", "ap"}, {"us", "eu", "ap"}, {"eu", "us", "ap"}}
-	for i, ch := range app.geo.Chains {
+	for i, ch := range app.Geo.Chains {
 		if !slices.Equal(ch, want[i]) {
 			t.Errorf("chain %d: %v, want %v", i, ch, want[i])
 		}
 	}
-	if app.targets[0].region != "eu" || app.targets[1].region != "us" {
-		t.Errorf("target regions %q %q", app.targets[0].region, app.targets[1].region)
+	if app.Targets[0].Region != "eu" || app.Targets[1].Region != "us" {
+		t.Errorf("target regions %q %q", app.Targets[0].Region, app.Targets[1].Region)
 	}
-	if shop.stickyBits != [2]int{20, 56} {
-		t.Errorf("sticky-prefix %v, want [20 56]", shop.stickyBits)
+	if shop.StickyBits != [2]int{20, 56} {
+		t.Errorf("sticky-prefix %v, want [20 56]", shop.StickyBits)
 	}
 	for addr, region := range map[string]string{"10.1.2.3": "eu", "2001:db8:e0::1": "eu", "192.168.1.1": "us", "172.16.0.1": "us"} {
 		a := netip.MustParseAddr(addr)

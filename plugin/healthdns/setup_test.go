@@ -82,21 +82,21 @@ func TestSetupParses(t *testing.T) {
 		t.Fatalf("names = %d, want 2", len(cfg.names))
 	}
 	app := cfg.names[0]
-	if app.fqdn != "app.example.org." || app.policy != policy.Priority || app.minHealthy != 2 || app.ttl != 20 ||
-		app.fallback != snapshot.FallbackLastGood || app.quorum != (health.Quorum{Kind: health.AtLeast, N: 2}) {
+	if app.FQDN != "app.example.org." || app.Policy != policy.Priority || app.MinHealthy != 2 || app.TTL != 20 ||
+		app.Fallback != snapshot.FallbackLastGood || app.Quorum != (health.Quorum{Kind: health.AtLeast, N: 2}) {
 		t.Errorf("app parsed as %+v", app)
 	}
-	t1 := app.targets[0]
-	if t1.tier != 1 || len(t1.probe.Checks) != 2 || t1.probe.Checks[0].Host != "app.example.org" ||
-		len(t1.probe.Checks[0].Status) != 2 || t1.probe.Rise != 3 || t1.probe.Fall != 4 || t1.probe.Interval.String() != "1s" {
+	t1 := app.Targets[0]
+	if t1.Tier != 1 || len(t1.Probe.Checks) != 2 || t1.Probe.Checks[0].Host != "app.example.org" ||
+		len(t1.Probe.Checks[0].Status) != 2 || t1.Probe.Rise != 3 || t1.Probe.Fall != 4 || t1.Probe.Interval.String() != "1s" {
 		t.Errorf("first target parsed as %+v", t1)
 	}
-	if !app.targets[1].probe.Checks[0].Insecure || app.targets[1].tier != 2 {
-		t.Errorf("second target parsed as %+v", app.targets[1])
+	if !app.Targets[1].Probe.Checks[0].Insecure || app.Targets[1].Tier != 2 {
+		t.Errorf("second target parsed as %+v", app.Targets[1])
 	}
 	w := cfg.names[1]
-	if w.maxAnswers != 1 || w.fallback != snapshot.FallbackFixed || len(w.fixed) != 2 || w.targets[0].weight != 0 ||
-		w.targets[0].probe.Timeout.String() != "1s" || w.targets[0].probe.Interval.String() != "2s" {
+	if w.MaxAnswers != 1 || w.Fallback != snapshot.FallbackFixed || len(w.Fixed) != 2 || w.Targets[0].Weight != 0 ||
+		w.Targets[0].Probe.Timeout.String() != "1s" || w.Targets[0].Probe.Interval.String() != "2s" {
 		t.Errorf("w parsed as %+v", w)
 	}
 }

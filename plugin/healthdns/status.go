@@ -3,124 +3,23 @@ package healthdns
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/netip"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coredns/coredns/request"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/listen"
-	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
 	"github.com/healthdns/healthdns/plugin/healthdns/status"
 	"github.com/healthdns/healthdns/plugin/healthdns/version"
-
-	"github.com/miekg/dns"
 )
 
 // historyLen bounds the verdict changes kept per target for the status API.
 const historyLen = 20
-
-// matrixAllowed says whether a client may ask the CH TXT health matrix.
-func (h *HealthDNS) matrixAllowed(state request.Request) bool {
-	if h.cfg.matrixOff {
-		return false
-	}
-	ip, err := netip.ParseAddr(state.IP())
-	if err != nil {
-		return false
-	}
-	ip = ip.Unmap()
-	for _, p := range h.cfg.matrixNets {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
-// serveMatrix answers "dig CH TXT NAME": the health matrix of a
-// health-aware name, one TXT string per target and per observer view. It
-// is a debugging path: it allocates freely and takes the rebuild lock.
-func (h *HealthDNS) serveMatrix(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, state request.Request) (int, error) {
-	if state.QType() != dns.TypeTXT || !h.matrixAllowed(state) {
-		return reply(w, r, dns.RcodeRefused)
-	}
-	c, ecs, ok := h.client(ctx, w, r, true)
-	if !ok {
-		return reply(w, r, dns.RcodeFormatError)
-	}
-	m := new(dns.Msg)
-	m.SetReply(r)
-	m.Authoritative = true
-	doc := h.document(state.Name())
-	if len(doc.Names) == 0 {
-		m.Rcode = dns.RcodeNameError
-	} else {
-		lines := status.MatrixTXT(doc.Names[0], doc.Partition, doc.Time)
-		if ecs != nil {
-			lines = append(lines, h.clientLine(state.Name(), c))
-		}
-		for _, s := range lines {
-			m.Answer = append(m.Answer, &dns.TXT{
-				Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS, Ttl: 0},
-				Txt: []string{s},
-			})
-		}
-	}
-	state.SizeAndDo(m)
-	w.WriteMsg(m)
-	return dns.RcodeSuccess, nil
-}
-
-// clientLine says, for a matrix query that carries ECS, which region that
-// client maps to and what an A and an AAAA query from it would get now:
-//
-//	client 10.1.2.0/24 region=eu answer=192.0.2.10 scope=8
-func (h *HealthDNS) clientLine(qname string, c policy.Client) string {
-	sub := "-"
-	if c.Addr.IsValid() {
-		sub = netip.PrefixFrom(c.Addr, c.Bits).String()
-	}
-	region := "-"
-	if r, _ := c.Region(); r >= 0 && r < len(h.cfg.regions) {
-		region = h.cfg.regions[r]
-	}
-	var answer []string
-	scope := 0
-	snap := h.snap.Load()
-	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
-		m := new(dns.Msg)
-		m.SetQuestion(qname, t)
-		res := snap.Answer(m, qname, t, 0, c)
-		if res.Tailored {
-			scope = max(scope, res.Scope)
-		}
-		for _, rr := range m.Answer {
-			switch rr := rr.(type) {
-			case *dns.A:
-				answer = append(answer, rr.A.String())
-			case *dns.AAAA:
-				answer = append(answer, rr.AAAA.String())
-			}
-		}
-	}
-	if len(answer) == 0 {
-		answer = []string{"-"}
-	}
-	line := fmt.Sprintf("client %s region=%s answer=%s scope=%d", sub, region, strings.Join(answer, ","), scope)
-	if len(line) > status.MaxTXT {
-		line = line[:status.MaxTXT]
-	}
-	return line
-}
 
 // recordHistory keeps the last verdict changes per target. Called from
 // rebuild with h.mu held.
@@ -182,52 +81,52 @@ func (h *HealthDNS) document(only string) *status.Document {
 		doc.Overrides = append(doc.Overrides, *overrideDoc(e, now))
 	}
 	for _, n := range h.names {
-		if only != "" && n.fqdn != only {
+		if only != "" && n.FQDN != only {
 			continue
 		}
 		sn := status.Name{
-			Name: n.fqdn, Policy: n.policy.Name(), Quorum: n.quorum.String(), TTL: n.ttl,
-			Fallback: fallbackString(n), MinHealthy: n.minHealthy, MaxAnswers: n.maxAnswers,
+			Name: n.FQDN, Policy: n.Policy.Name(), Quorum: n.Quorum.String(), TTL: n.TTL,
+			Fallback: fallbackString(n), MinHealthy: n.MinHealthy, MaxAnswers: n.MaxAnswers,
 			AnswerA: []string{}, AnswerAAAA: []string{}, Targets: []status.Target{},
 		}
-		if d := snap.Dynamic(n.fqdn); d != nil {
+		if d := snap.Dynamic(n.FQDN); d != nil {
 			sn.AnswerA, sn.AnswerAAAA = addrStrings(d.A.Addrs), addrStrings(d.AAAA.Addrs)
 			sn.Outcome = worstOutcome(d.A, d.AAAA)
 		}
-		sn.State = h.vs.nameStates[n.fqdn]
-		for _, t := range n.targets {
+		sn.State = h.vs.nameStates[n.FQDN]
+		for _, t := range n.Targets {
 			key := verdictKey(n, t)
 			v := h.judge.Verdict(key)
 			st := status.Target{
-				ID: t.id.String(), Address: t.probe.Addr.String(), Owner: t.owner, Tier: t.tier, Weight: t.weight, Region: t.region,
+				ID: t.ID.String(), Address: t.Probe.Addr.String(), Owner: t.Owner, Tier: t.Tier, Weight: t.Weight, Region: t.Region,
 				Verdict: v.State.String(), Since: v.Since.UTC(), Reason: v.Reason,
-				Checks: []string{}, Observations: []status.Observation{}, History: h.historyOf(key, nameAddr{n.fqdn, t.probe.Addr}),
+				Checks: []string{}, Observations: []status.Observation{}, History: h.historyOf(key, nameAddr{n.FQDN, t.Probe.Addr}),
 			}
-			for _, c := range t.probe.Checks {
+			for _, c := range t.Probe.Checks {
 				st.Checks = append(st.Checks, c.String())
 			}
-			if e, ok := ovm.For(t.selectable(n.fqdn)); ok {
+			if e, ok := ovm.For(selectable(&t, n.FQDN)); ok {
 				st.Override = overrideDoc(e, now)
 			}
 			if p, ok := h.judge.Pending(key); ok {
 				st.Pending, st.PendingSince = p.To.String(), p.Since.UTC()
 			}
 			if probing {
-				o := h.ownObservation(doc.Node, t.probeKey(), t.probe.Interval, t.probe.Timeout)
+				o := h.ownObservation(doc.Node, t.ProbeKey(), t.Probe.Interval, t.Probe.Timeout)
 				st.Observations = append(st.Observations, status.Observation{
 					Observer: doc.Node, Location: doc.Observer, State: o.State.String(), LastHeard: utcOrZero(o.At), AgeSeconds: ageOf(now, o.At), Stale: !o.Fresh(now),
-					Error: h.pool.Status(t.probeKey()).Err,
+					Error: h.pool.Status(t.ProbeKey()).Err,
 				})
 				if o := &st.Observations[len(st.Observations)-1]; o.Error == "" && o.State == status.StateDown {
-					o.Error = ownReasons[t.id] // its last check passed, before rise: the failure stands
+					o.Error = ownReasons[t.ID] // its last check passed, before rise: the failure stands
 				}
 			}
 			for _, view := range views {
-				o := h.peerObservation(view, t.id, t.probe.Interval)
+				o := h.peerObservation(view, t.ID, t.Probe.Interval)
 				stale := !view.Alive || !o.Fresh(now)
 				st.Observations = append(st.Observations, status.Observation{
 					Observer: view.Node, Location: view.Observer, State: o.State.String(), LastHeard: view.LastHeard.UTC(), AgeSeconds: ageOf(now, view.LastHeard), Stale: stale,
-					Error: view.Reasons[t.id],
+					Error: view.Reasons[t.ID],
 				})
 			}
 			sort.Slice(st.Observations, func(i, j int) bool { return st.Observations[i].Observer < st.Observations[j].Observer })
@@ -319,13 +218,13 @@ func worstOutcome(a, aaaa snapshot.Set) string {
 }
 
 func fallbackString(n *nameConfig) string {
-	switch n.fallback {
+	switch n.Fallback {
 	case snapshot.FallbackLastGood:
 		return "last-good"
 	case snapshot.FallbackNone:
 		return "none"
 	case snapshot.FallbackFixed:
-		return strings.Join(addrStrings(n.fixed), " ")
+		return strings.Join(addrStrings(n.Fixed), " ")
 	}
 	return "all"
 }
@@ -335,25 +234,18 @@ func fallbackString(n *nameConfig) string {
 // closes during a reload.
 type statusServer struct {
 	srv    *http.Server
-	refs   int
 	source atomic.Pointer[HealthDNS]
 }
 
-var (
-	statusMu      sync.Mutex
-	statusServers = map[string]*statusServer{}
-)
+var statusServers registry[string, *statusServer]
 
 func acquireStatus(addr string, h *HealthDNS) error {
-	statusMu.Lock()
-	defer statusMu.Unlock()
-	s := statusServers[addr]
-	if s == nil {
+	_, err := statusServers.acquire(addr, func() (*statusServer, error) {
 		ln, err := listen.Listen("status", addr, listen.Default)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		s = &statusServer{}
+		s := &statusServer{}
 		s.srv = listen.Server(status.Handler(func() *status.Document {
 			if src := s.source.Load(); src != nil {
 				return src.document("")
@@ -365,27 +257,24 @@ func acquireStatus(addr string, h *HealthDNS) error {
 				log.Errorf("status listener %s: %v", addr, err)
 			}
 		}()
-		statusServers[addr] = s
-	}
-	s.refs++
-	s.source.Store(h)
-	return nil
+		return s, nil
+	}, func(s *statusServer, _ bool) { s.source.Store(h) })
+	return err
 }
 
 func releaseStatus(addr string, h *HealthDNS) {
-	statusMu.Lock()
-	defer statusMu.Unlock()
-	s := statusServers[addr]
-	if s == nil {
-		return
-	}
-	s.refs--
-	s.source.CompareAndSwap(h, nil)
-	if s.refs > 0 {
-		return
-	}
-	delete(statusServers, addr)
+	statusServers.release(addr, func(s *statusServer, last bool) {
+		s.source.CompareAndSwap(h, nil)
+		if last {
+			shutdown(s.srv)
+		}
+	})
+}
+
+// shutdown closes a listener that no instance holds any more, giving
+// requests under way a moment to finish.
+func shutdown(srv *http.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	s.srv.Shutdown(ctx)
+	srv.Shutdown(ctx)
 }
