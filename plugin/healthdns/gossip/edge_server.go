@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
 )
 
@@ -450,7 +451,7 @@ func (ss *edgeSession) handle(b []byte) error {
 // changes too, as the client would if it were a member.
 func (ss *edgeSession) stored(head records.Head, b []byte, cs []records.Change) {
 	n := ss.s.n
-	if n.cfg.DurableRecords && !n.durable() {
+	if n.cfg.DurableRecords && !n.durable() && notDurableLog.Allow() {
 		n.logger.Printf("[WARN] healthdns gossip: records of owner %s from edge client %s not acknowledged: the data directory's store is not open yet (the client's webhook answers 503, and ExternalDNS retries)", ss.hello.Owner, ss.hello.Node)
 	}
 	ss.send(n.storedMsg(ss.hello.Owner, head))
@@ -482,6 +483,10 @@ func (n *Node) storeEdge(cs []records.Change, part *recordPart) records.Head {
 	}
 	return n.rec.store.Head(owner)
 }
+
+// notDurableLog keeps a store that will not open from flooding the log
+// with one line per edge write: one line per 10 s says it.
+var notDurableLog = probe.NewEvery(10 * time.Second)
 
 // storedMsg tells a client how far its owner's records are stored here:
 // head, or only a keepalive while a server that will keep records in a
