@@ -160,11 +160,8 @@ func (j *Judge) Due(now time.Time, v Voters) bool {
 
 // Round decides every question under the voters' standing at now. It
 // returns the verdicts that changed and whether the partition state
-// changed.
+// changed. A key not asked is forgotten.
 func (j *Judge) Round(now time.Time, qs []Question, voters Voters) (changes []Change, partitionChanged bool) {
-	st := voters.Standing(now)
-	partitionChanged = st.Partitioned != j.standing.Partitioned
-	j.standing = st
 	var next time.Time
 	soonest := func(t time.Time) {
 		if t.After(now) && (next.IsZero() || t.Before(next)) {
@@ -182,6 +179,32 @@ func (j *Judge) Round(now time.Time, qs []Question, voters Voters) (changes []Ch
 				soonest(o.Until)
 			}
 		}
+	}
+	changes, partitionChanged = j.Some(now, qs, voters)
+	for k := range j.verdicts {
+		if !live[k] {
+			delete(j.verdicts, k)
+		}
+	}
+	for k := range j.pending {
+		if !live[k] {
+			delete(j.pending, k)
+		}
+	}
+	j.next = next
+	return changes, partitionChanged
+}
+
+// Some is a round that decides only qs: the other verdicts and pending
+// changes stay as they are, and Next is left to the caller (SetNext).
+// Asked with every question whose evidence changed since the last round,
+// and with every pending key (PendingKeys), it decides as Round would,
+// at a cost that grows with what changed, not with the targets.
+func (j *Judge) Some(now time.Time, qs []Question, voters Voters) (changes []Change, partitionChanged bool) {
+	st := voters.Standing(now)
+	partitionChanged = st.Partitioned != j.standing.Partitioned
+	j.standing = st
+	for _, q := range qs {
 		prev, had := j.verdicts[q.Key]
 		s := Decide(q.Quorum, q.Obs, now)
 		if s == Unknown || (had && s == prev.State) {
@@ -203,19 +226,20 @@ func (j *Judge) Round(now time.Time, qs []Question, voters Voters) (changes []Ch
 		j.verdicts[q.Key] = v
 		changes = append(changes, Change{Key: q.Key, From: prev, To: v})
 	}
-	for k := range j.verdicts {
-		if !live[k] {
-			delete(j.verdicts, k)
-		}
-	}
-	for k := range j.pending {
-		if !live[k] {
-			delete(j.pending, k)
-		}
-	}
-	j.next = next
 	return changes, partitionChanged
 }
+
+// PendingKeys appends the keys of the changes waiting for confirmation.
+func (j *Judge) PendingKeys(keys []string) []string {
+	for k := range j.pending {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// SetNext sets what Next returns, for a caller of Some that knows when
+// its counted observations expire.
+func (j *Judge) SetNext(t time.Time) { j.next = t }
 
 // reason explains a verdict: each observer's fresh view, then the rule.
 func reason(q Question, now time.Time) string {

@@ -104,13 +104,13 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 		}
 		t := qtype
 		if t == dns.TypeANY {
-			t = nd.anyType()
+			t = nd.anyType(s.dynOf(nd))
 			if t == 0 {
-				z.nodata(m, nd.negSOA())
+				z.nodata(m, negSOAOf(s.dynOf(nd)))
 				return static
 			}
 		}
-		if dy := nd.dyn; dy != nil && (t == dns.TypeA || t == dns.TypeAAAA) {
+		if dy := s.dynOf(nd); dy != nil && (t == dns.TypeA || t == dns.TypeAAAA) {
 			set := &dy.A
 			if t == dns.TypeAAAA {
 				set = &dy.AAAA
@@ -154,12 +154,12 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 		}
 		rrs := nd.rrs[t]
 		if len(rrs) == 0 {
-			z.nodata(m, nd.negSOA())
+			z.nodata(m, negSOAOf(s.dynOf(nd)))
 			return static
 		}
 		m.Answer = append(m.Answer, rrs...)
 		if qtype != dns.TypeANY && (t == dns.TypeMX || t == dns.TypeSRV || (t == dns.TypeNS && name == z.Origin)) {
-			z.additional(m, rrs, size, c)
+			z.additional(s, m, rrs, size, c)
 		}
 		return static
 	}
@@ -239,12 +239,12 @@ func inAnswer(ans []dns.RR, name string) bool {
 	return false
 }
 
-func (n *node) anyType() uint16 {
-	if n.dyn != nil {
-		if len(n.dyn.A.RRs) > 0 {
+func (n *node) anyType(dy *Dynamic) uint16 {
+	if dy != nil {
+		if len(dy.A.RRs) > 0 {
 			return dns.TypeA
 		}
-		if len(n.dyn.AAAA.RRs) > 0 {
+		if len(dy.AAAA.RRs) > 0 {
 			return dns.TypeAAAA
 		}
 	}
@@ -262,11 +262,12 @@ func (n *node) anyType() uint16 {
 	return lowest
 }
 
-// negSOA is the SOA of a negative answer at n: a health-aware name's own,
-// with its short TTL, else nil (the zone's).
-func (n *node) negSOA() *dns.SOA {
-	if n.dyn != nil {
-		return n.dyn.negSOA
+// negSOAOf is the SOA of a negative answer at a node whose built answer
+// is dy: a health-aware name's own, with its short TTL, else nil (the
+// zone's).
+func negSOAOf(dy *Dynamic) *dns.SOA {
+	if dy != nil {
+		return dy.negSOA
 	}
 	return nil
 }
@@ -304,7 +305,7 @@ func (z *Zone) glue(m *dns.Msg, ns []dns.RR) {
 // any IPv6 one, as in NSD, so that more hosts get one when space is short.
 // A health-aware host gets its current answer, a host under a wildcard the
 // wildcard's. Hosts below a delegation are left out: not our data.
-func (z *Zone) additional(m *dns.Msg, rrs []dns.RR, size int, c policy.Client) {
+func (z *Zone) additional(s *Snapshot, m *dns.Msg, rrs []dns.RR, size int, c policy.Client) {
 	first := len(m.Extra)
 	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 		for i, rr := range rrs {
@@ -321,10 +322,10 @@ func (z *Zone) additional(m *dns.Msg, rrs []dns.RR, size int, c policy.Client) {
 			}
 			switch {
 			case nd == nil:
-			case nd.dyn != nil && t == dns.TypeA:
-				m.Extra, _ = nd.dyn.A.pick(m.Extra, c)
-			case nd.dyn != nil:
-				m.Extra, _ = nd.dyn.AAAA.pick(m.Extra, c)
+			case s.dynOf(nd) != nil && t == dns.TypeA:
+				m.Extra, _ = s.dynOf(nd).A.pick(m.Extra, c)
+			case s.dynOf(nd) != nil:
+				m.Extra, _ = s.dynOf(nd).AAAA.pick(m.Extra, c)
 			default:
 				m.Extra = append(m.Extra, nd.rrs[t]...)
 			}
@@ -381,7 +382,7 @@ func (z *Zone) wildcard(name string) (nd *node, ent bool) {
 		if w == nil {
 			return nil, z.ents["*."+p]
 		}
-		syn := &node{rrs: make(map[uint16][]dns.RR, len(w.rrs)), dyn: w.dyn, wild: w.dyn != nil}
+		syn := &node{rrs: make(map[uint16][]dns.RR, len(w.rrs)), di: w.di, wild: w.di != 0}
 		for t, rrs := range w.rrs {
 			for _, rr := range rrs {
 				c := dns.Copy(rr)

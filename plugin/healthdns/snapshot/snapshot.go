@@ -55,6 +55,11 @@ type Snapshot struct {
 	dyn int
 	// tailors is true when a name's answers may depend on the client.
 	tailors bool
+	// dyns holds the built answers of the health-aware names, by the
+	// index their node carries, in chunks: Update replaces the answers of
+	// a few names by copying their chunks and the chunk list, not the
+	// zones' maps, so a verdict change costs what it changes.
+	dyns [][]*Dynamic
 
 	// ValidUntil is how long the snapshot may answer health-aware names;
 	// zero means for ever. Whoever builds it sets it before publishing it:
@@ -106,7 +111,7 @@ type Zone struct {
 
 type node struct {
 	rrs map[uint16][]dns.RR
-	dyn *Dynamic
+	di  int32 // 1 + the index of its built answer in dyns; 0 for none
 	// wild marks a node synthesised from a wildcard: its dynamic answers
 	// carry the wildcard's name and are renamed per query.
 	wild bool
@@ -222,8 +227,10 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 			nd = &node{}
 			z.names[n.FQDN] = nd
 		}
-		nd.dyn = buildDynamic(prev, z, n)
-		s.dyn++
+		if nd.di == 0 {
+			s.dyn++
+		}
+		s.setDyn(nd, buildDynamic(prev, z, n))
 		s.tailors = s.tailors || policy.Tailors(n.Policy)
 		if strings.HasPrefix(n.FQDN, "*.") {
 			z.wildcards = true // a health-aware wildcard (RFC 4592)
@@ -244,10 +251,14 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 func buildDynamic(prev *Snapshot, z *Zone, n Name) *Dynamic {
 	var old *Dynamic
 	if prev != nil {
-		if pz := prev.zoneOf(n.FQDN); pz != nil && pz.names[n.FQDN] != nil {
-			old = pz.names[n.FQDN].dyn
-		}
+		old = prev.Dynamic(n.FQDN)
 	}
+	return rebuildDynamic(old, z, n)
+}
+
+// rebuildDynamic builds the answer of n, taking old's rotation on; old
+// itself when it was built from the same input.
+func rebuildDynamic(old *Dynamic, z *Zone, n Name) *Dynamic {
 	if old != nil && old.src == z.src && sameName(old.in, n) {
 		return old // immutable: shared, rotation included
 	}
@@ -390,7 +401,10 @@ func (s *Snapshot) builtFrom(zones []*zone.Data, names []Name) bool {
 			continue
 		}
 		nd := z.names[nm.FQDN]
-		if nd == nil || nd.dyn == nil || nd.dyn.src != z.src || !sameName(nd.dyn.in, nm) {
+		if nd == nil || nd.di == 0 {
+			return false
+		}
+		if dy := s.dynOf(nd); dy.src != z.src || !sameName(dy.in, nm) {
 			return false
 		}
 		n++
@@ -486,17 +500,86 @@ func (s *Snapshot) Dynamic(fqdn string) *Dynamic {
 	if z == nil || z.names[fqdn] == nil {
 		return nil
 	}
-	return z.names[fqdn].dyn
+	return s.dynOf(z.names[fqdn])
+}
+
+// chunk is how many answers a chunk of dyns holds.
+const chunk = 256
+
+// dynOf is the built answer of a node, nil for a static one.
+func (s *Snapshot) dynOf(nd *node) *Dynamic {
+	if nd.di == 0 {
+		return nil
+	}
+	i := int(nd.di - 1)
+	return s.dyns[i/chunk][i%chunk]
+}
+
+// setDyn sets the answer of a node, giving it an index if it has none:
+// while Build fills a snapshot nobody reads yet.
+func (s *Snapshot) setDyn(nd *node, d *Dynamic) {
+	if nd.di == 0 {
+		i := 0
+		if k := len(s.dyns); k > 0 {
+			i = (k-1)*chunk + len(s.dyns[k-1])
+		}
+		if i%chunk == 0 {
+			s.dyns = append(s.dyns, make([]*Dynamic, 0, chunk))
+		}
+		s.dyns[i/chunk] = append(s.dyns[i/chunk], d)
+		nd.di = int32(i + 1)
+		return
+	}
+	i := int(nd.di - 1)
+	s.dyns[i/chunk][i%chunk] = d
+}
+
+// Update returns a snapshot that answers as prev does, but for the names
+// given, whose answers it builds again from them; prev itself when none
+// differs from what prev was built from. It costs what changed (the
+// chunks of the names changed), not the zones: prev is not copied. ok is
+// false when a name is not a health-aware name of prev, for Build.
+// Names in no zone of prev are ignored, as Build ignores them.
+func Update(prev *Snapshot, names []Name) (s *Snapshot, ok bool) {
+	s = prev
+	copied := map[int]bool{}
+	for _, n := range names {
+		z := prev.zoneOf(n.FQDN)
+		if z == nil {
+			continue
+		}
+		nd := z.names[n.FQDN]
+		if nd == nil || nd.di == 0 {
+			return prev, false
+		}
+		old := s.dynOf(nd)
+		d := rebuildDynamic(old, z, n)
+		if d == old {
+			continue
+		}
+		if s == prev {
+			c := *prev
+			c.dyns = slices.Clone(prev.dyns)
+			c.ValidUntil = time.Time{}
+			s = &c
+		}
+		i := int(nd.di - 1)
+		if !copied[i/chunk] {
+			s.dyns[i/chunk] = slices.Clone(s.dyns[i/chunk])
+			copied[i/chunk] = true
+		}
+		s.dyns[i/chunk][i%chunk] = d
+		s.tailors = s.tailors || policy.Tailors(n.Policy)
+	}
+	return s, true
 }
 
 // EachName calls fn for every health-aware name, in no order: for a
 // caller that visits them all and needs no sorting.
 func (s *Snapshot) EachName(fn func(*Dynamic)) {
-	for _, z := range s.zones {
-		for _, n := range z.names {
-			if n.dyn != nil {
-				fn(n.dyn)
-			}
+	for _, c := range s.dyns {
+		for _, d := range c {
+			fn(d)
 		}
 	}
 }
@@ -504,13 +587,7 @@ func (s *Snapshot) EachName(fn func(*Dynamic)) {
 // Names returns the health-aware names of the snapshot.
 func (s *Snapshot) Names() []*Dynamic {
 	var out []*Dynamic
-	for _, z := range s.zones {
-		for _, n := range z.names {
-			if n.dyn != nil {
-				out = append(out, n.dyn)
-			}
-		}
-	}
+	s.EachName(func(d *Dynamic) { out = append(out, d) })
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }

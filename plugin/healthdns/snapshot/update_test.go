@@ -1,0 +1,95 @@
+package snapshot_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
+	"github.com/healthdns/healthdns/plugin/healthdns/zone"
+
+	"github.com/miekg/dns"
+)
+
+// manyNames are n health-aware names of two targets each: more than one
+// chunk of answers.
+func manyNames(n int) []snapshot.Name {
+	out := make([]snapshot.Name, n)
+	for i := range out {
+		out[i] = snapshot.Name{FQDN: fmt.Sprintf("n%d.example.org.", i), TTL: 30,
+			Targets: []snapshot.Target{up(fmt.Sprintf("10.0.%d.%d", i/256, i%256)), up(fmt.Sprintf("10.1.%d.%d", i/256, i%256))}}
+	}
+	return out
+}
+
+// Update answers exactly as a Build from the same names would, leaves the
+// snapshot it came from answering as before, and shares what it did not
+// change.
+func TestUpdateAnswersAsBuild(t *testing.T) {
+	zones := []*zone.Data{loadZone(t, exampleOrg, "example.org.")}
+	names := append(defaultNames(), manyNames(600)...)
+	s0 := snapshot.Build(nil, zones, names)
+
+	changed := slices.Clone(names)
+	for _, i := range []int{3, 300, 602} { // three chunks
+		n := changed[i]
+		n.Targets = slices.Clone(n.Targets)
+		n.Targets[0].Healthy = false
+		changed[i] = n
+	}
+	s1, ok := snapshot.Update(s0, []snapshot.Name{changed[3], changed[300], changed[602]})
+	if !ok || s1 == s0 {
+		t.Fatalf("Update = %p, %v; want a new snapshot", s1, ok)
+	}
+	want := snapshot.Build(nil, zones, changed)
+	for _, n := range changed {
+		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeANY} {
+			got, _ := ask(s1, n.FQDN, qt)
+			exp, _ := ask(want, n.FQDN, qt)
+			if g, e := sorted(addrs(got)), sorted(addrs(exp)); !slices.Equal(g, e) || got.Rcode != exp.Rcode {
+				t.Errorf("%s %s: Update answers %v (rcode %d), Build %v (rcode %d)", n.FQDN, dns.TypeToString[qt], g, got.Rcode, e, exp.Rcode)
+			}
+		}
+	}
+	if got := addrs(first(ask(s0, changed[300].FQDN, dns.TypeA))); len(got) != 2 {
+		t.Errorf("the snapshot updated from changed: %s answers %v, want both targets still", changed[300].FQDN, got)
+	}
+	if s1.Dynamic(names[4].FQDN) != s0.Dynamic(names[4].FQDN) {
+		t.Error("an unchanged name's answer was rebuilt")
+	}
+	if got := len(s1.Names()); got != len(names) {
+		t.Errorf("Names() = %d names, want %d", got, len(names))
+	}
+	// The same input again: nothing to do.
+	if s2, ok := snapshot.Update(s1, []snapshot.Name{changed[3]}); !ok || s2 != s1 {
+		t.Error("an Update that changes nothing made a new snapshot")
+	}
+	// A full Build from the updated snapshot reuses its answers.
+	if s3 := snapshot.Build(s1, zones, changed); s3 != s1 {
+		t.Error("Build of the same input after Update did not return the snapshot")
+	}
+	// A name the snapshot does not have needs a Build.
+	if _, ok := snapshot.Update(s1, []snapshot.Name{{FQDN: "new.example.org.", TTL: 30, Targets: []snapshot.Target{up("192.0.2.1")}}}); ok {
+		t.Error("Update took a new name")
+	}
+}
+
+// A round-robin rotation goes on across an Update.
+func TestUpdateKeepsRotation(t *testing.T) {
+	zones := []*zone.Data{loadZone(t, exampleOrg, "example.org.")}
+	names := manyNames(3)
+	names[0].Targets = append(names[0].Targets, up("10.2.0.1"))
+	s0 := snapshot.Build(nil, zones, names)
+	a := addrs(first(ask(s0, names[0].FQDN, dns.TypeA)))
+	n := names[0]
+	n.Targets = slices.Clone(n.Targets)
+	n.Targets[1].Healthy = false
+	s1, _ := snapshot.Update(s0, []snapshot.Name{n})
+	b := addrs(first(ask(s1, names[0].FQDN, dns.TypeA)))
+	if len(b) != 2 || slices.Contains(b, "10.1.0.0") {
+		t.Fatalf("after the update: %v", b)
+	}
+	if a[0] == b[0] && slices.Equal(addrs(first(ask(s1, names[0].FQDN, dns.TypeA))), b) {
+		t.Errorf("rotation stuck: %v then %v", a, b)
+	}
+}
