@@ -67,6 +67,7 @@ type HealthDNS struct {
 	merger      *recordmerge.Merger           // the records merged into cfg
 	gauges      map[nameAddr]prometheus.Gauge // targetHealthy's series, looked up once
 	regionCtrs  regionCounters                // region_answers_total's series
+	inc         incremental                   // guarded by mu: what rebuildSome needs
 
 	done chan struct{}
 	wg   sync.WaitGroup

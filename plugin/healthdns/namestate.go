@@ -97,6 +97,37 @@ func (h *HealthDNS) exportNameStates(states map[string]string) {
 	}
 	forgetAnswers(gone)
 	h.vs.nameStates = states
+	h.vs.nameCounts = counts
+	h.exportNameCounts()
+}
+
+// exportSomeNameStates is exportNameStates for some names, all of which
+// exportNameStates exported before.
+func (h *HealthDNS) exportSomeNameStates(states map[string]string) {
+	moved := false
+	for fqdn, st := range states {
+		old, ok := h.vs.nameStates[fqdn]
+		if ok && old == st {
+			continue
+		}
+		if ok {
+			nameStateGauge.DeleteLabelValues(fqdn, old)
+			h.vs.nameCounts[old]--
+		}
+		if st != "" {
+			nameStateGauge.WithLabelValues(fqdn, st).Set(1)
+		}
+		h.vs.nameStates[fqdn] = st
+		h.vs.nameCounts[st]++
+		moved = true
+	}
+	if moved {
+		h.exportNameCounts()
+	}
+}
+
+func (h *HealthDNS) exportNameCounts() {
+	counts := h.vs.nameCounts
 	for _, st := range []string{status.NameHealthy, status.NameDegraded, status.NameStandby, status.NameFallback, status.NameNone} {
 		namesByState.WithLabelValues(st).Set(float64(counts[st]))
 	}

@@ -9,62 +9,65 @@ import (
 
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/override"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
 	"github.com/healthdns/healthdns/plugin/healthdns/status"
+	"github.com/healthdns/healthdns/plugin/healthdns/zone"
 )
 
 // rebuild turns the current observations into verdicts and a new
 // snapshot. It returns the judge's next expiry (see health.Judge.Next).
+//
+// Most rebuilds change little: one observer saw a few targets change.
+// Those rebuild only what the change touches (rebuildSome); the others
+// judge every target again (rebuildAll).
 func (h *HealthDNS) rebuild() time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := time.Now()
+	names, zones := h.merger.Merge(h.recordState())
+	ovm := h.matcherFor(now) // operators' overrides, on top of the verdicts
+	if next, ok := h.rebuildSome(now, names, zones, ovm); ok {
+		return next
+	}
+	return h.rebuildAll(now, names, zones, ovm)
+}
+
+// rebuildAll judges every target and builds every name's answers.
+func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone.Data, ovm *override.Matcher) time.Time {
 	probing := h.cfg.cluster == nil || h.cfg.cluster.probe
 	self := "self"
 	var views []gossip.ObserverView
 	voters := health.Voters{Known: 1}
 	h.voters = nil
-	obsHeard, obsKnown := 0, 0
-	if probing {
-		obsHeard, obsKnown = 1, 1
-	}
+	inc := &h.inc
+	inc.ok = false
 	if h.member != nil {
 		self = h.member.node.Name()
 		voters, h.voters = h.member.voters(now)
-		for _, v := range h.member.node.Views() {
-			if v.Node == self {
-				continue // our own probes come straight from the pool
-			}
-			views = append(views, v)
-			if v.State == gossip.MemberLeft {
-				continue
-			}
-			obsKnown++
-			if v.Alive && !now.After(v.Heard.Add(v.Silence)) {
-				obsHeard++
-			}
-		}
+		// The cursor first: a change that lands while the views are read
+		// is listed again next time.
+		_, inc.cursor, _ = h.member.node.ChangesSince(inc.cursor)
+		views = peerViews(h.member.node.Views(), self)
 	}
-	names, zones := h.merger.Merge(h.recordState())
+	h.observersHeard, h.observersKnown = observerCounts(views, probing, now)
 	h.names = names
 	h.syncTargets(names)
-	total, asked := 0, 0
+	if inc.names == nil || !sameNames(inc.names, names) || !sameZones(inc.zones, zones) {
+		inc.index(names, h.merger.Groups())
+	}
+	inc.names, inc.zones, inc.ovm, inc.self, inc.probing = names, zones, ovm, self, probing
+	groups := h.merger.Groups()
+	total := 0
 	for _, n := range names {
 		total += len(n.Targets)
-		for _, t := range n.Targets {
-			if !t.Shared {
-				asked++
-			}
-		}
 	}
-	groups := h.merger.Groups()
-	asked += len(groups)
-	qs := make([]health.Question, 0, asked)
+	qs := make([]health.Question, 0, len(inc.qs))
 	perQ := len(views)
 	if probing {
 		perQ++
 	}
-	obs := make([]health.Observation, 0, asked*perQ) // one backing array for all
+	obs := make([]health.Observation, 0, len(inc.qs)*perQ) // one backing array for all
 	ask := func(key, probeKey string, id gossip.TargetID, quorum health.Quorum, interval, timeout time.Duration) {
 		q := health.Question{Key: key, Quorum: quorum}
 		start := len(obs)
@@ -88,7 +91,86 @@ func (h *HealthDNS) rebuild() time.Time {
 		ask(g.VKey, g.Key, g.ID, g.Quorum, g.Interval, g.Timeout)
 	}
 	changes, partitionMoved := h.judge.Round(now, qs, voters)
-	h.observersHeard, h.observersKnown = obsHeard, obsKnown
+	h.afterRound(now, changes, partitionMoved)
+	inc.byState = [3]int{}
+	inc.down = slices.Grow(inc.down[:0], len(names))[:len(names)]
+	inc.counts = slices.Grow(inc.counts[:0], len(names))[:len(names)]
+	built := make([]snapshot.Name, 0, len(names))
+	targets := make([]snapshot.Target, 0, total) // one backing array for all
+	for ni, n := range names {
+		start := len(targets)
+		targets = append(targets, make([]snapshot.Target, len(n.Targets))...)
+		sn := h.nameInput(n)
+		sn.Targets = targets[start:len(targets):len(targets)]
+		inc.counts[ni] = h.judgeTargets(ovm, n, sn.Targets, now)
+		inc.down[ni] = inc.counts[ni][health.Down]
+		for i, c := range inc.counts[ni] {
+			inc.byState[i] += c
+		}
+		built = append(built, sn)
+	}
+	inc.built = built
+	h.endOverrideRound(now)
+	h.exportVerdictCounts()
+	prev := h.snap.Load()
+	s := snapshot.Build(prev, zones, built)
+	until := h.fresh.until(now, h.evidenceOf(names, views, probing))
+	states := make(map[string]string, len(built))
+	for i, sn := range built {
+		states[sn.FQDN] = nameState(sn, s.Dynamic(sn.FQDN), inc.down[i])
+	}
+	h.exportNameStates(states)
+	clear(inc.again)
+	if s != prev {
+		for ni, n := range names {
+			if n.Fallback == snapshot.FallbackLastGood && h.noteLastGood(s.Dynamic(n.FQDN)) {
+				inc.again[ni] = true
+			}
+		}
+	}
+	h.snap.Store(s.Until(until, prev))
+	inc.views = viewKeys(views)
+	inc.fresh = h.viewFreshness(inc.fresh[:0], views, inc.intervals, now)
+	if probing {
+		inc.ownSeen(h, now)
+	}
+	inc.rounds = h.judge.Rounds()
+	inc.ok = true
+	return earliest(h.judge.Next(), ovm.Next())
+}
+
+// nameInput is what the snapshot builder needs of n, but its targets.
+func (h *HealthDNS) nameInput(n *nameConfig) snapshot.Name {
+	return snapshot.Name{
+		FQDN: n.FQDN, TTL: n.TTL, Policy: n.Policy, MaxAnswers: n.MaxAnswers, MinHealthy: n.MinHealthy,
+		Fallback: n.Fallback, Fixed: n.Fixed, LastGood: h.lastGood[n.FQDN], Geo: n.Geo, StickyBits: n.StickyBits,
+	}
+}
+
+// judgeTargets fills out (one per target of n) from the verdicts and the
+// overrides, sets the targets' gauges, and counts them by verdict.
+func (h *HealthDNS) judgeTargets(ovm *override.Matcher, n *nameConfig, out []snapshot.Target, now time.Time) (counts [3]int) {
+	for i := range n.Targets {
+		t := &n.Targets[i]
+		v := h.judge.Verdict(verdictKey(n, *t)).State
+		counts[v]++
+		up := v == health.Up
+		if set := int8(1) + int8(b2f(up)); t.Set != set {
+			if t.Gauge == nil {
+				t.Gauge = h.targetGauge(n.FQDN, t.Probe.Addr)
+			}
+			t.Gauge.Set(b2f(up))
+			t.Set = set
+		}
+		healthy, drained := h.applyOverride(ovm, n, t, up, now)
+		out[i] = snapshot.Target{Addr: t.Probe.Addr, Healthy: healthy, Tier: t.Tier, Weight: t.Weight, Region: t.Region, Drained: drained}
+	}
+	return counts
+}
+
+// afterRound records what a judge round changed: history, partition
+// logs, the voter metrics and verdict logs.
+func (h *HealthDNS) afterRound(now time.Time, changes []health.Change, partitionMoved bool) {
 	h.recordHistory(changes)
 	st := h.judge.Standing()
 	if partitionMoved {
@@ -109,80 +191,61 @@ func (h *HealthDNS) rebuild() time.Time {
 			}
 		}
 	}
-	byState := map[health.State]int{}
-	ovm := h.matcherFor(now)        // operators' overrides, on top of the verdicts
-	down := make([]int, len(names)) // targets down, by name
-	built := make([]snapshot.Name, 0, len(names))
-	targets := make([]snapshot.Target, 0, total) // one backing array for all
-	for ni, n := range names {
-		sn := snapshot.Name{
-			FQDN: n.FQDN, TTL: n.TTL, Policy: n.Policy, MaxAnswers: n.MaxAnswers, MinHealthy: n.MinHealthy,
-			Fallback: n.Fallback, Fixed: n.Fixed, LastGood: h.lastGood[n.FQDN], Geo: n.Geo, StickyBits: n.StickyBits,
-		}
-		start := len(targets)
-		for i := range n.Targets {
-			t := &n.Targets[i]
-			v := h.judge.Verdict(verdictKey(n, *t)).State
-			byState[v]++
-			if v == health.Down {
-				down[ni]++
-			}
-			up := v == health.Up
-			if set := int8(1) + int8(b2f(up)); t.Set != set {
-				if t.Gauge == nil {
-					t.Gauge = h.targetGauge(n.FQDN, t.Probe.Addr)
-				}
-				t.Gauge.Set(b2f(up))
-				t.Set = set
-			}
-			healthy, drained := h.applyOverride(ovm, n, t, up, now)
-			targets = append(targets, snapshot.Target{Addr: t.Probe.Addr, Healthy: healthy, Tier: t.Tier, Weight: t.Weight, Region: t.Region, Drained: drained})
-		}
-		sn.Targets = targets[start:len(targets):len(targets)]
-		built = append(built, sn)
-	}
-	h.endOverrideRound(now)
+}
+
+func (h *HealthDNS) exportVerdictCounts() {
 	for _, st := range []health.State{health.Up, health.Down, health.Unknown} {
-		verdicts.WithLabelValues(st.String()).Set(float64(byState[st]))
+		verdicts.WithLabelValues(st.String()).Set(float64(h.inc.byState[st]))
 	}
-	prev := h.snap.Load()
-	s := snapshot.Build(prev, zones, built)
-	until := h.fresh.until(now, h.evidenceOf(names, views, probing))
-	states := make(map[string]string, len(built))
-	for i, sn := range built {
-		states[sn.FQDN] = nameState(sn, s.Dynamic(sn.FQDN), down[i])
+}
+
+// noteLastGood keeps the healthy set of a fallback-last-good name's new
+// answer, and says whether it changed (the name's input changes with it).
+func (h *HealthDNS) noteLastGood(d *snapshot.Dynamic) bool {
+	if d == nil {
+		return false
 	}
-	h.exportNameStates(states)
-	if s == prev {
-		// Nothing to answer differently, but the deadline is renewed (on
-		// a copy: a published snapshot is never written).
-		h.snap.Store(s.Until(until, prev))
-		return earliest(h.judge.Next(), ovm.Next())
+	var good []netip.Addr
+	if d.A.Outcome == snapshot.Healthy {
+		good = d.A.Addrs
 	}
-	// The last healthy set, for the names that fall back to it.
-	lastGood := map[string]bool{}
-	for _, n := range names {
-		if n.Fallback == snapshot.FallbackLastGood {
-			lastGood[n.FQDN] = true
+	if d.AAAA.Outcome == snapshot.Healthy {
+		good = append(good[:len(good):len(good)], d.AAAA.Addrs...)
+	}
+	if len(good) > 0 && !slices.Equal(h.lastGood[d.Name], good) {
+		h.lastGood[d.Name] = slices.Clone(good)
+		return true
+	}
+	return false
+}
+
+// peerViews are the views of the other observers.
+func peerViews(all []gossip.ObserverView, self string) []gossip.ObserverView {
+	views := all[:0]
+	for _, v := range all {
+		if v.Node != self { // our own probes come straight from the pool
+			views = append(views, v)
 		}
 	}
-	s.EachName(func(d *snapshot.Dynamic) {
-		if !lastGood[d.Name] {
-			return
+	return views
+}
+
+// observerCounts counts the observers for status: those alive and not
+// silent, and those that did not leave.
+func observerCounts(views []gossip.ObserverView, probing bool, now time.Time) (heard, known int) {
+	if probing {
+		heard, known = 1, 1
+	}
+	for _, v := range views {
+		if v.State == gossip.MemberLeft {
+			continue
 		}
-		var good []netip.Addr
-		if d.A.Outcome == snapshot.Healthy {
-			good = d.A.Addrs
+		known++
+		if v.Alive && !now.After(v.Heard.Add(v.Silence)) {
+			heard++
 		}
-		if d.AAAA.Outcome == snapshot.Healthy {
-			good = append(good[:len(good):len(good)], d.AAAA.Addrs...)
-		}
-		if len(good) > 0 && !slices.Equal(h.lastGood[d.Name], good) {
-			h.lastGood[d.Name] = slices.Clone(good)
-		}
-	})
-	h.snap.Store(s.Until(until, prev))
-	return earliest(h.judge.Next(), ovm.Next())
+	}
+	return heard, known
 }
 
 // earliest is the earlier of two times, zero meaning never.
@@ -258,6 +321,7 @@ type verdictState struct {
 	exported       map[string]string // voter -> role of voter_heard's series
 	ov             overrideState
 	nameStates     map[string]string // name -> its state (nameState), as name_state exports it
+	nameCounts     map[string]int    // names by state
 }
 
 var (

@@ -109,6 +109,7 @@ type Judge struct {
 	pending  map[string]Pending
 	standing Standing
 	next     time.Time
+	rounds   uint64
 }
 
 // NewJudge returns a judge with no verdicts.
@@ -181,6 +182,7 @@ func (j *Judge) Round(now time.Time, qs []Question, voters Voters) (changes []Ch
 		}
 	}
 	changes, partitionChanged = j.Some(now, qs, voters)
+	j.rounds++
 	for k := range j.verdicts {
 		if !live[k] {
 			delete(j.verdicts, k)
@@ -236,6 +238,11 @@ func (j *Judge) PendingKeys(keys []string) []string {
 	}
 	return keys
 }
+
+// Rounds counts the calls of Round, which forget what they were not
+// asked: a caller that keeps its own account of the keys (for Some)
+// starts again when another caller's Round came between.
+func (j *Judge) Rounds() uint64 { return j.rounds }
 
 // SetNext sets what Next returns, for a caller of Some that knows when
 // its counted observations expire.

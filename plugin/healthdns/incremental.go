@@ -1,0 +1,324 @@
+package healthdns
+
+import (
+	"slices"
+	"time"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
+	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/override"
+	"github.com/healthdns/healthdns/plugin/healthdns/recordmerge"
+	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
+	"github.com/healthdns/healthdns/plugin/healthdns/zone"
+)
+
+// incremental is what the last full rebuild (rebuildAll) left for the
+// rebuilds after it that change a few targets (rebuildSome): which
+// questions a target's observations feed, which names a verdict feeds,
+// and the names' last built input.
+//
+// A verdict depends on each observation's state and on whether it is
+// fresh. States changes come listed by gossip (Node.ChangesSince) and by
+// comparing this server's probe results with the last ones. Freshness of
+// another observer's observations changes for all its targets of one
+// check interval at once: when it does (an observer falls silent, dies,
+// comes back), or when the observers, the names, the zones or the
+// overrides change, the next rebuild judges everything again.
+type incremental struct {
+	ok      bool
+	names   []*nameConfig
+	zones   []*zone.Data
+	ovm     *override.Matcher
+	self    string
+	probing bool
+	cursor  uint64 // of the gossip change feed
+	rounds  uint64 // the judge's full rounds: another instance's (a reload) means start again
+
+	qs        map[string]*question // by verdict key
+	byID      map[gossip.TargetID][]*question
+	byProbe   map[string][]*question // this server's probes, by probe key
+	intervals []time.Duration        // the check intervals of the questions
+
+	views []viewKey // the other observers, as the last rebuild saw them
+	fresh []bool    // by view, then interval: its observations count
+	own   map[string]ownSeen
+
+	built   []snapshot.Name
+	counts  [][3]int // by name: targets by verdict state
+	down    []int    // by name: targets down
+	byState [3]int
+	again   map[int]bool // names to build again next time (last good moved)
+}
+
+// question is one verdict: the targets it decides and their names.
+type question struct {
+	key, probeKey     string
+	id                gossip.TargetID
+	quorum            health.Quorum
+	interval, timeout time.Duration
+	names             []int32 // indexes in names of the names it decides targets of
+}
+
+type viewKey struct {
+	node  string
+	alive bool
+	left  bool
+}
+
+type ownSeen struct {
+	state health.State
+	fresh bool
+}
+
+// index maps observations to questions and questions to names.
+func (inc *incremental) index(names []*nameConfig, groups []recordmerge.Group) {
+	inc.qs = map[string]*question{}
+	inc.byID = map[gossip.TargetID][]*question{}
+	inc.byProbe = map[string][]*question{}
+	inc.again = map[int]bool{}
+	inc.intervals = inc.intervals[:0]
+	add := func(key, probeKey string, id gossip.TargetID, quorum health.Quorum, interval, timeout time.Duration) *question {
+		q := inc.qs[key]
+		if q == nil {
+			q = &question{key: key, probeKey: probeKey, id: id, quorum: quorum, interval: interval, timeout: timeout}
+			inc.qs[key] = q
+			inc.byID[id] = append(inc.byID[id], q)
+			inc.byProbe[probeKey] = append(inc.byProbe[probeKey], q)
+			if !slices.Contains(inc.intervals, interval) {
+				inc.intervals = append(inc.intervals, interval)
+			}
+		}
+		return q
+	}
+	for _, g := range groups {
+		add(g.VKey, g.Key, g.ID, g.Quorum, g.Interval, g.Timeout)
+	}
+	for ni, n := range names {
+		for _, t := range n.Targets {
+			q := add(verdictKey(n, t), t.ProbeKey(), t.ID, n.Quorum, t.Probe.Interval, t.Probe.Timeout)
+			if k := len(q.names); k == 0 || q.names[k-1] != int32(ni) {
+				q.names = append(q.names, int32(ni))
+			}
+		}
+	}
+}
+
+func sameNames(a, b []*nameConfig) bool { return slices.Equal(a, b) }
+
+func sameZones(a, b []*zone.Data) bool { return slices.Equal(a, b) }
+
+func viewKeys(views []gossip.ObserverView) []viewKey {
+	out := make([]viewKey, len(views))
+	for i, v := range views {
+		out[i] = viewKey{node: v.Node, alive: v.Alive, left: v.State == gossip.MemberLeft}
+	}
+	return out
+}
+
+// peerUntil is when v's observations of a target checked every interval
+// stop counting (see peerObservation).
+func (h *HealthDNS) peerUntil(v gossip.ObserverView, interval time.Duration) time.Time {
+	until := v.LastHeard.Add(interval + v.Silence)
+	if cc := h.cfg.cluster; cc != nil && cc.stale > 0 {
+		until = v.LastHeard.Add(cc.stale)
+	}
+	if silent := v.Heard.Add(v.Silence); silent.Before(until) {
+		until = silent
+	}
+	return until
+}
+
+// viewFreshness appends, for every view and interval, whether the view's
+// observations count at now.
+func (h *HealthDNS) viewFreshness(out []bool, views []gossip.ObserverView, intervals []time.Duration, now time.Time) []bool {
+	for _, v := range views {
+		for _, iv := range intervals {
+			out = append(out, !now.After(h.peerUntil(v, iv)))
+		}
+	}
+	return out
+}
+
+// ownSeen notes what this server's probes say, to tell what changed.
+func (inc *incremental) ownSeen(h *HealthDNS, now time.Time) {
+	if inc.own == nil {
+		inc.own = map[string]ownSeen{}
+	}
+	clear(inc.own)
+	for k, qs := range inc.byProbe {
+		o := h.ownObservation(inc.self, k, qs[0].interval, qs[0].timeout)
+		inc.own[k] = ownSeen{state: o.State, fresh: o.Fresh(now)}
+	}
+}
+
+// rebuildSome is rebuild when only some observations changed since the
+// last rebuild; ok is false (and nothing done) when it cannot tell what
+// changed, for rebuildAll. It costs what changed, plus the observers and
+// this server's own probes.
+func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zone.Data, ovm *override.Matcher) (next time.Time, ok bool) {
+	inc := &h.inc
+	if !inc.ok || !sameNames(inc.names, names) || !sameZones(inc.zones, zones) || ovm != inc.ovm || h.judge.Rounds() != inc.rounds {
+		return time.Time{}, false
+	}
+	dirty := map[*question]bool{}
+	var ids []gossip.TargetID
+	var own map[string]ownSeen
+	var ownChecked time.Time
+	// This server's probes: what changed, and when the next counted
+	// result expires.
+	if inc.probing {
+		own = make(map[string]ownSeen, len(inc.own))
+		for k, qs := range inc.byProbe {
+			ps := h.pool.Status(k)
+			until := ps.Checked.Add(2*qs[0].interval + qs[0].timeout)
+			seen := ownSeen{state: ps.State, fresh: !now.After(until)}
+			own[k] = seen
+			if seen != inc.own[k] {
+				for _, q := range qs {
+					dirty[q] = true
+				}
+			}
+			if ps.State != health.Unknown && seen.fresh {
+				next = soonest(next, until, now)
+			}
+			if c := ps.Checked; !c.IsZero() && (ownChecked.IsZero() || c.Before(ownChecked)) {
+				ownChecked = c
+			}
+		}
+	}
+	var views []gossip.ObserverView
+	voters := health.Voters{Known: 1}
+	var vstates []voterState
+	var cursor uint64
+	if h.member != nil {
+		var all bool
+		ids, cursor, all = h.member.node.ChangesSince(inc.cursor)
+		if all {
+			return time.Time{}, false
+		}
+		for q := range dirty {
+			ids = append(ids, q.id)
+		}
+		pending := h.judge.PendingKeys(nil)
+		for _, k := range pending {
+			if q := inc.qs[k]; q != nil {
+				ids = append(ids, q.id)
+			}
+		}
+		views = peerViews(h.member.node.ViewsOf(ids), inc.self)
+		if !slices.Equal(viewKeys(views), inc.views) {
+			return time.Time{}, false
+		}
+		fresh := h.viewFreshness(make([]bool, 0, len(inc.fresh)), views, inc.intervals, now)
+		if !slices.Equal(fresh, inc.fresh) {
+			return time.Time{}, false
+		}
+		voters, vstates = h.member.voters(now)
+		for _, id := range ids {
+			for _, q := range inc.byID[id] {
+				dirty[q] = true
+			}
+		}
+		for _, k := range pending {
+			if q := inc.qs[k]; q != nil {
+				dirty[q] = true
+			}
+		}
+		for _, v := range views {
+			if !v.Alive {
+				continue
+			}
+			for _, iv := range inc.intervals {
+				next = soonest(next, h.peerUntil(v, iv), now)
+			}
+		}
+		for _, o := range voters.Others {
+			next = soonest(next, o.Until, now)
+		}
+	} else {
+		for _, k := range h.judge.PendingKeys(nil) {
+			if q := inc.qs[k]; q != nil {
+				dirty[q] = true
+			}
+		}
+	}
+	// From here on it commits.
+	inc.cursor = cursor
+	if own != nil {
+		inc.own = own
+	}
+	h.voters = vstates
+	h.observersHeard, h.observersKnown = observerCounts(views, inc.probing, now)
+	qs := make([]health.Question, 0, len(dirty))
+	for q := range dirty {
+		hq := health.Question{Key: q.key, Quorum: q.quorum}
+		if inc.probing {
+			hq.Obs = append(hq.Obs, h.ownObservation(inc.self, q.probeKey, q.interval, q.timeout))
+		}
+		for _, v := range views {
+			hq.Obs = append(hq.Obs, h.peerObservation(v, q.id, q.interval))
+		}
+		qs = append(qs, hq)
+	}
+	changes, partitionMoved := h.judge.Some(now, qs, voters)
+	h.judge.SetNext(next)
+	h.afterRound(now, changes, partitionMoved)
+	touched := map[int]bool{}
+	for _, c := range changes {
+		for _, ni := range inc.qs[c.Key].names {
+			touched[int(ni)] = true
+		}
+	}
+	for ni := range inc.again {
+		touched[ni] = true
+	}
+	clear(inc.again)
+	changed := make([]snapshot.Name, 0, len(touched))
+	for ni := range touched {
+		n := names[ni]
+		sn := h.nameInput(n)
+		sn.Targets = inc.built[ni].Targets
+		counts := h.judgeTargets(ovm, n, sn.Targets, now)
+		for i := range counts {
+			inc.byState[i] += counts[i] - inc.counts[ni][i]
+		}
+		inc.counts[ni], inc.down[ni] = counts, counts[health.Down]
+		inc.built[ni] = sn
+		changed = append(changed, sn)
+	}
+	h.exportVerdictCounts()
+	prev := h.snap.Load()
+	s, ok := snapshot.Update(prev, changed)
+	if !ok {
+		s = snapshot.Build(prev, zones, inc.built)
+	}
+	ev := evidence{probing: inc.probing && !ownChecked.IsZero(), ownChecked: ownChecked, cluster: h.member != nil, partitioned: h.judge.Partitioned()}
+	for _, v := range views {
+		if v.Alive && v.State != gossip.MemberLeft && v.LastHeard.After(ev.peerHeard) {
+			ev.peerHeard = v.LastHeard
+		}
+	}
+	until := h.fresh.until(now, ev)
+	if len(touched) > 0 {
+		states := make(map[string]string, len(touched))
+		for ni := range touched {
+			sn := inc.built[ni]
+			states[sn.FQDN] = nameState(sn, s.Dynamic(sn.FQDN), inc.down[ni])
+			if names[ni].Fallback == snapshot.FallbackLastGood && h.noteLastGood(s.Dynamic(sn.FQDN)) {
+				inc.again[ni] = true
+			}
+		}
+		h.exportSomeNameStates(states)
+	}
+	h.snap.Store(s.Until(until, prev))
+	return earliest(next, ovm.Next()), true
+}
+
+// soonest is the earlier of next and t, counting t only if after now;
+// zero next means none yet.
+func soonest(next, t, now time.Time) time.Time {
+	if t.After(now) && (next.IsZero() || t.Before(next)) {
+		return t
+	}
+	return next
+}

@@ -1,0 +1,211 @@
+package healthdns
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+
+	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
+	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
+)
+
+// The rebuilds that judge only what changed (rebuildSome) decide as a
+// full rebuild would. A server (probe off) hears three agents over real
+// gossip; after each random change of the agents' observations, the
+// server rebuilds the incremental way, then judges everything again from
+// scratch: the full round must change no verdict and build the very same
+// snapshot (snapshot.Build returns the one it is given when every name's
+// input is the same).
+func TestRebuildSomeDecidesAsRebuildAll(t *testing.T) {
+	dir := t.TempDir()
+	zf := filepath.Join(dir, "zone")
+	if err := os.WriteFile(zf, []byte("$ORIGIN example.org.\n@ 300 IN SOA ns1 h 1 3600 600 604800 30\n@ 300 IN NS ns1\nns1 300 IN A 127.0.12.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var names strings.Builder
+	const nNames, perName = 40, 4
+	policies := []string{"roundrobin", "priority", "weighted"}
+	for n := range nNames {
+		fmt.Fprintf(&names, "name n%d {\n policy %s\n quorum majority\n", n, policies[n%len(policies)])
+		if n%5 == 0 {
+			names.WriteString(" fallback none\n")
+		}
+		for i := range perName {
+			a := fmt.Sprintf("10.0.%d.%d", n, i)
+			fmt.Fprintf(&names, " target %s tier %d weight %d check tcp %s:443\n", a, 1+i%2, 1+i, a)
+		}
+		names.WriteString("}\n")
+	}
+	addr := freeAddrOn(t, "127.0.12.1")
+	corefile := fmt.Sprintf("healthdns example.org {\nzonefile %s\ninterval 1s\ntimeout 500ms\n%scluster {\nname s1\nbind %s\ninsecure\nprobe off\ngossip-interval 20ms\npushpull-interval 1s\n}\n}", zf, names.String(), addr)
+	cfg, err := parse(caddy.NewTestController("dns", corefile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHandler(cfg, probe.NewPool())
+	if err := h.start(); err != nil {
+		t.Fatal(err)
+	}
+	defer h.stop()
+
+	var agents []*gossip.Node
+	for i := range 3 {
+		a, err := gossip.New(gossip.Config{
+			Name: fmt.Sprintf("agent%d", i), Observer: fmt.Sprintf("site%d", i), Role: gossip.RoleAgent,
+			BindAddr: fmt.Sprintf("127.0.12.%d", 2+i), BindPort: 0, LogOutput: io.Discard,
+			GossipInterval: 20 * time.Millisecond, PushPullInterval: time.Second,
+			HeartbeatInterval: 100 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Shutdown()
+		if _, err := a.Join(addr); err != nil {
+			t.Fatal(err)
+		}
+		agents = append(agents, a)
+	}
+	var ids []gossip.TargetID
+	for deadline := time.Now().Add(10 * time.Second); len(ids) < nNames*perName && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		ids = ids[:0]
+		for _, c := range agents[len(agents)-1].Catalog() {
+			ids = append(ids, c.ID)
+		}
+	}
+	if len(ids) != nNames*perName {
+		t.Fatalf("the agents learnt %d of %d targets", len(ids), nNames*perName)
+	}
+	states := make([]map[gossip.TargetID]health.State, len(agents))
+	for i := range states {
+		states[i] = map[gossip.TargetID]health.State{}
+		for _, id := range ids {
+			states[i][id] = health.Up
+		}
+		agents[i].PublishObservations(states[i])
+	}
+	// The server sees every observation before the changes begin.
+	waitViews := func() {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			same := 0
+			for _, v := range h.member.node.Views() {
+				for i, a := range agents {
+					if v.Node == a.Name() && equalStates(v.States, states[i]) {
+						same++
+					}
+				}
+			}
+			if same == len(agents) {
+				return
+			}
+		}
+		t.Fatal("the server's views never caught up with the agents")
+	}
+	waitViews()
+	h.rebuild()
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	fast := 0
+	for step := range 60 {
+		// A few targets change at one or two agents, sometimes at all
+		// (a verdict moves), sometimes at one (it does not).
+		k := 1 + rng.IntN(6)
+		for range k {
+			id := ids[rng.IntN(len(ids))]
+			st := health.Up
+			if rng.IntN(2) == 0 {
+				st = health.Down
+			}
+			for i := range agents {
+				if step%3 == 0 || rng.IntN(2) == 0 {
+					states[i][id] = st
+				}
+			}
+		}
+		for i, a := range agents {
+			a.PublishObservations(states[i])
+		}
+		waitViews()
+		h.mu.Lock()
+		r0 := h.judge.Rounds()
+		h.mu.Unlock()
+		h.rebuild()
+		h.mu.Lock()
+		rounds := h.judge.Rounds()
+		wasFast := rounds == r0
+		h.mu.Unlock()
+		got := h.snap.Load()
+		gotVerdicts := verdictsOf(h)
+
+		h.mu.Lock()
+		h.inc.ok = false
+		h.mu.Unlock()
+		h.rebuild()
+		h.mu.Lock()
+		if h.judge.Rounds() == rounds {
+			t.Fatal("the forced full rebuild did not run a full round")
+		}
+		h.mu.Unlock()
+		if want := verdictsOf(h); want != gotVerdicts {
+			t.Fatalf("step %d: after the incremental rebuild:\n%s\nafter a full one:\n%s", step, gotVerdicts, want)
+		}
+		full := h.snap.Load()
+		for _, n := range h.names {
+			ga, wa := dynOf(got, n.FQDN), dynOf(full, n.FQDN)
+			if ga != wa {
+				t.Fatalf("step %d: %s: the incremental rebuild answers %s, a full one %s", step, n.FQDN, ga, wa)
+			}
+		}
+		if wasFast {
+			fast++
+		}
+	}
+	if fast < 40 {
+		t.Fatalf("only %d of 60 rebuilds after a change were incremental", fast)
+	}
+}
+
+func equalStates(a, b map[gossip.TargetID]health.State) bool {
+	n := 0
+	for id, s := range b {
+		if s == health.Unknown {
+			continue
+		}
+		n++
+		if a[id] != s {
+			return false
+		}
+	}
+	return n == len(a)
+}
+
+// verdictsOf lists every target's verdict state.
+func verdictsOf(h *HealthDNS) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var b strings.Builder
+	for _, n := range h.names {
+		for _, t := range n.Targets {
+			fmt.Fprintf(&b, "%s %s %s\n", n.FQDN, t.Probe.Addr, h.judge.Verdict(verdictKey(n, t)).State)
+		}
+	}
+	return b.String()
+}
+
+// dynOf describes a name's built answers: the addresses and outcomes.
+func dynOf(s *snapshot.Snapshot, fqdn string) string {
+	d := s.Dynamic(fqdn)
+	if d == nil {
+		return "none"
+	}
+	return fmt.Sprintf("A %v %v AAAA %v %v", d.A.Addrs, d.A.Outcome, d.AAAA.Addrs, d.AAAA.Outcome)
+}
