@@ -99,15 +99,13 @@ func (f *freshness) until(now time.Time, ev evidence) time.Time {
 }
 
 // evidenceOf gathers what freshness needs from a rebuild's inputs.
-func (h *HealthDNS) evidenceOf(names []*nameConfig, views []gossip.ObserverView, probing bool) evidence {
+func (h *HealthDNS) evidenceOf(views []gossip.ObserverView, probing bool) evidence {
 	ev := evidence{probing: probing, cluster: h.member != nil, partitioned: h.judge.Partitioned()}
 	if probing {
-		for _, n := range names {
-			for _, t := range n.Targets {
-				c := h.pool.Status(t.Probe.Key()).Checked
-				if !c.IsZero() && (ev.ownChecked.IsZero() || c.Before(ev.ownChecked)) {
-					ev.ownChecked = c
-				}
+		for k := range h.inc.byProbe { // every probe key of names, once
+			c := h.pool.Status(k).Checked
+			if !c.IsZero() && (ev.ownChecked.IsZero() || c.Before(ev.ownChecked)) {
+				ev.ownChecked = c
 			}
 		}
 		if ev.ownChecked.IsZero() {

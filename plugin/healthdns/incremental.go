@@ -35,6 +35,9 @@ type incremental struct {
 	rounds  uint64 // the judge's full rounds: another instance's (a reload) means start again
 
 	qs        map[string]*question // by verdict key
+	qlist     []*question          // the same, in the order of names then groups
+	tq        [][]*question        // by name, then target: its question
+	synced    bool                 // the names' targets were acquired (syncTargets)
 	byID      map[gossip.TargetID][]*question
 	byProbe   map[string][]*question // this server's probes, by probe key
 	intervals []time.Duration        // the check intervals of the questions
@@ -71,35 +74,50 @@ type ownSeen struct {
 }
 
 // index maps observations to questions and questions to names.
-func (inc *incremental) index(names []*nameConfig, groups []recordmerge.Group) {
+func (inc *incremental) index(names []*nameConfig, groups []recordmerge.Group, probing bool) {
+	groupOf := make(map[string]recordmerge.Group, len(groups))
+	for _, g := range groups {
+		groupOf[g.VKey] = g
+	}
 	inc.qs = map[string]*question{}
 	inc.byID = map[gossip.TargetID][]*question{}
 	inc.byProbe = map[string][]*question{}
 	inc.again = map[int]bool{}
 	inc.intervals = inc.intervals[:0]
+	inc.qlist = inc.qlist[:0]
+	inc.tq = make([][]*question, len(names))
+	inc.synced = false
 	add := func(key, probeKey string, id gossip.TargetID, quorum health.Quorum, interval, timeout time.Duration) *question {
 		q := inc.qs[key]
 		if q == nil {
 			q = &question{key: key, probeKey: probeKey, id: id, quorum: quorum, interval: interval, timeout: timeout}
 			inc.qs[key] = q
+			inc.qlist = append(inc.qlist, q)
 			inc.byID[id] = append(inc.byID[id], q)
-			inc.byProbe[probeKey] = append(inc.byProbe[probeKey], q)
+			if probing {
+				inc.byProbe[probeKey] = append(inc.byProbe[probeKey], q)
+			}
 			if !slices.Contains(inc.intervals, interval) {
 				inc.intervals = append(inc.intervals, interval)
 			}
 		}
 		return q
 	}
-	for _, g := range groups {
-		add(g.VKey, g.Key, g.ID, g.Quorum, g.Interval, g.Timeout)
-	}
 	for ni, n := range names {
-		for _, t := range n.Targets {
+		inc.tq[ni] = make([]*question, len(n.Targets))
+		for i, t := range n.Targets {
 			q := add(verdictKey(n, t), t.ProbeKey(), t.ID, n.Quorum, t.Probe.Interval, t.Probe.Timeout)
+			if g, ok := groupOf[q.key]; ok { // a shared target: the group's timing
+				q.interval, q.timeout = g.Interval, g.Timeout
+			}
+			inc.tq[ni][i] = q
 			if k := len(q.names); k == 0 || q.names[k-1] != int32(ni) {
 				q.names = append(q.names, int32(ni))
 			}
 		}
+	}
+	for _, g := range groups {
+		add(g.VKey, g.Key, g.ID, g.Quorum, g.Interval, g.Timeout)
 	}
 }
 
@@ -278,7 +296,7 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 		n := names[ni]
 		sn := h.nameInput(n)
 		sn.Targets = inc.built[ni].Targets
-		counts := h.judgeTargets(ovm, n, sn.Targets, now)
+		counts := h.judgeTargets(ovm, n, inc.tq[ni], sn.Targets, now)
 		for i := range counts {
 			inc.byState[i] += counts[i] - inc.counts[ni][i]
 		}

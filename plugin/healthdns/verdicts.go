@@ -52,17 +52,19 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 	}
 	h.observersHeard, h.observersKnown = observerCounts(views, probing, now)
 	h.names = names
-	h.syncTargets(names)
 	if inc.names == nil || !sameNames(inc.names, names) || !sameZones(inc.zones, zones) {
-		inc.index(names, h.merger.Groups())
+		inc.index(names, h.merger.Groups(), probing)
+	}
+	if !inc.synced {
+		h.syncTargets(names)
+		inc.synced = h.started
 	}
 	inc.names, inc.zones, inc.ovm, inc.self, inc.probing = names, zones, ovm, self, probing
-	groups := h.merger.Groups()
 	total := 0
 	for _, n := range names {
 		total += len(n.Targets)
 	}
-	qs := make([]health.Question, 0, len(inc.qs))
+	qs := make([]health.Question, 0, len(inc.qlist))
 	perQ := len(views)
 	if probing {
 		perQ++
@@ -80,15 +82,8 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 		q.Obs = obs[start:len(obs):len(obs)]
 		qs = append(qs, q)
 	}
-	for _, n := range names {
-		for _, t := range n.Targets {
-			if !t.Shared {
-				ask(verdictKey(n, t), t.ProbeKey(), t.ID, n.Quorum, t.Probe.Interval, t.Probe.Timeout)
-			}
-		}
-	}
-	for _, g := range groups {
-		ask(g.VKey, g.Key, g.ID, g.Quorum, g.Interval, g.Timeout)
+	for _, q := range inc.qlist {
+		ask(q.key, q.probeKey, q.id, q.quorum, q.interval, q.timeout)
 	}
 	changes, partitionMoved := h.judge.Round(now, qs, voters)
 	h.afterRound(now, changes, partitionMoved)
@@ -102,7 +97,7 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 		targets = append(targets, make([]snapshot.Target, len(n.Targets))...)
 		sn := h.nameInput(n)
 		sn.Targets = targets[start:len(targets):len(targets)]
-		inc.counts[ni] = h.judgeTargets(ovm, n, sn.Targets, now)
+		inc.counts[ni] = h.judgeTargets(ovm, n, inc.tq[ni], sn.Targets, now)
 		inc.down[ni] = inc.counts[ni][health.Down]
 		for i, c := range inc.counts[ni] {
 			inc.byState[i] += c
@@ -114,7 +109,7 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 	h.exportVerdictCounts()
 	prev := h.snap.Load()
 	s := snapshot.Build(prev, zones, built)
-	until := h.fresh.until(now, h.evidenceOf(names, views, probing))
+	until := h.fresh.until(now, h.evidenceOf(views, probing))
 	states := make(map[string]string, len(built))
 	for i, sn := range built {
 		states[sn.FQDN] = nameState(sn, s.Dynamic(sn.FQDN), inc.down[i])
@@ -149,10 +144,10 @@ func (h *HealthDNS) nameInput(n *nameConfig) snapshot.Name {
 
 // judgeTargets fills out (one per target of n) from the verdicts and the
 // overrides, sets the targets' gauges, and counts them by verdict.
-func (h *HealthDNS) judgeTargets(ovm *override.Matcher, n *nameConfig, out []snapshot.Target, now time.Time) (counts [3]int) {
+func (h *HealthDNS) judgeTargets(ovm *override.Matcher, n *nameConfig, qs []*question, out []snapshot.Target, now time.Time) (counts [3]int) {
 	for i := range n.Targets {
 		t := &n.Targets[i]
-		v := h.judge.Verdict(verdictKey(n, *t)).State
+		v := h.judge.Verdict(qs[i].key).State
 		counts[v]++
 		up := v == health.Up
 		if set := int8(1) + int8(b2f(up)); t.Set != set {
