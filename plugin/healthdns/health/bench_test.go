@@ -39,3 +39,35 @@ func BenchmarkJudgeRound(b *testing.B) {
 		j.Round(now, qs, voters)
 	}
 }
+
+// A round of the judge after one observation changed, asking only that
+// question (Judge.Some, what a server's rebuild does), at two sizes: its
+// cost must not grow with the targets.
+func BenchmarkJudgeSomeOneChange(b *testing.B) {
+	for _, n := range []int{10000, 100000} {
+		b.Run("targets="+strconv.Itoa(n), func(b *testing.B) {
+			now := time.Unix(1000, 0)
+			qs := make([]Question, n)
+			for i := range qs {
+				obs := make([]Observation, 10)
+				for j := range obs {
+					obs[j] = Observation{Observer: strconv.Itoa(j), State: Up, At: now, Until: now.Add(5 * time.Second)}
+				}
+				qs[i] = Question{Key: strconv.Itoa(i), Quorum: Quorum{Kind: Majority}, Obs: obs}
+			}
+			voters := Voters{Known: 3, Others: []Voter{{Heard: now, Until: now.Add(time.Second)}, {Heard: now, Until: now.Add(time.Second)}}}
+			j := NewJudge()
+			j.Round(now, qs, voters)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				q := qs[i%n]
+				for k := range 6 { // a majority flips it
+					q.Obs[k].State = State(2 - (i/n)%2) // down, then up again
+				}
+				if ch, _ := j.Some(now, qs[i%n:i%n+1], voters); len(ch) != 1 {
+					b.Fatalf("%d changes", len(ch))
+				}
+			}
+		})
+	}
+}

@@ -93,3 +93,37 @@ func TestUpdateKeepsRotation(t *testing.T) {
 		t.Errorf("rotation stuck: %v then %v", a, b)
 	}
 }
+
+// The snapshot after one target's health changed, at two sizes (5
+// targets a name, as test/bench/scale has them): Update's cost must not
+// grow with the names; Build's, which the rebuild used before, does.
+func BenchmarkUpdateOneChange(b *testing.B) {
+	for _, targets := range []int{10000, 100000} {
+		zones := []*zone.Data{loadZone(b, exampleOrg, "example.org.")}
+		names := make([]snapshot.Name, targets/5)
+		for i := range names {
+			names[i] = snapshot.Name{FQDN: fmt.Sprintf("n%d.example.org.", i), TTL: 30}
+			for k := range 5 {
+				t := i*5 + k
+				names[i].Targets = append(names[i].Targets, up(fmt.Sprintf("10.%d.%d.%d", t>>16&255, t>>8&255, t&255)))
+			}
+		}
+		for _, how := range []string{"update", "build"} {
+			b.Run(fmt.Sprintf("%s/targets=%d", how, targets), func(b *testing.B) {
+				s := snapshot.Build(nil, zones, names)
+				b.ReportAllocs()
+				for i := 0; b.Loop(); i++ {
+					n := names[i%len(names)]
+					n.Targets = slices.Clone(n.Targets)
+					n.Targets[0].Healthy = !n.Targets[0].Healthy
+					names[i%len(names)] = n
+					if how == "update" {
+						s, _ = snapshot.Update(s, []snapshot.Name{n})
+					} else {
+						s = snapshot.Build(s, zones, names)
+					}
+				}
+			})
+		}
+	}
+}
