@@ -19,7 +19,9 @@ import (
 //
 // A verdict depends on each observation's state and on whether it is
 // fresh. States changes come listed by gossip (Node.ChangesSince) and by
-// comparing this server's probe results with the last ones. Freshness of
+// comparing this server's probe results with the last ones; zone data
+// that changed (records' TXT records) only builds the zones again.
+// Freshness of
 // another observer's observations changes for all its targets of one
 // check interval at once: when it does (an observer falls silent, dies,
 // comes back), or when the observers, the names, the zones or the
@@ -175,7 +177,7 @@ func (inc *incremental) ownSeen(h *HealthDNS, now time.Time) {
 // this server's own probes.
 func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zone.Data, ovm *override.Matcher) (next time.Time, ok bool) {
 	inc := &h.inc
-	if !inc.ok || !sameNames(inc.names, names) || !sameZones(inc.zones, zones) || ovm != inc.ovm || h.judge.Rounds() != inc.rounds {
+	if !inc.ok || !sameNames(inc.names, names) || ovm != inc.ovm || h.judge.Rounds() != inc.rounds {
 		return time.Time{}, false
 	}
 	dirty := map[*question]bool{}
@@ -306,8 +308,13 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 	}
 	h.exportVerdictCounts()
 	prev := h.snap.Load()
-	s, ok := snapshot.Update(prev, changed)
-	if !ok {
+	var s *snapshot.Snapshot
+	if !sameZones(inc.zones, zones) {
+		// Records' static data changed (a TXT record, say): the zones are
+		// built again, the health-aware answers reused.
+		s = snapshot.Build(prev, zones, inc.built)
+		inc.zones = zones
+	} else if s, ok = snapshot.Update(prev, changed); !ok {
 		s = snapshot.Build(prev, zones, inc.built)
 	}
 	ev := evidence{probing: inc.probing && !ownChecked.IsZero(), ownChecked: ownChecked, cluster: h.member != nil, partitioned: h.judge.Partitioned()}

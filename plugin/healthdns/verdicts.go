@@ -52,7 +52,7 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 	}
 	h.observersHeard, h.observersKnown = observerCounts(views, probing, now)
 	h.names = names
-	if inc.names == nil || !sameNames(inc.names, names) || !sameZones(inc.zones, zones) {
+	if inc.names == nil || !sameNames(inc.names, names) {
 		inc.index(names, h.merger.Groups(), probing)
 	}
 	if !inc.synced {
