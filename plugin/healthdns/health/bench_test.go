@@ -23,15 +23,7 @@ func BenchmarkDecide(b *testing.B) {
 // changing: the cost a server pays every second at scale.
 func BenchmarkJudgeRound(b *testing.B) {
 	now := time.Unix(1000, 0)
-	qs := make([]Question, 10000)
-	for i := range qs {
-		obs := make([]Observation, 10)
-		for j := range obs {
-			obs[j] = Observation{Observer: strconv.Itoa(j), State: Up, At: now, Until: now.Add(5 * time.Second)}
-		}
-		qs[i] = Question{Key: strconv.Itoa(i), Quorum: Quorum{Kind: Majority}, Obs: obs}
-	}
-	voters := Voters{Known: 3, Others: []Voter{{Heard: now, Until: now.Add(time.Second)}, {Heard: now, Until: now.Add(time.Second)}}}
+	qs, voters := benchRound(now, 10000)
 	j := NewJudge()
 	j.Round(now, qs, voters)
 	b.ReportAllocs()
@@ -47,15 +39,7 @@ func BenchmarkJudgeSomeOneChange(b *testing.B) {
 	for _, n := range []int{10000, 100000} {
 		b.Run("targets="+strconv.Itoa(n), func(b *testing.B) {
 			now := time.Unix(1000, 0)
-			qs := make([]Question, n)
-			for i := range qs {
-				obs := make([]Observation, 10)
-				for j := range obs {
-					obs[j] = Observation{Observer: strconv.Itoa(j), State: Up, At: now, Until: now.Add(5 * time.Second)}
-				}
-				qs[i] = Question{Key: strconv.Itoa(i), Quorum: Quorum{Kind: Majority}, Obs: obs}
-			}
-			voters := Voters{Known: 3, Others: []Voter{{Heard: now, Until: now.Add(time.Second)}, {Heard: now, Until: now.Add(time.Second)}}}
+			qs, voters := benchRound(now, n)
 			j := NewJudge()
 			j.Round(now, qs, voters)
 			b.ReportAllocs()
@@ -70,4 +54,17 @@ func BenchmarkJudgeSomeOneChange(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchRound is n targets seen up by 10 observers, and 3 voters heard.
+func benchRound(now time.Time, n int) ([]Question, Voters) {
+	qs := make([]Question, n)
+	for i := range qs {
+		obs := make([]Observation, 10)
+		for j := range obs {
+			obs[j] = Observation{Observer: strconv.Itoa(j), State: Up, At: now, Until: now.Add(5 * time.Second)}
+		}
+		qs[i] = Question{Key: strconv.Itoa(i), Quorum: Quorum{Kind: Majority}, Obs: obs}
+	}
+	return qs, Voters{Known: 3, Others: []Voter{{Heard: now, Until: now.Add(time.Second)}, {Heard: now, Until: now.Add(time.Second)}}}
 }
