@@ -347,24 +347,47 @@ func (v ObserverView) Observation(id TargetID) health.Observation {
 }
 
 // Views returns the view of every observer, this node's own included,
-// sorted by node name.
-func (n *Node) Views() []ObserverView {
+// sorted by node name. A view's States are shared with other callers
+// until the view changes: read them, never modify them.
+func (n *Node) Views() []ObserverView { return n.views(nil, true) }
+
+// ViewsOf is Views with each view's States and Reasons holding only the
+// targets of ids (nil: none); everything else as Views. Its cost is
+// O(observers × len(ids)), not O(targets).
+//
+// With ChangesSince it keeps a copy of the views current: take ids from
+// ChangesSince, then ViewsOf(ids). A change that lands between the two
+// calls shows in the next ChangesSince, so none is missed.
+func (n *Node) ViewsOf(ids []TargetID) []ObserverView { return n.views(ids, false) }
+
+// views returns every view, with all its states when whole, else those
+// of ids.
+func (n *Node) views(ids []TargetID, whole bool) []ObserverView {
 	states := n.memberStates()
 	now := n.now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	var out []ObserverView
+	out := make([]ObserverView, 0, len(n.st.peers)+1)
 	add := func(p *peer, st MemberState, observed, heard time.Time) {
 		if p.view == nil {
 			return
 		}
-		states := p.view.states()
+		self := p == n.st.self
+		var states map[TargetID]health.State
+		var reasons map[TargetID]string
+		if whole {
+			states = p.view.cachedStates()
+			reasons = n.st.reasons.of(p.node, self, states)
+		} else {
+			states = p.view.statesOf(ids)
+			reasons = n.st.reasons.ofIDs(p.node, self, states, ids)
+		}
 		out = append(out, ObserverView{
 			Node: p.node, Observer: p.label, Role: p.role, State: st,
 			Alive: st == MemberAlive || st == MemberSuspect, LastHeard: observed,
 			Heard: heard, Silence: n.silence(p),
 			Synced: p.view.synced(), States: states,
-			Reasons: n.st.reasons.of(p.node, p == n.st.self, states),
+			Reasons: reasons,
 		})
 	}
 	add(n.st.self, states[n.cfg.Name], n.st.selfObserved(now), now)

@@ -124,6 +124,7 @@ type reasonState struct {
 	next   TargetID // where the next repeat starts
 	ticks  int
 	others map[string]*nodeReasons
+	feed   *feed // targets whose reason changed; nil logs nothing
 }
 
 // pack splits entries into messages of at most maxBroadcast bytes, at
@@ -163,11 +164,13 @@ func (r *reasonState) publish(node string, epoch uint64, reasons map[TargetID]st
 		next[id] = text
 		if r.own[id] != text {
 			r.dirty[id] = true
+			r.feed.note(id)
 		}
 	}
 	for id := range r.own {
 		if _, ok := next[id]; !ok {
 			r.dirty[id] = true
+			r.feed.note(id)
 		}
 	}
 	r.own = next
@@ -197,8 +200,11 @@ func (r *reasonState) drain(node string, epoch uint64) []*reasonsMsg {
 // round of the own reasons every reasonsEvery calls; and it forgets the
 // reasons of nodes no longer known (known says which are).
 func (r *reasonState) repeat(node string, epoch uint64, known func(string) bool) []*reasonsMsg {
-	for n := range r.others {
+	for n, nr := range r.others {
 		if !known(n) {
+			for id := range nr.rows {
+				r.feed.note(id)
+			}
 			delete(r.others, n)
 		}
 	}
@@ -235,6 +241,11 @@ func (r *reasonState) apply(m *reasonsMsg) bool {
 	}
 	nr := r.others[m.Node]
 	if nr == nil || m.Epoch > nr.epoch {
+		if nr != nil {
+			for id := range nr.rows {
+				r.feed.note(id)
+			}
+		}
 		nr = &nodeReasons{epoch: m.Epoch, rows: map[TargetID]reasonRow{}}
 		r.others[m.Node] = nr
 	}
@@ -248,6 +259,9 @@ func (r *reasonState) apply(m *reasonsMsg) bool {
 			continue
 		}
 		fresh = true
+		if row.text != e.Text {
+			r.feed.note(e.ID)
+		}
 		if e.Text == "" {
 			delete(nr.rows, e.ID) // a later repeat may only set it again
 			continue
@@ -279,6 +293,36 @@ func (r *reasonState) of(node string, self bool, states map[TargetID]health.Stat
 		for id, row := range nr.rows {
 			add(id, row.text)
 		}
+	}
+	return out
+}
+
+// ofIDs is of for the targets of ids alone.
+func (r *reasonState) ofIDs(node string, self bool, states map[TargetID]health.State, ids []TargetID) map[TargetID]string {
+	var out map[TargetID]string
+	var nr *nodeReasons
+	if !self {
+		if nr = r.others[node]; nr == nil {
+			return nil
+		}
+	}
+	for _, id := range ids {
+		if states[id] != health.Down {
+			continue
+		}
+		var text string
+		if self {
+			text = r.own[id]
+		} else {
+			text = nr.rows[id].text
+		}
+		if text == "" {
+			continue
+		}
+		if out == nil {
+			out = map[TargetID]string{}
+		}
+		out[id] = text
 	}
 	return out
 }

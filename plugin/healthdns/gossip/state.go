@@ -32,6 +32,7 @@ type state struct {
 	// directly to every member (bulk). 0: never bulk.
 	bulkAfter int
 	reasons   reasonState // why observers report targets down (reasons.go)
+	feed      *feed       // targets whose state changed in some view (feed.go)
 }
 
 // peer is what is known of one node.
@@ -75,12 +76,22 @@ type assembly struct {
 }
 
 func newState(name, label string, role Role, epoch uint64, retention time.Duration) *state {
+	f := newFeed()
 	return &state{
 		self:      &peer{node: name, label: label, role: role, epoch: epoch},
 		peers:     map[string]*peer{},
 		retention: retention,
 		collided:  map[TargetID]bool{},
+		reasons:   reasonState{feed: f},
+		feed:      f,
 	}
+}
+
+// newView returns an empty view whose changes go to the feed.
+func (s *state) newView() *view {
+	v := newView()
+	v.feed = s.feed
+	return v
 }
 
 // newer reports whether version (e1, s1) comes after (e2, s2).
@@ -98,12 +109,14 @@ func (s *state) peer(node string) *peer {
 }
 
 // advance moves p to epoch and reports false when epoch is an older
-// incarnation than the one known.
-func (p *peer) advance(epoch uint64) bool {
+// incarnation than the one known. The view of the older one vanishes:
+// its rows go to f.
+func (p *peer) advance(epoch uint64, f *feed) bool {
 	if epoch < p.epoch {
 		return false
 	}
 	if epoch > p.epoch {
+		f.noteView(p.view)
 		p.epoch, p.beat, p.view, p.asm, p.leaving, p.observed = epoch, 0, nil, nil, false, time.Time{}
 	}
 	return true
@@ -116,7 +129,7 @@ func (p *peer) advance(epoch uint64) bool {
 func (s *state) publishObservations(states map[TargetID]health.State, perMsg int) []*observations {
 	me := s.self
 	if me.view == nil {
-		me.view = newView()
+		me.view = s.newView()
 	}
 	v := me.view
 	var diff []pair
@@ -248,6 +261,7 @@ func (s *state) refute(seen, nowEpoch uint64, perMsg int) (obs []*observations, 
 	me.epoch = max(seen+1, nowEpoch)
 	if me.view != nil {
 		states := me.view.states()
+		s.feed.noteView(me.view)
 		me.view = nil
 		obs = s.publishObservations(states, perMsg)
 	}
@@ -282,11 +296,11 @@ func (s *state) applyObservations(m *observations, now time.Time) outcome {
 		return o
 	}
 	p := s.peer(m.Node)
-	if !p.advance(m.Epoch) {
+	if !p.advance(m.Epoch, s.feed) {
 		return outcome{}
 	}
 	if p.view == nil {
-		p.view = newView()
+		p.view = s.newView()
 	}
 	var o outcome
 	latest := p.view.latest
@@ -333,7 +347,7 @@ func (s *state) applyHeartbeat(m *heartbeat, now time.Time) outcome {
 	}
 	p := s.peer(m.Node)
 	fresh := m.Epoch > p.epoch || m.Beat > p.beat
-	if !p.advance(m.Epoch) || !fresh {
+	if !p.advance(m.Epoch, s.feed) || !fresh {
 		return outcome{}
 	}
 	var o outcome
@@ -343,7 +357,7 @@ func (s *state) applyHeartbeat(m *heartbeat, now time.Time) outcome {
 	p.every = time.Duration(m.EveryMS) * time.Millisecond
 	if m.ObsSeq > 0 {
 		if p.view == nil {
-			p.view = newView()
+			p.view = s.newView()
 			o.changed = true
 		}
 		p.view.latest = max(p.view.latest, m.ObsSeq)
@@ -358,7 +372,7 @@ func (s *state) applyPage(m *catalogPage, now time.Time) outcome {
 		return o
 	}
 	p := s.peer(m.Node)
-	if !p.advance(m.Epoch) {
+	if !p.advance(m.Epoch, s.feed) {
 		return outcome{}
 	}
 	if p.cat != nil && !newer(m.Epoch, m.Seq, p.cat.epoch, p.cat.seq) {
@@ -508,7 +522,7 @@ func (s *state) mergeInfo(pi *peerInfo, now time.Time, o *outcome) *peer {
 		return nil
 	}
 	p := s.peer(pi.Node)
-	if !p.advance(pi.Epoch) {
+	if !p.advance(pi.Epoch, s.feed) {
 		return nil
 	}
 	if pi.Role != 0 { // 0: the sender has not heard its heartbeat yet
@@ -545,7 +559,7 @@ func (s *state) mergeFull(fs *fullState, now time.Time) outcome {
 		}
 		if ps.View != nil {
 			if p.view == nil {
-				p.view = newView()
+				p.view = s.newView()
 				o.changed = true
 			}
 			if p.view.applyFull(ps.View) {
@@ -579,7 +593,7 @@ func (s *state) mergeDigest(dg *digest, now time.Time) outcome {
 		}
 		if v := ps.View; v != nil && v.Latest > 0 && ps.Epoch == p.epoch {
 			if p.view == nil {
-				p.view = newView()
+				p.view = s.newView()
 				o.changed = true
 			}
 			p.view.latest = max(p.view.latest, v.Latest)
@@ -639,6 +653,7 @@ func (s *state) grace() time.Duration {
 func (s *state) gc(now time.Time) (forgot bool) {
 	for name, p := range s.peers {
 		if p.heard.IsZero() || now.Sub(p.heard) > s.retention {
+			s.feed.noteView(p.view)
 			delete(s.peers, name)
 			forgot = true
 		}

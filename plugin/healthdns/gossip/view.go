@@ -31,6 +31,12 @@ type view struct {
 	pending  []uint64 // applied seqs > complete, ascending
 	rows     map[TargetID]row
 	removed  int // Unknown rows
+	// feed logs the targets whose state changes; nil logs nothing.
+	feed *feed
+	// gen counts the changes of state; cache holds states() as of
+	// cacheGen, so that reading an unchanged view copies nothing.
+	gen, cacheGen uint64
+	cache         map[TargetID]health.State
 }
 
 type row struct {
@@ -56,7 +62,17 @@ func (v *view) set(id TargetID, s health.State, seq uint64) bool {
 	if s == health.Unknown {
 		v.removed++
 	}
-	return r.state != s // a missing row reads as Unknown
+	if r.state == s { // a missing row reads as Unknown
+		return false
+	}
+	v.changed(id)
+	return true
+}
+
+// changed notes that the state of id changed.
+func (v *view) changed(id TargetID) {
+	v.gen++
+	v.feed.note(id)
 }
 
 // applyDelta applies change seq. It reports whether the change was new
@@ -117,29 +133,54 @@ func (v *view) fold() {
 }
 
 // applyFull merges a full view from push/pull and reports whether any
-// target's state changed.
+// target's state changed. It updates the rows in place: a push/pull of a
+// view that is mostly the same allocates nothing.
 func (v *view) applyFull(s *viewState) (changed bool) {
 	if s.Complete > v.complete {
 		// Rows at or before s.Complete are replaced by its rows; newer
 		// rows of ours stay, and so do its newer rows (below).
-		old := v.rows
-		v.rows = make(map[TargetID]row, len(s.Base)+len(s.Newer))
-		v.removed = 0
-		for id, r := range old {
+		base := s.Base
+		if !slices.IsSortedFunc(base, cmpPair) {
+			base = slices.Clone(base)
+			slices.SortFunc(base, cmpPair)
+		}
+		var diff []TargetID
+		for id, r := range v.rows {
 			if r.seq > s.Complete {
-				v.rows[id] = r
-				if r.state == health.Unknown {
-					v.removed++
-				}
+				continue
 			}
-		}
-		for _, p := range s.Base {
-			if _, newer := v.rows[p.ID]; !newer && p.State != health.Unknown {
-				v.rows[p.ID] = row{state: p.State, seq: s.Complete}
+			if i, ok := slices.BinarySearchFunc(base, id, func(p pair, id TargetID) int { return cmpID(p.ID, id) }); ok && base[i].State != health.Unknown {
+				continue // set below
 			}
+			if r.state == health.Unknown {
+				v.removed--
+			} else {
+				diff = append(diff, id)
+			}
+			delete(v.rows, id)
 		}
-		changed = !sameStates(old, v.rows)
+		for _, p := range base {
+			if p.State == health.Unknown {
+				continue
+			}
+			r, ok := v.rows[p.ID]
+			if ok && r.seq > s.Complete {
+				continue
+			}
+			if ok && r.state == health.Unknown {
+				v.removed--
+			}
+			if r.state != p.State {
+				diff = append(diff, p.ID)
+			}
+			v.rows[p.ID] = row{state: p.State, seq: s.Complete}
+		}
 		v.complete = s.Complete
+		if len(diff) > 0 {
+			changed = true
+			v.gen++
+			v.feed.noteAll(diff)
+		}
 	}
 	for _, r := range s.Newer {
 		if r.Seq > v.complete && v.set(r.ID, r.State, r.Seq) {
@@ -154,24 +195,7 @@ func (v *view) applyFull(s *viewState) (changed bool) {
 	return changed
 }
 
-func sameStates(a, b map[TargetID]row) bool {
-	n := 0
-	for id, r := range a {
-		if r.state == health.Unknown {
-			continue
-		}
-		n++
-		if b[id].state != r.state {
-			return false
-		}
-	}
-	for _, r := range b {
-		if r.state != health.Unknown {
-			n--
-		}
-	}
-	return n == 0
-}
+func cmpPair(a, b pair) int { return cmpID(a.ID, b.ID) }
 
 // state returns the view for push/pull.
 func (v *view) state() *viewState {
@@ -193,6 +217,26 @@ func (v *view) states() map[TargetID]health.State {
 	m := make(map[TargetID]health.State, len(v.rows))
 	for id, r := range v.rows {
 		if r.state != health.Unknown {
+			m[id] = r.state
+		}
+	}
+	return m
+}
+
+// cachedStates is states, computed again only after a change: callers
+// must not modify it.
+func (v *view) cachedStates() map[TargetID]health.State {
+	if v.cache == nil || v.cacheGen != v.gen {
+		v.cache, v.cacheGen = v.states(), v.gen
+	}
+	return v.cache
+}
+
+// statesOf returns the known states of the targets of ids.
+func (v *view) statesOf(ids []TargetID) map[TargetID]health.State {
+	m := make(map[TargetID]health.State, min(len(ids), len(v.rows)))
+	for _, id := range ids {
+		if r, ok := v.rows[id]; ok && r.state != health.Unknown {
 			m[id] = r.state
 		}
 	}
