@@ -159,16 +159,38 @@ func (h *HealthDNS) viewFreshness(out []bool, views []gossip.ObserverView, inter
 	return out
 }
 
-// ownSeen notes what this server's probes say, to tell what changed.
-func (inc *incremental) ownSeen(h *HealthDNS, now time.Time) {
-	if inc.own == nil {
-		inc.own = map[string]ownSeen{}
-	}
-	clear(inc.own)
+// ownNow is what this server's probes say now, for each probe key of
+// the names, and the soonest time a counted result of theirs expires.
+func (h *HealthDNS) ownNow(now time.Time) (next time.Time, own map[string]ownSeen) {
+	inc := &h.inc
+	own = make(map[string]ownSeen, len(inc.byProbe))
 	for k, qs := range inc.byProbe {
-		o := h.ownObservation(inc.self, k, qs[0].interval, qs[0].timeout)
-		inc.own[k] = ownSeen{state: o.State, fresh: o.Fresh(now)}
+		ps := h.pool.Status(k)
+		until := ps.Checked.Add(2*qs[0].interval + qs[0].timeout)
+		seen := ownSeen{state: ps.State, fresh: !now.After(until)}
+		own[k] = seen
+		if ps.State != health.Unknown && seen.fresh {
+			next = soonest(next, until, now)
+		}
 	}
+	return next, own
+}
+
+// peerExpiry is the soonest time after now at which a live observer's
+// observations or a voter stop counting, with no news.
+func (h *HealthDNS) peerExpiry(views []gossip.ObserverView, voters health.Voters, now time.Time) (next time.Time) {
+	for _, v := range views {
+		if !v.Alive {
+			continue
+		}
+		for _, iv := range h.inc.intervals {
+			next = soonest(next, h.peerUntil(v, iv), now)
+		}
+	}
+	for _, o := range voters.Others {
+		next = soonest(next, o.Until, now)
+	}
+	return next
 }
 
 // rebuildSome is rebuild when only some observations changed since the
@@ -183,26 +205,15 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 	dirty := map[*question]bool{}
 	var ids []gossip.TargetID
 	var own map[string]ownSeen
-	var ownChecked time.Time
 	// This server's probes: what changed, and when the next counted
 	// result expires.
 	if inc.probing {
-		own = make(map[string]ownSeen, len(inc.own))
-		for k, qs := range inc.byProbe {
-			ps := h.pool.Status(k)
-			until := ps.Checked.Add(2*qs[0].interval + qs[0].timeout)
-			seen := ownSeen{state: ps.State, fresh: !now.After(until)}
-			own[k] = seen
+		next, own = h.ownNow(now)
+		for k, seen := range own {
 			if seen != inc.own[k] {
-				for _, q := range qs {
+				for _, q := range inc.byProbe[k] {
 					dirty[q] = true
 				}
-			}
-			if ps.State != health.Unknown && seen.fresh {
-				next = soonest(next, until, now)
-			}
-			if c := ps.Checked; !c.IsZero() && (ownChecked.IsZero() || c.Before(ownChecked)) {
-				ownChecked = c
 			}
 		}
 	}
@@ -244,17 +255,7 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 				dirty[q] = true
 			}
 		}
-		for _, v := range views {
-			if !v.Alive {
-				continue
-			}
-			for _, iv := range inc.intervals {
-				next = soonest(next, h.peerUntil(v, iv), now)
-			}
-		}
-		for _, o := range voters.Others {
-			next = soonest(next, o.Until, now)
-		}
+		next = earliest(next, h.peerExpiry(views, voters, now))
 	} else {
 		for _, k := range h.judge.PendingKeys(nil) {
 			if q := inc.qs[k]; q != nil {
@@ -317,13 +318,7 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 	} else if s, ok = snapshot.Update(prev, changed); !ok {
 		s = snapshot.Build(prev, zones, inc.built)
 	}
-	ev := evidence{probing: inc.probing && !ownChecked.IsZero(), ownChecked: ownChecked, cluster: h.member != nil, partitioned: h.judge.Partitioned()}
-	for _, v := range views {
-		if v.Alive && v.State != gossip.MemberLeft && v.LastHeard.After(ev.peerHeard) {
-			ev.peerHeard = v.LastHeard
-		}
-	}
-	until := h.fresh.until(now, ev)
+	until := h.fresh.until(now, h.evidenceOf(views, inc.probing))
 	if len(touched) > 0 {
 		states := make(map[string]string, len(touched))
 		for ni := range touched {

@@ -64,28 +64,45 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 	for _, n := range names {
 		total += len(n.Targets)
 	}
-	qs := make([]health.Question, 0, len(inc.qlist))
+	// The questions in batches, so that a round over many targets does
+	// not hold every observation of every target at once.
+	const batch = 4096
 	perQ := len(views)
 	if probing {
 		perQ++
 	}
-	obs := make([]health.Observation, 0, len(inc.qs)*perQ) // one backing array for all
-	ask := func(key, probeKey string, id gossip.TargetID, quorum health.Quorum, interval, timeout time.Duration) {
-		q := health.Question{Key: key, Quorum: quorum}
+	qs := make([]health.Question, 0, min(batch, len(inc.qlist)))
+	obs := make([]health.Observation, 0, cap(qs)*perQ)
+	var changes []health.Change
+	partitionMoved := false
+	for i, q := range inc.qlist {
+		hq := health.Question{Key: q.key, Quorum: q.quorum}
 		start := len(obs)
 		if probing {
-			obs = append(obs, h.ownObservation(self, probeKey, interval, timeout))
+			obs = append(obs, h.ownObservation(self, q.probeKey, q.interval, q.timeout))
 		}
 		for _, v := range views {
-			obs = append(obs, h.peerObservation(v, id, interval))
+			obs = append(obs, h.peerObservation(v, q.id, q.interval))
 		}
-		q.Obs = obs[start:len(obs):len(obs)]
-		qs = append(qs, q)
+		hq.Obs = obs[start:len(obs):len(obs)]
+		qs = append(qs, hq)
+		if len(qs) == cap(qs) || i == len(inc.qlist)-1 {
+			ch, moved := h.judge.Some(now, qs, voters)
+			changes, partitionMoved = append(changes, ch...), partitionMoved || moved
+			qs, obs = qs[:0], obs[:0]
+		}
 	}
-	for _, q := range inc.qlist {
-		ask(q.key, q.probeKey, q.id, q.quorum, q.interval, q.timeout)
+	if len(inc.qlist) == 0 {
+		_, partitionMoved = h.judge.Some(now, nil, voters)
 	}
-	changes, partitionMoved := h.judge.Round(now, qs, voters)
+	h.judge.Keep(func(key string) bool { return inc.qs[key] != nil })
+	next := h.peerExpiry(views, voters, now)
+	if probing {
+		var ownNext time.Time
+		ownNext, inc.own = h.ownNow(now)
+		next = earliest(next, ownNext)
+	}
+	h.judge.SetNext(next)
 	h.afterRound(now, changes, partitionMoved)
 	inc.byState = [3]int{}
 	inc.down = slices.Grow(inc.down[:0], len(names))[:len(names)]
@@ -126,9 +143,6 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 	h.snap.Store(s.Until(until, prev))
 	inc.views = viewKeys(views)
 	inc.fresh = h.viewFreshness(inc.fresh[:0], views, inc.intervals, now)
-	if probing {
-		inc.ownSeen(h, now)
-	}
 	inc.rounds = h.judge.Rounds()
 	inc.ok = true
 	return earliest(h.judge.Next(), ovm.Next())

@@ -231,6 +231,23 @@ func (j *Judge) Some(now time.Time, qs []Question, voters Voters) (changes []Cha
 	return changes, partitionChanged
 }
 
+// Keep forgets the verdicts and pending changes of the keys live says
+// are gone. With Some over every question first, it is Round done in
+// parts (Next left to the caller); it counts as a round (Rounds).
+func (j *Judge) Keep(live func(key string) bool) {
+	for k := range j.verdicts {
+		if !live(k) {
+			delete(j.verdicts, k)
+		}
+	}
+	for k := range j.pending {
+		if !live(k) {
+			delete(j.pending, k)
+		}
+	}
+	j.rounds++
+}
+
 // PendingKeys appends the keys of the changes waiting for confirmation.
 func (j *Judge) PendingKeys(keys []string) []string {
 	for k := range j.pending {
