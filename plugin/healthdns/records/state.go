@@ -275,6 +275,27 @@ func (s State) Range(owner string, fn func(Endpoint) bool) {
 	}
 }
 
+// RangeName calls fn for each of the owner's records of one canonical
+// name, in key order, until fn returns false: O(log n) to find them, so
+// that a change is merged into the answers at the cost of what it touches.
+func (s State) RangeName(owner, name string, fn func(Endpoint) bool) {
+	o := s.owners[owner]
+	if o == nil {
+		return
+	}
+	o.tree.AscendGreaterOrEqual(item{key: Key{Name: name}}, func(it item) bool {
+		return it.key.Name == name && fn(it.endpoint())
+	})
+}
+
+// RangeKeys calls fn with the key of each of the owner's records, in key
+// order, until fn returns false; it decodes nothing.
+func (s State) RangeKeys(owner string, fn func(Key) bool) {
+	if o := s.owners[owner]; o != nil {
+		o.tree.Ascend(func(it item) bool { return fn(it.key) })
+	}
+}
+
 // Lookup returns the owner's record with key k.
 func (s State) Lookup(owner string, k Key) (Endpoint, bool) {
 	if o := s.owners[owner]; o != nil {
