@@ -39,7 +39,7 @@ func zoneExtra(cfg Config, zones []*zone.Data) []string {
 	return extra
 }
 
-func mergeConfig(t *testing.T, names ...*Name) Config {
+func mergeConfig(t testing.TB, names ...*Name) Config {
 	t.Helper()
 	d, err := zone.Parse(strings.NewReader(mergeZone), "merge.zone", "example.org.")
 	if err != nil {
