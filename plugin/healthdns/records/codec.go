@@ -107,6 +107,9 @@ type Decoder struct {
 	b   []byte
 	off int
 	err error
+	// share makes strings share b's bytes instead of copying them: for
+	// a store's own encodings only, which are never written again.
+	share bool
 }
 
 // NewDecoder reads b.
@@ -203,7 +206,11 @@ func (d *Decoder) Bytes(max int, what string) []byte {
 
 // String reads a string of at most max bytes.
 func (d *Decoder) String(max int, what string) string {
-	return string(d.Bytes(max, what))
+	b := d.Bytes(max, what)
+	if d.share {
+		return shared(b)
+	}
+	return string(b)
 }
 
 // Owner reads and checks an owner name.

@@ -2,7 +2,9 @@ package records
 
 import (
 	"bytes"
+	"encoding/binary"
 	"slices"
+	"unsafe"
 
 	"github.com/google/btree"
 )
@@ -33,27 +35,58 @@ const (
 	maxLogBytes   = 4 << 20
 )
 
-// item is one record as a state keeps it: its key, its encoding, and
-// what it adds to the digest and the size.
+// item is one record as a state keeps it: its encoding, which begins
+// with its key (so that the key costs no copy of its own), and what it
+// adds to the digest and the size.
 type item struct {
-	key  Key
 	enc  []byte
 	hash uint64
 	size int
 }
 
-func lessItem(a, b item) bool { return compareKeys(a.key, b.key) < 0 }
+func lessItem(a, b item) bool { return compareKeys(a.key(), b.key()) < 0 }
+
+// key is the item's key, its strings sharing the encoding's bytes
+// (immutable once made).
+func (it item) key() Key {
+	b := it.enc
+	n, w := binary.Uvarint(b)
+	k := Key{Name: shared(b[w : w+int(n)])}
+	b = b[w+int(n):]
+	if int(b[0]) < len(recordTypes) {
+		k.Type = recordTypes[b[0]]
+	} else {
+		k.Type = "~" // a pivot of a type never stored: after them all
+	}
+	n, w = binary.Uvarint(b[1:])
+	k.SetIdentifier = shared(b[1+w : 1+w+int(n)])
+	return k
+}
+
+// shared is b as a string without a copy, for a store's own encodings,
+// which are never written once made.
+func shared(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// pivot is an item to search a tree for key k.
+func pivot(k Key) item { return item{enc: appendKey(nil, k)} }
 
 // itemOf encodes a canonical endpoint.
 func itemOf(e Endpoint) item {
 	enc := AppendEndpoint(nil, e)
-	return item{key: e.Key(), enc: enc, hash: hashEncoded(enc), size: e.size()}
+	return item{enc: enc, hash: hashEncoded(enc), size: e.size()}
 }
 
 // endpoint decodes an item; the encoding is ours and was checked when it
-// came in, so it is not checked again.
+// came in, so it is not checked again, and its strings share the
+// encoding's bytes rather than copy them (a record's answers hold on to
+// a few of them).
 func (it item) endpoint() Endpoint {
-	d := NewDecoder(it.enc)
+	d := Decoder{b: it.enc, share: true}
 	return d.endpoint(false)
 }
 
@@ -73,7 +106,7 @@ func stateOf(s Set) *ownerState {
 	return o
 }
 
-func (o *ownerState) lookupItem(k Key) (item, bool) { return o.tree.Get(item{key: k}) }
+func (o *ownerState) lookupItem(k Key) (item, bool) { return o.tree.Get(pivot(k)) }
 
 func (o *ownerState) lookup(k Key) (Endpoint, bool) {
 	it, ok := o.lookupItem(k)
@@ -148,7 +181,7 @@ func (o *ownerState) apply(c Change) (*ownerState, error) {
 	t := o.tree.Clone()
 	digest, size := o.head.Digest, o.size
 	for _, k := range c.Remove {
-		if old, ok := t.Delete(item{key: k}); ok {
+		if old, ok := t.Delete(pivot(k)); ok {
 			digest -= old.hash
 			size -= old.size
 		}
@@ -283,8 +316,8 @@ func (s State) RangeName(owner, name string, fn func(Endpoint) bool) {
 	if o == nil {
 		return
 	}
-	o.tree.AscendGreaterOrEqual(item{key: Key{Name: name}}, func(it item) bool {
-		return it.key.Name == name && fn(it.endpoint())
+	o.tree.AscendGreaterOrEqual(pivot(Key{Name: name}), func(it item) bool {
+		return it.key().Name == name && fn(it.endpoint())
 	})
 }
 
@@ -292,7 +325,7 @@ func (s State) RangeName(owner, name string, fn func(Endpoint) bool) {
 // order, until fn returns false; it decodes nothing.
 func (s State) RangeKeys(owner string, fn func(Key) bool) {
 	if o := s.owners[owner]; o != nil {
-		o.tree.Ascend(func(it item) bool { return fn(it.key) })
+		o.tree.Ascend(func(it item) bool { return fn(it.key()) })
 	}
 }
 
