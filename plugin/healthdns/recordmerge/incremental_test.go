@@ -118,6 +118,9 @@ func TestMergerKeepsWhatDidNotChange(t *testing.T) {
 	if zones2[0] == zones1[0] {
 		t.Errorf("a TXT record changed: the zone is the same *zone.Data")
 	}
+	if z := zones2[0]; z.From != zones1[0].Gen || z.Gen == z.From || !slices.Equal(z.Changed, []string{"a-app3.example.org."}) {
+		t.Errorf("the new zone says it is Gen %d made from %d (want %d) by changing %q", z.Gen, z.From, zones1[0].Gen, z.Changed)
+	}
 	if got := zoneExtra(cfg, zones2); !slices.Contains(got, `rr a-app3.example.org. TXT "owner=eu,v=2"`) || slices.Contains(got, `rr a-app3.example.org. TXT "owner=eu"`) {
 		t.Errorf("zone after the TXT change:\n%s", strings.Join(got, "\n"))
 	}

@@ -394,8 +394,9 @@ func (m *Merger) patchZones(changed map[string][]dns.RR) []*zone.Data {
 			if cp == nil {
 				// A map copy of every name: a few ms for 100,000 names, and
 				// what the snapshot's zone data is today.
-				cp = &zone.Data{Origin: d.Origin, SOA: d.SOA, Names: maps.Clone(d.Names)}
+				cp = &zone.Data{Origin: d.Origin, SOA: d.SOA, Names: maps.Clone(d.Names), Gen: zone.NextGen(), From: d.Gen}
 			}
+			cp.Changed = append(cp.Changed, n)
 			if len(rrs) == 0 {
 				if ts := file.Names[n]; ts != nil {
 					cp.Names[n] = ts
@@ -418,6 +419,7 @@ func (m *Merger) patchZones(changed map[string][]dns.RR) []*zone.Data {
 			cp.Names[n] = types
 		}
 		if cp != nil {
+			slices.Sort(cp.Changed)
 			zones[i] = cp
 		}
 	}
