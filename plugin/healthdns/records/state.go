@@ -223,9 +223,12 @@ func appendLog(log []Change, bytes int, c Change, stateSize int) ([]Change, int)
 		drop++
 	}
 	if drop > 0 {
-		// Copy rather than reslice, so that the dropped changes can be
-		// collected.
-		log = append([]Change(nil), log[drop:]...)
+		// Reslice rather than copy: once full, every change drops one, and
+		// copying the log each time cost O(log) a change (a fifth of a
+		// server's CPU in a burst). The dropped changes are collected
+		// when append next moves the log to a new array, which it does
+		// after at most len(log) more changes.
+		log = log[drop:]
 	}
 	return log, bytes
 }
@@ -238,7 +241,7 @@ func (o *ownerState) since(from Head) ([]Change, bool) {
 	}
 	for i, c := range o.log {
 		if c.From == from {
-			return o.log[i:], true
+			return slices.Clip(o.log[i:]), true // the next state's log may grow into its array
 		}
 	}
 	return nil, false
