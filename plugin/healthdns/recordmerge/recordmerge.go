@@ -126,10 +126,8 @@ type Merger struct {
 	// order is the names only records define, in Merge's order: by their
 	// first owner, then by name.
 	order []*Name
-	// static is the records' static RRs served at a name, by FQDN.
-	static map[string][]dns.RR
-	refs   map[string]int // shared targets a verdict group has, by VKey
-	whole  bool           // merge every name next time (tests)
+	refs  map[string]int // shared targets a verdict group has, by VKey
+	whole bool           // merge every name next time (tests)
 }
 
 // New returns a Merger of records into cfg.
@@ -187,7 +185,7 @@ func (m *Merger) Merge(st records.State) ([]*Name, []*zone.Data) {
 	}
 	if !m.ok {
 		m.names, m.zones = m.cfg.Names, m.cfg.Zones
-		m.byName, m.static, m.refs = map[string]*Name{}, map[string][]dns.RR{}, map[string]int{}
+		m.byName, m.refs = map[string]*Name{}, map[string]int{}
 		for _, n := range m.cfg.Names {
 			if len(n.Targets) > 0 {
 				m.byName[n.FQDN] = n
@@ -317,9 +315,12 @@ func (m *Merger) apply(res map[string]merged, all, noOwners bool) {
 				res[fqdn] = merged{}
 			}
 		}
-		for fqdn := range m.static {
-			if _, ok := res[fqdn]; !ok {
-				res[fqdn] = merged{}
+		for i, d := range m.zones {
+			file := m.cfg.Zones[i].Names
+			for fqdn, types := range d.Names {
+				if _, ok := res[fqdn]; !ok && len(recordsRRs(types, file[fqdn])) > 0 {
+					res[fqdn] = merged{}
+				}
 			}
 		}
 	}
@@ -351,13 +352,8 @@ func (m *Merger) apply(res map[string]merged, all, noOwners bool) {
 				}
 			}
 		}
-		if !sameRRs(m.static[fqdn], r.static) {
+		if !sameRRs(m.staticOf(fqdn), r.static) {
 			staticChanged[fqdn] = r.static
-			if r.static != nil {
-				m.static[fqdn] = r.static
-			} else {
-				delete(m.static, fqdn)
-			}
 		}
 	}
 	m.updateGroups(gone, added)
@@ -378,6 +374,28 @@ func (m *Merger) apply(res map[string]merged, all, noOwners bool) {
 	if len(staticChanged) > 0 {
 		m.zones = m.patchZones(staticChanged)
 	}
+}
+
+// staticOf is the records' static RRs the zones serve at fqdn: what its
+// first zone has beyond the zone file's.
+func (m *Merger) staticOf(fqdn string) []dns.RR {
+	for i, d := range m.zones {
+		if snapshot.InZone(d.Origin, fqdn) {
+			return recordsRRs(d.Names[fqdn], m.cfg.Zones[i].Names[fqdn])
+		}
+	}
+	return nil
+}
+
+// recordsRRs returns the RRs of types beyond those of file (the zone file's
+// at the same name): the records' ones, all of one type (TXT or CNAME).
+func recordsRRs(types, file map[uint16][]dns.RR) []dns.RR {
+	for t, rrs := range types {
+		if len(rrs) > len(file[t]) {
+			return rrs[len(file[t]):]
+		}
+	}
+	return nil
 }
 
 // patchZones returns the zones with the records' static RRs of the names
