@@ -273,7 +273,7 @@ func (m *Merger) mergeAll(st records.State, owners []string) map[string]merged {
 	bs := map[string]*nameBuilder{}
 	for _, o := range owners {
 		var b *nameBuilder
-		st.Range(o, func(e records.Endpoint) bool {
+		st.RangeServed(o, func(e records.Endpoint) bool {
 			if b == nil || b.dnsName != e.DNSName {
 				if b = bs[e.DNSName]; b == nil {
 					b = m.newBuilder(e.DNSName)

@@ -110,6 +110,9 @@ type Decoder struct {
 	// share makes strings share b's bytes instead of copying them: for
 	// a store's own encodings only, which are never written again.
 	share bool
+	// noLabels leaves endpoints' labels out, for readers that never
+	// look at them (the answers): a map an endpoint less.
+	noLabels bool
 }
 
 // NewDecoder reads b.
@@ -257,7 +260,11 @@ func (d *Decoder) endpoint(check bool) Endpoint {
 		e.Targets = append(e.Targets, d.String(MaxTXTLen, "target length"))
 	}
 	k = int(d.Bounded(MaxLabels, "labels"))
-	for j := 0; j < k && d.err == nil; j++ {
+	for j := 0; j < k && d.err == nil && d.noLabels; j++ {
+		d.Bytes(MaxLabelKeyLen, "label key length")
+		d.Bytes(MaxLabelValLen, "label length")
+	}
+	for j := 0; j < k && d.err == nil && !d.noLabels; j++ {
 		if e.Labels == nil {
 			e.Labels = make(map[string]string, k)
 		}

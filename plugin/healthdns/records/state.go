@@ -90,6 +90,12 @@ func (it item) endpoint() Endpoint {
 	return d.endpoint(false)
 }
 
+// served decodes an item without its labels.
+func (it item) served() Endpoint {
+	d := Decoder{b: it.enc, share: true, noLabels: true}
+	return d.endpoint(false)
+}
+
 func newOwnerState(owner string) *ownerState {
 	return &ownerState{owner: owner, tree: btree.NewG(treeDegree, lessItem), size: setOverhead + len(owner)}
 }
@@ -314,14 +320,22 @@ func (s State) Range(owner string, fn func(Endpoint) bool) {
 // RangeName calls fn for each of the owner's records of one canonical
 // name, in key order, until fn returns false: O(log n) to find them, so
 // that a change is merged into the answers at the cost of what it touches.
+// The endpoints have no Labels (ExternalDNS's, never served).
 func (s State) RangeName(owner, name string, fn func(Endpoint) bool) {
 	o := s.owners[owner]
 	if o == nil {
 		return
 	}
 	o.tree.AscendGreaterOrEqual(pivot(Key{Name: name}), func(it item) bool {
-		return it.key().Name == name && fn(it.endpoint())
+		return it.key().Name == name && fn(it.served())
 	})
+}
+
+// RangeServed is Range for the answers: the endpoints have no Labels.
+func (s State) RangeServed(owner string, fn func(Endpoint) bool) {
+	if o := s.owners[owner]; o != nil {
+		o.tree.Ascend(func(it item) bool { return fn(it.served()) })
+	}
 }
 
 // RangeKeys calls fn with the key of each of the owner's records, in key
