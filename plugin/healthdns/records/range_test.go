@@ -1,6 +1,7 @@
 package records
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -53,5 +54,38 @@ func TestRangeName(t *testing.T) {
 	}
 	if _, ok := s.Lookup("eu", Key{"a.example.org", "MX", ""}); ok {
 		t.Errorf("found a type never stored")
+	}
+}
+
+// The log of recent changes drops its oldest in O(1), and does not keep
+// what it dropped: a bulk change too large for it is let go at once, and
+// the dropped one-record changes its array holds stay under half the
+// log's limit.
+func TestLogLetsDroppedChangesGo(t *testing.T) {
+	st := Memory(Options{})
+	var c Changes
+	for i := range 2000 {
+		c.Create = append(c.Create, Endpoint{DNSName: fmt.Sprintf("app%d.example.org", i), RecordType: TypeTXT, Targets: []string{`"registry record of some length, as ExternalDNS writes them"`}})
+	}
+	if _, err := st.Apply("eu", c); err != nil {
+		t.Fatal(err)
+	}
+	o := st.State().owners["eu"]
+	if cap(o.log) != 0 {
+		t.Fatalf("a bulk change past the log's limit: the log holds %d changes, its array %d", len(o.log), cap(o.log))
+	}
+	for i := range 3 * maxLogChanges {
+		e := Endpoint{DNSName: fmt.Sprintf("app%d.example.org", i%2000), RecordType: TypeTXT, Targets: []string{fmt.Sprintf(`"v=%d"`, i)}}
+		if _, err := st.Apply("eu", Changes{UpdateNew: []Endpoint{e}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o = st.State().owners["eu"]
+	limit := min(maxLogBytes, max(minLogBytes, o.size/2))
+	if len(o.log) > maxLogChanges || o.logBytes > limit || o.logDead > limit/2 {
+		t.Errorf("log of %d changes, %d bytes, %d bytes dropped but held (limit %d)", len(o.log), o.logBytes, o.logDead, limit)
+	}
+	if cs, ok := st.State().Since("eu", o.log[0].From); !ok || len(cs) != len(o.log) || cs[len(cs)-1].To != o.head {
+		t.Errorf("Since from the log's first change: %d changes, %v", len(cs), ok)
 	}
 }

@@ -26,6 +26,9 @@ type ownerState struct {
 	// logLimit); a peer further behind gets the whole state.
 	log      []Change
 	logBytes int
+	// logDead is the bytes of the changes dropped from log since it was
+	// last copied, which its array may still hold.
+	logDead int
 }
 
 const (
@@ -211,32 +214,40 @@ func (o *ownerState) apply(c Change) (*ownerState, error) {
 		return nil, invalid("owner %s: the change leaves %d bytes of records, more than %d", c.Owner, size, MaxSetSize)
 	}
 	n := &ownerState{owner: o.owner, head: c.To, tree: t, size: size}
-	n.log, n.logBytes = appendLog(o.log, o.logBytes, c, size)
+	n.log, n.logBytes, n.logDead = appendLog(o.log, o.logBytes, o.logDead, c, size)
 	return n, nil
 }
 
 // appendLog adds c to a log, dropping the oldest changes past the limits:
 // at most maxLogChanges, and no more bytes than half the state (so that
 // catching up by changes costs less than the whole state) within
-// [minLogBytes, maxLogBytes].
-func appendLog(log []Change, bytes int, c Change, stateSize int) ([]Change, int) {
+// [minLogBytes, maxLogBytes]. dead is what the log's array holds of
+// changes dropped before (see ownerState.logDead).
+func appendLog(log []Change, bytes, dead int, c Change, stateSize int) ([]Change, int, int) {
 	limit := min(maxLogBytes, max(minLogBytes, stateSize/2))
 	log = append(log, c)
 	bytes += c.Size()
 	drop := 0
 	for drop < len(log) && (len(log)-drop > maxLogChanges || bytes > limit) {
-		bytes -= log[drop].Size()
+		n := log[drop].Size()
+		bytes -= n
+		dead += n
 		drop++
 	}
-	if drop > 0 {
-		// Reslice rather than copy: once full, every change drops one, and
-		// copying the log each time cost O(log) a change (a fifth of a
-		// server's CPU in a burst). The dropped changes are collected
-		// when append next moves the log to a new array, which it does
-		// after at most len(log) more changes.
+	switch {
+	case drop == 0:
+	case drop == len(log) || dead > limit/2:
+		// Copy, so that the dropped changes can be collected.
+		log, dead = append([]Change(nil), log[drop:]...), 0
+	default:
+		// Reslice: once the log is full every change drops one, and a
+		// copy each time cost O(log) a change (a fifth of a server's CPU
+		// in a burst of one-record changes). The array goes, with what it
+		// holds of dropped changes, when append outgrows it or when they
+		// add up to half the limit.
 		log = log[drop:]
 	}
-	return log, bytes
+	return log, bytes, dead
 }
 
 // since returns the changes that bring a replica at from up to o.head, if
