@@ -2,6 +2,7 @@ package recordmerge
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -160,6 +161,7 @@ func TestMergerMatchesMerge(t *testing.T) {
 	}
 	var prevNames []*Name
 	var prevZones []*zone.Data
+	var prevProbes []string
 	for step := range 400 {
 		o := owners[rng.IntN(len(owners))]
 		var c records.Changes
@@ -190,6 +192,29 @@ func TestMergerMatchesMerge(t *testing.T) {
 		if got, want := len(m.Groups()), len(New(cfg).groupsOf(st.State())); got != want {
 			t.Fatalf("step %d: %d verdict groups, want %d", step, got, want)
 		}
+		// Probes are the distinct probe targets of the names, and say
+		// whether they changed.
+		wantKeys := map[string]bool{}
+		for _, n := range wantNames {
+			for _, t := range n.Targets {
+				wantKeys[t.ProbeKey()] = true
+			}
+		}
+		ps, changed := m.Probes()
+		var gotKeys []string
+		for _, p := range ps {
+			gotKeys = append(gotKeys, p.Key())
+		}
+		if !slices.Equal(gotKeys, slices.Sorted(maps.Keys(wantKeys))) {
+			t.Fatalf("step %d: probes %q, want %q", step, gotKeys, slices.Sorted(maps.Keys(wantKeys)))
+		}
+		if changed != !slices.Equal(gotKeys, prevProbes) {
+			t.Fatalf("step %d: probes changed %v: %q -> %q", step, changed, prevProbes, gotKeys)
+		}
+		if _, again := m.Probes(); again {
+			t.Fatalf("step %d: probes changed twice", step)
+		}
+		prevProbes = gotKeys
 		// Unchanged names keep their pointer.
 		old := map[string]*Name{}
 		for _, n := range prevNames {

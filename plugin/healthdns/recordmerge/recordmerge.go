@@ -127,7 +127,14 @@ type Merger struct {
 	// first owner, then by name.
 	order []*Name
 	refs  map[string]int // shared targets a verdict group has, by VKey
-	whole bool           // merge every name next time (tests)
+	// probes counts the targets of the names of the last Merge by probe
+	// key; probeList is its targets (nil: to be made), probesTaken says
+	// whether Probes gave them since they last changed.
+	probes      map[string]*probeCount
+	probeList   []probe.Target
+	probesTaken bool
+	unprobed    []string // probe keys whose count fell to 0 in this Merge
+	whole       bool     // merge every name next time (tests)
 }
 
 // New returns a Merger of records into cfg.
@@ -185,10 +192,11 @@ func (m *Merger) Merge(st records.State) ([]*Name, []*zone.Data) {
 	}
 	if !m.ok {
 		m.names, m.zones = m.cfg.Names, m.cfg.Zones
-		m.byName, m.refs = map[string]*Name{}, map[string]int{}
+		m.byName, m.refs, m.probes = map[string]*Name{}, map[string]int{}, map[string]*probeCount{}
 		for _, n := range m.cfg.Names {
 			if len(n.Targets) > 0 {
 				m.byName[n.FQDN] = n
+				m.countProbes(n, 1)
 			}
 		}
 	}
@@ -336,6 +344,8 @@ func (m *Merger) apply(res map[string]merged, all, noOwners bool) {
 		old := m.byName[fqdn]
 		if !sameName(old, nw) {
 			carryGauges(old, nw)
+			m.countProbes(old, -1)
+			m.countProbes(nw, 1)
 			if nw != nil {
 				m.byName[fqdn] = nw
 			} else {
@@ -356,6 +366,7 @@ func (m *Merger) apply(res map[string]merged, all, noOwners bool) {
 			staticChanged[fqdn] = r.static
 		}
 	}
+	m.dropUnprobed()
 	m.updateGroups(gone, added)
 	if corefileChanged || len(gone) > 0 || len(added) > 0 {
 		m.order = splice(m.order, gone, added)
@@ -374,6 +385,57 @@ func (m *Merger) apply(res map[string]merged, all, noOwners bool) {
 	if len(staticChanged) > 0 {
 		m.zones = m.patchZones(staticChanged)
 	}
+}
+
+type probeCount struct {
+	t probe.Target
+	n int
+}
+
+// countProbes counts n's targets in (d 1) or out (d -1) of m.probes.
+func (m *Merger) countProbes(n *Name, d int) {
+	if n == nil {
+		return
+	}
+	for _, t := range n.Targets {
+		k := t.ProbeKey()
+		c := m.probes[k]
+		if c == nil {
+			c = &probeCount{t: t.Probe}
+			m.probes[k] = c
+			m.probeList, m.probesTaken = nil, false
+		}
+		if c.n += d; c.n == 0 {
+			m.unprobed = append(m.unprobed, k) // unless a name takes it again
+		}
+	}
+}
+
+// dropUnprobed forgets the probe targets no name has any more.
+func (m *Merger) dropUnprobed() {
+	for _, k := range m.unprobed {
+		if c := m.probes[k]; c != nil && c.n <= 0 {
+			delete(m.probes, k)
+			m.probeList, m.probesTaken = nil, false
+		}
+	}
+	m.unprobed = m.unprobed[:0]
+}
+
+// Probes returns the probe targets of the names of the last Merge, one a
+// probe key, sorted by it, and whether they changed since the last call:
+// what follows them (probing, the catalog) costs what changed.
+func (m *Merger) Probes() ([]probe.Target, bool) {
+	changed := !m.probesTaken
+	m.probesTaken = true
+	if m.probeList == nil {
+		keys := slices.Sorted(maps.Keys(m.probes))
+		m.probeList = make([]probe.Target, 0, len(keys))
+		for _, k := range keys {
+			m.probeList = append(m.probeList, m.probes[k].t)
+		}
+	}
+	return m.probeList, changed
 }
 
 // staticOf is the records' static RRs the zones serve at fqdn: what its
