@@ -107,6 +107,10 @@ type Config struct {
 // *zone.Data while no static record (TXT, CNAME) changed; what changed is
 // new, never written over. The caller may write only the Gauge and Set of
 // a returned Name's Targets (a changed name's new Name carries them over).
+// The names come in Merge's order: the Corefile's, then those only
+// records define by their first owner and name; a new Data says what it
+// changed (zone.Data.From, Changed). Groups keep their order, new ones
+// last; Probes follows the targets the same way.
 type Merger struct {
 	cfg         Config
 	origins     []string
