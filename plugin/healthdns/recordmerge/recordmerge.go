@@ -187,8 +187,9 @@ func sharedKey(q health.Quorum, probeKey string) string {
 // Merge returns the names and zones to serve with the records of st
 // merged in: the last Merge's while every owner's head is the same, else
 // the last one with the names that the owners' changes since touch merged
-// again (all of them when an owner's log of changes does not reach back,
-// or when a change touches most names).
+// again (every name an owner had or has when its log of changes does not
+// reach back that far; all names the first time, or when the changes
+// touch so many that reading every record once costs less).
 func (m *Merger) Merge(st records.State) ([]*Name, []*zone.Data) {
 	heads := st.Heads()
 	if m.ok && slices.Equal(heads, m.heads) {
