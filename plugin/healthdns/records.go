@@ -233,24 +233,23 @@ func (h *HealthDNS) recordState() records.State {
 }
 
 // syncTargets starts probing targets that records added and stops those
-// they removed, and republishes the catalog. Called from rebuild.
+// they removed, and republishes the catalog. Called from rebuild, with
+// the names of the last Merge; it costs nothing while their targets are
+// the same (Merger.Probes).
 func (h *HealthDNS) syncTargets(names []*nameConfig) {
 	if !h.started {
 		return
 	}
-	probing := h.cfg.cluster == nil || h.cfg.cluster.probe
-	want := map[string]probe.Target{}
-	var all []probe.Target
-	for _, n := range names {
-		for _, t := range n.Targets {
-			k := t.ProbeKey()
-			if _, dup := want[k]; !dup {
-				want[k] = t.Probe
-				all = append(all, t.Probe)
-			}
-		}
+	all, changed := h.merger.Probes()
+	if !changed {
+		return
 	}
-	changed := false
+	probing := h.cfg.cluster == nil || h.cfg.cluster.probe
+	want := make(map[string]probe.Target, len(all))
+	for _, t := range all {
+		want[t.Key()] = t
+	}
+	changed = false
 	for k, t := range want {
 		if h.staticKeys[k] || h.dynamic[k] != nil {
 			continue

@@ -8,14 +8,14 @@
 // RFC 1034, are left out and logged once.
 //
 // Merge is a pure function of its Config and the records. A Merger gives
-// the same answers and keeps what it derived (each owner's part, parsed
-// checks) while the records do not change, since a large owner's records
-// take far longer to merge than verdicts to judge.
+// the same answers and keeps what it derived, so that a change of a few
+// records costs what they touch, not what every owner has (see Merger).
 package recordmerge
 
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -100,22 +100,57 @@ type Config struct {
 	Warnf func(format string, args ...any)
 }
 
-// Merger merges records into one Config, keeping what it derived.
+// Merger merges records into one Config, keeping what it derived, so that
+// a change costs what it changes: only the names whose records a change
+// touches are merged again. For every name whose merged content did not
+// change, Merge returns the same *Name as the Merge before, and the same
+// *zone.Data while no static record (TXT, CNAME) changed; what changed is
+// new, never written over. The caller may write only the Gauge and Set of
+// a returned Name's Targets (a changed name's new Name carries them over).
+// The names come in Merge's order: the Corefile's, then those only
+// records define by their first owner and name; a new Data says what it
+// changed (zone.Data.From, Changed). Groups keep their order, new ones
+// last; Probes follows the targets the same way.
 type Merger struct {
 	cfg         Config
 	origins     []string
 	warned      map[string]bool
-	recCache    recordsCache
+	cutsOnce    map[string]bool                 // the zones' delegation points
+	corefile    map[string]*Name                // the Corefile's names by FQDN
 	targetCache map[targetCacheKey]cachedTarget // records' probe targets by check and address
-	frags       map[string]*fragment            // each owner's part of the answers, by owner
+
+	ok     bool
+	prev   records.State // what the last Merge merged
+	heads  []records.OwnerHead
+	names  []*Name
+	zones  []*zone.Data
+	groups []Group
+	// byName is every name of the last Merge with targets, by FQDN.
+	byName map[string]*Name
+	// order is the names only records define, in Merge's order: by their
+	// first owner, then by name.
+	order []*Name
+	refs  map[string]int // shared targets a verdict group has, by VKey
+	// probes counts the targets of the names of the last Merge by probe
+	// key; probeList is its targets (nil: to be made), probesTaken says
+	// whether Probes gave them since they last changed.
+	probes      map[string]*probeCount
+	probeList   []probe.Target
+	probesTaken bool
+	unprobed    []string // probe keys whose count fell to 0 in this Merge
+	whole       bool     // merge every name next time (tests)
 }
 
 // New returns a Merger of records into cfg.
 func New(cfg Config) *Merger {
-	m := &Merger{cfg: cfg, warned: map[string]bool{}}
+	m := &Merger{cfg: cfg, warned: map[string]bool{}, corefile: map[string]*Name{}}
 	for _, z := range cfg.Zones {
 		m.origins = append(m.origins, z.Origin)
 	}
+	for _, n := range cfg.Names {
+		m.corefile[n.FQDN] = n
+	}
+	m.cutsOnce = m.cuts()
 	return m
 }
 
@@ -128,21 +163,10 @@ func Merge(cfg Config, st records.State) ([]*Name, []*zone.Data) {
 
 // Groups are the verdict groups of the last Merge.
 func (m *Merger) Groups() []Group {
-	if !m.recCache.ok {
+	if !m.ok {
 		return nil
 	}
-	return m.recCache.groups
-}
-
-// recordsCache is the last merge: rebuilds for health (a probe
-// result, a verdict) reuse it while the records are the same, since a
-// large owner's records take far longer to merge than verdicts to judge.
-type recordsCache struct {
-	heads  []records.OwnerHead
-	names  []*Name
-	zones  []*zone.Data
-	groups []Group
-	ok     bool
+	return m.groups
 }
 
 // Group is a group of records' names' targets with one verdict: the
@@ -160,25 +184,484 @@ func sharedKey(q health.Quorum, probeKey string) string {
 	return "records/" + q.String() + " " + probeKey
 }
 
-// Merge is merge, reused while every owner's head is the same: the
-// names and zones to serve, shared with the fragments (read only).
+// Merge returns the names and zones to serve with the records of st
+// merged in: the last Merge's while every owner's head is the same, else
+// the last one with the names that the owners' changes since touch merged
+// again (every name an owner had or has when its log of changes does not
+// reach back that far; all names the first time, or when the changes
+// touch so many that reading every record once costs less).
 func (m *Merger) Merge(st records.State) ([]*Name, []*zone.Data) {
 	heads := st.Heads()
-	if m.recCache.ok && slices.Equal(heads, m.recCache.heads) {
-		return m.recCache.names, m.recCache.zones
+	if m.ok && slices.Equal(heads, m.heads) {
+		return m.names, m.zones
 	}
-	names, zones := m.merge(st)
-	m.recCache = recordsCache{heads: heads, names: names, zones: zones, ok: true}
-	seen := map[string]bool{}
-	for _, n := range names {
-		for _, t := range n.Targets {
-			if t.Shared && !seen[t.VKey] {
-				seen[t.VKey] = true
-				m.recCache.groups = append(m.recCache.groups, Group{VKey: t.VKey, Key: t.Key, ID: t.ID, Quorum: n.Quorum, Interval: t.Probe.Interval, Timeout: t.Probe.Timeout})
+	if !m.ok {
+		m.names, m.zones = m.cfg.Names, m.cfg.Zones
+		m.byName, m.refs, m.probes = map[string]*Name{}, map[string]int{}, map[string]*probeCount{}
+		for _, n := range m.cfg.Names {
+			if len(n.Targets) > 0 {
+				m.byName[n.FQDN] = n
+				m.countProbes(n, 1)
 			}
 		}
 	}
-	return names, zones
+	owners := st.Owners()
+	touched, all := m.touched(st, owners)
+	var res map[string]merged
+	if all {
+		res = m.mergeAll(st, owners)
+	} else {
+		res = make(map[string]merged, len(touched))
+		for name := range touched {
+			res[name+"."] = m.mergeName(st, owners, name)
+		}
+	}
+	m.apply(res, all, len(owners) == 0)
+	m.ok, m.prev, m.heads = true, st, heads
+	return m.names, m.zones
+}
+
+// touched returns the names (canonical, as records spell them) whose
+// records changed since the last Merge, or all when they had better be
+// merged whole: the first Merge, an owner whose log of changes does not
+// reach back to the last head seen, a change that touches most names.
+func (m *Merger) touched(st records.State, owners []string) (map[string]bool, bool) {
+	if !m.ok || m.whole {
+		m.whole = false
+		return nil, true
+	}
+	names := map[string]bool{}
+	total := 0
+	for _, o := range owners {
+		total += st.Len(o)
+	}
+	// Merging a name asks every owner for it (a tree search each), where
+	// merging all decodes every record once.
+	limit := max(1024, 2*total/max(1, len(owners)))
+	all := slices.Clone(owners)
+	for _, o := range m.prev.Owners() {
+		if !slices.Contains(owners, o) {
+			all = append(all, o)
+		}
+	}
+	for _, o := range all {
+		from, to := m.prev.Head(o), st.Head(o)
+		if from == to {
+			continue
+		}
+		cs, ok := st.Since(o, from)
+		if !ok {
+			// Further behind than the log: what it had, and what it has.
+			for _, s := range []records.State{m.prev, st} {
+				s.RangeKeys(o, func(k records.Key) bool {
+					names[k.Name] = true
+					return true
+				})
+			}
+		}
+		for _, c := range cs {
+			for _, e := range c.Put {
+				names[e.DNSName] = true
+			}
+			for _, k := range c.Remove {
+				names[k.Name] = true
+			}
+		}
+		if len(names) > limit {
+			return nil, true
+		}
+	}
+	return names, false
+}
+
+// merged is what the records of one name make: a health-aware name (nil
+// for none) and the static RRs to serve at it.
+type merged struct {
+	name   *Name
+	static []dns.RR
+}
+
+// mergeAll merges every name, reading each owner's records once.
+func (m *Merger) mergeAll(st records.State, owners []string) map[string]merged {
+	bs := map[string]*nameBuilder{}
+	for _, o := range owners {
+		var b *nameBuilder
+		st.RangeServed(o, func(e records.Endpoint) bool {
+			if b == nil || b.dnsName != e.DNSName {
+				if b = bs[e.DNSName]; b == nil {
+					b = m.newBuilder(e.DNSName)
+					bs[e.DNSName] = b
+				}
+			}
+			b.add(o, e)
+			return true
+		})
+	}
+	res := make(map[string]merged, len(bs))
+	for _, b := range bs {
+		if r := b.finish(); r.name != nil || r.static != nil {
+			res[b.fqdn] = r
+		}
+	}
+	return res
+}
+
+// mergeName merges one name's records of every owner.
+func (m *Merger) mergeName(st records.State, owners []string, dnsName string) merged {
+	b := m.newBuilder(dnsName)
+	for _, o := range owners {
+		st.RangeName(o, dnsName, func(e records.Endpoint) bool {
+			b.add(o, e)
+			return true
+		})
+	}
+	return b.finish()
+}
+
+// apply makes res (the names merged again, by FQDN; with all, every name
+// records define) the Merger's answers, keeping the Name and zone.Data of
+// whatever did not change.
+func (m *Merger) apply(res map[string]merged, all, noOwners bool) {
+	if all {
+		for fqdn := range m.byName {
+			if _, ok := res[fqdn]; !ok {
+				res[fqdn] = merged{}
+			}
+		}
+		for i, d := range m.zones {
+			file := m.cfg.Zones[i].Names
+			for fqdn, types := range d.Names {
+				if _, ok := res[fqdn]; !ok && len(recordsRRs(types, file[fqdn])) > 0 {
+					res[fqdn] = merged{}
+				}
+			}
+		}
+	}
+	var gone, added []*Name // names only records define
+	corefileChanged := false
+	staticChanged := map[string][]dns.RR{}
+	for fqdn, r := range res {
+		cf := m.corefile[fqdn]
+		nw := r.name
+		if nw == nil && cf != nil && len(cf.Targets) > 0 {
+			nw = cf
+		}
+		old := m.byName[fqdn]
+		if !sameName(old, nw) {
+			carryGauges(old, nw)
+			m.countProbes(old, -1)
+			m.countProbes(nw, 1)
+			if nw != nil {
+				m.byName[fqdn] = nw
+			} else {
+				delete(m.byName, fqdn)
+			}
+			if cf != nil {
+				corefileChanged = true
+			} else {
+				if old != nil {
+					gone = append(gone, old)
+				}
+				if nw != nil {
+					added = append(added, nw)
+				}
+			}
+		}
+		if !sameRRs(m.staticOf(fqdn), r.static) {
+			staticChanged[fqdn] = r.static
+		}
+	}
+	m.dropUnprobed()
+	m.updateGroups(gone, added)
+	if corefileChanged || len(gone) > 0 || len(added) > 0 {
+		m.order = splice(m.order, gone, added)
+		if noOwners {
+			m.names = m.cfg.Names
+		} else {
+			names := make([]*Name, 0, len(m.cfg.Names)+len(m.order))
+			for _, n := range m.cfg.Names {
+				if n := m.byName[n.FQDN]; n != nil {
+					names = append(names, n)
+				}
+			}
+			m.names = append(names, m.order...)
+		}
+	}
+	if len(staticChanged) > 0 {
+		m.zones = m.patchZones(staticChanged)
+	}
+}
+
+type probeCount struct {
+	t probe.Target
+	n int
+}
+
+// countProbes counts n's targets in (d 1) or out (d -1) of m.probes.
+func (m *Merger) countProbes(n *Name, d int) {
+	if n == nil {
+		return
+	}
+	for _, t := range n.Targets {
+		k := t.ProbeKey()
+		c := m.probes[k]
+		if c == nil {
+			c = &probeCount{t: t.Probe}
+			m.probes[k] = c
+			m.probeList, m.probesTaken = nil, false
+		}
+		if c.n += d; c.n == 0 {
+			m.unprobed = append(m.unprobed, k) // unless a name takes it again
+		}
+	}
+}
+
+// dropUnprobed forgets the probe targets no name has any more.
+func (m *Merger) dropUnprobed() {
+	for _, k := range m.unprobed {
+		if c := m.probes[k]; c != nil && c.n <= 0 {
+			delete(m.probes, k)
+			m.probeList, m.probesTaken = nil, false
+		}
+	}
+	m.unprobed = m.unprobed[:0]
+}
+
+// Probes returns the probe targets of the names of the last Merge, one a
+// probe key, sorted by it, and whether they changed since the last call:
+// what follows them (probing, the catalog) costs what changed.
+func (m *Merger) Probes() ([]probe.Target, bool) {
+	changed := !m.probesTaken
+	m.probesTaken = true
+	if m.probeList == nil {
+		keys := slices.Sorted(maps.Keys(m.probes))
+		m.probeList = make([]probe.Target, 0, len(keys))
+		for _, k := range keys {
+			m.probeList = append(m.probeList, m.probes[k].t)
+		}
+	}
+	return m.probeList, changed
+}
+
+// staticOf is the records' static RRs the zones serve at fqdn: what its
+// first zone has beyond the zone file's.
+func (m *Merger) staticOf(fqdn string) []dns.RR {
+	for i, d := range m.zones {
+		if snapshot.InZone(d.Origin, fqdn) {
+			return recordsRRs(d.Names[fqdn], m.cfg.Zones[i].Names[fqdn])
+		}
+	}
+	return nil
+}
+
+// recordsRRs returns the RRs of types beyond those of file (the zone file's
+// at the same name): the records' ones, all of one type (TXT or CNAME).
+func recordsRRs(types, file map[uint16][]dns.RR) []dns.RR {
+	for t, rrs := range types {
+		if len(rrs) > len(file[t]) {
+			return rrs[len(file[t]):]
+		}
+	}
+	return nil
+}
+
+// patchZones returns the zones with the records' static RRs of the names
+// in changed as given (nil: none), sharing every other name's.
+func (m *Merger) patchZones(changed map[string][]dns.RR) []*zone.Data {
+	zones := slices.Clone(m.zones)
+	for i, d := range zones {
+		file := m.cfg.Zones[i]
+		var cp *zone.Data
+		for n, rrs := range changed {
+			if !snapshot.InZone(d.Origin, n) {
+				continue
+			}
+			if cp == nil {
+				// A map copy of every name: a few ms for 100,000 names, and
+				// what the snapshot's zone data is today.
+				cp = &zone.Data{Origin: d.Origin, SOA: d.SOA, Names: maps.Clone(d.Names), Gen: zone.NextGen(), From: d.Gen}
+			}
+			cp.Changed = append(cp.Changed, n)
+			if len(rrs) == 0 {
+				if ts := file.Names[n]; ts != nil {
+					cp.Names[n] = ts
+				} else {
+					delete(cp.Names, n)
+				}
+				continue
+			}
+			types := make(map[uint16][]dns.RR, len(file.Names[n])+1)
+			for t, v := range file.Names[n] {
+				types[t] = v
+			}
+			for _, rr := range rrs {
+				t := rr.Header().Rrtype
+				if len(types[t]) == len(file.Names[n][t]) {
+					types[t] = slices.Clip(types[t]) // never append into the zone file's array
+				}
+				types[t] = append(types[t], rr)
+			}
+			cp.Names[n] = types
+		}
+		if cp != nil {
+			slices.Sort(cp.Changed)
+			zones[i] = cp
+		}
+	}
+	return zones
+}
+
+// updateGroups counts the shared targets of names gone and added into
+// the verdict groups: a group is added when its first target comes and
+// dropped with its last, the others keep their place.
+func (m *Merger) updateGroups(gone, added []*Name) {
+	drop := false
+	for _, n := range gone {
+		for _, t := range n.Targets {
+			if t.Shared {
+				m.refs[t.VKey]--
+				drop = drop || m.refs[t.VKey] == 0
+			}
+		}
+	}
+	var fresh []Group
+	for _, n := range added {
+		for _, t := range n.Targets {
+			if !t.Shared {
+				continue
+			}
+			if m.refs[t.VKey]++; m.refs[t.VKey] == 1 && !slices.ContainsFunc(m.groups, func(g Group) bool { return g.VKey == t.VKey }) {
+				fresh = append(fresh, Group{VKey: t.VKey, Key: t.Key, ID: t.ID, Quorum: n.Quorum, Interval: t.Probe.Interval, Timeout: t.Probe.Timeout})
+			}
+		}
+	}
+	if !drop && len(fresh) == 0 {
+		return
+	}
+	groups := make([]Group, 0, len(m.groups)+len(fresh))
+	for _, g := range m.groups {
+		if m.refs[g.VKey] > 0 {
+			groups = append(groups, g)
+		}
+	}
+	for vk, c := range m.refs {
+		if c <= 0 {
+			delete(m.refs, vk)
+		}
+	}
+	m.groups = append(groups, fresh...)
+}
+
+// orderKey is a records' name's place in Merge's order: its first
+// owner's (that of its first target), then its name as records spell it.
+func orderKey(a, b *Name) int {
+	if c := strings.Compare(a.Targets[0].Owner, b.Targets[0].Owner); c != 0 {
+		return c
+	}
+	return strings.Compare(strings.TrimSuffix(a.FQDN, "."), strings.TrimSuffix(b.FQDN, "."))
+}
+
+// splice returns order (sorted by orderKey) without gone and with added:
+// a copy of the pointers, which costs little beside merging a name.
+func splice(order, gone, added []*Name) []*Name {
+	type cut struct {
+		at   int
+		add  *Name // nil: drop order[at]
+		rank int
+	}
+	cuts := make([]cut, 0, len(gone)+len(added))
+	for _, n := range gone {
+		if i, ok := slices.BinarySearchFunc(order, n, orderKey); ok && order[i] == n {
+			cuts = append(cuts, cut{at: i, rank: 1})
+		}
+	}
+	slices.SortFunc(added, orderKey)
+	for j, n := range added {
+		i, _ := slices.BinarySearchFunc(order, n, orderKey)
+		cuts = append(cuts, cut{at: i, add: n, rank: -len(added) + j})
+	}
+	slices.SortFunc(cuts, func(a, b cut) int {
+		if a.at != b.at {
+			return a.at - b.at
+		}
+		return a.rank - b.rank // adds, in order, before the drop of order[at]
+	})
+	out := make([]*Name, 0, len(order)-len(gone)+len(added))
+	next := 0
+	for _, c := range cuts {
+		out = append(out, order[next:c.at]...)
+		next = c.at
+		if c.add != nil {
+			out = append(out, c.add)
+		} else {
+			next = c.at + 1
+		}
+	}
+	return append(out, order[next:]...)
+}
+
+// carryGauges gives nw's targets the gauges old's targets of the same
+// address have, so the plugin does not look them up again.
+func carryGauges(old, nw *Name) {
+	if old == nil || nw == nil {
+		return
+	}
+	for i := range nw.Targets {
+		t := &nw.Targets[i]
+		if t.Gauge != nil {
+			continue
+		}
+		for _, o := range old.Targets {
+			if o.Probe.Addr == t.Probe.Addr {
+				t.Gauge, t.Set = o.Gauge, o.Set
+				break
+			}
+		}
+	}
+}
+
+// sameName reports whether a and b answer alike: everything but the
+// gauges the plugin writes.
+func sameName(a, b *Name) bool {
+	if a == b {
+		return true
+	}
+	if a == nil || b == nil {
+		return false
+	}
+	if a.FQDN != b.FQDN || a.TTL != b.TTL || a.Policy != b.Policy || a.MaxAnswers != b.MaxAnswers ||
+		a.MinHealthy != b.MinHealthy || a.Fallback != b.Fallback || !slices.Equal(a.Fixed, b.Fixed) ||
+		a.Quorum != b.Quorum || a.Geo != b.Geo || a.StickyBits != b.StickyBits ||
+		!slices.Equal(a.Order, b.Order) || len(a.OrderFor) != len(b.OrderFor) || len(a.Targets) != len(b.Targets) {
+		return false
+	}
+	for k, v := range a.OrderFor {
+		if !slices.Equal(v, b.OrderFor[k]) {
+			return false
+		}
+	}
+	for i := range a.Targets {
+		x, y := &a.Targets[i], &b.Targets[i]
+		if x.Owner != y.Owner || x.Tier != y.Tier || x.Weight != y.Weight || x.Region != y.Region ||
+			x.ID != y.ID || x.VKey != y.VKey || x.Shared != y.Shared || x.Probe.Addr != y.Probe.Addr ||
+			x.Key != y.Key || x.ProbeKey() != y.ProbeKey() {
+			return false
+		}
+	}
+	return true
+}
+
+// sameRRs reports whether two lists of records are the same records.
+func sameRRs(a, b []dns.RR) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] && a[i].String() != b[i].String() {
+			return false
+		}
+	}
+	return true
 }
 
 type targetCacheKey struct {
@@ -187,17 +670,19 @@ type targetCacheKey struct {
 }
 
 // cachedTarget is what a records' target costs to derive once: its check
-// parsed, its probe key and its ID.
+// parsed, its probe key, its group's key and its ID.
 type cachedTarget struct {
 	probe probe.Target
 	key   string
+	vkey  string // sharedKey under the majority quorum of records' names
 	id    gossip.TargetID
 	err   error
 }
 
 // recordTarget returns the probe target of check spec at addr, derived
 // once and then cached (records repeat a few load balancers' addresses
-// over thousands of names).
+// over thousands of names), so that their targets share its strings and
+// checks.
 func (m *Merger) recordTarget(spec string, addr netip.Addr) cachedTarget {
 	k := targetCacheKey{spec, addr}
 	if ct, ok := m.targetCache[k]; ok {
@@ -211,6 +696,7 @@ func (m *Merger) recordTarget(spec string, addr netip.Addr) cachedTarget {
 	if err == nil {
 		ct.probe = probe.Target{Addr: addr, Checks: []probe.Check{ch}, Interval: m.cfg.Timing.Interval, Timeout: m.cfg.Timing.Timeout, Rise: m.cfg.Timing.Rise, Fall: m.cfg.Timing.Fall}
 		ct.key = ct.probe.Key()
+		ct.vkey = sharedKey(health.Quorum{Kind: health.Majority}, ct.key)
 		ct.id = gossip.IDOf(ct.probe)
 	}
 	if m.targetCache == nil {
@@ -222,247 +708,174 @@ func (m *Merger) recordTarget(spec string, addr netip.Addr) cachedTarget {
 
 const maxTargetCache = 1 << 16
 
-// fragment is what one owner's records contribute to the answers, built
-// once per head of the owner (the Merger keeps them while the owner does
-// not change), so that a change of one owner re-derives only its records:
-// the names its A and AAAA records define (with their targets, checks
-// parsed), and the RRs of its TXT and CNAME records.
-type fragment struct {
-	head   records.Head
-	names  []*Name // in key order; shared: copy before changing
-	static []staticRRs
+// nameBuilder merges the records of one name, fed owner by owner (sorted)
+// and each owner's records in key order, as the answers have it: each
+// owner's A and AAAA records make its part of the name (its first record
+// gives a new name its policy and TTL), the first owner's target of an
+// address wins, a name of the Corefile keeps its own settings; TXT and
+// CNAME records become static records, a CNAME only where the name has
+// nothing else (RFC 1034).
+type nameBuilder struct {
+	m        *Merger
+	dnsName  string
+	fqdn     string
+	inZones  bool
+	cutErr   error
+	corefile *Name
+
+	out     *Name // the merged name so far
+	hasName bool  // the name is health-aware as of the owners so far
+
+	owner   string
+	part    *Name // the current owner's part
+	pending []ownerStatic
+
+	static []dns.RR
 }
 
-type staticRRs struct {
-	name  string
+type ownerStatic struct {
 	cname bool
 	rrs   []dns.RR
-	types map[uint16][]dns.RR // {TXT: rrs}, for a name with nothing else
 }
 
-// fragmentOf returns owner's fragment, rebuilt only when its head moved.
-func (m *Merger) fragmentOf(st records.State, owner string, cuts map[string]bool) *fragment {
-	head := st.Head(owner)
-	if f := m.frags[owner]; f != nil && f.head == head {
-		return f
+func (m *Merger) newBuilder(dnsName string) *nameBuilder {
+	fqdn := dnsName + "."
+	b := &nameBuilder{m: m, dnsName: dnsName, fqdn: fqdn, inZones: m.inZones(fqdn), corefile: m.corefile[fqdn]}
+	if b.inZones {
+		b.cutErr = checkAgainstZoneCuts(fqdn, m.cfg.Zones, m.cutsOnce)
 	}
-	f := &fragment{head: head}
-	var nc *Name
-	st.Range(owner, func(e records.Endpoint) bool {
-		name := e.DNSName + "."
-		if !m.inZones(name) {
-			return true
-		}
-		ttl := uint32(m.cfg.TTL)
-		if e.RecordTTL > 0 {
-			ttl = uint32(min(e.RecordTTL, 86400))
-		}
-		switch e.RecordType {
-		case records.TypeA, records.TypeAAAA:
-			if err := checkAgainstZoneCuts(name, m.cfg.Zones, cuts); err != nil {
-				m.warnOnce(owner+" "+name, "owner %s: %s not served: %v", owner, name, err)
-				return true
-			}
-			props := e.Properties()
-			if nc == nil || nc.FQDN != name { // A and AAAA of a name are adjacent in key order
-				nc = &Name{FQDN: name, TTL: ttl, Quorum: health.Quorum{Kind: health.Majority}}
-				nc.Policy, nc.Geo = policy.Default(), m.cfg.Geo
-				if k, err := policy.Lookup(props.Policy); err == nil {
-					nc.Policy = k
-				}
-				nc.MaxAnswers = policy.DefaultMaxAnswers(nc.Policy)
-				f.names = append(f.names, nc)
-			}
-			for _, a := range e.Targets {
-				addr, err := netip.ParseAddr(a)
-				if err != nil {
-					continue
-				}
-				addr = addr.Unmap()
-				if slices.ContainsFunc(nc.Targets, func(t Target) bool { return t.Probe.Addr == addr }) {
-					continue
-				}
-				if props.Check == "" {
-					m.warnOnce(owner+" "+name+" check", "owner %s: %s %s has no health check (webhook/check or the owner's default): not served", owner, name, addr)
-					continue
-				}
-				ct := m.recordTarget(props.Check, addr)
-				if ct.err != nil {
-					m.warnOnce(owner+" "+name+" "+props.Check, "owner %s: %s: check %q: %v", owner, name, props.Check, ct.err)
-					continue
-				}
-				tc := Target{Tier: 1, Weight: 1, Probe: ct.probe, ID: ct.id, Owner: owner, Key: ct.key,
-					Shared: true, VKey: sharedKey(nc.Quorum, ct.key)}
-				if props.Tier > 0 {
-					tc.Tier = props.Tier
-				}
-				if props.HasWeight {
-					tc.Weight = props.Weight
-				}
-				tc.Region = props.Region
-				nc.Targets = append(nc.Targets, tc)
-			}
-		case records.TypeTXT:
-			rrs := make([]dns.RR, 0, len(e.Targets))
-			for _, t := range e.Targets {
-				rrs = append(rrs, &dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl}, Txt: records.TXTStrings(t)})
-			}
-			f.static = append(f.static, staticRRs{name: name, rrs: rrs, types: map[uint16][]dns.RR{dns.TypeTXT: rrs}})
-		case records.TypeCNAME:
-			if len(e.Targets) == 1 {
-				f.static = append(f.static, staticRRs{name: name, cname: true,
-					rrs: []dns.RR{&dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: ttl}, Target: dns.Fqdn(e.Targets[0])}}})
-			}
-		}
-		return true
-	})
-	f.names = slices.DeleteFunc(f.names, func(n *Name) bool { return len(n.Targets) == 0 })
-	if m.frags == nil {
-		m.frags = map[string]*fragment{}
-	}
-	m.frags[owner] = f
-	return f
+	b.hasName = b.corefile != nil
+	return b
 }
 
-// merge merges the owners' records into the Corefile's names and
-// zones: each A/AAAA endpoint's addresses become targets of its name (a
-// name of the Corefile keeps its policy and options; a new one takes the
-// endpoint's), TXT and CNAME endpoints become static records. Conflicts
-// are settled for the zone file and the Corefile, and logged once. Each
-// owner's part is derived once per change of that owner (fragmentOf);
-// what is merged here is shared where only one owner has a name.
-func (m *Merger) merge(st records.State) ([]*Name, []*zone.Data) {
-	owners := st.Owners() // sorted: the first owner's target of a name wins
-	for o := range m.frags {
-		if !slices.Contains(owners, o) {
-			delete(m.frags, o)
+// add feeds one record of owner.
+func (b *nameBuilder) add(owner string, e records.Endpoint) {
+	if owner != b.owner {
+		b.flush()
+		b.owner = owner
+	}
+	if !b.inZones {
+		return
+	}
+	m := b.m
+	ttl := uint32(m.cfg.TTL)
+	if e.RecordTTL > 0 {
+		ttl = uint32(min(e.RecordTTL, 86400))
+	}
+	name := b.fqdn
+	switch e.RecordType {
+	case records.TypeA, records.TypeAAAA:
+		if b.cutErr != nil {
+			m.warnOnce(owner+" "+name, "owner %s: %s not served: %v", owner, name, b.cutErr)
+			return
 		}
-	}
-	if len(owners) == 0 {
-		return m.cfg.Names, m.cfg.Zones
-	}
-	cuts := m.cuts()
-	frags := make([]*fragment, len(owners))
-	total := len(m.cfg.Names)
-	for i, o := range owners {
-		frags[i] = m.fragmentOf(st, o, cuts)
-		total += len(frags[i].names)
-	}
-	byName := make(map[string]*Name, total)
-	own := map[string]bool{} // names whose config is a copy of their own, which may change
-	order := make([]string, 0, total)
-	for _, n := range m.cfg.Names {
-		cp := *n
-		cp.Targets = append([]Target(nil), n.Targets...)
-		byName[n.FQDN] = &cp
-		own[n.FQDN] = true
-		order = append(order, n.FQDN)
-	}
-	type static struct {
-		rrs   []dns.RR
-		types map[uint16][]dns.RR // the one owner's, while only it has the name
-		owned bool                // rrs is this merge's own array
-	}
-	extra := map[string]*static{}
-	for i, f := range frags {
-		owner := owners[i]
-		for _, fn := range f.names {
-			nc := byName[fn.FQDN]
-			if nc == nil {
-				byName[fn.FQDN] = fn // shared with the fragment while only it has the name
-				order = append(order, fn.FQDN)
+		props := e.Properties()
+		nc := b.part
+		if nc == nil {
+			nc = &Name{FQDN: name, TTL: ttl, Quorum: health.Quorum{Kind: health.Majority}}
+			nc.Policy, nc.Geo = policy.Default(), m.cfg.Geo
+			if k, err := policy.Lookup(props.Policy); err == nil {
+				nc.Policy = k
+			}
+			nc.MaxAnswers = policy.DefaultMaxAnswers(nc.Policy)
+			b.part = nc
+		}
+		for _, a := range e.Targets {
+			addr, err := netip.ParseAddr(a)
+			if err != nil {
 				continue
 			}
-			if !own[fn.FQDN] {
-				cp := *nc
-				cp.Targets = append(make([]Target, 0, 2*len(nc.Targets)+len(fn.Targets)), nc.Targets...)
-				nc = &cp
-				byName[fn.FQDN], own[fn.FQDN] = nc, true
+			addr = addr.Unmap()
+			if slices.ContainsFunc(nc.Targets, func(t Target) bool { return t.Probe.Addr == addr }) {
+				continue
 			}
-			for _, t := range fn.Targets {
-				if slices.ContainsFunc(nc.Targets, func(o Target) bool { return o.Probe.Addr == t.Probe.Addr }) {
+			if props.Check == "" {
+				m.warnOnce(owner+" "+name+" check", "owner %s: %s %s has no health check (webhook/check or the owner's default): not served", owner, name, addr)
+				continue
+			}
+			ct := m.recordTarget(props.Check, addr)
+			if ct.err != nil {
+				m.warnOnce(owner+" "+name+" "+props.Check, "owner %s: %s: check %q: %v", owner, name, props.Check, ct.err)
+				continue
+			}
+			tc := Target{Tier: 1, Weight: 1, Probe: ct.probe, ID: ct.id, Owner: owner, Key: ct.key, Shared: true, VKey: ct.vkey}
+			if props.Tier > 0 {
+				tc.Tier = props.Tier
+			}
+			if props.HasWeight {
+				tc.Weight = props.Weight
+			}
+			tc.Region = props.Region
+			nc.Targets = append(nc.Targets, tc)
+		}
+	case records.TypeTXT:
+		rrs := make([]dns.RR, 0, len(e.Targets))
+		for _, t := range e.Targets {
+			rrs = append(rrs, &dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: ttl}, Txt: records.TXTStrings(t)})
+		}
+		b.pending = append(b.pending, ownerStatic{rrs: rrs})
+	case records.TypeCNAME:
+		if len(e.Targets) == 1 {
+			b.pending = append(b.pending, ownerStatic{cname: true,
+				rrs: []dns.RR{&dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: ttl}, Target: dns.Fqdn(e.Targets[0])}}})
+		}
+	}
+}
+
+// flush merges the current owner's part: its targets, then its static
+// records.
+func (b *nameBuilder) flush() {
+	owner, name := b.owner, b.fqdn
+	if p := b.part; p != nil && len(p.Targets) > 0 {
+		switch {
+		case b.out == nil && b.corefile == nil:
+			b.out = p
+		default:
+			if b.out == nil {
+				cp := *b.corefile
+				cp.Targets = append(make([]Target, 0, len(b.corefile.Targets)+len(p.Targets)), b.corefile.Targets...)
+				b.out = &cp
+			}
+			for _, t := range p.Targets {
+				if slices.ContainsFunc(b.out.Targets, func(o Target) bool { return o.Probe.Addr == t.Probe.Addr }) {
 					continue // the first owner's target of a name and address wins
 				}
-				if m.isCorefileName(fn.FQDN) {
+				if b.corefile != nil {
 					// A Corefile name's verdicts are its own (its quorum).
-					t.Shared, t.VKey, t.Gauge, t.Set = false, fn.FQDN+" "+t.Key, nil, 0
-				} else {
-					t.Gauge, t.Set = nil, 0
+					t.Shared, t.VKey = false, name+" "+t.Key
 				}
-				nc.Targets = append(nc.Targets, t)
+				b.out.Targets = append(b.out.Targets, t)
 			}
 		}
-		for _, sr := range f.static {
-			x := extra[sr.name]
-			if sr.cname {
-				if byName[sr.name] != nil || m.zoneHas(sr.name) || x != nil {
-					m.warnOnce(owner+" "+sr.name+" cname", "owner %s: CNAME %s not served: the name has other data", owner, sr.name)
-					continue
-				}
-				extra[sr.name] = &static{rrs: sr.rrs}
+		b.hasName = true
+	}
+	b.part = nil
+	for _, sr := range b.pending {
+		if sr.cname {
+			if b.hasName || b.m.zoneHas(name) || len(b.static) > 0 {
+				b.m.warnOnce(owner+" "+name+" cname", "owner %s: CNAME %s not served: the name has other data", owner, name)
 				continue
 			}
-			if x == nil {
-				extra[sr.name] = &static{rrs: sr.rrs, types: sr.types}
-				continue
-			}
-			if !x.owned { // never append into a fragment's array
-				x.rrs = append(make([]dns.RR, 0, 2*len(x.rrs)+len(sr.rrs)), x.rrs...)
-				x.owned = true
-			}
-			x.rrs = append(x.rrs, sr.rrs...)
-			x.types = nil
 		}
+		b.static = append(b.static, sr.rrs...)
 	}
-	names := make([]*Name, 0, len(order))
-	for _, n := range order {
-		if len(byName[n].Targets) > 0 {
-			names = append(names, byName[n])
-		}
-	}
-	// A CNAME next to a health-aware name or a TXT would break RFC 1034.
-	for n, x := range extra {
-		if _, isCNAME := x.rrs[0].(*dns.CNAME); isCNAME && (len(x.rrs) > 1 || byName[n] != nil) {
-			delete(extra, n)
-		}
-	}
-	zones := make([]*zone.Data, 0, len(m.cfg.Zones))
-	for _, d := range m.cfg.Zones {
-		cp := &zone.Data{Origin: d.Origin, SOA: d.SOA, Names: make(map[string]map[uint16][]dns.RR, len(d.Names)+len(extra))}
-		for k, v := range d.Names {
-			cp.Names[k] = v
-		}
-		for n, x := range extra {
-			if !snapshot.InZone(d.Origin, n) {
-				continue
-			}
-			if x.types != nil && len(cp.Names[n]) == 0 {
-				cp.Names[n] = x.types // immutable, shared with the fragment
-				continue
-			}
-			types := make(map[uint16][]dns.RR, len(cp.Names[n])+1)
-			for t, v := range cp.Names[n] {
-				types[t] = v
-			}
-			for _, rr := range x.rrs {
-				t := rr.Header().Rrtype
-				types[t] = append(types[t], rr)
-			}
-			cp.Names[n] = types
-		}
-		zones = append(zones, cp)
-	}
-	return names, zones
+	b.pending = b.pending[:0]
 }
 
-// isCorefileName reports whether fqdn is a name block of the Corefile.
-func (m *Merger) isCorefileName(fqdn string) bool {
-	for _, n := range m.cfg.Names {
-		if n.FQDN == fqdn {
-			return true
+// finish returns what the name's records make.
+func (b *nameBuilder) finish() merged {
+	b.flush()
+	r := merged{name: b.out, static: b.static}
+	// A CNAME next to a health-aware name or a TXT would break RFC 1034.
+	if len(r.static) > 0 {
+		if _, isCNAME := r.static[0].(*dns.CNAME); isCNAME && (len(r.static) > 1 || b.hasName) {
+			r.static = nil
 		}
 	}
-	return false
+	if len(r.static) == 0 {
+		r.static = nil
+	}
+	return r
 }
 
 // Servable says why this server would not answer a record as written, so

@@ -107,6 +107,12 @@ type Decoder struct {
 	b   []byte
 	off int
 	err error
+	// share makes strings share b's bytes instead of copying them: for
+	// a store's own encodings only, which are never written again.
+	share bool
+	// noLabels leaves endpoints' labels out, for readers that never
+	// look at them (the answers): a map an endpoint less.
+	noLabels bool
 }
 
 // NewDecoder reads b.
@@ -203,7 +209,11 @@ func (d *Decoder) Bytes(max int, what string) []byte {
 
 // String reads a string of at most max bytes.
 func (d *Decoder) String(max int, what string) string {
-	return string(d.Bytes(max, what))
+	b := d.Bytes(max, what)
+	if d.share {
+		return shared(b)
+	}
+	return string(b)
 }
 
 // Owner reads and checks an owner name.
@@ -250,7 +260,11 @@ func (d *Decoder) endpoint(check bool) Endpoint {
 		e.Targets = append(e.Targets, d.String(MaxTXTLen, "target length"))
 	}
 	k = int(d.Bounded(MaxLabels, "labels"))
-	for j := 0; j < k && d.err == nil; j++ {
+	for j := 0; j < k && d.err == nil && d.noLabels; j++ {
+		d.Bytes(MaxLabelKeyLen, "label key length")
+		d.Bytes(MaxLabelValLen, "label length")
+	}
+	for j := 0; j < k && d.err == nil && !d.noLabels; j++ {
 		if e.Labels == nil {
 			e.Labels = make(map[string]string, k)
 		}

@@ -2,7 +2,9 @@ package records
 
 import (
 	"bytes"
+	"encoding/binary"
 	"slices"
+	"unsafe"
 
 	"github.com/google/btree"
 )
@@ -24,6 +26,9 @@ type ownerState struct {
 	// logLimit); a peer further behind gets the whole state.
 	log      []Change
 	logBytes int
+	// logDead is the bytes of the changes dropped from log since it was
+	// last copied, which its array may still hold.
+	logDead int
 }
 
 const (
@@ -33,27 +38,64 @@ const (
 	maxLogBytes   = 4 << 20
 )
 
-// item is one record as a state keeps it: its key, its encoding, and
-// what it adds to the digest and the size.
+// item is one record as a state keeps it: its encoding, which begins
+// with its key (so that the key costs no copy of its own), and what it
+// adds to the digest and the size.
 type item struct {
-	key  Key
 	enc  []byte
 	hash uint64
 	size int
 }
 
-func lessItem(a, b item) bool { return compareKeys(a.key, b.key) < 0 }
+func lessItem(a, b item) bool { return compareKeys(a.key(), b.key()) < 0 }
+
+// key is the item's key, its strings sharing the encoding's bytes
+// (immutable once made).
+func (it item) key() Key {
+	b := it.enc
+	n, w := binary.Uvarint(b)
+	k := Key{Name: shared(b[w : w+int(n)])}
+	b = b[w+int(n):]
+	if int(b[0]) < len(recordTypes) {
+		k.Type = recordTypes[b[0]]
+	} else {
+		k.Type = "~" // a pivot of a type never stored: after them all
+	}
+	n, w = binary.Uvarint(b[1:])
+	k.SetIdentifier = shared(b[1+w : 1+w+int(n)])
+	return k
+}
+
+// shared is b as a string without a copy, for a store's own encodings,
+// which are never written once made.
+func shared(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// pivot is an item to search a tree for key k.
+func pivot(k Key) item { return item{enc: appendKey(nil, k)} }
 
 // itemOf encodes a canonical endpoint.
 func itemOf(e Endpoint) item {
 	enc := AppendEndpoint(nil, e)
-	return item{key: e.Key(), enc: enc, hash: hashEncoded(enc), size: e.size()}
+	return item{enc: enc, hash: hashEncoded(enc), size: e.size()}
 }
 
 // endpoint decodes an item; the encoding is ours and was checked when it
-// came in, so it is not checked again.
+// came in, so it is not checked again, and its strings share the
+// encoding's bytes rather than copy them (a record's answers hold on to
+// a few of them).
 func (it item) endpoint() Endpoint {
-	d := NewDecoder(it.enc)
+	d := Decoder{b: it.enc, share: true}
+	return d.endpoint(false)
+}
+
+// served decodes an item without its labels.
+func (it item) served() Endpoint {
+	d := Decoder{b: it.enc, share: true, noLabels: true}
 	return d.endpoint(false)
 }
 
@@ -73,7 +115,7 @@ func stateOf(s Set) *ownerState {
 	return o
 }
 
-func (o *ownerState) lookupItem(k Key) (item, bool) { return o.tree.Get(item{key: k}) }
+func (o *ownerState) lookupItem(k Key) (item, bool) { return o.tree.Get(pivot(k)) }
 
 func (o *ownerState) lookup(k Key) (Endpoint, bool) {
 	it, ok := o.lookupItem(k)
@@ -148,7 +190,7 @@ func (o *ownerState) apply(c Change) (*ownerState, error) {
 	t := o.tree.Clone()
 	digest, size := o.head.Digest, o.size
 	for _, k := range c.Remove {
-		if old, ok := t.Delete(item{key: k}); ok {
+		if old, ok := t.Delete(pivot(k)); ok {
 			digest -= old.hash
 			size -= old.size
 		}
@@ -172,29 +214,40 @@ func (o *ownerState) apply(c Change) (*ownerState, error) {
 		return nil, invalid("owner %s: the change leaves %d bytes of records, more than %d", c.Owner, size, MaxSetSize)
 	}
 	n := &ownerState{owner: o.owner, head: c.To, tree: t, size: size}
-	n.log, n.logBytes = appendLog(o.log, o.logBytes, c, size)
+	n.log, n.logBytes, n.logDead = appendLog(o.log, o.logBytes, o.logDead, c, size)
 	return n, nil
 }
 
 // appendLog adds c to a log, dropping the oldest changes past the limits:
 // at most maxLogChanges, and no more bytes than half the state (so that
 // catching up by changes costs less than the whole state) within
-// [minLogBytes, maxLogBytes].
-func appendLog(log []Change, bytes int, c Change, stateSize int) ([]Change, int) {
+// [minLogBytes, maxLogBytes]. dead is what the log's array holds of
+// changes dropped before (see ownerState.logDead).
+func appendLog(log []Change, bytes, dead int, c Change, stateSize int) ([]Change, int, int) {
 	limit := min(maxLogBytes, max(minLogBytes, stateSize/2))
 	log = append(log, c)
 	bytes += c.Size()
 	drop := 0
 	for drop < len(log) && (len(log)-drop > maxLogChanges || bytes > limit) {
-		bytes -= log[drop].Size()
+		n := log[drop].Size()
+		bytes -= n
+		dead += n
 		drop++
 	}
-	if drop > 0 {
-		// Copy rather than reslice, so that the dropped changes can be
-		// collected.
-		log = append([]Change(nil), log[drop:]...)
+	switch {
+	case drop == 0:
+	case drop == len(log) || dead > limit/2:
+		// Copy, so that the dropped changes can be collected.
+		log, dead = append([]Change(nil), log[drop:]...), 0
+	default:
+		// Reslice: once the log is full every change drops one, and a
+		// copy each time cost O(log) a change (a fifth of a server's CPU
+		// in a burst of one-record changes). The array goes, with what it
+		// holds of dropped changes, when append outgrows it or when they
+		// add up to half the limit.
+		log = log[drop:]
 	}
-	return log, bytes
+	return log, bytes, dead
 }
 
 // since returns the changes that bring a replica at from up to o.head, if
@@ -205,7 +258,7 @@ func (o *ownerState) since(from Head) ([]Change, bool) {
 	}
 	for i, c := range o.log {
 		if c.From == from {
-			return o.log[i:], true
+			return slices.Clip(o.log[i:]), true // the next state's log may grow into its array
 		}
 	}
 	return nil, false
@@ -272,6 +325,35 @@ func (s State) Size(owner string) int {
 func (s State) Range(owner string, fn func(Endpoint) bool) {
 	if o := s.owners[owner]; o != nil {
 		o.ascend(fn)
+	}
+}
+
+// RangeName calls fn for each of the owner's records of one canonical
+// name, in key order, until fn returns false: O(log n) to find them, so
+// that a change is merged into the answers at the cost of what it touches.
+// The endpoints have no Labels (ExternalDNS's, never served).
+func (s State) RangeName(owner, name string, fn func(Endpoint) bool) {
+	o := s.owners[owner]
+	if o == nil {
+		return
+	}
+	o.tree.AscendGreaterOrEqual(pivot(Key{Name: name}), func(it item) bool {
+		return it.key().Name == name && fn(it.served())
+	})
+}
+
+// RangeServed is Range for the answers: the endpoints have no Labels.
+func (s State) RangeServed(owner string, fn func(Endpoint) bool) {
+	if o := s.owners[owner]; o != nil {
+		o.tree.Ascend(func(it item) bool { return fn(it.served()) })
+	}
+}
+
+// RangeKeys calls fn with the key of each of the owner's records, in key
+// order, until fn returns false; it decodes nothing.
+func (s State) RangeKeys(owner string, fn func(Key) bool) {
+	if o := s.owners[owner]; o != nil {
+		o.tree.Ascend(func(it item) bool { return fn(it.key()) })
 	}
 }
 

@@ -9,16 +9,33 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 )
 
 // Data is a zone's static records, grouped by lower-case owner and type.
+// A Data is never written once made: one with other records is a new
+// Data, which may share the records of the names it did not change.
 type Data struct {
 	Origin string // lower-case FQDN
 	SOA    *dns.SOA
 	Names  map[string]map[uint16][]dns.RR
+
+	// Gen names this Data among those of the process (0: unnamed). A
+	// Data made from another by changing a few names says which (From,
+	// the other's Gen, and Changed, the owner names whose records differ,
+	// sorted), so that what was built from the other can be patched
+	// rather than built again. From is 0 for a Data made whole.
+	Gen     uint64
+	From    uint64
+	Changed []string
 }
+
+var gens atomic.Uint64
+
+// NextGen returns a Gen no Data of the process has.
+func NextGen() uint64 { return gens.Add(1) }
 
 // Load parses the zone file at path for origin.
 func Load(path, origin string) (*Data, error) {
@@ -35,7 +52,7 @@ func Load(path, origin string) (*Data, error) {
 // record, and quote it.
 func Parse(r io.Reader, file, origin string) (*Data, error) {
 	origin = strings.ToLower(dns.Fqdn(origin))
-	d := &Data{Origin: origin, Names: make(map[string]map[uint16][]dns.RR)}
+	d := &Data{Origin: origin, Names: make(map[string]map[uint16][]dns.RR), Gen: NextGen()}
 	lr := &lineReader{br: bufio.NewReader(r), line: 1}
 	lines := map[dns.RR]int{}
 	line := func(rr dns.RR) int { return lines[rr] }

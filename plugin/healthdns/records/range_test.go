@@ -1,0 +1,91 @@
+package records
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+)
+
+// RangeName finds one name's records among names that sort around it,
+// RangeKeys lists every key in order, and neither the one nor
+// RangeServed carries labels, which the answers never read.
+func TestRangeName(t *testing.T) {
+	st := Memory(Options{})
+	labels := map[string]string{"owner": "eu"}
+	var c Changes
+	for _, n := range []string{"a.example.org", "a-b.example.org", "a.example.org.x", "b.example.org"} {
+		c.Create = append(c.Create, Endpoint{DNSName: n, RecordType: TypeTXT, Targets: []string{`"t"`}, Labels: labels})
+	}
+	c.Create = append(c.Create, Endpoint{DNSName: "a.example.org", RecordType: TypeA, Targets: []string{"192.0.2.1"}, Labels: labels},
+		Endpoint{DNSName: "a.example.org", RecordType: TypeA, SetIdentifier: "x", Targets: []string{"192.0.2.2"}, Labels: labels})
+	if _, err := st.Apply("eu", c); err != nil {
+		t.Fatal(err)
+	}
+	s := st.State()
+	var got []Key
+	s.RangeName("eu", "a.example.org", func(e Endpoint) bool {
+		if e.Labels != nil {
+			t.Errorf("%s has labels", e.Key())
+		}
+		got = append(got, e.Key())
+		return true
+	})
+	want := []Key{{"a.example.org", TypeA, ""}, {"a.example.org", TypeA, "x"}, {"a.example.org", TypeTXT, ""}}
+	if !slices.Equal(got, want) {
+		t.Errorf("RangeName: %v, want %v", got, want)
+	}
+	var keys []Key
+	s.RangeKeys("eu", func(k Key) bool { keys = append(keys, k); return true })
+	var all []Key
+	s.Range("eu", func(e Endpoint) bool {
+		if e.Labels["owner"] != "eu" {
+			t.Errorf("Range: %s lost its labels", e.Key())
+		}
+		all = append(all, e.Key())
+		return true
+	})
+	if !slices.Equal(keys, all) || len(keys) != 6 {
+		t.Errorf("RangeKeys: %v, Range: %v", keys, all)
+	}
+	n := 0
+	s.RangeServed("eu", func(e Endpoint) bool { n++; return e.Labels == nil })
+	if n != 6 {
+		t.Errorf("RangeServed stopped after %d, or gave labels", n)
+	}
+	if _, ok := s.Lookup("eu", Key{"a.example.org", "MX", ""}); ok {
+		t.Errorf("found a type never stored")
+	}
+}
+
+// The log of recent changes drops its oldest in O(1), and does not keep
+// what it dropped: a bulk change too large for it is let go at once, and
+// the dropped one-record changes its array holds stay under half the
+// log's limit.
+func TestLogLetsDroppedChangesGo(t *testing.T) {
+	st := Memory(Options{})
+	var c Changes
+	for i := range 2000 {
+		c.Create = append(c.Create, Endpoint{DNSName: fmt.Sprintf("app%d.example.org", i), RecordType: TypeTXT, Targets: []string{`"registry record of some length, as ExternalDNS writes them"`}})
+	}
+	if _, err := st.Apply("eu", c); err != nil {
+		t.Fatal(err)
+	}
+	o := st.State().owners["eu"]
+	if cap(o.log) != 0 {
+		t.Fatalf("a bulk change past the log's limit: the log holds %d changes, its array %d", len(o.log), cap(o.log))
+	}
+	for i := range 3 * maxLogChanges {
+		e := Endpoint{DNSName: fmt.Sprintf("app%d.example.org", i%2000), RecordType: TypeTXT, Targets: []string{fmt.Sprintf(`"v=%d"`, i)}}
+		if _, err := st.Apply("eu", Changes{UpdateNew: []Endpoint{e}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o = st.State().owners["eu"]
+	limit := min(maxLogBytes, max(minLogBytes, o.size/2))
+	if len(o.log) > maxLogChanges || o.logBytes > limit || o.logDead > limit/2 {
+		t.Errorf("log of %d changes, %d bytes, %d bytes dropped but held (limit %d)", len(o.log), o.logBytes, o.logDead, limit)
+	}
+	if cs, ok := st.State().Since("eu", o.log[0].From); !ok || len(cs) != len(o.log) || cs[len(cs)-1].To != o.head {
+		t.Errorf("Since from the log's first change: %d changes, %v", len(cs), ok)
+	}
+}
