@@ -39,7 +39,7 @@ type incremental struct {
 	qs        map[string]*question // by verdict key
 	qlist     []*question          // the same, in the order of names then groups
 	tq        [][]*question        // by name, then target: its question
-	synced    bool                 // the names' targets were acquired (syncTargets)
+	groups    []recordmerge.Group  // the Merger's, as indexed
 	byID      map[gossip.TargetID][]*question
 	byProbe   map[string][]*question // this server's probes, by probe key
 	intervals []time.Duration        // the check intervals of the questions
@@ -62,6 +62,8 @@ type question struct {
 	quorum            health.Quorum
 	interval, timeout time.Duration
 	names             []int32 // indexes in names of the names it decides targets of
+	group             bool    // a group's (recordmerge.Group): kept while the groups are
+	dead              bool    // no longer asked: its name changed (reindex)
 }
 
 type viewKey struct {
@@ -88,7 +90,7 @@ func (inc *incremental) index(names []*nameConfig, groups []recordmerge.Group, p
 	inc.intervals = inc.intervals[:0]
 	inc.qlist = inc.qlist[:0]
 	inc.tq = make([][]*question, len(names))
-	inc.synced = false
+	inc.groups = groups
 	add := func(key, probeKey string, id gossip.TargetID, quorum health.Quorum, interval, timeout time.Duration) *question {
 		q := inc.qs[key]
 		if q == nil {
@@ -119,8 +121,80 @@ func (inc *incremental) index(names []*nameConfig, groups []recordmerge.Group, p
 		}
 	}
 	for _, g := range groups {
-		add(g.VKey, g.Key, g.ID, g.Quorum, g.Interval, g.Timeout)
+		add(g.VKey, g.Key, g.ID, g.Quorum, g.Interval, g.Timeout).group = true
 	}
+}
+
+// reindex points the questions at name ni's new targets (n replaced the
+// name in place: same FQDN, other targets). It returns the name's
+// questions, to ask, and the keys no name asks any more, to forget.
+func (inc *incremental) reindex(ni int, n *nameConfig) (asked []*question, gone []string) {
+	for _, q := range inc.tq[ni] {
+		q.names = slices.DeleteFunc(q.names, func(i int32) bool { return i == int32(ni) })
+		if len(q.names) > 0 || q.group || q.dead {
+			continue
+		}
+		q.dead = true
+		delete(inc.qs, q.key)
+		inc.byID[q.id] = slices.DeleteFunc(inc.byID[q.id], func(o *question) bool { return o == q })
+		if len(inc.byID[q.id]) == 0 {
+			delete(inc.byID, q.id)
+		}
+		if ps, ok := inc.byProbe[q.probeKey]; ok {
+			if ps = slices.DeleteFunc(ps, func(o *question) bool { return o == q }); len(ps) == 0 {
+				delete(inc.byProbe, q.probeKey)
+			} else {
+				inc.byProbe[q.probeKey] = ps
+			}
+		}
+		gone = append(gone, q.key)
+	}
+	tq := make([]*question, len(n.Targets))
+	for i, t := range n.Targets {
+		key := verdictKey(n, t)
+		q := inc.qs[key]
+		if q == nil {
+			q = &question{key: key, probeKey: t.ProbeKey(), id: t.ID, quorum: n.Quorum, interval: t.Probe.Interval, timeout: t.Probe.Timeout}
+			inc.qs[key] = q
+			inc.qlist = append(inc.qlist, q)
+			inc.byID[q.id] = append(inc.byID[q.id], q)
+			if inc.probing {
+				inc.byProbe[q.probeKey] = append(inc.byProbe[q.probeKey], q)
+			}
+			if !slices.Contains(inc.intervals, q.interval) {
+				inc.intervals = append(inc.intervals, q.interval)
+			}
+		}
+		if !slices.Contains(q.names, int32(ni)) {
+			q.names = append(q.names, int32(ni))
+		}
+		tq[i] = q
+		asked = append(asked, q)
+	}
+	inc.tq[ni] = tq
+	// Forgotten keys may come back under a new question.
+	gone = slices.DeleteFunc(gone, func(k string) bool { return inc.qs[k] != nil })
+	return asked, gone
+}
+
+// replaced lists the names that a Merge replaced in place (the same FQDN
+// at the same index, other content); ok is false when the names differ
+// otherwise (added, removed, moved), or the verdict groups changed, or so
+// many were replaced that judging everything is as cheap.
+func (inc *incremental) replaced(names []*nameConfig, groups []recordmerge.Group) (idx []int, ok bool) {
+	if len(names) != len(inc.names) || len(groups) != len(inc.groups) || (len(groups) > 0 && &groups[0] != &inc.groups[0]) {
+		return nil, false
+	}
+	for i, n := range names {
+		if n == inc.names[i] {
+			continue
+		}
+		if n.FQDN != inc.names[i].FQDN || len(idx) > 64+len(names)/16 {
+			return nil, false
+		}
+		idx = append(idx, i)
+	}
+	return idx, true
 }
 
 func sameNames(a, b []*nameConfig) bool { return slices.Equal(a, b) }
@@ -199,7 +273,11 @@ func (h *HealthDNS) peerExpiry(views []gossip.ObserverView, voters health.Voters
 // this server's own probes.
 func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zone.Data, ovm *override.Matcher) (next time.Time, ok bool) {
 	inc := &h.inc
-	if !inc.ok || !sameNames(inc.names, names) || ovm != inc.ovm || h.judge.Rounds() != inc.rounds {
+	if !inc.ok || ovm != inc.ovm || h.judge.Rounds() != inc.rounds {
+		return time.Time{}, false
+	}
+	renamed, ok := inc.replaced(names, h.merger.Groups())
+	if !ok {
 		return time.Time{}, false
 	}
 	dirty := map[*question]bool{}
@@ -229,6 +307,11 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 		}
 		for q := range dirty {
 			ids = append(ids, q.id)
+		}
+		for _, ni := range renamed {
+			for _, t := range names[ni].Targets {
+				ids = append(ids, t.ID)
+			}
 		}
 		pending := h.judge.PendingKeys(nil)
 		for _, k := range pending {
@@ -265,6 +348,23 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 	}
 	// From here on it commits.
 	inc.cursor = cursor
+	if len(renamed) > 0 {
+		var gone []string
+		for _, ni := range renamed {
+			asked, g := inc.reindex(ni, names[ni])
+			for _, q := range asked {
+				dirty[q] = true
+			}
+			gone = append(gone, g...)
+			sn := h.nameInput(names[ni])
+			sn.Targets = make([]snapshot.Target, len(names[ni].Targets))
+			inc.built[ni] = sn
+			inc.again[ni] = true
+		}
+		h.judge.Forget(gone...)
+		h.syncTargets(names)
+	}
+	h.names, inc.names = names, names
 	if own != nil {
 		inc.own = own
 	}

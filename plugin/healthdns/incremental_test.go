@@ -14,8 +14,12 @@ import (
 
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
+	"github.com/healthdns/healthdns/plugin/healthdns/records"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
+
+	"github.com/miekg/dns"
 )
 
 // The rebuilds that judge only what changed (rebuildSome) decide as a
@@ -208,4 +212,79 @@ func dynOf(s *snapshot.Snapshot, fqdn string) string {
 		return "none"
 	}
 	return fmt.Sprintf("A %v %v AAAA %v %v", d.A.Addrs, d.A.Outcome, d.AAAA.Addrs, d.AAAA.Outcome)
+}
+
+// Records that change in place (another address for a name, a TXT
+// record) are built the incremental way, and answer as a full rebuild
+// would. The handler is never started: nothing is probed.
+func TestRebuildSomeFollowsRecords(t *testing.T) {
+	st := records.Memory(records.Options{})
+	h := scaleHandler(t, st)
+	a := func(owner string, name, addr int) records.Endpoint {
+		return records.Endpoint{DNSName: fmt.Sprintf("app%d.gslb.example.org", name), RecordType: "A", Targets: []string{fmt.Sprintf("192.0.2.%d", addr)},
+			ProviderSpecific: []records.Property{{Name: records.PropCheck, Value: "tcp {addr}:443"}}}
+	}
+	txt := func(owner string, name, v int) records.Endpoint {
+		return records.Endpoint{DNSName: fmt.Sprintf("a-app%d.gslb.example.org", name), RecordType: "TXT", Targets: []string{fmt.Sprintf(`"heritage=external-dns,external-dns/owner=%s,v=%d"`, owner, v)}}
+	}
+	owners := []string{"east", "west", "south"}
+	for _, o := range owners {
+		var c records.Changes
+		for n := range 30 {
+			c.Create = append(c.Create, a(o, n, 1+n%4), txt(o, n, 0))
+		}
+		if _, err := st.Apply(o, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.rebuild()
+	rng := rand.New(rand.NewPCG(3, 4))
+	fast := 0
+	for step := range 80 {
+		o := owners[rng.IntN(len(owners))]
+		var c records.Changes
+		switch rng.IntN(4) {
+		case 0, 1:
+			c.UpdateNew = []records.Endpoint{a(o, rng.IntN(30), 1+rng.IntN(6))}
+		case 2:
+			c.UpdateNew = []records.Endpoint{txt(o, rng.IntN(30), step)}
+		default:
+			c.Create = []records.Endpoint{a(o, 100+step, 1+rng.IntN(4))} // a new name
+		}
+		if _, err := st.Apply(o, c); err != nil {
+			t.Fatal(err)
+		}
+		r0 := h.judge.Rounds()
+		h.rebuild()
+		if h.judge.Rounds() == r0 {
+			fast++
+		}
+		got := h.snap.Load()
+		h.inc.ok = false
+		h.rebuild()
+		full := h.snap.Load()
+		for _, n := range h.names {
+			if g, w := dynOf(got, n.FQDN), dynOf(full, n.FQDN); g != w {
+				t.Fatalf("step %d (%+v): %s: the incremental rebuild answers %s, a full one %s", step, c, n.FQDN, g, w)
+			}
+		}
+		for n := range 30 {
+			name := fmt.Sprintf("a-app%d.gslb.example.org.", n)
+			if g, w := txtOf(got, name), txtOf(full, name); g != w {
+				t.Fatalf("step %d: %s TXT: the incremental rebuild answers %s, a full one %s", step, name, g, w)
+			}
+		}
+	}
+	if fast < 40 {
+		t.Fatalf("only %d of 80 rebuilds after a record change were incremental", fast)
+	}
+}
+
+func txtOf(s *snapshot.Snapshot, name string) string {
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeTXT)
+	r := new(dns.Msg)
+	r.SetReply(m)
+	s.Answer(r, name, dns.TypeTXT, 0, policy.Client{})
+	return fmt.Sprint(r.Answer)
 }

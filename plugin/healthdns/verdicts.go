@@ -55,10 +55,7 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 	if inc.names == nil || !sameNames(inc.names, names) {
 		inc.index(names, h.merger.Groups(), probing)
 	}
-	if !inc.synced {
-		h.syncTargets(names)
-		inc.synced = h.started
-	}
+	h.syncTargets(names) // nothing to do while the records' targets are the same
 	inc.names, inc.zones, inc.ovm, inc.self, inc.probing = names, zones, ovm, self, probing
 	total := 0
 	for _, n := range names {
@@ -76,6 +73,9 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 	var changes []health.Change
 	partitionMoved := false
 	for i, q := range inc.qlist {
+		if q.dead {
+			continue
+		}
 		hq := health.Question{Key: q.key, Quorum: q.quorum}
 		start := len(obs)
 		if probing {

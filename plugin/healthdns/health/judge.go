@@ -248,6 +248,14 @@ func (j *Judge) Keep(live func(key string) bool) {
 	j.rounds++
 }
 
+// Forget drops the verdicts and pending changes of keys, no longer asked.
+func (j *Judge) Forget(keys ...string) {
+	for _, k := range keys {
+		delete(j.verdicts, k)
+		delete(j.pending, k)
+	}
+}
+
 // PendingKeys appends the keys of the changes waiting for confirmation.
 func (j *Judge) PendingKeys(keys []string) []string {
 	for k := range j.pending {
