@@ -410,12 +410,17 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 	h.exportVerdictCounts()
 	prev := h.snap.Load()
 	var s *snapshot.Snapshot
+	s, ok = prev, true
 	if !sameZones(inc.zones, zones) {
-		// Records' static data changed (a TXT record, say): the zones are
-		// built again, the health-aware answers reused.
-		s = snapshot.Build(prev, zones, inc.built)
+		// Records' static data changed (a TXT record, say): patch the
+		// names that changed into the zones, or build them again.
+		s, ok = snapshot.Rezone(prev, zones)
 		inc.zones = zones
-	} else if s, ok = snapshot.Update(prev, changed); !ok {
+	}
+	if ok {
+		s, ok = snapshot.Update(s, changed)
+	}
+	if !ok {
 		s = snapshot.Build(prev, zones, inc.built)
 	}
 	until := h.fresh.until(now, h.evidenceOf(views, inc.probing))

@@ -75,3 +75,19 @@ func BenchmarkRebuildAfterChange(b *testing.B) {
 		h.rebuild()
 	}
 }
+
+// BenchmarkRebuildAfterTXTChange: a rebuild after a one-record change of
+// a TXT record (static data: the zones change, no target does).
+func BenchmarkRebuildAfterTXTChange(b *testing.B) {
+	st := scaleStore(b, 10, 20000)
+	h := scaleHandler(b, st)
+	h.rebuild()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		e := records.Endpoint{DNSName: "a-app7.gslb.example.org", RecordType: "TXT", Targets: []string{fmt.Sprintf(`"heritage=external-dns,external-dns/owner=cluster3,v=%d"`, i)}}
+		if _, err := st.Apply("cluster3", records.Changes{UpdateNew: []records.Endpoint{e}}); err != nil {
+			b.Fatal(err)
+		}
+		h.rebuild()
+	}
+}

@@ -5,6 +5,7 @@
 package snapshot
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -532,6 +533,83 @@ func (s *Snapshot) setDyn(nd *node, d *Dynamic) {
 	}
 	i := int(nd.di - 1)
 	s.dyns[i/chunk][i%chunk] = d
+}
+
+// Rezone returns a snapshot that answers as prev does, but from zones,
+// each of which is prev's own or was made from it by changing a few
+// names (zone.Data's From and Changed): only those names' nodes are made
+// again. ok is false when a zone cannot be patched so (a name removed, a
+// delegation, DNAME or wildcard changed, another SOA): Build it.
+func Rezone(prev *Snapshot, zones []*zone.Data) (s *Snapshot, ok bool) {
+	if len(zones) != len(prev.in) {
+		return prev, false
+	}
+	c := *prev
+	c.in = zones
+	c.zones = slices.Clone(prev.zones)
+	c.ValidUntil = time.Time{}
+	changed := false
+	for i, d := range zones {
+		old := prev.in[i]
+		if d == old {
+			continue
+		}
+		if d.From == 0 || d.From != old.Gen || d.SOA != old.SOA || d.Origin != old.Origin {
+			return prev, false
+		}
+		zi := slices.IndexFunc(c.zones, func(z *Zone) bool { return z.Origin == d.Origin })
+		if zi < 0 {
+			return prev, false
+		}
+		z, ok := rezone(c.zones[zi], d)
+		if !ok {
+			return prev, false
+		}
+		c.zones[zi] = z
+		changed = true
+	}
+	if !changed {
+		return prev, true
+	}
+	return &c, true
+}
+
+// rezone patches the changed names of d into a copy of z.
+func rezone(z *Zone, d *zone.Data) (*Zone, bool) {
+	nz := *z
+	nz.names = maps.Clone(z.names)
+	var ents map[string]bool
+	for _, owner := range d.Changed {
+		types, ok := d.Names[owner]
+		old := z.names[owner]
+		if !ok || len(types[dns.TypeNS]) > 0 || len(types[dns.TypeDNAME]) > 0 || strings.Contains(owner, "*") ||
+			(old != nil && (len(old.rrs[dns.TypeNS]) > 0 || len(old.rrs[dns.TypeDNAME]) > 0)) {
+			return nil, false // removed, or a cut, DNAME or wildcard: Build
+		}
+		nd := &node{rrs: types}
+		if old != nil {
+			nd.di = old.di
+		}
+		nz.names[owner] = nd
+		if old != nil {
+			continue
+		}
+		// A new owner: it is no longer an empty non-terminal, and its
+		// ancestors may become ones.
+		if ents == nil {
+			ents = maps.Clone(z.ents)
+		}
+		delete(ents, owner)
+		for p := parent(owner); p != "" && len(p) > len(z.Origin); p = parent(p) {
+			if nz.names[p] == nil {
+				ents[p] = true
+			}
+		}
+	}
+	if ents != nil {
+		nz.ents = ents
+	}
+	return &nz, true
 }
 
 // Update returns a snapshot that answers as prev does, but for the names
