@@ -26,7 +26,6 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/status"
 
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // HealthDNS answers queries for its zones from the current snapshot.
@@ -60,14 +59,13 @@ type HealthDNS struct {
 	statusHeld  bool
 	controlHeld bool
 	webhookHeld bool
-	names       []*nameConfig                 // Corefile names with the records' targets merged in
-	staticKeys  map[string]bool               // probe keys of Corefile targets
-	dynamic     map[string]func()             // probe keys of record targets -> release
-	fresh       freshness                     // guarded by mu
-	merger      *recordmerge.Merger           // the records merged into cfg
-	gauges      map[nameAddr]prometheus.Gauge // targetHealthy's series, looked up once
-	regionCtrs  regionCounters                // region_answers_total's series
-	inc         incremental                   // guarded by mu: what rebuildSome needs
+	names       []*nameConfig       // Corefile names with the records' targets merged in
+	staticKeys  map[string]bool     // probe keys of Corefile targets
+	dynamic     map[string]func()   // probe keys of record targets -> release
+	fresh       freshness           // guarded by mu
+	merger      *recordmerge.Merger // the records merged into cfg
+	regionCtrs  regionCounters      // region_answers_total's series
+	inc         incremental         // guarded by mu: what rebuildSome needs
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -480,6 +478,9 @@ func (h *HealthDNS) start() error {
 			wake.Reset(max(wait, time.Millisecond))
 		}
 	}()
+	running.Lock()
+	running.hs[h] = true
+	running.Unlock()
 	h.ready.Store(true)
 	return nil
 }
@@ -514,6 +515,9 @@ func (h *HealthDNS) due() (due, waiting bool) {
 // instance's shared listeners must stay.
 func (h *HealthDNS) stop() error {
 	h.ready.Store(false)
+	running.Lock()
+	delete(running.hs, h)
+	running.Unlock()
 	if h.statusHeld {
 		releaseStatus(h.cfg.statusAddr, h)
 		h.statusHeld = false

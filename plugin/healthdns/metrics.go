@@ -18,13 +18,6 @@ import (
 )
 
 var (
-	targetHealthy = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: "healthdns",
-		Name:      "target_healthy",
-		Help:      "1 when the target's verdict (what the probes say) is up, 0 otherwise; an operator's override does not change it (see target_override).",
-	}, []string{"name", "target"})
-
 	probes = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "healthdns",
@@ -103,12 +96,6 @@ var (
 		Help:      "Verdict changes the evidence wants that wait until a majority of voters is heard after them.",
 	})
 
-	nameStateGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: "healthdns",
-		Name:      "name_state",
-		Help:      "1 for a health-aware name's current state: healthy, degraded (targets down), standby (not answering its preferred targets), fallback or none (NODATA); one series per name.",
-	}, []string{"name", "state"})
 
 	namesByState = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
@@ -273,21 +260,6 @@ var pool = func() *probe.Pool {
 type nameAddr struct {
 	name string
 	addr netip.Addr
-}
-
-// targetGauge returns the targetHealthy series of a name's target: a map
-// lookup, cheaper than the label lookup for hundreds of thousands.
-func (h *HealthDNS) targetGauge(fqdn string, addr netip.Addr) prometheus.Gauge {
-	k := nameAddr{fqdn, addr}
-	if g, ok := h.gauges[k]; ok {
-		return g
-	}
-	if h.gauges == nil || len(h.gauges) > 1<<20 {
-		h.gauges = map[nameAddr]prometheus.Gauge{}
-	}
-	g := targetHealthy.WithLabelValues(fqdn, addr.String())
-	h.gauges[k] = g
-	return g
 }
 
 func b2f(b bool) float64 {

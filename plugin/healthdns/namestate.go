@@ -66,29 +66,18 @@ func standby(n snapshot.Name, s snapshot.Set, is4 bool) bool {
 	return len(preferred) > 0
 }
 
-// exportNameStates sets name_state (one series per name: its current
-// state) and names (how many names are in each state), and drops the
-// series of names that are gone. Called from
-// rebuild with h.mu held; states is what it computed.
+// exportNameStates keeps each name's state for name_state (which the
+// state collector reads at scrape time) and sets names (how many names
+// are in each state). Called from rebuild with h.mu held; states is
+// what it computed, for every name.
 func (h *HealthDNS) exportNameStates(states map[string]string) {
 	counts := map[string]int{}
-	for fqdn, st := range states {
+	for _, st := range states {
 		counts[st]++
-		old, ok := h.vs.nameStates[fqdn]
-		if ok && old == st {
-			continue // most names, most rebuilds: no label lookup
-		}
-		if ok {
-			nameStateGauge.DeleteLabelValues(fqdn, old)
-		}
-		if st != "" {
-			nameStateGauge.WithLabelValues(fqdn, st).Set(1)
-		}
 	}
 	var gone map[string]bool
-	for fqdn, old := range h.vs.nameStates {
+	for fqdn := range h.vs.nameStates {
 		if _, ok := states[fqdn]; !ok { // the name is gone
-			nameStateGauge.DeleteLabelValues(fqdn, old)
 			if gone == nil {
 				gone = map[string]bool{}
 			}
@@ -102,7 +91,7 @@ func (h *HealthDNS) exportNameStates(states map[string]string) {
 }
 
 // exportSomeNameStates is exportNameStates for some names, all of which
-// exportNameStates exported before.
+// exportNameStates had.
 func (h *HealthDNS) exportSomeNameStates(states map[string]string) {
 	moved := false
 	for fqdn, st := range states {
@@ -111,11 +100,7 @@ func (h *HealthDNS) exportSomeNameStates(states map[string]string) {
 			continue
 		}
 		if ok {
-			nameStateGauge.DeleteLabelValues(fqdn, old)
 			h.vs.nameCounts[old]--
-		}
-		if st != "" {
-			nameStateGauge.WithLabelValues(fqdn, st).Set(1)
 		}
 		h.vs.nameStates[fqdn] = st
 		h.vs.nameCounts[st]++

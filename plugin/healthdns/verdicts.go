@@ -157,20 +157,13 @@ func (h *HealthDNS) nameInput(n *nameConfig) snapshot.Name {
 }
 
 // judgeTargets fills out (one per target of n) from the verdicts and the
-// overrides, sets the targets' gauges, and counts them by verdict.
+// overrides, and counts them by verdict.
 func (h *HealthDNS) judgeTargets(ovm *override.Matcher, n *nameConfig, qs []*question, out []snapshot.Target, now time.Time) (counts [3]int) {
 	for i := range n.Targets {
 		t := &n.Targets[i]
 		v := h.judge.Verdict(qs[i].key).State
 		counts[v]++
 		up := v == health.Up
-		if set := int8(1) + int8(b2f(up)); t.Set != set {
-			if t.Gauge == nil {
-				t.Gauge = h.targetGauge(n.FQDN, t.Probe.Addr)
-			}
-			t.Gauge.Set(b2f(up))
-			t.Set = set
-		}
 		healthy, drained := h.applyOverride(ovm, n, t, up, now)
 		out[i] = snapshot.Target{Addr: t.Probe.Addr, Healthy: healthy, Tier: t.Tier, Weight: t.Weight, Region: t.Region, Drained: drained}
 	}

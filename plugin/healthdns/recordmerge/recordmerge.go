@@ -30,7 +30,6 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/zone"
 
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Name is a health-aware name: one of the Corefile, or one that records
@@ -68,10 +67,6 @@ type Target struct {
 	// shared by every such name (vkey is the group's), since it cannot
 	// differ between them; one question a group, not one a name.
 	Shared bool
-	// Gauge is its targetHealthy gauge, looked up once, and Set its last
-	// value (0 not yet, 1 down, 2 up).
-	Gauge prometheus.Gauge
-	Set   int8
 }
 
 // ProbeKey is t.Probe.Key(), cached when it can be.
@@ -105,8 +100,7 @@ type Config struct {
 // touches are merged again. For every name whose merged content did not
 // change, Merge returns the same *Name as the Merge before, and the same
 // *zone.Data while no static record (TXT, CNAME) changed; what changed is
-// new, never written over. The caller may write only the Gauge and Set of
-// a returned Name's Targets (a changed name's new Name carries them over).
+// new, never written over: the caller must not write a returned Name.
 // The names come in Merge's order: the Corefile's, then those only
 // records define by their first owner and name; a new Data says what it
 // changed (zone.Data.From, Changed). Groups keep their order, new ones
@@ -348,7 +342,6 @@ func (m *Merger) apply(res map[string]merged, all, noOwners bool) {
 		}
 		old := m.byName[fqdn]
 		if !sameName(old, nw) {
-			carryGauges(old, nw)
 			m.countProbes(old, -1)
 			m.countProbes(nw, 1)
 			if nw != nil {
@@ -600,28 +593,7 @@ func splice(order, gone, added []*Name) []*Name {
 	return append(out, order[next:]...)
 }
 
-// carryGauges gives nw's targets the gauges old's targets of the same
-// address have, so the plugin does not look them up again.
-func carryGauges(old, nw *Name) {
-	if old == nil || nw == nil {
-		return
-	}
-	for i := range nw.Targets {
-		t := &nw.Targets[i]
-		if t.Gauge != nil {
-			continue
-		}
-		for _, o := range old.Targets {
-			if o.Probe.Addr == t.Probe.Addr {
-				t.Gauge, t.Set = o.Gauge, o.Set
-				break
-			}
-		}
-	}
-}
-
-// sameName reports whether a and b answer alike: everything but the
-// gauges the plugin writes.
+// sameName reports whether a and b answer alike.
 func sameName(a, b *Name) bool {
 	if a == b {
 		return true
