@@ -96,7 +96,6 @@ var (
 		Help:      "Verdict changes the evidence wants that wait until a majority of voters is heard after them.",
 	})
 
-
 	namesByState = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "healthdns",

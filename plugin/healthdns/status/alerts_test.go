@@ -41,7 +41,7 @@ func TestAlertRules(t *testing.T) {
 	}
 
 	var exported strings.Builder
-	for _, f := range []string{"../metrics.go", "../overrides.go", "../gossip/collector.go", "../../../cmd/healthdns-agent/metrics.go"} {
+	for _, f := range []string{"../metrics.go", "../statemetrics.go", "../overrides.go", "../gossip/collector.go", "../../../cmd/healthdns-agent/metrics.go"} {
 		src, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
