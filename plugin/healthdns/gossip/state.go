@@ -178,17 +178,14 @@ func (s *state) publishCatalog(ts []CatalogTarget, name string) ([]*catalogPage,
 	if c := s.self.cat; c != nil && c.epoch == s.self.epoch && slices.EqualFunc(c.targets, sorted, CatalogTarget.equal) {
 		return nil, nil
 	}
-	pages, err := paginate(name, s.self.epoch, s.catSeq+1, sorted)
-	if err != nil {
-		return nil, err
-	}
+	pages := paginate(name, s.self.epoch, s.catSeq+1, sorted)
 	s.catSeq++
 	s.self.cat = &catalog{epoch: s.self.epoch, seq: s.catSeq, targets: sorted}
 	return pages, nil
 }
 
 // paginate cuts a catalog into pages that each fit one gossip message.
-func paginate(node string, epoch, seq uint64, ts []CatalogTarget) ([]*catalogPage, error) {
+func paginate(node string, epoch, seq uint64, ts []CatalogTarget) []*catalogPage {
 	header := 2 + 2 + len(node) + 3*10 + 3*3
 	var pages []*catalogPage
 	cur := &catalogPage{Node: node, Epoch: epoch, Seq: seq}
@@ -204,13 +201,13 @@ func paginate(node string, epoch, seq uint64, ts []CatalogTarget) ([]*catalogPag
 		size += n
 	}
 	pages = append(pages, cur)
-	if len(pages) > maxPages {
-		return nil, fmt.Errorf("gossip: catalog of %d targets needs %d pages, over the limit %d", len(ts), len(pages), maxPages)
-	}
+	// More pages than a receiver takes (maxPages) is no error: a catalog
+	// of more than bulkAfter pages goes whole and directly (sendCatalog),
+	// never as pages.
 	for i, p := range pages {
 		p.Page, p.Pages = i, len(pages)
 	}
-	return pages, nil
+	return pages
 }
 
 // heartbeat returns the node's next heartbeat.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
@@ -655,6 +656,7 @@ func (d *decoder) node() string {
 
 func (d *decoder) target() CatalogTarget {
 	var t CatalogTarget
+	start := d.b
 	if a := d.bytes(16+64, "address length"); d.err == nil {
 		if err := t.Addr.UnmarshalBinary(a); err != nil {
 			d.fail(fmt.Errorf("target address: %w", err))
@@ -669,13 +671,52 @@ func (d *decoder) target() CatalogTarget {
 	t.Rise = int(d.bounded(maxRiseFall, "rise"))
 	t.Fall = int(d.bounded(maxRiseFall, "fall"))
 	if d.err == nil {
+		enc := start[:len(start)-len(d.b)]
+		if id, ok := knownTargets.id(enc); ok {
+			t.ID = id
+			return t
+		}
 		id, err := t.identify()
 		if err != nil {
 			d.fail(err)
 		}
 		t.ID = id
+		if err == nil {
+			knownTargets.add(enc, id)
+		}
 	}
 	return t
+}
+
+// knownTargets remembers the IDs of target encodings found valid, so that
+// the same target, received again (in each server's catalog, in every
+// push/pull state), is not parsed and hashed again: at 100,000 targets
+// that is most of the cost of decoding a state. It is a cache of a pure
+// function of the bytes, so one for the process is right; past
+// maxKnownTargets it starts again.
+var knownTargets = &targetCache{m: map[string]TargetID{}}
+
+const maxKnownTargets = 1 << 18
+
+type targetCache struct {
+	mu sync.Mutex
+	m  map[string]TargetID
+}
+
+func (c *targetCache) id(enc []byte) (TargetID, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.m[string(enc)]
+	return id, ok
+}
+
+func (c *targetCache) add(enc []byte, id TargetID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxKnownTargets {
+		c.m = map[string]TargetID{}
+	}
+	c.m[string(enc)] = id
 }
 
 // info reads a peerInfo and its flags byte.
