@@ -395,11 +395,23 @@ func (s *state) applyPage(m *catalogPage, now time.Time) outcome {
 			ts = append(ts, a.got[i]...)
 		}
 		slices.SortFunc(ts, func(a, b CatalogTarget) int { return cmp.Compare(a.ID, b.ID) })
-		p.cat = &catalog{epoch: a.epoch, seq: a.seq, targets: ts}
+		p.cat = &catalog{epoch: a.epoch, seq: a.seq, targets: s.shared(ts)}
 		p.asm = nil
 		o.changed = true
 	}
 	return o
+}
+
+// shared returns the targets of a catalog already held that equals ts,
+// else ts: servers usually publish the same catalog, and at 100,000
+// targets each copy costs some 15 MB. Catalogs are never modified.
+func (s *state) shared(ts []CatalogTarget) []CatalogTarget {
+	for _, p := range append([]*peer{s.self}, slices.Collect(maps.Values(s.peers))...) {
+		if c := p.cat; c != nil && len(c.targets) == len(ts) && slices.EqualFunc(c.targets, ts, CatalogTarget.equal) {
+			return c.targets
+		}
+	}
+	return ts
 }
 
 // Push/pull and repair.
@@ -564,9 +576,12 @@ func (s *state) mergeFull(fs *fullState, now time.Time) outcome {
 			}
 		}
 		if c := ps.Cat; c != nil && c.Epoch <= p.epoch && (p.cat == nil || newer(c.Epoch, c.Seq, p.cat.epoch, p.cat.seq)) {
-			ts := slices.Clone(c.Targets)
-			slices.SortFunc(ts, func(a, b CatalogTarget) int { return cmp.Compare(a.ID, b.ID) })
-			p.cat = &catalog{epoch: c.Epoch, seq: c.Seq, targets: ts}
+			ts := c.Targets // catalogs are never modified: share it when sorted
+			if !slices.IsSortedFunc(ts, func(a, b CatalogTarget) int { return cmp.Compare(a.ID, b.ID) }) {
+				ts = slices.Clone(ts)
+				slices.SortFunc(ts, func(a, b CatalogTarget) int { return cmp.Compare(a.ID, b.ID) })
+			}
+			p.cat = &catalog{epoch: c.Epoch, seq: c.Seq, targets: s.shared(ts)}
 			if p.asm != nil && !newer(p.asm.epoch, p.asm.seq, c.Epoch, c.Seq) {
 				p.asm = nil
 			}

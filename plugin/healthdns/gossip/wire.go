@@ -872,6 +872,10 @@ func decodeStateBody(d *decoder) (*fullState, error) {
 	}
 	n = d.count(minInfo, "peers")
 	seen := map[string]bool{}
+	// Servers usually publish the same catalog: one that lists the same
+	// targets as the one before shares its slice.
+	var idx, lastIdx []int64
+	var lastCat []CatalogTarget
 	for i := 0; i < n && d.err == nil; i++ {
 		info, flags := d.info()
 		p := peerState{peerInfo: info}
@@ -884,6 +888,7 @@ func decodeStateBody(d *decoder) (*fullState, error) {
 			v.Latest = v.Complete + d.bounded(math.MaxUint64-v.Complete, "latest")
 			k := d.count(1, "rows")
 			prev := int64(-1)
+			v.Base = make([]pair, 0, min(k, len(ids))) // rows name distinct targets
 			for j := 0; j < k && d.err == nil; j++ {
 				r := d.uvarint()
 				prev = d.index(r>>2, prev, len(ids))
@@ -922,11 +927,20 @@ func decodeStateBody(d *decoder) (*fullState, error) {
 			c := &catState{Epoch: d.uvarint(), Seq: d.uvarint()}
 			k := d.count(1, "catalog targets")
 			prev := int64(-1)
+			idx = idx[:0]
 			for j := 0; j < k && d.err == nil; j++ {
 				prev = d.index(d.uvarint(), prev, len(table))
-				if d.err == nil {
-					c.Targets = append(c.Targets, table[prev])
+				idx = append(idx, prev)
+			}
+			if d.err == nil && lastCat != nil && slices.Equal(idx, lastIdx) {
+				c.Targets = lastCat
+			} else if d.err == nil {
+				c.Targets = make([]CatalogTarget, len(idx))
+				for j, t := range idx {
+					c.Targets[j] = table[t]
 				}
+				lastCat = c.Targets
+				lastIdx, idx = idx, lastIdx
 			}
 			p.Cat = c
 		}
