@@ -385,8 +385,18 @@ type indexed struct {
 // catalogs name targets by their index in it.
 func (m *fullState) encode() []byte {
 	table := map[TargetID]CatalogTarget{}
+	type span struct {
+		first *CatalogTarget
+		n     int
+	}
+	var added []span // catalogs in the table: one that others share goes once
 	for _, p := range m.Peers {
-		if p.Cat != nil {
+		if p.Cat != nil && len(p.Cat.Targets) > 0 {
+			sp := span{&p.Cat.Targets[0], len(p.Cat.Targets)}
+			if slices.Contains(added, sp) {
+				continue
+			}
+			added = append(added, sp)
 			for _, t := range p.Cat.Targets {
 				table[t.ID] = t
 			}
@@ -484,7 +494,9 @@ func (m *fullState) encode() []byte {
 // appendRows writes rows in index order, each as its gap from the one
 // before and its state, and its seq when withSeq.
 func appendRows(b []byte, rows []indexed, withSeq bool, complete uint64) []byte {
-	slices.SortFunc(rows, func(a, b indexed) int { return cmp.Compare(a.idx, b.idx) })
+	if !slices.IsSortedFunc(rows, func(a, b indexed) int { return cmp.Compare(a.idx, b.idx) }) { // rows in ID order usually are
+		slices.SortFunc(rows, func(a, b indexed) int { return cmp.Compare(a.idx, b.idx) })
+	}
 	rows = slices.CompactFunc(rows, func(a, b indexed) bool { return a.idx == b.idx })
 	b = appendUvarint(b, uint64(len(rows)))
 	prev := int64(-1)
