@@ -203,6 +203,25 @@ func BenchmarkDelta(b *testing.B) {
 	})
 }
 
+// BenchmarkDeltaPastGap is BenchmarkDelta while a lost packet leaves a
+// removed target waiting for the gap to close.
+func BenchmarkDeltaPastGap(b *testing.B) {
+	eachSize(b, func(b *testing.B, targets int) {
+		c := clusterOf(b, targets)
+		s := benchServer(b, targets)
+		p := s.peers["agent-0"]
+		seq := p.view.latest + 1 // lost
+		seq++
+		s.applyObservations(&observations{Node: "agent-0", Epoch: 1, Seq: seq, Pairs: []pair{{ID: c.cat[0].ID, State: health.Unknown}}}, t0)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			seq++
+			s.applyObservations(&observations{Node: "agent-0", Epoch: 1, Seq: seq, Pairs: []pair{{ID: c.cat[1+i%(targets-1)].ID, State: health.State(1 + i%2)}}}, t0)
+		}
+	})
+}
+
 func benchNode(b *testing.B, targets int) *Node {
 	n, err := New(Config{Name: "server-0", Observer: "dc", Role: RoleServer, BindAddr: "127.0.8.2", LogOutput: io.Discard,
 		HeartbeatInterval: time.Hour, GossipInterval: time.Hour})

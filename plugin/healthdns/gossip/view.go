@@ -31,6 +31,9 @@ type view struct {
 	pending  []uint64 // applied seqs > complete, ascending
 	rows     map[TargetID]row
 	removed  int // Unknown rows
+	// dead lists the targets of Unknown rows (and some revived since),
+	// so that fold looks at those alone, not at every row.
+	dead map[TargetID]struct{}
 	// feed logs the targets whose state changes; nil logs nothing.
 	feed *feed
 	// gen counts the changes of state; cache holds states() as of
@@ -68,6 +71,10 @@ func (v *view) set(id TargetID, s health.State, seq uint64) bool {
 	v.mod++
 	if s == health.Unknown {
 		v.removed++
+		if v.dead == nil {
+			v.dead = map[TargetID]struct{}{}
+		}
+		v.dead[id] = struct{}{}
 	}
 	if r.state == s { // a missing row reads as Unknown
 		return false
@@ -130,11 +137,17 @@ func (v *view) fold() {
 	}
 	v.latest = max(v.latest, v.complete)
 	if v.removed == 0 {
+		v.dead = nil
 		return
 	}
-	for id, r := range v.rows {
-		if r.state == health.Unknown && r.seq <= v.complete {
+	for id := range v.dead {
+		r, ok := v.rows[id]
+		switch {
+		case !ok || r.state != health.Unknown:
+			delete(v.dead, id) // gone or revived
+		case r.seq <= v.complete:
 			delete(v.rows, id)
+			delete(v.dead, id)
 			v.removed--
 			v.mod++
 		}
