@@ -166,6 +166,7 @@ func NewEdgeClient(cfg EdgeConfig) (*EdgeClient, error) {
 		stop:   make(chan struct{}),
 	}
 	c.st.self.edge = true
+	c.st.feed, c.st.reasons.feed = nil, nil // nobody reads a client's views
 	c.st.bulkAfter = bulkAfter
 	c.st.every = cfg.HeartbeatInterval
 	c.perMsg = (maxBroadcast - (2 + 2 + len(cfg.Name) + 10 + 10 + 3)) / minPair

@@ -178,17 +178,14 @@ func (s *state) publishCatalog(ts []CatalogTarget, name string) ([]*catalogPage,
 	if c := s.self.cat; c != nil && c.epoch == s.self.epoch && slices.EqualFunc(c.targets, sorted, CatalogTarget.equal) {
 		return nil, nil
 	}
-	pages, err := paginate(name, s.self.epoch, s.catSeq+1, sorted)
-	if err != nil {
-		return nil, err
-	}
+	pages := paginate(name, s.self.epoch, s.catSeq+1, sorted)
 	s.catSeq++
 	s.self.cat = &catalog{epoch: s.self.epoch, seq: s.catSeq, targets: sorted}
 	return pages, nil
 }
 
 // paginate cuts a catalog into pages that each fit one gossip message.
-func paginate(node string, epoch, seq uint64, ts []CatalogTarget) ([]*catalogPage, error) {
+func paginate(node string, epoch, seq uint64, ts []CatalogTarget) []*catalogPage {
 	header := 2 + 2 + len(node) + 3*10 + 3*3
 	var pages []*catalogPage
 	cur := &catalogPage{Node: node, Epoch: epoch, Seq: seq}
@@ -204,13 +201,13 @@ func paginate(node string, epoch, seq uint64, ts []CatalogTarget) ([]*catalogPag
 		size += n
 	}
 	pages = append(pages, cur)
-	if len(pages) > maxPages {
-		return nil, fmt.Errorf("gossip: catalog of %d targets needs %d pages, over the limit %d", len(ts), len(pages), maxPages)
-	}
+	// More pages than a receiver takes (maxPages) is no error: a catalog
+	// of more than bulkAfter pages goes whole and directly (sendCatalog),
+	// never as pages.
 	for i, p := range pages {
 		p.Page, p.Pages = i, len(pages)
 	}
-	return pages, nil
+	return pages
 }
 
 // heartbeat returns the node's next heartbeat.
@@ -398,11 +395,23 @@ func (s *state) applyPage(m *catalogPage, now time.Time) outcome {
 			ts = append(ts, a.got[i]...)
 		}
 		slices.SortFunc(ts, func(a, b CatalogTarget) int { return cmp.Compare(a.ID, b.ID) })
-		p.cat = &catalog{epoch: a.epoch, seq: a.seq, targets: ts}
+		p.cat = &catalog{epoch: a.epoch, seq: a.seq, targets: s.shared(ts)}
 		p.asm = nil
 		o.changed = true
 	}
 	return o
+}
+
+// shared returns the targets of a catalog already held that equals ts,
+// else ts: servers usually publish the same catalog, and at 100,000
+// targets each copy costs some 15 MB. Catalogs are never modified.
+func (s *state) shared(ts []CatalogTarget) []CatalogTarget {
+	for _, p := range append([]*peer{s.self}, slices.Collect(maps.Values(s.peers))...) {
+		if c := p.cat; c != nil && len(c.targets) == len(ts) && slices.EqualFunc(c.targets, ts, CatalogTarget.equal) {
+			return c.targets
+		}
+	}
+	return ts
 }
 
 // Push/pull and repair.
@@ -567,9 +576,12 @@ func (s *state) mergeFull(fs *fullState, now time.Time) outcome {
 			}
 		}
 		if c := ps.Cat; c != nil && c.Epoch <= p.epoch && (p.cat == nil || newer(c.Epoch, c.Seq, p.cat.epoch, p.cat.seq)) {
-			ts := slices.Clone(c.Targets)
-			slices.SortFunc(ts, func(a, b CatalogTarget) int { return cmp.Compare(a.ID, b.ID) })
-			p.cat = &catalog{epoch: c.Epoch, seq: c.Seq, targets: ts}
+			ts := c.Targets // catalogs are never modified: share it when sorted
+			if !slices.IsSortedFunc(ts, func(a, b CatalogTarget) int { return cmp.Compare(a.ID, b.ID) }) {
+				ts = slices.Clone(ts)
+				slices.SortFunc(ts, func(a, b CatalogTarget) int { return cmp.Compare(a.ID, b.ID) })
+			}
+			p.cat = &catalog{epoch: c.Epoch, seq: c.Seq, targets: s.shared(ts)}
 			if p.asm != nil && !newer(p.asm.epoch, p.asm.seq, c.Epoch, c.Seq) {
 				p.asm = nil
 			}

@@ -70,9 +70,11 @@ func NewCatalogTarget(t probe.Target) (CatalogTarget, error) {
 	if err := c.validate(); err != nil {
 		return CatalogTarget{}, err
 	}
-	if len(appendTarget(nil, c)) > maxTargetLen {
+	enc := appendTarget(nil, c)
+	if len(enc) > maxTargetLen {
 		return CatalogTarget{}, fmt.Errorf("target %s: too large for the catalog (over %d bytes)", t.Addr, maxTargetLen)
 	}
+	knownTargets.add(enc, c.ID) // its peers' catalogs hold it too: decode it for free
 	return c, nil
 }
 

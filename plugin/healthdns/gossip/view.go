@@ -31,12 +31,21 @@ type view struct {
 	pending  []uint64 // applied seqs > complete, ascending
 	rows     map[TargetID]row
 	removed  int // Unknown rows
+	// dead lists the targets of Unknown rows (and some revived since),
+	// so that fold looks at those alone, not at every row.
+	dead map[TargetID]struct{}
 	// feed logs the targets whose state changes; nil logs nothing.
 	feed *feed
 	// gen counts the changes of state; cache holds states() as of
 	// cacheGen, so that reading an unchanged view copies nothing.
 	gen, cacheGen uint64
 	cache         map[TargetID]health.State
+	// mod counts every write to rows or pending; snap holds state() as
+	// of snapKey, so that push/pull of an unchanged view neither walks
+	// nor sorts its rows again.
+	mod     uint64
+	snap    *viewState
+	snapKey [4]uint64
 }
 
 type row struct {
@@ -59,8 +68,13 @@ func (v *view) set(id TargetID, s health.State, seq uint64) bool {
 		return false
 	}
 	v.rows[id] = row{state: s, seq: seq}
+	v.mod++
 	if s == health.Unknown {
 		v.removed++
+		if v.dead == nil {
+			v.dead = map[TargetID]struct{}{}
+		}
+		v.dead[id] = struct{}{}
 	}
 	if r.state == s { // a missing row reads as Unknown
 		return false
@@ -106,6 +120,7 @@ func (v *view) addPending(seq uint64) {
 		return
 	}
 	v.pending = slices.Insert(v.pending, i, seq)
+	v.mod++
 }
 
 // fold advances complete over consecutive pending seqs and drops removed
@@ -122,12 +137,19 @@ func (v *view) fold() {
 	}
 	v.latest = max(v.latest, v.complete)
 	if v.removed == 0 {
+		v.dead = nil
 		return
 	}
-	for id, r := range v.rows {
-		if r.state == health.Unknown && r.seq <= v.complete {
+	for id := range v.dead {
+		r, ok := v.rows[id]
+		switch {
+		case !ok || r.state != health.Unknown:
+			delete(v.dead, id) // gone or revived
+		case r.seq <= v.complete:
 			delete(v.rows, id)
+			delete(v.dead, id)
 			v.removed--
+			v.mod++
 		}
 	}
 }
@@ -139,6 +161,7 @@ func (v *view) applyFull(s *viewState) (changed bool) {
 	if s.Complete > v.complete {
 		// Rows at or before s.Complete are replaced by its rows; newer
 		// rows of ours stay, and so do its newer rows (below).
+		v.mod++
 		base := s.Base
 		if !slices.IsSortedFunc(base, cmpPair) {
 			base = slices.Clone(base)
@@ -197,8 +220,19 @@ func (v *view) applyFull(s *viewState) (changed bool) {
 
 func cmpPair(a, b pair) int { return cmpID(a.ID, b.ID) }
 
-// state returns the view for push/pull.
+// state returns the view for push/pull. Callers must not modify it: it
+// is kept until the view changes.
 func (v *view) state() *viewState {
+	key := [4]uint64{v.mod, v.complete, v.latest, uint64(len(v.pending))}
+	if v.snap != nil && v.snapKey == key {
+		return v.snap
+	}
+	v.snap, v.snapKey = v.walk(), key
+	return v.snap
+}
+
+// walk builds state() from the rows.
+func (v *view) walk() *viewState {
 	s := &viewState{Complete: v.complete, Latest: v.latest, Pending: slices.Clone(v.pending)}
 	for id, r := range v.rows {
 		if r.seq > v.complete {

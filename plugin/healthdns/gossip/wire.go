@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
@@ -384,8 +385,18 @@ type indexed struct {
 // catalogs name targets by their index in it.
 func (m *fullState) encode() []byte {
 	table := map[TargetID]CatalogTarget{}
+	type span struct {
+		first *CatalogTarget
+		n     int
+	}
+	var added []span // catalogs in the table: one that others share goes once
 	for _, p := range m.Peers {
-		if p.Cat != nil {
+		if p.Cat != nil && len(p.Cat.Targets) > 0 {
+			sp := span{&p.Cat.Targets[0], len(p.Cat.Targets)}
+			if slices.Contains(added, sp) {
+				continue
+			}
+			added = append(added, sp)
 			for _, t := range p.Cat.Targets {
 				table[t.ID] = t
 			}
@@ -483,7 +494,9 @@ func (m *fullState) encode() []byte {
 // appendRows writes rows in index order, each as its gap from the one
 // before and its state, and its seq when withSeq.
 func appendRows(b []byte, rows []indexed, withSeq bool, complete uint64) []byte {
-	slices.SortFunc(rows, func(a, b indexed) int { return cmp.Compare(a.idx, b.idx) })
+	if !slices.IsSortedFunc(rows, func(a, b indexed) int { return cmp.Compare(a.idx, b.idx) }) { // rows in ID order usually are
+		slices.SortFunc(rows, func(a, b indexed) int { return cmp.Compare(a.idx, b.idx) })
+	}
 	rows = slices.CompactFunc(rows, func(a, b indexed) bool { return a.idx == b.idx })
 	b = appendUvarint(b, uint64(len(rows)))
 	prev := int64(-1)
@@ -655,6 +668,7 @@ func (d *decoder) node() string {
 
 func (d *decoder) target() CatalogTarget {
 	var t CatalogTarget
+	start := d.b
 	if a := d.bytes(16+64, "address length"); d.err == nil {
 		if err := t.Addr.UnmarshalBinary(a); err != nil {
 			d.fail(fmt.Errorf("target address: %w", err))
@@ -669,13 +683,52 @@ func (d *decoder) target() CatalogTarget {
 	t.Rise = int(d.bounded(maxRiseFall, "rise"))
 	t.Fall = int(d.bounded(maxRiseFall, "fall"))
 	if d.err == nil {
+		enc := start[:len(start)-len(d.b)]
+		if id, ok := knownTargets.id(enc); ok {
+			t.ID = id
+			return t
+		}
 		id, err := t.identify()
 		if err != nil {
 			d.fail(err)
 		}
 		t.ID = id
+		if err == nil {
+			knownTargets.add(enc, id)
+		}
 	}
 	return t
+}
+
+// knownTargets remembers the IDs of target encodings found valid, so that
+// the same target, received again (in each server's catalog, in every
+// push/pull state), is not parsed and hashed again: at 100,000 targets
+// that is most of the cost of decoding a state. It is a cache of a pure
+// function of the bytes, so one for the process is right; past
+// maxKnownTargets it starts again.
+var knownTargets = &targetCache{m: map[string]TargetID{}}
+
+const maxKnownTargets = 1 << 18
+
+type targetCache struct {
+	mu sync.Mutex
+	m  map[string]TargetID
+}
+
+func (c *targetCache) id(enc []byte) (TargetID, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.m[string(enc)]
+	return id, ok
+}
+
+func (c *targetCache) add(enc []byte, id TargetID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxKnownTargets {
+		c.m = map[string]TargetID{}
+	}
+	c.m[string(enc)] = id
 }
 
 // info reads a peerInfo and its flags byte.
@@ -831,6 +884,10 @@ func decodeStateBody(d *decoder) (*fullState, error) {
 	}
 	n = d.count(minInfo, "peers")
 	seen := map[string]bool{}
+	// Servers usually publish the same catalog: one that lists the same
+	// targets as the one before shares its slice.
+	var idx, lastIdx []int64
+	var lastCat []CatalogTarget
 	for i := 0; i < n && d.err == nil; i++ {
 		info, flags := d.info()
 		p := peerState{peerInfo: info}
@@ -843,6 +900,7 @@ func decodeStateBody(d *decoder) (*fullState, error) {
 			v.Latest = v.Complete + d.bounded(math.MaxUint64-v.Complete, "latest")
 			k := d.count(1, "rows")
 			prev := int64(-1)
+			v.Base = make([]pair, 0, min(k, len(ids))) // rows name distinct targets
 			for j := 0; j < k && d.err == nil; j++ {
 				r := d.uvarint()
 				prev = d.index(r>>2, prev, len(ids))
@@ -881,11 +939,20 @@ func decodeStateBody(d *decoder) (*fullState, error) {
 			c := &catState{Epoch: d.uvarint(), Seq: d.uvarint()}
 			k := d.count(1, "catalog targets")
 			prev := int64(-1)
+			idx = idx[:0]
 			for j := 0; j < k && d.err == nil; j++ {
 				prev = d.index(d.uvarint(), prev, len(table))
-				if d.err == nil {
-					c.Targets = append(c.Targets, table[prev])
+				idx = append(idx, prev)
+			}
+			if d.err == nil && lastCat != nil && slices.Equal(idx, lastIdx) {
+				c.Targets = lastCat
+			} else if d.err == nil {
+				c.Targets = make([]CatalogTarget, len(idx))
+				for j, t := range idx {
+					c.Targets[j] = table[t]
 				}
+				lastCat = c.Targets
+				lastIdx, idx = idx, lastIdx
 			}
 			p.Cat = c
 		}
