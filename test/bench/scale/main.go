@@ -414,11 +414,14 @@ func waitAnswers(ip string, want map[int]int, start time.Time, limit time.Durati
 	}
 }
 
-// fetch saves what url serves to file, trying up to 3 times: CoreDNS's
+// fetch saves what url serves to file, trying up to 5 times: CoreDNS's
 // pprof and prometheus listeners cut a response off after 5 s (their
 // WriteTimeout), which a loaded server at 100,000 targets can take.
 func fetch(url, file string) bool {
-	for try := 1; try <= 3; try++ {
+	for try := 1; try <= tries; try++ {
+		if try > 1 {
+			time.Sleep(3 * time.Second)
+		}
 		b, err := get(url)
 		if err == nil {
 			if err := os.WriteFile(file, b, 0o644); err != nil {
@@ -431,6 +434,10 @@ func fetch(url, file string) bool {
 	}
 	return false
 }
+
+// tries: a server that rebuilds all the time (a second of CPU per
+// rebuild at 100,000 targets on a loaded machine) can miss 5 s often.
+const tries = 5
 
 var httpClient = &http.Client{Timeout: 2 * time.Minute}
 
@@ -447,10 +454,13 @@ func get(url string) ([]byte, error) {
 }
 
 // gossipBytes is the gossip traffic a server counted, sent and received,
-// messages and push/pull states; false if it could not be read (3
+// messages and push/pull states; false if it could not be read (5
 // tries). The filter spares the transfer, not the gather: call it rarely.
 func gossipBytes(ip string) (float64, bool) {
-	for try := 1; try <= 3; try++ {
+	for try := 1; try <= tries; try++ {
+		if try > 1 {
+			time.Sleep(3 * time.Second)
+		}
 		b, err := get("http://" + ip + ":9153/metrics?name[]=coredns_healthdns_gossip_bytes_total")
 		if err != nil {
 			log.Printf("%s: metrics: try %d: %v", ip, try, err)
