@@ -258,7 +258,15 @@ func main() {
 		before[i], okBefore[i] = gossipBytes(serverIP(i))
 		at[i] = time.Now()
 	}
+	cpu0 := make([]float64, *nServers)
+	for i := range cpu0 {
+		cpu0[i] = cpuTime(procs[i].Process.Pid)
+	}
+	t4 := time.Now()
 	time.Sleep(*steady)
+	for i := range cpu0 {
+		fmt.Printf("dns%d: cpu %.0f%% of a core at steady state\n", i+1, 100*(cpuTime(procs[i].Process.Pid)-cpu0[i])/time.Since(t4).Seconds())
+	}
 	var maxRSS float64
 	maxRate, unread := 0.0, 0
 	for i := 0; i < *nServers; i++ {
@@ -486,6 +494,24 @@ func gossipBytes(ip string) (float64, bool) {
 		log.Printf("%s: metrics: try %d: no gossip_bytes_total samples", ip, try)
 	}
 	return 0, false
+}
+
+// cpuTime is the CPU time (user and system) a process has used.
+func cpuTime(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces): utime and
+	// stime are the 12th and 13th, in clock ticks (100 a second on Linux).
+	_, rest, _ := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / 100
 }
 
 func rssMB(pid int) float64 {
