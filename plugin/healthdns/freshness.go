@@ -98,13 +98,13 @@ func (f *freshness) until(now time.Time, ev evidence) time.Time {
 	return now.Add(f.window)
 }
 
-// evidenceOf gathers what freshness needs from a rebuild's inputs.
-func (h *HealthDNS) evidenceOf(views []gossip.ObserverView, probing bool) evidence {
+// evidenceOf gathers what freshness needs from a rebuild's inputs: the
+// same read of this server's probes (own) as its verdicts.
+func (h *HealthDNS) evidenceOf(views []gossip.ObserverView, probing bool, own map[string]ownRead) evidence {
 	ev := evidence{probing: probing, cluster: h.member != nil, partitioned: h.judge.Partitioned()}
 	if probing {
-		for k := range h.inc.byProbe { // every probe key of names, once
-			c := h.pool.Status(k).Checked
-			if !c.IsZero() && (ev.ownChecked.IsZero() || c.Before(ev.ownChecked)) {
+		for _, r := range own {
+			if c := r.checked; !c.IsZero() && (ev.ownChecked.IsZero() || c.Before(ev.ownChecked)) {
 				ev.ownChecked = c
 			}
 		}

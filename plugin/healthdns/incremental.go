@@ -46,7 +46,7 @@ type incremental struct {
 
 	views []viewKey // the other observers, as the last rebuild saw them
 	fresh []bool    // by view, then interval: its observations count
-	own   map[string]ownSeen
+	own   map[string]ownRead
 
 	built   []snapshot.Name
 	counts  [][3]int // by name: targets by verdict state
@@ -75,6 +75,21 @@ type viewKey struct {
 type ownSeen struct {
 	state health.State
 	fresh bool
+}
+
+// ownRead is one read of one of this server's probes. A rebuild reads
+// each probe once and rests its verdicts and its freshness evidence on
+// that read: a round that finishes in between must not make the evidence
+// newer than the verdicts (a resumed server would renew its deadline on
+// verdicts from before the pause).
+type ownRead struct {
+	seen    ownSeen // compared between rebuilds: a newer check alone changes nothing
+	checked time.Time
+}
+
+// observation is the read as the judge counts it.
+func (r ownRead) observation(self string, q *question) health.Observation {
+	return health.Observation{Observer: self, State: r.seen.state, At: r.checked, Until: r.checked.Add(2*q.interval + q.timeout)}
 }
 
 // index maps observations to questions and questions to names.
@@ -235,14 +250,14 @@ func (h *HealthDNS) viewFreshness(out []bool, views []gossip.ObserverView, inter
 
 // ownNow is what this server's probes say now, for each probe key of
 // the names, and the soonest time a counted result of theirs expires.
-func (h *HealthDNS) ownNow(now time.Time) (next time.Time, own map[string]ownSeen) {
+func (h *HealthDNS) ownNow(now time.Time) (next time.Time, own map[string]ownRead) {
 	inc := &h.inc
-	own = make(map[string]ownSeen, len(inc.byProbe))
+	own = make(map[string]ownRead, len(inc.byProbe))
 	for k, qs := range inc.byProbe {
 		ps := h.pool.Status(k)
 		until := ps.Checked.Add(2*qs[0].interval + qs[0].timeout)
 		seen := ownSeen{state: ps.State, fresh: !now.After(until)}
-		own[k] = seen
+		own[k] = ownRead{seen: seen, checked: ps.Checked}
 		if ps.State != health.Unknown && seen.fresh {
 			next = soonest(next, until, now)
 		}
@@ -282,13 +297,13 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 	}
 	dirty := map[*question]bool{}
 	var ids []gossip.TargetID
-	var own map[string]ownSeen
+	var own map[string]ownRead
 	// This server's probes: what changed, and when the next counted
 	// result expires.
 	if inc.probing {
 		next, own = h.ownNow(now)
-		for k, seen := range own {
-			if seen != inc.own[k] {
+		for k, r := range own {
+			if r.seen != inc.own[k].seen {
 				for _, q := range inc.byProbe[k] {
 					dirty[q] = true
 				}
@@ -374,7 +389,7 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 	for q := range dirty {
 		hq := health.Question{Key: q.key, Quorum: q.quorum}
 		if inc.probing {
-			hq.Obs = append(hq.Obs, h.ownObservation(inc.self, q.probeKey, q.interval, q.timeout))
+			hq.Obs = append(hq.Obs, inc.own[q.probeKey].observation(inc.self, q))
 		}
 		for _, v := range views {
 			hq.Obs = append(hq.Obs, h.peerObservation(v, q.id, q.interval))
@@ -423,7 +438,7 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 	if !ok {
 		s = snapshot.Build(prev, zones, inc.built)
 	}
-	until := h.fresh.until(now, h.evidenceOf(views, inc.probing))
+	until := h.fresh.until(now, h.evidenceOf(views, inc.probing, inc.own))
 	if len(touched) > 0 {
 		states := make(map[string]string, len(touched))
 		for ni := range touched {

@@ -57,6 +57,12 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 	}
 	h.syncTargets(names) // nothing to do while the records' targets are the same
 	inc.names, inc.zones, inc.ovm, inc.self, inc.probing = names, zones, ovm, self, probing
+	// This server's probes, read once for the verdicts and the evidence.
+	var ownNext time.Time
+	inc.own = nil
+	if probing {
+		ownNext, inc.own = h.ownNow(now)
+	}
 	total := 0
 	for _, n := range names {
 		total += len(n.Targets)
@@ -79,7 +85,7 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 		hq := health.Question{Key: q.key, Quorum: q.quorum}
 		start := len(obs)
 		if probing {
-			obs = append(obs, h.ownObservation(self, q.probeKey, q.interval, q.timeout))
+			obs = append(obs, inc.own[q.probeKey].observation(self, q))
 		}
 		for _, v := range views {
 			obs = append(obs, h.peerObservation(v, q.id, q.interval))
@@ -97,11 +103,7 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 	}
 	h.judge.Keep(func(key string) bool { return inc.qs[key] != nil })
 	next := h.peerExpiry(views, voters, now)
-	if probing {
-		var ownNext time.Time
-		ownNext, inc.own = h.ownNow(now)
-		next = earliest(next, ownNext)
-	}
+	next = earliest(next, ownNext)
 	h.judge.SetNext(next)
 	h.afterRound(now, changes, partitionMoved)
 	inc.byState = [3]int{}
@@ -126,7 +128,7 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 	h.exportVerdictCounts()
 	prev := h.snap.Load()
 	s := snapshot.Build(prev, zones, built)
-	until := h.fresh.until(now, h.evidenceOf(views, probing))
+	until := h.fresh.until(now, h.evidenceOf(views, probing, inc.own))
 	states := make(map[string]string, len(built))
 	for i, sn := range built {
 		states[sn.FQDN] = nameState(sn, s.Dynamic(sn.FQDN), inc.down[i])
