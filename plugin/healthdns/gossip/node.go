@@ -173,11 +173,11 @@ func (n *Node) Join(addrs ...string) (int, error) {
 }
 
 // joinError words a failed join. A peer with another label hangs up
-// without a word, which memberlist reports as a bare EOF: say what that
-// usually means.
+// without a word, which memberlist reports as a bare EOF, or as a reset
+// when our bytes were still unread: say what that usually means.
 func joinError(addrs []string, err error) error {
 	err = fmt.Errorf("gossip: join %v: %w", addrs, oneLine{err})
-	if strings.Contains(err.Error(), "EOF") {
+	if msg := err.Error(); strings.Contains(msg, "EOF") || strings.Contains(msg, "connection reset by peer") {
 		err = fmt.Errorf("%w (the peer hung up: wrong key or label?)", err)
 	}
 	return err
