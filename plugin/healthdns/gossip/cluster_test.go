@@ -575,6 +575,49 @@ func TestVotersSilenceAndWitness(t *testing.T) {
 	}
 }
 
+// TestQuietVoterPinged: a server that stops receiving gossip (heartbeats
+// lost while the fan-out goes to members that just died) still hears a
+// live voter, by pinging it once it has been quiet for half its window;
+// a voter that cannot answer falls silent within its window as before.
+func TestQuietVoterPinged(t *testing.T) {
+	kf := keyFile(t, newKey(t))
+	cfg1, deaf := gossip.WithDeafness(testConfig(t, "s1", "s1", gossip.RoleServer, kf, "test"))
+	cfg1.PushPullInterval = time.Hour // news only from heartbeats and pings
+	s1 := start(t, cfg1)
+	cfg2, cut := gossip.WithCut(testConfig(t, "s2", "s2", gossip.RoleServer, kf, "test"))
+	cfg2.PushPullInterval = time.Hour
+	s2 := start(t, cfg2)
+	join(t, s2, s1)
+	s2view := func() gossip.VoterView {
+		for _, v := range s1.Voters() {
+			if v.Node == "s2" {
+				return v
+			}
+		}
+		return gossip.VoterView{}
+	}
+	heard := func() bool { return time.Now().Before(s2view().Until()) }
+	waitFor(t, 5*time.Second, "s1 hears s2", heard)
+	silence := s2view().Silence
+
+	deaf.Store(true)
+	deafAt := time.Now()
+	for time.Since(deafAt) < 3*silence {
+		if !heard() {
+			t.Fatalf("s1 counted s2 silent %v after it stopped receiving gossip (window %v), though s2 answers pings", time.Since(deafAt).Round(time.Millisecond), silence)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	cut.Block(s1.Addr())
+	cutAt := time.Now()
+	d := waitFor(t, silence+2*time.Second, "s2 cut off falls silent", func() bool { return !heard() })
+	t.Logf("deaf s1 kept hearing s2 by pings for %v; cut off, s2 fell silent after %v (window %v)", 3*silence, d.Round(time.Millisecond), silence)
+	if d > silence+500*time.Millisecond {
+		t.Errorf("silence after the cut took %v, want within the window %v", time.Since(cutAt).Round(time.Millisecond), silence)
+	}
+}
+
 // TestPingVoters: a ping round refreshes when a voter was last heard
 // within a round trip, long before its next heartbeat; across a cut it
 // refreshes nothing.

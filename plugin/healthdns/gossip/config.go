@@ -10,6 +10,7 @@ import (
 	"log"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -107,6 +108,9 @@ type Config struct {
 	// wrapTransport, for tests, wraps the node's network transport (to
 	// cut it off from some addresses).
 	wrapTransport func(memberlist.NodeAwareTransport) memberlist.NodeAwareTransport
+	// deaf, for tests, drops every gossip delta received while it is
+	// set (heartbeats among them); pings, acks and direct messages pass.
+	deaf *atomic.Bool
 }
 
 // Defaults.

@@ -39,6 +39,9 @@ func (d *delegate) NotifyMsg(b []byte) {
 		return
 	}
 	n.stats.recvBytes.Add(uint64(len(b)))
+	if d := n.cfg.deaf; d != nil && d.Load() {
+		return
+	}
 	if len(b) > maxInbound {
 		n.stats.oversized.Add(1)
 		return

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -17,6 +18,14 @@ import (
 type Cut struct {
 	mu      sync.Mutex
 	blocked map[string]bool
+}
+
+// WithDeafness returns cfg with a switch that, while on, drops every
+// gossip delta the node receives (heartbeats among them), as a survivor
+// misses them when the fan-out goes to members that just died.
+func WithDeafness(cfg Config) (Config, *atomic.Bool) {
+	cfg.deaf = new(atomic.Bool)
+	return cfg, cfg.deaf
 }
 
 // WithCut returns cfg with its transport behind a new Cut.

@@ -492,9 +492,45 @@ func (n *Node) Voters() []VoterView {
 // bounded by memberlist's probe timeout. done, if not nil, is called when
 // the round this call started ends (not if one was under way already).
 func (n *Node) PingVoters(done func()) {
+	n.pingVoters(nil, done)
+}
+
+// pingQuiet pings the voters that have not been heard for half their
+// silence window. Heartbeats reach a node by epidemic gossip, which
+// thins when many members die at once (the fan-out goes to the dead
+// until memberlist notices): a survivor could miss a live voter's
+// heartbeats for a whole window and count itself partitioned at the
+// moment a datacenter is lost. A direct ack is news enough; a dead or
+// cut-off voter does not ack, so it falls silent as soon as before.
+func (n *Node) pingQuiet(now time.Time) {
+	if !n.cfg.Role.Votes() {
+		return
+	}
+	var quiet map[string]bool
+	n.mu.Lock()
+	for _, p := range n.st.peers {
+		if p == n.st.self || p.heard.IsZero() || p.leaving || !p.role.Votes() {
+			continue
+		}
+		if now.Sub(p.heard) > n.silence(p)/2 {
+			if quiet == nil {
+				quiet = map[string]bool{}
+			}
+			quiet[p.node] = true
+		}
+	}
+	n.mu.Unlock()
+	if quiet != nil {
+		n.pingVoters(quiet, nil)
+	}
+}
+
+// pingVoters pings the live voters (only those in only, if not nil) in
+// one round, unless a round is under way.
+func (n *Node) pingVoters(only map[string]bool, done func()) {
 	var targets []*memberlist.Node
 	for _, nd := range n.ml.Members() {
-		if nd.Name == n.cfg.Name {
+		if nd.Name == n.cfg.Name || (only != nil && !only[nd.Name]) {
 			continue
 		}
 		if m, err := decodeMeta(nd.Meta); err == nil && m.Role.Votes() {
@@ -767,6 +803,7 @@ func (n *Node) tick() {
 		}
 		n.repair(now)
 		n.repairRecords(now)
+		n.pingQuiet(now)
 		select {
 		case <-n.stop:
 			return
