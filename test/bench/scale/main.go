@@ -51,20 +51,23 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 )
 
 var (
-	nTargets   = flag.Int("targets", 10000, "targets (names × 5)")
-	nAgents    = flag.Int("agents", 10, "observers")
-	nServers   = flag.Int("servers", 5, "servers, the last of which joins late")
-	burst      = flag.Int("burst", 1000, "verdict changes in the burst (the first targets by address: whole names)")
-	steady     = flag.Duration("steady", 65*time.Second, "window for the steady-state gossip rate (over two push/pull intervals)")
-	gossipIv   = flag.Duration("gossip", 200*time.Millisecond, "gossip interval")
-	pushPull   = flag.Duration("pushpull", 30*time.Second, "push/pull interval")
-	poll       = flag.Duration("poll", 50*time.Millisecond, "pause between two DNS checks of a server")
-	cpuProfile = flag.String("cpuprofile", "", "write a CPU profile of dns1 over the burst to this file")
-	cpuSeconds = flag.Int("cpuseconds", 30, "length of the -cpuprofile profile, in seconds, from just before the burst")
-	memProfile = flag.String("memprofile", "", "write dns1's heap profile at steady state to this file")
+	nTargets    = flag.Int("targets", 10000, "targets (names × 5)")
+	nAgents     = flag.Int("agents", 10, "observers")
+	nServers    = flag.Int("servers", 5, "servers, the last of which joins late")
+	burst       = flag.Int("burst", 1000, "verdict changes in the burst (the first targets by address: whole names)")
+	steady      = flag.Duration("steady", 65*time.Second, "window for the steady-state gossip rate (over two push/pull intervals)")
+	gossipIv    = flag.Duration("gossip", 200*time.Millisecond, "gossip interval")
+	pushPull    = flag.Duration("pushpull", 30*time.Second, "push/pull interval")
+	poll        = flag.Duration("poll", 50*time.Millisecond, "pause between two DNS checks of a server")
+	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of dns1 over the burst to this file")
+	cpuSeconds  = flag.Int("cpuseconds", 30, "length of the -cpuprofile profile, in seconds, from just before the burst")
+	memProfile  = flag.String("memprofile", "", "write dns1's heap profile at steady state to this file")
+	convProfile = flag.String("convprofile", "", "write a CPU profile of the new server over its convergence (from its pprof's start, -cpuseconds long) to this file")
 )
 
 const origin = "scale.example."
@@ -119,7 +122,7 @@ func main() {
 	startServer := func(i int) *exec.Cmd {
 		ip := serverIP(i)
 		pprof := ""
-		if i == 0 {
+		if i == 0 || i == *nServers-1 {
 			pprof = "    pprof " + ip + ":6060\n"
 		}
 		cf := fmt.Sprintf(`scale.example:1053 {
@@ -200,17 +203,32 @@ func main() {
 		states[id] = health.Up
 	}
 	t1 := time.Now()
-	for _, n := range nodes {
-		n.PublishObservations(states)
-	}
-	waitAll(*nServers-1, allUp, t1, 5*time.Minute)
+	publishAll(nodes, states)
+	waitAll(*nServers-1, allUp, t1, 10*time.Minute)
+	diag("after the agents' first views", nodes)
 	fmt.Printf("%d agents' observations of %d targets reached %d servers in %.1fs\n", *nAgents, *nTargets, *nServers-1, time.Since(t1).Seconds())
 
 	// A new server joins: convergence is the time until it answers every
 	// name with all its targets up. It includes its start-up.
+	var prof sync.WaitGroup
 	t2 := time.Now()
 	startServer(*nServers - 1)
+	if *convProfile != "" {
+		prof.Add(1)
+		go func() {
+			defer prof.Done()
+			url := fmt.Sprintf("http://%s:6060/debug/pprof/profile?seconds=%d", serverIP(*nServers-1), *cpuSeconds)
+			for time.Since(t2) < time.Minute { // until its pprof listens
+				if fetch1(url, *convProfile) {
+					fmt.Printf("cpu profile of dns%d from %.1fs after its start, %ds: %s\n", *nServers, time.Since(t2).Seconds()-float64(*cpuSeconds), *cpuSeconds, *convProfile)
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+	}
 	cv := waitAnswers(serverIP(*nServers-1), allUp, t2, 5*time.Minute)
+	prof.Wait()
 	fmt.Printf("new server converged (process start to %d names answering every target) in %.2fs (last seen short at %.2fs)\n", nNames, cv.done.Seconds(), cv.lastMiss.Seconds())
 
 	// A burst: every agent sees the same targets go down, the first
@@ -220,7 +238,6 @@ func main() {
 		states[byIndex[i]] = health.Down
 		want[i/5] = size(i/5) - (min(*burst, i/5*5+size(i/5)) - i/5*5)
 	}
-	var prof sync.WaitGroup
 	if *cpuProfile != "" {
 		prof.Add(1)
 		go func() {
@@ -232,9 +249,8 @@ func main() {
 		time.Sleep(200 * time.Millisecond) // the profile has started
 	}
 	t3 := time.Now()
-	for _, n := range nodes {
-		n.PublishObservations(states)
-	}
+	publishAll(nodes, states)
+	fmt.Printf("the %d agents published the burst in %.2fs\n", len(nodes), time.Since(t3).Seconds())
 	per := waitAll(*nServers, want, t3, 5*time.Minute)
 	var burstT time.Duration
 	for i, r := range per {
@@ -242,6 +258,7 @@ func main() {
 		burstT = max(burstT, r.done)
 	}
 	fmt.Printf("burst of %d verdict changes (%d names) reached all %d servers in %.2fs\n", *burst, len(want), *nServers, burstT.Seconds())
+	diag("after the burst", nodes)
 	prof.Wait()
 	if *cpuProfile != "" {
 		fmt.Printf("cpu profile of dns1 (%ds from the burst): %s\n", *cpuSeconds, *cpuProfile)
@@ -295,6 +312,43 @@ func main() {
 	}
 	fmt.Printf("\n%d targets, %d agents, %d servers; targets (issue 18, at 100,000): convergence <= 10s, burst of 10,000 <= 5s, rss <= 600MB, gossip <= 1 Mbit/s per node\n", *nTargets, *nAgents, *nServers)
 	fmt.Printf("scale targets=%d convergence=%.2fs burst=%d:%.2fs rss=%.0fMB gossip=%s\n", *nTargets, cv.done.Seconds(), *burst, burstT.Seconds(), maxRSS, gossipFig)
+}
+
+// diag prints the direct-message and inbound-drop counters of dns1 and
+// of the first agent: where a slow step lost its messages.
+func diag(when string, nodes []*gossip.Node) {
+	pick := func(text string) string {
+		var out []string
+		for _, l := range strings.Split(text, "\n") {
+			for _, m := range []string{"gossip_direct_messages_total{", `gossip_messages_total{result="dropped"`, `gossip_messages_total{result="oversized"`, `gossip_states_total{result="garbled"`} {
+				if strings.Contains(l, m) && !strings.HasPrefix(l, "#") {
+					out = append(out, strings.TrimPrefix(l, "coredns_healthdns_"))
+				}
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	b, _ := get("http://" + serverIP(0) + ":9153/metrics")
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(gossip.NewCollector(nodes[0]))
+	var sb strings.Builder
+	if mfs, err := reg.Gather(); err == nil {
+		for _, mf := range mfs {
+			expfmt.MetricFamilyToText(&sb, mf)
+		}
+	}
+	fmt.Printf("  %s: dns1 %s\n  %s: agent1 %s\n", when, pick(string(b)), when, pick(sb.String()))
+}
+
+// publishAll publishes states from every agent at once, as agents that
+// are processes of their own would.
+func publishAll(nodes []*gossip.Node, states map[gossip.TargetID]health.State) {
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.PublishObservations(states) }()
+	}
+	wg.Wait()
 }
 
 func targetAddr(i int) string { return fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255) }
@@ -425,6 +479,12 @@ func waitAnswers(ip string, want map[int]int, start time.Time, limit time.Durati
 // fetch saves what url serves to file, trying up to 5 times: CoreDNS's
 // pprof and prometheus listeners cut a response off after 5 s (their
 // WriteTimeout), which a loaded server at 100,000 targets can take.
+// fetch1 is one try of fetch, quietly.
+func fetch1(url, file string) bool {
+	b, err := get(url)
+	return err == nil && os.WriteFile(file, b, 0o644) == nil
+}
+
 func fetch(url, file string) bool {
 	for try := 1; try <= tries; try++ {
 		if try > 1 {
