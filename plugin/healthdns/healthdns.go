@@ -146,14 +146,14 @@ func (h *HealthDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		server := metrics.WithServer(ctx)
 		if s.Expired() {
 			// Paused past the deadline: our view may be long dead.
-			answerCounter(server, res.Name, res.Policy, snapshot.Stale).Inc()
+			countAnswer(server, res.Name, res.Policy, snapshot.Stale)
 			m = new(dns.Msg)
 			m.SetRcode(r, dns.RcodeServerFailure)
 			state.SizeAndDo(m)
 			w.WriteMsg(m)
 			return dns.RcodeSuccess, nil
 		}
-		answerCounter(server, res.Name, res.Policy, res.Outcome).Inc()
+		countAnswer(server, res.Name, res.Policy, res.Outcome)
 		if res.Tailored {
 			h.regionCtrs.counter(server, h.cfg.regions, res.Policy, res.Region).Inc()
 		}

@@ -3,6 +3,7 @@ package healthdns
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
@@ -103,13 +104,6 @@ var (
 		Help:      "Health-aware names by state: healthy, degraded, standby, fallback, none.",
 	}, []string{"state"})
 
-	answers = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: "healthdns",
-		Name:      "answers_total",
-		Help:      "Health-aware answers by name (the configured or record name, never the query's), policy and outcome: healthy (healthy targets), fallback (nothing healthy, fallback answered), none (nothing healthy, NODATA) or stale (SERVFAIL: the server was paused and has not heard fresh observations yet). Zone-file answers (static) and queries outside the zones (refused) are not counted.",
-	}, []string{"server", "name", "policy", "outcome"})
-
 	regionAnswers = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "healthdns",
@@ -138,30 +132,38 @@ type answerKey struct {
 // answerOutcomes are the outcomes answers_total counts: health-aware ones.
 var answerOutcomes = []snapshot.Outcome{snapshot.Healthy, snapshot.Fallback, snapshot.Empty, snapshot.Stale}
 
-// answerCounters caches answers_total's counters per server, name and
-// policy, so the query path does one map load instead of hashing four
-// labels. The names are health-aware names of the configuration and the
-// records (Answer never gives the query name), so the series are bounded
-// by them; forgetAnswers drops those of a name that is gone.
-var answerCounters sync.Map // answerKey -> *[snapshot.Stale + 1]prometheus.Counter
+// answers_total has a series per name and outcome. As prometheus
+// counters, 20,000 names held 70 MB (labels, a created timestamp, a map
+// entry each); a name's counts here are four words, read when scraped.
+// The names are health-aware names of the configuration and the records
+// (Answer never gives the query name), so the series are bounded by
+// them; a name's series appear once it has answered, and forgetAnswers
+// drops those of a name that is gone.
+var (
+	answersDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "healthdns", "answers_total"),
+		"Health-aware answers by name (the configured or record name, never the query's), policy and outcome: healthy (healthy targets), fallback (nothing healthy, fallback answered), none (nothing healthy, NODATA) or stale (SERVFAIL: the server was paused and has not heard fresh observations yet). Zone-file answers (static) and queries outside the zones (refused) are not counted.",
+		[]string{"server", "name", "policy", "outcome"}, nil)
+	answerCounts sync.Map // answerKey -> *answerCount
+)
 
-func answerCounter(server, name string, pol policy.Policy, out snapshot.Outcome) prometheus.Counter {
+type answerCount [snapshot.Stale + 1]atomic.Uint64
+
+func init() { prometheus.MustRegister(answersCollector{}) }
+
+// countAnswer counts one answer of name: a map load and an atomic add.
+func countAnswer(server, name string, pol policy.Policy, out snapshot.Outcome) {
+	if out > snapshot.Stale {
+		return // not a health-aware outcome
+	}
 	if pol == nil {
 		pol = policy.Default()
 	}
 	k := answerKey{server, name, pol.Name()}
-	v, ok := answerCounters.Load(k)
+	v, ok := answerCounts.Load(k)
 	if !ok {
-		var cs [snapshot.Stale + 1]prometheus.Counter
-		for _, o := range answerOutcomes {
-			cs[o] = answers.WithLabelValues(server, name, pol.Name(), o.String())
-		}
-		v, _ = answerCounters.LoadOrStore(k, &cs)
+		v, _ = answerCounts.LoadOrStore(k, new(answerCount))
 	}
-	if c := v.(*[snapshot.Stale + 1]prometheus.Counter)[out]; c != nil {
-		return c
-	}
-	return answers.WithLabelValues(server, name, pol.Name(), out.String()) // not counted today
+	v.(*answerCount)[out].Add(1)
 }
 
 // forgetAnswers drops the answers_total series of names no longer served.
@@ -169,15 +171,26 @@ func forgetAnswers(gone map[string]bool) {
 	if len(gone) == 0 {
 		return
 	}
-	answerCounters.Range(func(k, _ any) bool {
+	answerCounts.Range(func(k, _ any) bool {
 		if gone[k.(answerKey).name] {
-			answerCounters.Delete(k)
+			answerCounts.Delete(k)
 		}
 		return true
 	})
-	for name := range gone {
-		answers.DeletePartialMatch(prometheus.Labels{"name": name})
-	}
+}
+
+type answersCollector struct{}
+
+func (answersCollector) Describe(ch chan<- *prometheus.Desc) { ch <- answersDesc }
+
+func (answersCollector) Collect(ch chan<- prometheus.Metric) {
+	answerCounts.Range(func(k, v any) bool {
+		key, c := k.(answerKey), v.(*answerCount)
+		for _, o := range answerOutcomes {
+			ch <- prometheus.MustNewConstMetric(answersDesc, prometheus.CounterValue, float64(c[o].Load()), key.server, key.name, key.pol, o.String())
+		}
+		return true
+	})
 }
 
 // regionCounters caches region_answers_total's counters of a handler per
