@@ -179,6 +179,56 @@ func TestRebuildSomeDecidesAsRebuildAll(t *testing.T) {
 	if fast < 40 {
 		t.Fatalf("only %d of 60 rebuilds after a change were incremental", fast)
 	}
+
+	// A site dies whole: its agent falls silent with no news, and its
+	// views must stop counting within its silence window, by time alone,
+	// while the rebuilds go on the incremental way. A target that agents
+	// 0 and 2 see down and agent 1 up is down; with agent 2 gone it is up
+	// (one up, one down is no majority for down).
+	states[0][ids[0]], states[1][ids[0]], states[2][ids[0]] = health.Down, health.Up, health.Down
+	for i, a := range agents {
+		a.PublishObservations(states[i])
+	}
+	waitViews()
+	h.rebuild()
+	key := ""
+	for _, n := range h.names {
+		for _, tg := range n.Targets {
+			if tg.ID == ids[0] {
+				key = verdictKey(n, tg)
+			}
+		}
+	}
+	h.mu.Lock()
+	if v := h.judge.Verdict(key).State; v != health.Down {
+		t.Fatalf("%s is %v before its site dies, want down", key, v)
+	}
+	h.mu.Unlock()
+	died := time.Now()
+	agents[2].Shutdown()
+	limit := agents[2].Silence() + time.Second
+	for {
+		h.rebuild()
+		h.mu.Lock()
+		v := h.judge.Verdict(key).State
+		h.mu.Unlock()
+		if v == health.Up {
+			t.Logf("the dead site's view stopped counting %s after it died (silence %s)", time.Since(died).Round(time.Millisecond), agents[2].Silence())
+			break
+		}
+		if time.Since(died) > limit {
+			t.Fatalf("%s still %v %s after its site died (silence %s): the dead site's view still counts", key, v, time.Since(died).Round(time.Millisecond), agents[2].Silence())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	got := verdictsOf(h)
+	h.mu.Lock()
+	h.inc.ok = false
+	h.mu.Unlock()
+	h.rebuild()
+	if want := verdictsOf(h); want != got {
+		t.Fatalf("after a site died: after the incremental rebuild:\n%s\nafter a full one:\n%s", got, want)
+	}
 }
 
 func equalStates(a, b map[gossip.TargetID]health.State) bool {
