@@ -412,7 +412,8 @@ func TestRebuildSomeFollowsOwnProbes(t *testing.T) {
 	var names strings.Builder
 	for n := range nNames {
 		// One target of the Corefile's own; the records add the others.
-		fmt.Fprintf(&names, "name app%d {\n policy priority\n fallback none\n target %s tier 2 check tcp %s:%d\n}\n", n, addrOf(n), addrOf(n), port)
+		fallback := []string{"none", "last-good", "all", "192.0.2.1"}[n%4]
+		fmt.Fprintf(&names, "name app%d {\n policy %s\n fallback %s\n target %s tier 2 check tcp %s:%d\n}\n", n, []string{"priority", "roundrobin"}[n%2], fallback, addrOf(n), addrOf(n), port)
 	}
 	corefile := fmt.Sprintf("healthdns rb22.example.org {\nzonefile %s\ninterval 250ms\ntimeout 100ms\nrise 1\nfall 1\n%s}", zf, names.String())
 	cfg, err := parse(caddy.NewTestController("dns", corefile))
@@ -501,9 +502,24 @@ func TestRebuildSomeFollowsOwnProbes(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(22, 1))
 	fast, compared := 0, 0
-	for step := 0; step < 40; step++ {
+	for step := 0; step < 60; step++ {
 		var what []string
-		kind := rng.IntN(3)
+		kind := rng.IntN(4)
+		at := time.Time{} // now
+		if kind == 3 {
+			// No news, time alone: some of the own results stop
+			// counting (2 × 250 ms + 100 ms), some not yet.
+			jump := time.Duration(200+rng.IntN(600)) * time.Millisecond
+			at = time.Now().Add(jump)
+			what = append(what, fmt.Sprintf("%s later", jump))
+		}
+		rebuild := func() {
+			if at.IsZero() {
+				h.rebuild()
+			} else {
+				h.rebuildAt(at)
+			}
+		}
 		if kind == 0 || kind == 2 { // a backend stops or starts answering
 			i := rng.IntN(nAddrs)
 			flip(i)
@@ -517,7 +533,7 @@ func TestRebuildSomeFollowsOwnProbes(t *testing.T) {
 			}
 			what = append(what, fmt.Sprintf("app%d -> %s %s", n, addrOf(x), addrOf(y)))
 		}
-		if kind != 1 {
+		if kind == 0 || kind == 2 {
 			// Wait for the probes of the names as they were: the flip
 			// and the record change land in one rebuild.
 			settled()
@@ -525,13 +541,13 @@ func TestRebuildSomeFollowsOwnProbes(t *testing.T) {
 		for try := 0; ; try++ {
 			before := statuses()
 			r0 := h.judge.Rounds()
-			h.rebuild()
+			rebuild()
 			wasFast := h.judge.Rounds() == r0
 			got := h.snap.Load()
 			gotVerdicts := verdictsOf(h)
 			noteKeys()
 			h.inc.ok = false
-			h.rebuild()
+			rebuild()
 			if statuses() != before {
 				// A round landed in between: compare once all agree.
 				if try > 20 {
@@ -555,12 +571,12 @@ func TestRebuildSomeFollowsOwnProbes(t *testing.T) {
 			}
 			break
 		}
-		if kind != 0 {
+		if kind == 1 || kind == 2 {
 			settled() // the new addresses' probes have run: the next step starts from agreement
 			h.rebuild()
 		}
 	}
-	if fast < 20 {
+	if fast < 30 {
 		t.Fatalf("only %d of %d compared rebuilds were incremental", fast, compared)
 	}
 }

@@ -21,10 +21,12 @@ import (
 // Most rebuilds change little: one observer saw a few targets change.
 // Those rebuild only what the change touches (rebuildSome); the others
 // judge every target again (rebuildAll).
-func (h *HealthDNS) rebuild() time.Time {
+func (h *HealthDNS) rebuild() time.Time { return h.rebuildAt(time.Now()) }
+
+// rebuildAt is rebuild at now (tests move the clock).
+func (h *HealthDNS) rebuildAt(now time.Time) time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	now := time.Now()
 	names, zones := h.merger.Merge(h.recordState())
 	ovm := h.matcherFor(now) // operators' overrides, on top of the verdicts
 	if next, ok := h.rebuildSome(now, names, zones, ovm); ok {
