@@ -500,6 +500,37 @@ func TestRebuildSomeFollowsOwnProbes(t *testing.T) {
 	settled()
 	h.rebuild()
 
+	// judgedAll checks, after a full round, that every target's verdict
+	// is what its probe says now (this server is the only observer).
+	judgedAll := func(when string) {
+		t.Helper()
+		for _, n := range h.names {
+			for _, tg := range n.Targets {
+				want := h.pool.Status(tg.ProbeKey()).State
+				if got := h.judge.Verdict(verdictKey(n, tg)).State; got != want {
+					t.Fatalf("%s: after a full round %s %s is %v, its probe says %v", when, n.FQDN, tg.Probe.Addr, got, want)
+				}
+			}
+		}
+	}
+	// A name moved to other addresses, then back to its own alone; then
+	// that one stops answering. A full round judges every target from
+	// what its probe says now: an oracle that does not lean on
+	// rebuildAll, which the comparisons below take as the truth.
+	for _, to := range [][]int{{5, 6}, {0}} {
+		if _, err := st.Apply("east", records.Changes{UpdateNew: []records.Endpoint{a(0, to...)}}); err != nil {
+			t.Fatal(err)
+		}
+		h.rebuild()
+		settled()
+		h.rebuild()
+	}
+	flip(0)
+	settled()
+	h.inc.ok = false
+	h.rebuild()
+	judgedAll("app0 back on its own address, which stopped answering")
+
 	rng := rand.New(rand.NewPCG(22, 1))
 	fast, compared := 0, 0
 	for step := 0; step < 60; step++ {
@@ -537,6 +568,14 @@ func TestRebuildSomeFollowsOwnProbes(t *testing.T) {
 			// Wait for the probes of the names as they were: the flip
 			// and the record change land in one rebuild.
 			settled()
+		}
+		if kind == 0 && rng.IntN(2) == 0 {
+			// A full round first (something it cannot follow changed,
+			// a view, say): it must judge every target from what the
+			// probes say now, with nothing left to the incremental one.
+			h.inc.ok = false
+			h.rebuild()
+			judgedAll(fmt.Sprintf("step %d (%s)", step, strings.Join(what, ", ")))
 		}
 		for try := 0; ; try++ {
 			before := statuses()
@@ -578,5 +617,11 @@ func TestRebuildSomeFollowsOwnProbes(t *testing.T) {
 	}
 	if fast < 30 {
 		t.Fatalf("only %d of %d compared rebuilds were incremental", fast, compared)
+	}
+	// The questions of the targets the records let go are dropped by the
+	// next full round: a name replaced in place for days must not grow
+	// the rounds' work.
+	if len(h.inc.qlist) != len(h.inc.qs) {
+		t.Errorf("a full round still holds %d questions for %d asked", len(h.inc.qlist), len(h.inc.qs))
 	}
 }
