@@ -172,7 +172,10 @@ func TestRebuildSomeDecidesAsRebuildAll(t *testing.T) {
 			t.Fatalf("step %d: after the incremental rebuild:\n%s\nafter a full one:\n%s", step, gotVerdicts, want)
 		}
 		full := h.snap.Load()
-		for _, n := range h.names {
+		h.mu.Lock()
+		ns := h.names // the started server rebuilds too
+		h.mu.Unlock()
+		for _, n := range ns {
 			ga, wa := dynOf(got, n.FQDN), dynOf(full, n.FQDN)
 			if ga != wa {
 				t.Fatalf("step %d: %s: the incremental rebuild answers %s, a full one %s", step, n.FQDN, ga, wa)
@@ -198,6 +201,7 @@ func TestRebuildSomeDecidesAsRebuildAll(t *testing.T) {
 	waitViews()
 	h.rebuild()
 	key := ""
+	h.mu.Lock()
 	for _, n := range h.names {
 		for _, tg := range n.Targets {
 			if tg.ID == ids[0] {
@@ -205,11 +209,11 @@ func TestRebuildSomeDecidesAsRebuildAll(t *testing.T) {
 			}
 		}
 	}
-	h.mu.Lock()
-	if v := h.judge.Verdict(key).State; v != health.Down {
+	v := h.judge.Verdict(key).State
+	h.mu.Unlock()
+	if v != health.Down {
 		t.Fatalf("%s is %v before its site dies, want down", key, v)
 	}
-	h.mu.Unlock()
 	died := time.Now()
 	agents[2].Shutdown()
 	limit := agents[2].Silence() + time.Second
