@@ -254,15 +254,22 @@ func (h *HealthDNS) ownNow(now time.Time) (next time.Time, own map[string]ownRea
 	inc := &h.inc
 	own = make(map[string]ownRead, len(inc.byProbe))
 	for k, qs := range inc.byProbe {
-		ps := h.pool.Status(k)
-		until := ps.Checked.Add(2*qs[0].interval + qs[0].timeout)
-		seen := ownSeen{state: ps.State, fresh: !now.After(until)}
-		own[k] = ownRead{seen: seen, checked: ps.Checked}
-		if ps.State != health.Unknown && seen.fresh {
-			next = soonest(next, until, now)
-		}
+		next = h.readOwn(own, k, qs[0], now, next)
 	}
 	return next, own
+}
+
+// readOwn reads this server's probe k (of q's timing) into own, and
+// returns next made sooner by when its result stops counting.
+func (h *HealthDNS) readOwn(own map[string]ownRead, k string, q *question, now, next time.Time) time.Time {
+	ps := h.pool.Status(k)
+	until := ps.Checked.Add(2*q.interval + q.timeout)
+	seen := ownSeen{state: ps.State, fresh: !now.After(until)}
+	own[k] = ownRead{seen: seen, checked: ps.Checked}
+	if ps.State != health.Unknown && seen.fresh {
+		next = soonest(next, until, now)
+	}
+	return next
 }
 
 // peerExpiry is the soonest time after now at which a live observer's
@@ -369,6 +376,12 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 			asked, g := inc.reindex(ni, names[ni])
 			for _, q := range asked {
 				dirty[q] = true
+				if _, ok := own[q.probeKey]; inc.probing && !ok {
+					// A probe the names did not have when own was
+					// read: the pool may know it (a target back within
+					// its grace), and a full rebuild would count that.
+					next = h.readOwn(own, q.probeKey, q, now, next)
+				}
 			}
 			gone = append(gone, g...)
 			sn := h.nameInput(names[ni])
@@ -377,6 +390,14 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 			inc.again[ni] = true
 		}
 		h.judge.Forget(gone...)
+		// A question a change or a pending key made dirty may have died
+		// with its name's old targets: asking it would bring back the
+		// verdict just forgotten, for a key no name has.
+		for q := range dirty {
+			if q.dead {
+				delete(dirty, q)
+			}
+		}
 		h.syncTargets(names)
 	}
 	h.names, inc.names = names, names

@@ -3,9 +3,12 @@ package healthdns
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -139,10 +142,16 @@ func TestRebuildSomeDecidesAsRebuildAll(t *testing.T) {
 			a.PublishObservations(states[i])
 		}
 		waitViews()
+		// Now and then both rebuilds run later than now, with no news:
+		// some views are past their silence (340 ms), some not yet.
+		at := time.Now()
+		if step%7 == 3 {
+			at = at.Add(time.Duration(200+rng.IntN(300)) * time.Millisecond)
+		}
 		h.mu.Lock()
 		r0 := h.judge.Rounds()
 		h.mu.Unlock()
-		h.rebuild()
+		h.rebuildAt(at)
 		h.mu.Lock()
 		rounds := h.judge.Rounds()
 		wasFast := rounds == r0
@@ -153,7 +162,7 @@ func TestRebuildSomeDecidesAsRebuildAll(t *testing.T) {
 		h.mu.Lock()
 		h.inc.ok = false
 		h.mu.Unlock()
-		h.rebuild()
+		h.rebuildAt(at)
 		h.mu.Lock()
 		if h.judge.Rounds() == rounds {
 			t.Fatal("the forced full rebuild did not run a full round")
@@ -163,7 +172,10 @@ func TestRebuildSomeDecidesAsRebuildAll(t *testing.T) {
 			t.Fatalf("step %d: after the incremental rebuild:\n%s\nafter a full one:\n%s", step, gotVerdicts, want)
 		}
 		full := h.snap.Load()
-		for _, n := range h.names {
+		h.mu.Lock()
+		ns := h.names // the started server rebuilds too
+		h.mu.Unlock()
+		for _, n := range ns {
 			ga, wa := dynOf(got, n.FQDN), dynOf(full, n.FQDN)
 			if ga != wa {
 				t.Fatalf("step %d: %s: the incremental rebuild answers %s, a full one %s", step, n.FQDN, ga, wa)
@@ -175,6 +187,57 @@ func TestRebuildSomeDecidesAsRebuildAll(t *testing.T) {
 	}
 	if fast < 40 {
 		t.Fatalf("only %d of 60 rebuilds after a change were incremental", fast)
+	}
+
+	// A site dies whole: its agent falls silent with no news, and its
+	// views must stop counting within its silence window, by time alone,
+	// while the rebuilds go on the incremental way. A target that agents
+	// 0 and 2 see down and agent 1 up is down; with agent 2 gone it is up
+	// (one up, one down is no majority for down).
+	states[0][ids[0]], states[1][ids[0]], states[2][ids[0]] = health.Down, health.Up, health.Down
+	for i, a := range agents {
+		a.PublishObservations(states[i])
+	}
+	waitViews()
+	h.rebuild()
+	key := ""
+	h.mu.Lock()
+	for _, n := range h.names {
+		for _, tg := range n.Targets {
+			if tg.ID == ids[0] {
+				key = verdictKey(n, tg)
+			}
+		}
+	}
+	v := h.judge.Verdict(key).State
+	h.mu.Unlock()
+	if v != health.Down {
+		t.Fatalf("%s is %v before its site dies, want down", key, v)
+	}
+	died := time.Now()
+	agents[2].Shutdown()
+	limit := agents[2].Silence() + time.Second
+	for {
+		h.rebuild()
+		h.mu.Lock()
+		v := h.judge.Verdict(key).State
+		h.mu.Unlock()
+		if v == health.Up {
+			t.Logf("the dead site's view stopped counting %s after it died (silence %s)", time.Since(died).Round(time.Millisecond), agents[2].Silence())
+			break
+		}
+		if time.Since(died) > limit {
+			t.Fatalf("%s still %v %s after its site died (silence %s): the dead site's view still counts", key, v, time.Since(died).Round(time.Millisecond), agents[2].Silence())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	got := verdictsOf(h)
+	h.mu.Lock()
+	h.inc.ok = false
+	h.mu.Unlock()
+	h.rebuild()
+	if want := verdictsOf(h); want != got {
+		t.Fatalf("after a site died: after the incremental rebuild:\n%s\nafter a full one:\n%s", got, want)
 	}
 }
 
@@ -287,4 +350,288 @@ func txtOf(s *snapshot.Snapshot, name string) string {
 	r.SetReply(m)
 	s.Answer(r, name, dns.TypeTXT, 0, policy.Client{})
 	return fmt.Sprint(r.Answer)
+}
+
+// The rebuilds that judge only what changed decide as a full rebuild
+// would on a single server that probes by itself, while its own probes
+// flip (backends stop and start answering) and the webhook replaces the
+// records' addresses of Corefile names in place, sometimes in the same
+// rebuild as a flip, sometimes back to an address let go a moment ago
+// (the pool still knows its last result). After each change the server
+// rebuilds the incremental way, then judges everything again: the full
+// round must find the same verdicts and build the same answers. A probe
+// round that lands between the two makes the comparison moot: the step
+// is compared again.
+func TestRebuildSomeFollowsOwnProbes(t *testing.T) {
+	dir := t.TempDir()
+	zf := filepath.Join(dir, "zone")
+	if err := os.WriteFile(zf, []byte("$ORIGIN rb22.example.org.\n@ 300 IN SOA ns1 h 1 3600 600 604800 30\n@ 300 IN NS ns1\nns1 300 IN A 127.0.13.1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Backends: one address each, all on one port, so that a check
+	// template "tcp {addr}:port" reaches each one's own listener.
+	const nAddrs = 8
+	addrOf := func(i int) string { return fmt.Sprintf("127.0.13.%d", 10+i) }
+	first, err := net.Listen("tcp", addrOf(0)+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := first.Addr().(*net.TCPAddr).Port
+	lns := make([]net.Listener, nAddrs)
+	lns[0] = first
+	serve := func(ln net.Listener) {
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+	}
+	serve(first)
+	for i := 1; i < nAddrs; i++ {
+		if lns[i], err = net.Listen("tcp", fmt.Sprintf("%s:%d", addrOf(i), port)); err != nil {
+			t.Fatal(err)
+		}
+		serve(lns[i])
+	}
+	defer func() {
+		for _, ln := range lns {
+			if ln != nil {
+				ln.Close()
+			}
+		}
+	}()
+	flip := func(i int) {
+		if lns[i] != nil {
+			lns[i].Close()
+			lns[i] = nil
+			return
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("%s:%d", addrOf(i), port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[i] = ln
+		serve(ln)
+	}
+
+	const nNames = 4
+	var names strings.Builder
+	for n := range nNames {
+		// One target of the Corefile's own; the records add the others.
+		fallback := []string{"none", "last-good", "all", "192.0.2.1"}[n%4]
+		fmt.Fprintf(&names, "name app%d {\n policy %s\n fallback %s\n target %s tier 2 check tcp %s:%d\n}\n", n, []string{"priority", "roundrobin"}[n%2], fallback, addrOf(n), addrOf(n), port)
+	}
+	corefile := fmt.Sprintf("healthdns rb22.example.org {\nzonefile %s\ninterval 250ms\ntimeout 100ms\nrise 1\nfall 1\n%s}", zf, names.String())
+	cfg, err := parse(caddy.NewTestController("dns", corefile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := records.Memory(records.Options{})
+	h := newHandler(cfg, probe.NewPool())
+	h.storeRef = &storeRef{store: st}
+	h.started = true // syncTargets takes up the records' targets
+	release := h.pool.Acquire(cfg.probeTargets())
+	defer func() {
+		release()
+		for _, r := range h.dynamic {
+			r()
+		}
+	}()
+	a := func(name int, addrs ...int) records.Endpoint {
+		var ts []string
+		for _, i := range addrs {
+			ts = append(ts, addrOf(i))
+		}
+		return records.Endpoint{DNSName: fmt.Sprintf("app%d.rb22.example.org", name), RecordType: "A", Targets: ts,
+			ProviderSpecific: []records.Property{{Name: records.PropCheck, Value: fmt.Sprintf("tcp {addr}:%d", port)}}}
+	}
+	var c records.Changes
+	for n := range nNames {
+		c.Create = append(c.Create, a(n, (n+1)%nAddrs, (n+2)%nAddrs))
+	}
+	if _, err := st.Apply("east", c); err != nil {
+		t.Fatal(err)
+	}
+
+	// keys are the probe keys the names may have: what a rebuild reads.
+	keys := map[string]bool{}
+	for i := range nAddrs {
+		keys[fmt.Sprintf("%s|tcp %s:%d|250ms/100ms/1/1", addrOf(i), addrOf(i), port)] = true
+	}
+	noteKeys := func() {
+		for _, n := range h.names {
+			for _, tg := range n.Targets {
+				if !keys[tg.ProbeKey()] {
+					t.Fatalf("probe key %q: not one the test knows", tg.ProbeKey())
+				}
+			}
+		}
+	}
+	statuses := func() string {
+		var b strings.Builder
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
+			s := h.pool.Status(k)
+			fmt.Fprintf(&b, "%s %v %v\n", k, s.State, s.Checked)
+		}
+		return b.String()
+	}
+	// settled waits until every probe of the names agrees with its
+	// backend (no rebuild meanwhile).
+	settled := func() {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			ok := true
+			for _, n := range h.names {
+				for _, t := range n.Targets {
+					i := int(t.Probe.Addr.As4()[3]) - 10
+					want := health.Down
+					if lns[i] != nil {
+						want = health.Up
+					}
+					if s := h.pool.Status(t.ProbeKey()); s.State != want {
+						ok = false
+					}
+				}
+			}
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the probes never agreed with the backends")
+			}
+		}
+	}
+	h.rebuild()
+	noteKeys()
+	settled()
+	h.rebuild()
+
+	// judgedAll checks, after a full round, that every target's verdict
+	// is what its probe says now (this server is the only observer).
+	judgedAll := func(when string) {
+		t.Helper()
+		for _, n := range h.names {
+			for _, tg := range n.Targets {
+				want := h.pool.Status(tg.ProbeKey()).State
+				if got := h.judge.Verdict(verdictKey(n, tg)).State; got != want {
+					t.Fatalf("%s: after a full round %s %s is %v, its probe says %v", when, n.FQDN, tg.Probe.Addr, got, want)
+				}
+			}
+		}
+	}
+	// A name moved to other addresses, then back to its own alone; then
+	// that one stops answering. A full round judges every target from
+	// what its probe says now: an oracle that does not lean on
+	// rebuildAll, which the comparisons below take as the truth.
+	for _, to := range [][]int{{5, 6}, {0}} {
+		if _, err := st.Apply("east", records.Changes{UpdateNew: []records.Endpoint{a(0, to...)}}); err != nil {
+			t.Fatal(err)
+		}
+		h.rebuild()
+		settled()
+		h.rebuild()
+	}
+	flip(0)
+	settled()
+	h.inc.ok = false
+	h.rebuild()
+	judgedAll("app0 back on its own address, which stopped answering")
+
+	rng := rand.New(rand.NewPCG(22, 1))
+	fast, compared := 0, 0
+	for step := 0; step < 60; step++ {
+		var what []string
+		kind := rng.IntN(4)
+		at := time.Time{} // now
+		if kind == 3 {
+			// No news, time alone: some of the own results stop
+			// counting (2 × 250 ms + 100 ms), some not yet.
+			jump := time.Duration(200+rng.IntN(600)) * time.Millisecond
+			at = time.Now().Add(jump)
+			what = append(what, fmt.Sprintf("%s later", jump))
+		}
+		rebuild := func() {
+			if at.IsZero() {
+				h.rebuild()
+			} else {
+				h.rebuildAt(at)
+			}
+		}
+		if kind == 0 || kind == 2 { // a backend stops or starts answering
+			i := rng.IntN(nAddrs)
+			flip(i)
+			what = append(what, fmt.Sprintf("flip %s", addrOf(i)))
+		}
+		if kind == 1 || kind == 2 { // the records of a name move
+			n := rng.IntN(nNames)
+			x, y := rng.IntN(nAddrs), rng.IntN(nAddrs)
+			if _, err := st.Apply("east", records.Changes{UpdateNew: []records.Endpoint{a(n, x, y)}}); err != nil {
+				t.Fatal(err)
+			}
+			what = append(what, fmt.Sprintf("app%d -> %s %s", n, addrOf(x), addrOf(y)))
+		}
+		if kind == 0 || kind == 2 {
+			// Wait for the probes of the names as they were: the flip
+			// and the record change land in one rebuild.
+			settled()
+		}
+		if kind == 0 && rng.IntN(2) == 0 {
+			// A full round first (something it cannot follow changed,
+			// a view, say): it must judge every target from what the
+			// probes say now, with nothing left to the incremental one.
+			h.inc.ok = false
+			h.rebuild()
+			judgedAll(fmt.Sprintf("step %d (%s)", step, strings.Join(what, ", ")))
+		}
+		for try := 0; ; try++ {
+			before := statuses()
+			r0 := h.judge.Rounds()
+			rebuild()
+			wasFast := h.judge.Rounds() == r0
+			got := h.snap.Load()
+			gotVerdicts := verdictsOf(h)
+			noteKeys()
+			h.inc.ok = false
+			rebuild()
+			if statuses() != before {
+				// A round landed in between: compare once all agree.
+				if try > 20 {
+					t.Fatalf("step %d: the probes never held still for two rebuilds", step)
+				}
+				settled()
+				continue
+			}
+			compared++
+			if wasFast {
+				fast++
+			}
+			if want := verdictsOf(h); want != gotVerdicts {
+				t.Fatalf("step %d (%s): after the incremental rebuild:\n%s\nafter a full one:\n%s", step, strings.Join(what, ", "), gotVerdicts, want)
+			}
+			full := h.snap.Load()
+			for _, n := range h.names {
+				if g, w := dynOf(got, n.FQDN), dynOf(full, n.FQDN); g != w {
+					t.Fatalf("step %d (%s): %s: the incremental rebuild answers %s, a full one %s", step, strings.Join(what, ", "), n.FQDN, g, w)
+				}
+			}
+			break
+		}
+		if kind == 1 || kind == 2 {
+			settled() // the new addresses' probes have run: the next step starts from agreement
+			h.rebuild()
+		}
+	}
+	if fast < 30 {
+		t.Fatalf("only %d of %d compared rebuilds were incremental", fast, compared)
+	}
+	// The questions of the targets the records let go are dropped by the
+	// next full round: a name replaced in place for days must not grow
+	// the rounds' work.
+	if len(h.inc.qlist) != len(h.inc.qs) {
+		t.Errorf("a full round still holds %d questions for %d asked", len(h.inc.qlist), len(h.inc.qs))
+	}
 }

@@ -21,10 +21,12 @@ import (
 // Most rebuilds change little: one observer saw a few targets change.
 // Those rebuild only what the change touches (rebuildSome); the others
 // judge every target again (rebuildAll).
-func (h *HealthDNS) rebuild() time.Time {
+func (h *HealthDNS) rebuild() time.Time { return h.rebuildAt(time.Now()) }
+
+// rebuildAt is rebuild at now (tests move the clock).
+func (h *HealthDNS) rebuildAt(now time.Time) time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	now := time.Now()
 	names, zones := h.merger.Merge(h.recordState())
 	ovm := h.matcherFor(now) // operators' overrides, on top of the verdicts
 	if next, ok := h.rebuildSome(now, names, zones, ovm); ok {
@@ -54,6 +56,10 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 	h.names = names
 	if inc.names == nil || !sameNames(inc.names, names) {
 		inc.index(names, h.merger.Groups(), probing)
+	} else {
+		// Names replaced in place left their old targets' questions
+		// dead: a round skips them, but days of changes would pile up.
+		inc.qlist = slices.DeleteFunc(inc.qlist, func(q *question) bool { return q.dead })
 	}
 	h.syncTargets(names) // nothing to do while the records' targets are the same
 	inc.names, inc.zones, inc.ovm, inc.self, inc.probing = names, zones, ovm, self, probing
@@ -98,8 +104,12 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 			qs, obs = qs[:0], obs[:0]
 		}
 	}
-	if len(inc.qlist) == 0 {
-		_, partitionMoved = h.judge.Some(now, nil, voters)
+	if len(qs) > 0 || len(inc.qlist) == 0 {
+		// The last batch when the list ends with a dead question (none
+		// after the compaction above, but a round must not hang on it),
+		// or the voters' round when there is nothing to ask.
+		ch, moved := h.judge.Some(now, qs, voters)
+		changes, partitionMoved = append(changes, ch...), partitionMoved || moved
 	}
 	h.judge.Keep(func(key string) bool { return inc.qs[key] != nil })
 	next := h.peerExpiry(views, voters, now)
