@@ -47,6 +47,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/healthdns/healthdns/internal/memlimit"
 	"github.com/healthdns/healthdns/plugin/healthdns/version"
 	"github.com/healthdns/healthdns/plugin/healthdns/webhook"
 )
@@ -222,6 +223,9 @@ func main() {
 	if o.version {
 		fmt.Print("healthdns-agent ", version.Get())
 		return
+	}
+	if line := memlimit.Set(); line != "" {
+		fmt.Fprintln(os.Stderr, "healthdns-agent:", line)
 	}
 	a, err := newAgent(o, os.Stderr)
 	if err != nil {

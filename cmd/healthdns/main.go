@@ -43,6 +43,7 @@ import (
 	_ "github.com/coredns/coredns/plugin/whoami"
 
 	"github.com/healthdns/healthdns"
+	"github.com/healthdns/healthdns/internal/memlimit"
 	hdns "github.com/healthdns/healthdns/plugin/healthdns"
 	"github.com/healthdns/healthdns/plugin/healthdns/version"
 )
@@ -75,6 +76,9 @@ func main() {
 	if f := flag.Lookup("version"); f != nil && f.Value.String() == "true" {
 		fmt.Print("healthdns ", version.Get())
 		os.Exit(0)
+	}
+	if line := memlimit.Set(); line != "" {
+		fmt.Fprintln(os.Stderr, line)
 	}
 	caddy.SetDefaultCaddyfileLoader("healthdns", caddy.LoaderFunc(defaultCorefile))
 	// coremain's -plugins lists every plugin linked in, some only as a
