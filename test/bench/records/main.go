@@ -44,6 +44,7 @@ var (
 	nLatency   = flag.Int("latency", 20, "one-record changes timed until every server answers them")
 	keep       = flag.Bool("keep", false, "keep the working directory")
 	verbose    = flag.Bool("v", false, "say more")
+	memLimit   = flag.String("gomemlimit", "", "GOMEMLIMIT of the servers, as a container's memory limit sets it (90% of it); empty for none")
 )
 
 const (
@@ -134,6 +135,9 @@ func main() {
 		must(err)
 		cmd := exec.Command(args[0], args[1:]...)
 		cmd.Dir = dir
+		if *memLimit != "" && strings.HasPrefix(name, "dns") {
+			cmd.Env = append(os.Environ(), "GOMEMLIMIT="+*memLimit)
+		}
 		cmd.Stdout, cmd.Stderr = f, f
 		must(cmd.Start())
 		procs = append(procs, cmd)

@@ -67,6 +67,7 @@ var (
 	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of dns1 over the burst to this file")
 	cpuSeconds  = flag.Int("cpuseconds", 30, "length of the -cpuprofile profile, in seconds, from just before the burst")
 	memProfile  = flag.String("memprofile", "", "write dns1's heap profile at steady state to this file")
+	memLimit    = flag.String("gomemlimit", "", "GOMEMLIMIT of the servers, as a container's memory limit sets it (90% of it); empty for none")
 	convProfile = flag.String("convprofile", "", "write a CPU profile of the new server over its convergence (from its pprof's start, -cpuseconds long) to this file")
 )
 
@@ -151,6 +152,9 @@ func main() {
 		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("dns%d.log", i+1)))
 		must(err)
 		cmd := exec.Command(bin, "-conf", p)
+		if *memLimit != "" {
+			cmd.Env = append(os.Environ(), "GOMEMLIMIT="+*memLimit)
+		}
 		cmd.Stdout, cmd.Stderr = f, f
 		must(cmd.Start())
 		procs = append(procs, cmd)
@@ -311,6 +315,9 @@ func main() {
 		gossipFig += fmt.Sprintf("(%d_unread)", unread)
 	}
 	fmt.Printf("\n%d targets, %d agents, %d servers; targets (issue 18, at 100,000): convergence <= 10s, burst of 10,000 <= 5s, rss <= 600MB, gossip <= 1 Mbit/s per node\n", *nTargets, *nAgents, *nServers)
+	if *memLimit != "" {
+		fmt.Printf("servers ran with GOMEMLIMIT=%s\n", *memLimit)
+	}
 	fmt.Printf("scale targets=%d convergence=%.2fs burst=%d:%.2fs rss=%.0fMB gossip=%s\n", *nTargets, cv.done.Seconds(), *burst, burstT.Seconds(), maxRSS, gossipFig)
 }
 
