@@ -199,8 +199,10 @@ func (h *HealthDNS) endOverridesOf(now time.Time, keys []nameAddr) {
 // one would pass for selected in the next full round. h.mu must be held.
 func (h *HealthDNS) closeOverrideRound() {
 	ov := &h.vs.ov
-	// Amortised: once past the bound, only the targets in force are left.
-	if len(ov.history) > maxOverrideHistory {
+	// Past the bound, only the targets in force are left: amortised over
+	// the targets let go, so an incremental round that lets none go costs
+	// nothing however many are in force (each of which has a history).
+	if len(ov.history)-len(ov.forced) > maxOverrideHistory {
 		for key := range ov.history {
 			if ov.forced[key] == nil {
 				delete(ov.history, key)
