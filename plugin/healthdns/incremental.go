@@ -370,9 +370,16 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 	}
 	// From here on it commits.
 	inc.cursor = cursor
+	var overridden []nameAddr // the replaced names' old targets: their overrides may end
 	if len(renamed) > 0 {
 		var gone []string
 		for _, ni := range renamed {
+			if len(h.vs.ov.forced) > 0 {
+				old := inc.names[ni]
+				for i := range old.Targets {
+					overridden = append(overridden, nameAddr{old.FQDN, old.Targets[i].Probe.Addr})
+				}
+			}
 			asked, g := inc.reindex(ni, names[ni])
 			for _, q := range asked {
 				dirty[q] = true
@@ -443,6 +450,7 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 		inc.built[ni] = sn
 		changed = append(changed, sn)
 	}
+	h.endOverridesOf(now, overridden)
 	h.exportVerdictCounts()
 	prev := h.snap.Load()
 	var s *snapshot.Snapshot

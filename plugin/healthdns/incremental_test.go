@@ -164,10 +164,11 @@ func TestRebuildSomeDecidesAsRebuildAll(t *testing.T) {
 		h.mu.Unlock()
 		h.rebuildAt(at)
 		h.mu.Lock()
-		if h.judge.Rounds() == rounds {
+		fullRounds := h.judge.Rounds()
+		h.mu.Unlock() // before any Fatal: the deferred h.stop takes h.mu
+		if fullRounds == rounds {
 			t.Fatal("the forced full rebuild did not run a full round")
 		}
-		h.mu.Unlock()
 		if want := verdictsOf(h); want != gotVerdicts {
 			t.Fatalf("step %d: after the incremental rebuild:\n%s\nafter a full one:\n%s", step, gotVerdicts, want)
 		}

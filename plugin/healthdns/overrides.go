@@ -177,7 +177,32 @@ func (h *HealthDNS) endOverrideRound(now time.Time) {
 			h.noteOverride(key, f, nil, now)
 		}
 	}
-	if len(ov.history) > maxOverrideHistory {
+	h.closeOverrideRound()
+}
+
+// endOverridesOf is endOverrideRound for a round that judged only some
+// names (rebuildSome): of keys, the targets those names had before it,
+// it ends the overrides no override selected this round; the other
+// names' targets are as the last round left them. h.mu must be held.
+func (h *HealthDNS) endOverridesOf(now time.Time, keys []nameAddr) {
+	ov := &h.vs.ov
+	for _, key := range keys {
+		if f := ov.forced[key]; f != nil && f.round != ov.round {
+			h.noteOverride(key, f, nil, now)
+		}
+	}
+	h.closeOverrideRound()
+}
+
+// closeOverrideRound logs what began and ended this round and starts the
+// next: every round closes, incremental ones too, or a target renewed by
+// one would pass for selected in the next full round. h.mu must be held.
+func (h *HealthDNS) closeOverrideRound() {
+	ov := &h.vs.ov
+	// Past the bound, only the targets in force are left: amortised over
+	// the targets let go, so an incremental round that lets none go costs
+	// nothing however many are in force (each of which has a history).
+	if len(ov.history)-len(ov.forced) > maxOverrideHistory {
 		for key := range ov.history {
 			if ov.forced[key] == nil {
 				delete(ov.history, key)

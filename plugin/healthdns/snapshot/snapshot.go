@@ -54,8 +54,9 @@ type Snapshot struct {
 	// health-aware names; Build returns it again for the same input.
 	in  []*zone.Data
 	dyn int
-	// tailors is true when a name's answers may depend on the client.
-	tailors bool
+	// tailoring counts the names whose answers may depend on the client:
+	// a count, not a flag, so that Update can tell when the last one goes.
+	tailoring int
 	// dyns holds the built answers of the health-aware names, by the
 	// index their node carries, in chunks: Update replaces the answers of
 	// a few names by copying their chunks and the chunk list, not the
@@ -230,9 +231,13 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		}
 		if nd.di == 0 {
 			s.dyn++
+		} else if policy.Tailors(s.dynOf(nd).Policy) {
+			s.tailoring-- // the same name twice: the last one counts
 		}
 		s.setDyn(nd, buildDynamic(prev, z, n))
-		s.tailors = s.tailors || policy.Tailors(n.Policy)
+		if policy.Tailors(n.Policy) {
+			s.tailoring++
+		}
 		if strings.HasPrefix(n.FQDN, "*.") {
 			z.wildcards = true // a health-aware wildcard (RFC 4592)
 		}
@@ -260,16 +265,16 @@ func buildDynamic(prev *Snapshot, z *Zone, n Name) *Dynamic {
 // rebuildDynamic builds the answer of n, taking old's rotation on; old
 // itself when it was built from the same input.
 func rebuildDynamic(old *Dynamic, z *Zone, n Name) *Dynamic {
-	if old != nil && old.src == z.src && sameName(old.in, n) {
+	if reusable(old, z, n) {
 		return old // immutable: shared, rotation included
 	}
 	dy := &Dynamic{Name: n.FQDN, Policy: n.Policy, in: n, src: z.src}
 	// Its own copy: the caller's array is one for all names, and a kept
 	// Dynamic must not keep it alive.
 	dy.in.Targets = slices.Clone(n.Targets)
-	ttl := min(z.negSOA.Hdr.Ttl, n.TTL)
+	ttl := negTTL(z, n)
 	neg := z.negByTTL[ttl]
-	if neg == nil {
+	if neg == nil { // z is unpublished (see Update)
 		neg = dns.Copy(z.negSOA).(*dns.SOA)
 		neg.Hdr.Ttl = ttl
 		if z.negByTTL == nil {
@@ -294,6 +299,14 @@ func rebuildDynamic(old *Dynamic, z *Zone, n Name) *Dynamic {
 	}
 	return dy
 }
+
+// reusable reports whether old answers for n in z as it is.
+func reusable(old *Dynamic, z *Zone, n Name) bool {
+	return old != nil && old.src == z.src && sameName(old.in, n)
+}
+
+// negTTL is the TTL of n's negative answers in z.
+func negTTL(z *Zone, n Name) uint32 { return min(z.negSOA.Hdr.Ttl, n.TTL) }
 
 func buildSet(s *Set, prev *Set, n Name, is4 bool) {
 	if prev != nil && prev.rot != nil {
@@ -465,7 +478,7 @@ func (s *Snapshot) zoneOf(qname string) *Zone {
 }
 
 // Tailors reports whether some name's answers may depend on the client.
-func (s *Snapshot) Tailors() bool { return s.tailors }
+func (s *Snapshot) Tailors() bool { return s.tailoring > 0 }
 
 // Covers reports whether a zone of the snapshot holds qname (lower case).
 func (s *Snapshot) Covers(qname string) bool { return s.zoneOf(qname) != nil }
@@ -615,14 +628,19 @@ func rezone(z *Zone, d *zone.Data) (*Zone, bool) {
 // Update returns a snapshot that answers as prev does, but for the names
 // given, whose answers it builds again from them; prev itself when none
 // differs from what prev was built from. It costs what changed (the
-// chunks of the names changed), not the zones: prev is not copied. ok is
-// false when a name is not a health-aware name of prev, for Build.
-// Names in no zone of prev are ignored, as Build ignores them.
+// chunks of the names changed), not the zones' names. ok is false when a
+// name is not a health-aware name of prev, for Build. Names in no zone of
+// prev are ignored, as Build ignores them.
+//
+// prev may be published: nothing it shares is written. A zone that needs
+// a negative SOA at a TTL it has none of yet (a name given a new TTL:
+// rare, names share a few) is copied, with its small map of them.
 func Update(prev *Snapshot, names []Name) (s *Snapshot, ok bool) {
 	s = prev
 	copied := map[int]bool{}
+	var own map[*Zone]bool // the zones this Update copied
 	for _, n := range names {
-		z := prev.zoneOf(n.FQDN)
+		z := s.zoneOf(n.FQDN)
 		if z == nil {
 			continue
 		}
@@ -631,8 +649,7 @@ func Update(prev *Snapshot, names []Name) (s *Snapshot, ok bool) {
 			return prev, false
 		}
 		old := s.dynOf(nd)
-		d := rebuildDynamic(old, z, n)
-		if d == old {
+		if reusable(old, z, n) {
 			continue
 		}
 		if s == prev {
@@ -641,13 +658,30 @@ func Update(prev *Snapshot, names []Name) (s *Snapshot, ok bool) {
 			c.ValidUntil = time.Time{}
 			s = &c
 		}
+		if z.negByTTL[negTTL(z, n)] == nil && !own[z] {
+			if own == nil {
+				own = map[*Zone]bool{}
+				s.zones = slices.Clone(s.zones)
+			}
+			nz := *z
+			nz.negByTTL = maps.Clone(z.negByTTL)
+			s.zones[slices.Index(s.zones, z)] = &nz
+			z = &nz
+			own[z] = true
+		}
+		d := rebuildDynamic(old, z, n)
 		i := int(nd.di - 1)
 		if !copied[i/chunk] {
 			s.dyns[i/chunk] = slices.Clone(s.dyns[i/chunk])
 			copied[i/chunk] = true
 		}
 		s.dyns[i/chunk][i%chunk] = d
-		s.tailors = s.tailors || policy.Tailors(n.Policy)
+		if old != nil && policy.Tailors(old.Policy) {
+			s.tailoring--
+		}
+		if policy.Tailors(n.Policy) {
+			s.tailoring++
+		}
 	}
 	return s, true
 }

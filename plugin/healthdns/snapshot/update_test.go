@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
 	"github.com/healthdns/healthdns/plugin/healthdns/zone"
 
@@ -124,6 +125,85 @@ func BenchmarkUpdateOneChange(b *testing.B) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// Update never writes the snapshot it is given (a published one, that
+// queries read): Updates of one snapshot may run at once, each giving a
+// name a TTL no name had (so a negative SOA the zone has none of yet),
+// and each answers NODATA with its own negative TTL.
+func TestUpdateWritesNoPublishedSnapshot(t *testing.T) {
+	zones := []*zone.Data{loadZone(t, exampleOrg, "example.org.")}
+	names := manyNames(2) // IPv4 targets only: AAAA is NODATA
+	s0 := snapshot.Build(nil, zones, names)
+	const workers, each = 4, 70
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			for i := range each {
+				n := names[0]
+				n.TTL = uint32(1 + w*each + i) // under the zone's negative TTL (300)
+				s, ok := snapshot.Update(s0, []snapshot.Name{n})
+				if !ok {
+					errs <- fmt.Errorf("TTL %d: Update refused", n.TTL)
+					return
+				}
+				m, _ := ask(s, n.FQDN, dns.TypeAAAA)
+				if len(m.Answer) != 0 || len(m.Ns) != 1 || m.Ns[0].Header().Ttl != n.TTL {
+					errs <- fmt.Errorf("TTL %d: AAAA answers %v, authority %v; want NODATA with the SOA at TTL %d", n.TTL, m.Answer, m.Ns, n.TTL)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m, _ := ask(s0, names[0].FQDN, dns.TypeAAAA); len(m.Ns) != 1 || m.Ns[0].Header().Ttl != 30 {
+		t.Errorf("the snapshot updated from: AAAA authority %v, want the SOA at TTL 30", m.Ns)
+	}
+}
+
+// Tailors follows the names' policies through Updates: once no name's
+// answers depend on the client, queries need not look up who asks.
+func TestUpdateTailors(t *testing.T) {
+	zones := []*zone.Data{loadZone(t, exampleOrg, "example.org.")}
+	sticky, err := policy.Lookup("sticky")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := manyNames(3)
+	names[0].Policy, names[1].Policy = sticky, sticky
+	s := snapshot.Build(nil, zones, names)
+	if !s.Tailors() {
+		t.Fatal("Build of two sticky names: Tailors() = false")
+	}
+	for _, step := range []struct {
+		i    int
+		p    policy.Policy
+		want bool
+	}{
+		{0, policy.RoundRobin, true}, // one sticky name left
+		{1, policy.RoundRobin, false},
+		{2, sticky, true},
+		{2, policy.RoundRobin, false},
+	} {
+		n := names[step.i]
+		n.Policy = step.p
+		names[step.i] = n
+		var ok bool
+		if s, ok = snapshot.Update(s, []snapshot.Name{n}); !ok {
+			t.Fatalf("%s to %s: Update refused", n.FQDN, step.p.Name())
+		}
+		if s.Tailors() != step.want {
+			t.Errorf("%s to %s: Tailors() = %v, want %v", n.FQDN, step.p.Name(), s.Tailors(), step.want)
+		}
+		if b := snapshot.Build(nil, zones, names); b.Tailors() != step.want {
+			t.Errorf("%s to %s: Build's Tailors() = %v, want %v", n.FQDN, step.p.Name(), b.Tailors(), step.want)
 		}
 	}
 }
