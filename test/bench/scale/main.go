@@ -233,7 +233,7 @@ func main() {
 	}
 	cv := waitAnswers(serverIP(*nServers-1), allUp, t2, 5*time.Minute)
 	prof.Wait()
-	fmt.Printf("new server converged (process start to %d names answering every target) in %.2fs (last seen short at %.2fs)\n", nNames, cv.done.Seconds(), cv.lastMiss.Seconds())
+	fmt.Printf("new server converged (process start to %d names answering every target): a sample of them in %.2fs, every one confirmed in %.2fs (last seen short at %.2fs)\n", nNames, cv.sampled.Seconds(), cv.done.Seconds(), cv.lastMiss.Seconds())
 
 	// A burst: every agent sees the same targets go down, the first
 	// burst of them by address (whole names, 5 to a name).
@@ -256,12 +256,13 @@ func main() {
 	publishAll(nodes, states)
 	fmt.Printf("the %d agents published the burst in %.2fs\n", len(nodes), time.Since(t3).Seconds())
 	per := waitAll(*nServers, want, t3, 5*time.Minute)
-	var burstT time.Duration
+	var burstT, burstS time.Duration
 	for i, r := range per {
-		fmt.Printf("  dns%d: burst in %.2fs (last seen short at %.2fs)\n", i+1, r.done.Seconds(), r.lastMiss.Seconds())
+		fmt.Printf("  dns%d: burst: sample %.2fs, all %.2fs (last seen short at %.2fs)\n", i+1, r.sampled.Seconds(), r.done.Seconds(), r.lastMiss.Seconds())
 		burstT = max(burstT, r.done)
+		burstS = max(burstS, r.sampled)
 	}
-	fmt.Printf("burst of %d verdict changes (%d names) reached all %d servers in %.2fs\n", *burst, len(want), *nServers, burstT.Seconds())
+	fmt.Printf("burst of %d verdict changes (%d names) reached all %d servers: a sample of the names in %.2fs, every one confirmed in %.2fs\n", *burst, len(want), *nServers, burstS.Seconds(), burstT.Seconds())
 	diag("after the burst", nodes)
 	prof.Wait()
 	if *cpuProfile != "" {
@@ -318,7 +319,7 @@ func main() {
 	if *memLimit != "" {
 		fmt.Printf("servers ran with GOMEMLIMIT=%s\n", *memLimit)
 	}
-	fmt.Printf("scale targets=%d convergence=%.2fs burst=%d:%.2fs rss=%.0fMB gossip=%s\n", *nTargets, cv.done.Seconds(), *burst, burstT.Seconds(), maxRSS, gossipFig)
+	fmt.Printf("scale targets=%d convergence=%.2fs(all %.2fs) burst=%d:%.2fs(all %.2fs) rss=%.0fMB gossip=%s\n", *nTargets, cv.sampled.Seconds(), cv.done.Seconds(), *burst, burstS.Seconds(), burstT.Seconds(), maxRSS, gossipFig)
 }
 
 // diag prints the direct-message and inbound-drop counters of dns1 and
@@ -363,7 +364,13 @@ func targetAddr(i int) string { return fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>
 // result is when a server showed every change (done), and the latest
 // time it was seen without one of them (lastMiss): the change arrived
 // in between. Both from the start of the step.
-type result struct{ done, lastMiss time.Duration }
+//
+// sampled is when a sample of the names (twenty spread over them, and
+// the last) all answered as wanted, asked every 20 ms: a server applies
+// a change of all of them in one rebuild, so this dates the change
+// without the time a full pass of queries over every name takes on a
+// loaded machine (seconds at 20,000 names); done confirms the rest.
+type result struct{ done, lastMiss, sampled time.Duration }
 
 // waitAll waits until the first n servers answer as want says, each
 // checked on its own; it returns each one's result, from start.
@@ -393,6 +400,55 @@ const (
 // window with a name not there yet: at steady progress a check costs a
 // window of queries, and the last check sweeps what is left.
 func waitAnswers(ip string, want map[int]int, start time.Time, limit time.Duration) result {
+	sampled := make(chan time.Duration, 1)
+	go func() { sampled <- waitSample(ip, want, start, limit) }()
+	res := waitAll1(ip, want, start, limit)
+	res.sampled = <-sampled
+	return res
+}
+
+// waitSample returns when a sample of the names of want all answered as
+// wanted (see result).
+func waitSample(ip string, want map[int]int, start time.Time, limit time.Duration) time.Duration {
+	var all []int
+	for n := range want {
+		all = append(all, n)
+	}
+	slices.Sort(all)
+	var sample []int
+	for i := 0; i < len(all); i += max(1, len(all)/20) {
+		sample = append(sample, all[i])
+	}
+	sample = append(sample, all[len(all)-1])
+	client := &dns.Client{Net: "udp", Timeout: 500 * time.Millisecond}
+	for time.Since(start) < limit {
+		left := sample[:0]
+		for _, n := range sample {
+			m := new(dns.Msg)
+			m.SetQuestion(fmt.Sprintf("n%d.%s", n, origin), dns.TypeA)
+			r, _, err := client.Exchange(m, ip+":1053")
+			a := 0
+			if err == nil && r.Rcode == dns.RcodeSuccess {
+				for _, rr := range r.Answer {
+					if rr.Header().Rrtype == dns.TypeA {
+						a++
+					}
+				}
+			}
+			if err != nil || r.Rcode != dns.RcodeSuccess || a != want[n] {
+				left = append(left, n)
+			}
+		}
+		if sample = left; len(sample) == 0 {
+			return time.Since(start)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return limit
+}
+
+// waitAll1 is waitAnswers' full pass.
+func waitAll1(ip string, want map[int]int, start time.Time, limit time.Duration) result {
 	pending := make([]int, 0, len(want))
 	for n := range want {
 		pending = append(pending, n)
