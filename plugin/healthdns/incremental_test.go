@@ -380,17 +380,7 @@ func TestRebuildSomeFollowsOwnProbes(t *testing.T) {
 	port := first.Addr().(*net.TCPAddr).Port
 	lns := make([]net.Listener, nAddrs)
 	lns[0] = first
-	serve := func(ln net.Listener) {
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
-	}
+	serve := acceptAndClose
 	serve(first)
 	for i := 1; i < nAddrs; i++ {
 		if lns[i], err = net.Listen("tcp", fmt.Sprintf("%s:%d", addrOf(i), port)); err != nil {
@@ -635,4 +625,18 @@ func TestRebuildSomeFollowsOwnProbes(t *testing.T) {
 	if len(h.inc.qlist) != len(h.inc.qs) {
 		t.Errorf("a full round still holds %d questions for %d asked", len(h.inc.qlist), len(h.inc.qs))
 	}
+}
+
+// acceptAndClose accepts and closes every connection on ln until it is
+// closed: a TCP backend whose check passes.
+func acceptAndClose(ln net.Listener) {
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
 }

@@ -25,15 +25,7 @@ func TestStateMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	acceptAndClose(ln)
 	dir := t.TempDir()
 	zf := filepath.Join(dir, "zone")
 	if err := os.WriteFile(zf, []byte("$ORIGIN metrics.example.\n@ 300 IN SOA ns1 h 1 3600 600 604800 30\n@ 300 IN NS ns1\nns1 300 IN A 127.0.12.1\n"), 0o644); err != nil {
