@@ -5,7 +5,6 @@ import (
 	"io"
 	"maps"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -369,45 +368,9 @@ func TestRebuildSomeFollowsOwnProbes(t *testing.T) {
 	if err := os.WriteFile(zf, []byte("$ORIGIN rb22.example.org.\n@ 300 IN SOA ns1 h 1 3600 600 604800 30\n@ 300 IN NS ns1\nns1 300 IN A 127.0.13.1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Backends: one address each, all on one port, so that a check
-	// template "tcp {addr}:port" reaches each one's own listener.
 	const nAddrs = 8
-	addrOf := func(i int) string { return fmt.Sprintf("127.0.13.%d", 10+i) }
-	first, err := net.Listen("tcp", addrOf(0)+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := first.Addr().(*net.TCPAddr).Port
-	lns := make([]net.Listener, nAddrs)
-	lns[0] = first
-	serve := acceptAndClose
-	serve(first)
-	for i := 1; i < nAddrs; i++ {
-		if lns[i], err = net.Listen("tcp", fmt.Sprintf("%s:%d", addrOf(i), port)); err != nil {
-			t.Fatal(err)
-		}
-		serve(lns[i])
-	}
-	defer func() {
-		for _, ln := range lns {
-			if ln != nil {
-				ln.Close()
-			}
-		}
-	}()
-	flip := func(i int) {
-		if lns[i] != nil {
-			lns[i].Close()
-			lns[i] = nil
-			return
-		}
-		ln, err := net.Listen("tcp", fmt.Sprintf("%s:%d", addrOf(i), port))
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns[i] = ln
-		serve(ln)
-	}
+	be := newBackends(t, "127.0.13.", nAddrs)
+	addrOf, port, flip := be.addr, be.port, be.flip
 
 	const nNames = 4
 	var names strings.Builder
@@ -470,32 +433,7 @@ func TestRebuildSomeFollowsOwnProbes(t *testing.T) {
 		}
 		return b.String()
 	}
-	// settled waits until every probe of the names agrees with its
-	// backend (no rebuild meanwhile).
-	settled := func() {
-		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-			ok := true
-			for _, n := range h.names {
-				for _, t := range n.Targets {
-					i := int(t.Probe.Addr.As4()[3]) - 10
-					want := health.Down
-					if lns[i] != nil {
-						want = health.Up
-					}
-					if s := h.pool.Status(t.ProbeKey()); s.State != want {
-						ok = false
-					}
-				}
-			}
-			if ok {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the probes never agreed with the backends")
-			}
-		}
-	}
+	settled := func() { t.Helper(); be.settled(h.pool, h) }
 	h.rebuild()
 	noteKeys()
 	settled()
@@ -625,18 +563,4 @@ func TestRebuildSomeFollowsOwnProbes(t *testing.T) {
 	if len(h.inc.qlist) != len(h.inc.qs) {
 		t.Errorf("a full round still holds %d questions for %d asked", len(h.inc.qlist), len(h.inc.qs))
 	}
-}
-
-// acceptAndClose accepts and closes every connection on ln until it is
-// closed: a TCP backend whose check passes.
-func acceptAndClose(ln net.Listener) {
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
 }

@@ -4,17 +4,14 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/coredns/caddy"
 
-	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
 )
@@ -35,41 +32,8 @@ func TestSharedJudgeRebuildsAsFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	const nAddrs = 8
-	addrOf := func(i int) string { return fmt.Sprintf("127.0.15.%d", 10+i) }
-	first, err := net.Listen("tcp", addrOf(0)+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := first.Addr().(*net.TCPAddr).Port
-	lns := make([]net.Listener, nAddrs)
-	lns[0] = first
-	acceptAndClose(first)
-	for i := 1; i < nAddrs; i++ {
-		if lns[i], err = net.Listen("tcp", fmt.Sprintf("%s:%d", addrOf(i), port)); err != nil {
-			t.Fatal(err)
-		}
-		acceptAndClose(lns[i])
-	}
-	defer func() {
-		for _, ln := range lns {
-			if ln != nil {
-				ln.Close()
-			}
-		}
-	}()
-	flip := func(i int) {
-		if lns[i] != nil {
-			lns[i].Close()
-			lns[i] = nil
-			return
-		}
-		ln, err := net.Listen("tcp", fmt.Sprintf("%s:%d", addrOf(i), port))
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns[i] = ln
-		acceptAndClose(ln)
-	}
+	be := newBackends(t, "127.0.15.", nAddrs)
+	addrOf, port, flip := be.addr, be.port, be.flip
 
 	const nNames = 4
 	corefile := func(extra bool) string {
@@ -134,33 +98,7 @@ func TestSharedJudgeRebuildsAsFull(t *testing.T) {
 		}
 		return b.String()
 	}
-	// settled waits until every probe the names of both instances have
-	// agrees with its backend.
-	settled := func() {
-		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-			ok := true
-			for _, h := range hs {
-				for _, n := range h.names {
-					for _, tg := range n.Targets {
-						want := health.Down
-						if lns[int(tg.Probe.Addr.As4()[3])-10] != nil {
-							want = health.Up
-						}
-						if pool.Status(tg.ProbeKey()).State != want {
-							ok = false
-						}
-					}
-				}
-			}
-			if ok {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the probes never agreed with the backends")
-			}
-		}
-	}
+	settled := func() { t.Helper(); be.settled(pool, hs...) }
 	for _, h := range hs {
 		h.rebuild()
 	}
