@@ -1,11 +1,13 @@
 package gossip
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -163,13 +165,88 @@ func (n *Node) Join(addrs ...string) (int, error) {
 		return 0, nil
 	}
 	mark := n.conflict.mark()
-	k, err := n.ml.Join(addrs)
+	k, err := n.joinFirst(addrs)
 	if err != nil {
 		return k, joinError(addrs, err)
 	}
 	// The push/pull of the join brought the members' states: one of them
 	// may hold this node's name.
 	return k, n.conflict.since(mark)
+}
+
+// joinFirst joins the cluster through the first address that answers,
+// not through every one as memberlist's Join does: each join is a full
+// state exchange both ways, which at 100,000 targets is seconds of CPU on
+// both ends, and a join list (a headless service) usually names this node
+// too. An address that the first peer does not know as a member is
+// joined as well (a group of its own, or a peer that started at the same
+// time). What the other members hold beyond the first peer's state comes
+// as it always does: by gossip, repair and the periodic push/pull digest.
+func (n *Node) joinFirst(addrs []string) (int, error) {
+	self := n.ml.LocalNode().Address()
+	var cands []string
+	for _, a := range addrs {
+		cands = append(cands, n.resolveJoin(a)...)
+	}
+	cands = slices.DeleteFunc(cands, func(c string) bool { return c == self })
+	if len(cands) == 0 {
+		return 0, nil // only this node: nothing to join
+	}
+	// In a random order: nodes that start together do not all load the
+	// first server of the list.
+	rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
+	var errs []error
+	k, first := 0, -1
+	for i, c := range cands {
+		if _, err := n.ml.Join([]string{c}); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		k, first = 1, i
+		break
+	}
+	if first < 0 {
+		return 0, errors.Join(errs...)
+	}
+	known := map[string]bool{}
+	for _, m := range n.ml.Members() {
+		known[m.Address()] = true
+	}
+	for _, c := range cands[first+1:] {
+		if known[c] {
+			continue
+		}
+		if j, _ := n.ml.Join([]string{c}); j > 0 {
+			k += j
+		}
+	}
+	return k, nil
+}
+
+// resolveJoin turns a join address into the host:port addresses to try:
+// a name (a headless service) into each of its addresses, so that this
+// node's own is left out and the others are tried one at a time. What it
+// cannot resolve, or memberlist's name/address form, it leaves to
+// memberlist, which reports the error.
+func (n *Node) resolveJoin(a string) []string {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil || strings.Contains(a, "/") {
+		return []string{a}
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return []string{net.JoinHostPort(ip.Unmap().String(), port)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(ips) == 0 {
+		return []string{a}
+	}
+	out := make([]string, 0, len(ips))
+	for _, ip := range ips {
+		out = append(out, net.JoinHostPort(ip.Unmap().String(), port))
+	}
+	return out
 }
 
 // joinError words a failed join. A peer with another label hangs up
@@ -839,7 +916,7 @@ func (n *Node) rejoin() {
 			continue
 		}
 		if len(n.cfg.Join) > 0 && n.alive.Load() <= 1 {
-			if _, err := n.ml.Join(n.cfg.Join); err == nil {
+			if k, err := n.joinFirst(n.cfg.Join); err == nil && k > 0 {
 				n.logger.Printf("[INFO] healthdns gossip: %s rejoined via %v", n.cfg.Name, n.cfg.Join)
 			}
 		}
@@ -850,7 +927,7 @@ func (n *Node) rejoin() {
 			go func() {
 				defer n.wg.Done()
 				defer n.joining.Store(false)
-				if k, err := n.ml.Join(addrs); k > 0 {
+				if k, err := n.joinFirst(addrs); k > 0 {
 					n.stats.reconnects.Add(uint64(k))
 					n.logger.Printf("[INFO] healthdns gossip: %s reconnected to %d of the members it thought dead at %v", n.cfg.Name, k, addrs)
 				} else if err != nil {
