@@ -225,17 +225,34 @@ func (m *member) release(h *HealthDNS) {
 
 // setCatalog records an instance's targets and publishes the union.
 func (m *member) setCatalog(h *HealthDNS, ts []probe.Target, probing bool) {
-	var cat []gossip.CatalogTarget
-	ids := map[gossip.TargetID]observer.Probed{}
+	m.setCatalogOf(h, catalogOf(ts), probing)
+}
+
+// catalog is a server's targets as it publishes them, with what its own
+// probes of them are.
+type catalog struct {
+	targets []gossip.CatalogTarget
+	ids     map[gossip.TargetID]observer.Probed
+}
+
+// catalogOf describes ts for the catalog. Built before the join, it also
+// spares the join's state: its decoder knows these targets' IDs.
+func catalogOf(ts []probe.Target) catalog {
+	c := catalog{ids: make(map[gossip.TargetID]observer.Probed, len(ts))}
 	for _, t := range ts {
 		ct, err := gossip.NewCatalogTarget(t)
 		if err != nil {
 			log.Errorf("cluster: target %s not published: %v", t.Addr, err)
 			continue
 		}
-		cat = append(cat, ct)
-		ids[ct.ID] = observer.Probed{Key: t.Key(), Late: t.Interval + t.Timeout}
+		c.targets = append(c.targets, ct)
+		c.ids[ct.ID] = observer.Probed{Key: t.Key(), Late: t.Interval + t.Timeout}
 	}
+	return c
+}
+
+func (m *member) setCatalogOf(h *HealthDNS, c catalog, probing bool) {
+	cat, ids := c.targets, c.ids
 	m.mu.Lock()
 	m.catalogs[h] = cat
 	if probing {

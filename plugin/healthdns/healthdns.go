@@ -318,13 +318,14 @@ func (h *HealthDNS) start() error {
 	var gossipChanges <-chan struct{}
 	unsubscribeGossip := func() {}
 	if cc := h.cfg.cluster; cc != nil {
+		cat := catalogOf(targets)
 		m, err := acquireMember(cc, h.cfg.dataDir)
 		if err != nil {
 			h.stop()
 			return plugin.Error(pluginName, fmt.Errorf("cluster: %w", err))
 		}
 		h.member = m
-		m.setCatalog(h, targets, probing)
+		m.setCatalogOf(h, cat, probing)
 		forward(m.node.SubscribeRecords())
 		gossipChanges, unsubscribeGossip = m.node.Subscribe()
 	}
