@@ -71,7 +71,19 @@ type HealthDNS struct {
 	wg   sync.WaitGroup
 }
 
+// newHandler is a handler with its first answers built, as tests that do
+// not start it want.
 func newHandler(cfg *config, p *probe.Pool) *HealthDNS {
+	h := handlerOf(cfg, p)
+	h.rebuild()
+	return h
+}
+
+// handlerOf is a handler whose answers start builds: CoreDNS runs
+// OnStartup before its servers listen, and a build here would judge every
+// target once more, with nothing observed yet (a second at 100,000
+// targets, while the new server is not answering).
+func handlerOf(cfg *config, p *probe.Pool) *HealthDNS {
 	h := &HealthDNS{cfg: cfg, pool: p, staticKeys: map[string]bool{}, dynamic: map[string]func(){}, names: cfg.names}
 	h.fresh.window = freshnessWindow(cfg)
 	for _, t := range cfg.probeTargets() {
@@ -84,7 +96,6 @@ func newHandler(cfg *config, p *probe.Pool) *HealthDNS {
 		Timing: recordmerge.Timing{Interval: cfg.timing.interval, Timeout: cfg.timing.timeout, Rise: cfg.timing.rise, Fall: cfg.timing.fall}})
 	h.vs = verdictStateOf(h.origins)
 	h.mu, h.judge, h.history, h.lastGood = &h.vs.mu, h.vs.judge, h.vs.history, h.vs.lastGood
-	h.rebuild()
 	return h
 }
 
@@ -99,6 +110,9 @@ func (h *HealthDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	state := request.Request{W: w, Req: r}
 	qname := state.Name()
 	s := h.snap.Load()
+	if s == nil { // not started: CoreDNS does not serve before OnStartup
+		return reply(w, r, dns.RcodeServerFailure)
+	}
 	if !s.Covers(qname) {
 		// Not ours: the rest of the chain may serve it (a NOTIFY for a
 		// secondary zone, say); with nothing after us, REFUSED as the

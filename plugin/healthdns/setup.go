@@ -59,7 +59,7 @@ func setup(c *caddy.Controller) error {
 		}
 		c.OnShutdown(func() error { release(); return nil })
 	}
-	h := newHandler(cfg, pool)
+	h := handlerOf(cfg, pool)
 	c.OnStartup(h.start)
 	c.OnShutdown(h.stop)
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
