@@ -41,6 +41,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,19 +57,20 @@ import (
 )
 
 var (
-	nTargets    = flag.Int("targets", 10000, "targets (names × 5)")
-	nAgents     = flag.Int("agents", 10, "observers")
-	nServers    = flag.Int("servers", 5, "servers, the last of which joins late")
-	burst       = flag.Int("burst", 1000, "verdict changes in the burst (the first targets by address: whole names)")
-	steady      = flag.Duration("steady", 65*time.Second, "window for the steady-state gossip rate (over two push/pull intervals)")
-	gossipIv    = flag.Duration("gossip", 200*time.Millisecond, "gossip interval")
-	pushPull    = flag.Duration("pushpull", 30*time.Second, "push/pull interval")
-	poll        = flag.Duration("poll", 50*time.Millisecond, "pause between two DNS checks of a server")
-	cpuProfile  = flag.String("cpuprofile", "", "write a CPU profile of dns1 over the burst to this file")
-	cpuSeconds  = flag.Int("cpuseconds", 30, "length of the -cpuprofile profile, in seconds, from just before the burst")
-	memProfile  = flag.String("memprofile", "", "write dns1's heap profile at steady state to this file")
-	memLimit    = flag.String("gomemlimit", "", "GOMEMLIMIT of the servers, as a container's memory limit sets it (90% of it); empty for none")
-	convProfile = flag.String("convprofile", "", "write a CPU profile of the new server over its convergence (from its pprof's start, -cpuseconds long) to this file")
+	nTargets     = flag.Int("targets", 10000, "targets (names × 5)")
+	nAgents      = flag.Int("agents", 10, "observers")
+	nServers     = flag.Int("servers", 5, "servers, the last of which joins late")
+	burst        = flag.Int("burst", 1000, "verdict changes in the burst (the first targets by address: whole names)")
+	steady       = flag.Duration("steady", 65*time.Second, "window for the steady-state gossip rate (over two push/pull intervals)")
+	gossipIv     = flag.Duration("gossip", 200*time.Millisecond, "gossip interval")
+	pushPull     = flag.Duration("pushpull", 30*time.Second, "push/pull interval")
+	poll         = flag.Duration("poll", 50*time.Millisecond, "pause between two DNS checks of a server")
+	cpuProfile   = flag.String("cpuprofile", "", "write a CPU profile of dns1 over the burst to this file")
+	cpuSeconds   = flag.Int("cpuseconds", 30, "length of the -cpuprofile profile, in seconds, from just before the burst")
+	memProfile   = flag.String("memprofile", "", "write dns1's heap profile at steady state to this file")
+	memLimit     = flag.String("gomemlimit", "", "GOMEMLIMIT of the servers, as a container's memory limit sets it (90% of it); empty for none")
+	agentProfile = flag.String("agentprofile", "", "write a CPU profile of this process (the agents) over the burst to this file")
+	convProfile  = flag.String("convprofile", "", "write a CPU profile of the new server over its convergence (from its pprof's start, -cpuseconds long) to this file")
 )
 
 const origin = "scale.example."
@@ -252,6 +254,15 @@ func main() {
 		}()
 		time.Sleep(200 * time.Millisecond) // the profile has started
 	}
+	if *agentProfile != "" {
+		f, err := os.Create(*agentProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+	}
 	t3 := time.Now()
 	publishAll(nodes, states)
 	fmt.Printf("the %d agents published the burst in %.2fs\n", len(nodes), time.Since(t3).Seconds())
@@ -261,6 +272,10 @@ func main() {
 		fmt.Printf("  dns%d: burst: sample %.2fs, all %.2fs (last seen short at %.2fs)\n", i+1, r.sampled.Seconds(), r.done.Seconds(), r.lastMiss.Seconds())
 		burstT = max(burstT, r.done)
 		burstS = max(burstS, r.sampled)
+	}
+	if *agentProfile != "" {
+		pprof.StopCPUProfile()
+		fmt.Printf("cpu profile of the agents over the burst: %s\n", *agentProfile)
 	}
 	fmt.Printf("burst of %d verdict changes (%d names) reached all %d servers: a sample of the names in %.2fs, every one confirmed in %.2fs\n", *burst, len(want), *nServers, burstS.Seconds(), burstT.Seconds())
 	diag("after the burst", nodes)
