@@ -28,6 +28,7 @@ import (
 //     Agents 1-5 see that target down, so the sixth agent's flip flips
 //     its verdict: each rebuild has one verdict and one answer to change.
 //   - nochange: nothing changed, the rebuild the 1-second timer runs.
+//   - full: a full rebuild, for reference.
 //
 // A cost that does not grow with the total has a 100k/10k ratio near 1.
 // Setup of the 100,000 case takes about half a minute; -short skips it.
@@ -45,6 +46,18 @@ func BenchmarkRebuildOneChange(b *testing.B) {
 			b.Run("nochange", func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
+					sc.h.rebuild()
+				}
+			})
+			// full: every target judged again (a new server's first
+			// round, a view that came or went), which grows with the
+			// total by design.
+			b.Run("full", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					sc.h.mu.Lock()
+					sc.h.inc.ok = false
+					sc.h.mu.Unlock()
 					sc.h.rebuild()
 				}
 			})
