@@ -45,6 +45,7 @@ var (
 	keep       = flag.Bool("keep", false, "keep the working directory")
 	verbose    = flag.Bool("v", false, "say more")
 	memLimit   = flag.String("gomemlimit", "", "GOMEMLIMIT of the servers, as a container's memory limit sets it (90% of it); empty for none")
+	heapProf   = flag.String("heapprofile", "", "write server 0's heap profile (after a GC) to this prefix: PREFIX-sync.pb.gz after the first sync, PREFIX-end.pb.gz at the end")
 )
 
 const (
@@ -269,6 +270,7 @@ func main() {
 		return worst
 	}
 	report("after the first sync")
+	heapProfile("sync")
 
 	// One-record changes, each timed until every server answers it: a
 	// TXT record (the store and replication) and an A record's address
@@ -380,6 +382,7 @@ func main() {
 	}
 	fmt.Printf("data directories after the changes, against %.1f MB of records (GET /records' JSON): %s\n", float64(recordsSize)/1e6, strings.Join(parts, ", "))
 	worstRSS := report("at the end")
+	heapProfile("end")
 	var agentRSS []int
 	for _, p := range procs[nServers:] {
 		r, _ := rss(p.Process.Pid)
@@ -392,6 +395,22 @@ func main() {
 	fmt.Printf("records scale: change visible p50 %v max %v (A max %v); GET /records max %v; data dir max %.2fx records; RSS max %d MB\n",
 		txtLat[len(txtLat)/2].Round(time.Millisecond), txtLat[len(txtLat)-1].Round(time.Millisecond), aLat[len(aLat)-1].Round(time.Millisecond),
 		getLat[len(getLat)-1].Round(time.Millisecond), worstRatio, worstRSS)
+}
+
+// heapProfile saves server 0's heap profile, taken after a collection
+// (pprof's gc=1), so its inuse figures are the live heap.
+func heapProfile(when string) {
+	if *heapProf == "" {
+		return
+	}
+	resp, err := http.Get("http://" + serverIP(0) + ":6060/debug/pprof/heap?gc=1")
+	must(err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	must(err)
+	p := *heapProf + "-" + when + ".pb.gz"
+	must(os.WriteFile(p, b, 0o644))
+	fmt.Printf("heap profile of dns0 %s: %s\n", when, p)
 }
 
 func hook(o int) string { return "http://" + agentIP(o) + ":8888" }
