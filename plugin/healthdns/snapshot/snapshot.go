@@ -300,6 +300,11 @@ func rebuildDynamic(old *Dynamic, z *Zone, n Name) *Dynamic {
 	return dy
 }
 
+// Input is what d was built from (or an input equal to it): read only,
+// its slices are the snapshot's. A caller that rebuilds some names needs
+// no copy of the others' inputs of its own.
+func (d *Dynamic) Input() Name { return d.in }
+
 // reusable reports whether old answers for n in z as it is.
 func reusable(old *Dynamic, z *Zone, n Name) bool {
 	return old != nil && old.src == z.src && sameName(old.in, n)
