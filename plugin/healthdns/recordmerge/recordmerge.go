@@ -329,6 +329,11 @@ func (m *Merger) apply(res map[string]merged, all, noOwners bool) {
 					res[fqdn] = merged{}
 				}
 			}
+			for fqdn := range d.Single {
+				if _, ok := res[fqdn]; !ok {
+					res[fqdn] = merged{}
+				}
+			}
 		}
 	}
 	var gone, added []*Name // names only records define
@@ -441,10 +446,23 @@ func (m *Merger) Probes() ([]probe.Target, bool) {
 func (m *Merger) staticOf(fqdn string) []dns.RR {
 	for i, d := range m.zones {
 		if snapshot.InZone(d.Origin, fqdn) {
+			if rrs, ok := d.Single[fqdn]; ok {
+				return rrs // the zone file has none at fqdn
+			}
 			return recordsRRs(d.Names[fqdn], m.cfg.Zones[i].Names[fqdn])
 		}
 	}
 	return nil
+}
+
+// oneType reports whether rrs are all of one type.
+func oneType(rrs []dns.RR) bool {
+	for _, rr := range rrs[1:] {
+		if rr.Header().Rrtype != rrs[0].Header().Rrtype {
+			return false
+		}
+	}
+	return true
 }
 
 // recordsRRs returns the RRs of types beyond those of file (the zone file's
@@ -472,9 +490,19 @@ func (m *Merger) patchZones(changed map[string][]dns.RR) []*zone.Data {
 			if cp == nil {
 				// A map copy of every name: a few ms for 100,000 names, and
 				// what the snapshot's zone data is today.
-				cp = &zone.Data{Origin: d.Origin, SOA: d.SOA, Names: maps.Clone(d.Names), Gen: zone.NextGen(), From: d.Gen}
+				cp = &zone.Data{Origin: d.Origin, SOA: d.SOA, Names: maps.Clone(d.Names), Single: maps.Clone(d.Single), Gen: zone.NextGen(), From: d.Gen}
+				if cp.Single == nil {
+					cp.Single = map[string][]dns.RR{}
+				}
 			}
 			cp.Changed = append(cp.Changed, n)
+			delete(cp.Single, n)
+			if len(rrs) > 0 && file.Names[n] == nil && oneType(rrs) {
+				// Most records' names: a slice, not a map of one type.
+				delete(cp.Names, n)
+				cp.Single[n] = rrs
+				continue
+			}
 			if len(rrs) == 0 {
 				if ts := file.Names[n]; ts != nil {
 					cp.Names[n] = ts

@@ -218,7 +218,7 @@ func TestMergeRecords(t *testing.T) {
 						orig = d.Names
 					}
 				}
-				for n, types := range z.Names {
+				for n, types := range z.All() {
 					for typ, rrs := range types {
 						if len(orig[n][typ]) == len(rrs) {
 							continue

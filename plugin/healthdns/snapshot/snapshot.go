@@ -5,6 +5,7 @@
 package snapshot
 
 import (
+	"iter"
 	"maps"
 	"net/netip"
 	"slices"
@@ -113,10 +114,48 @@ type Zone struct {
 
 type node struct {
 	rrs map[uint16][]dns.RR
-	di  int32 // 1 + the index of its built answer in dyns; 0 for none
+	one []dns.RR // instead of rrs: the records of an owner of one type (zone.Data.Single)
+	di  int32    // 1 + the index of its built answer in dyns; 0 for none
 	// wild marks a node synthesised from a wildcard: its dynamic answers
 	// carry the wildcard's name and are renamed per query.
 	wild bool
+}
+
+// get is the node's records of type t.
+func (n *node) get(t uint16) []dns.RR {
+	if n.one != nil {
+		if n.one[0].Header().Rrtype == t {
+			return n.one
+		}
+		return nil
+	}
+	return n.rrs[t]
+}
+
+// types are the node's records by type.
+func (n *node) types() iter.Seq2[uint16, []dns.RR] {
+	return func(yield func(uint16, []dns.RR) bool) {
+		if n.one != nil {
+			yield(n.one[0].Header().Rrtype, n.one)
+			return
+		}
+		for t, rrs := range n.rrs {
+			if !yield(t, rrs) {
+				return
+			}
+		}
+	}
+}
+
+// nodeOf is the node of an owner of d: its records from Names or Single.
+func nodeOf(d *zone.Data, owner string) (*node, bool) {
+	if types, ok := d.Names[owner]; ok {
+		return &node{rrs: types}, true
+	}
+	if rrs, ok := d.Single[owner]; ok && len(rrs) > 0 {
+		return &node{one: rrs}, true
+	}
+	return nil, false
 }
 
 // Dynamic is the built answer of one health-aware name.
@@ -196,7 +235,7 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		z := &Zone{
 			Origin: d.Origin,
 			src:    d.SOA,
-			names:  make(map[string]*node, len(d.Names)),
+			names:  make(map[string]*node, len(d.Names)+len(d.Single)),
 			ents:   make(map[string]bool),
 			cuts:   make(map[string]bool),
 			dnames: make(map[string]bool),
@@ -204,16 +243,24 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		neg := dns.Copy(d.SOA).(*dns.SOA)
 		neg.Hdr.Ttl = min(d.SOA.Hdr.Ttl, d.SOA.Minttl)
 		z.negSOA = neg
-		for owner, types := range d.Names {
-			z.names[owner] = &node{rrs: types}
-			if owner != d.Origin && len(types[dns.TypeNS]) > 0 {
+		add := func(owner string, nd *node) {
+			z.names[owner] = nd
+			if owner != d.Origin && len(nd.get(dns.TypeNS)) > 0 {
 				z.cuts[owner] = true
 			}
-			if len(types[dns.TypeDNAME]) > 0 {
+			if len(nd.get(dns.TypeDNAME)) > 0 {
 				z.dnames[owner] = true
 			}
 			if strings.HasPrefix(owner, "*.") || strings.Contains(owner, ".*.") {
 				z.wildcards = true // a wildcard, perhaps only an empty non-terminal
+			}
+		}
+		for owner, types := range d.Names {
+			add(owner, &node{rrs: types})
+		}
+		for owner, rrs := range d.Single {
+			if len(rrs) > 0 {
+				add(owner, &node{one: rrs})
 			}
 		}
 		s.zones = append(s.zones, z)
@@ -598,13 +645,12 @@ func rezone(z *Zone, d *zone.Data) (*Zone, bool) {
 	nz.names = maps.Clone(z.names)
 	var ents map[string]bool
 	for _, owner := range d.Changed {
-		types, ok := d.Names[owner]
+		nd, ok := nodeOf(d, owner)
 		old := z.names[owner]
-		if !ok || len(types[dns.TypeNS]) > 0 || len(types[dns.TypeDNAME]) > 0 || strings.Contains(owner, "*") ||
-			(old != nil && (len(old.rrs[dns.TypeNS]) > 0 || len(old.rrs[dns.TypeDNAME]) > 0)) {
+		if !ok || len(nd.get(dns.TypeNS)) > 0 || len(nd.get(dns.TypeDNAME)) > 0 || strings.Contains(owner, "*") ||
+			(old != nil && (len(old.get(dns.TypeNS)) > 0 || len(old.get(dns.TypeDNAME)) > 0)) {
 			return nil, false // removed, or a cut, DNAME or wildcard: Build
 		}
-		nd := &node{rrs: types}
 		if old != nil {
 			nd.di = old.di
 		}
