@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/zone"
@@ -164,10 +165,30 @@ type Dynamic struct {
 	Policy  policy.Policy
 	A, AAAA Set
 	negSOA  *dns.SOA // shorter negative TTL for fallback none
-	// in and src are what it was built from: the next build reuses it
-	// when they are the same (most names, most rebuilds).
-	in  Name
-	src *dns.SOA
+	// opts, fixed, lastGood, targets (with Name) and src are what it was
+	// built from: the next build reuses it when they are the same (most
+	// names, most rebuilds). The options are one handle for every name
+	// with the same ones (a server's 100,000 records' names have a few).
+	opts            unique.Handle[options]
+	fixed, lastGood []netip.Addr
+	targets         []Target
+	src             *dns.SOA
+}
+
+// options are the scalar settings of a Name.
+type options struct {
+	ttl        uint32
+	policy     policy.Policy
+	maxAnswers int
+	minHealthy int
+	fallback   FallbackKind
+	geo        *policy.Geo
+	stickyBits [2]int
+}
+
+func optionsOf(n *Name) options {
+	return options{ttl: n.TTL, policy: n.Policy, maxAnswers: n.MaxAnswers, minHealthy: n.MinHealthy,
+		fallback: n.Fallback, geo: n.Geo, stickyBits: n.StickyBits}
 }
 
 // Set is the answer for one address family.
@@ -315,10 +336,10 @@ func rebuildDynamic(old *Dynamic, z *Zone, n Name) *Dynamic {
 	if reusable(old, z, n) {
 		return old // immutable: shared, rotation included
 	}
-	dy := &Dynamic{Name: n.FQDN, Policy: n.Policy, in: n, src: z.src}
+	dy := &Dynamic{Name: n.FQDN, Policy: n.Policy, opts: unique.Make(optionsOf(&n)), fixed: n.Fixed, lastGood: n.LastGood, src: z.src}
 	// Its own copy: the caller's array is one for all names, and a kept
 	// Dynamic must not keep it alive.
-	dy.in.Targets = slices.Clone(n.Targets)
+	dy.targets = slices.Clone(n.Targets)
 	ttl := negTTL(z, n)
 	neg := z.negByTTL[ttl]
 	if neg == nil { // z is unpublished (see Update)
@@ -350,11 +371,21 @@ func rebuildDynamic(old *Dynamic, z *Zone, n Name) *Dynamic {
 // Input is what d was built from (or an input equal to it): read only,
 // its slices are the snapshot's. A caller that rebuilds some names needs
 // no copy of the others' inputs of its own.
-func (d *Dynamic) Input() Name { return d.in }
+func (d *Dynamic) Input() Name {
+	o := d.opts.Value()
+	return Name{FQDN: d.Name, TTL: o.ttl, Policy: o.policy, MaxAnswers: o.maxAnswers, MinHealthy: o.minHealthy,
+		Fallback: o.fallback, Fixed: d.fixed, LastGood: d.lastGood, Targets: d.targets, Geo: o.geo, StickyBits: o.stickyBits}
+}
+
+// builtFrom reports whether d builds the same answers as n would.
+func (d *Dynamic) builtFrom(n *Name) bool {
+	return d.Name == n.FQDN && d.opts.Value() == optionsOf(n) && slices.Equal(d.fixed, n.Fixed) &&
+		slices.Equal(d.lastGood, n.LastGood) && slices.Equal(d.targets, n.Targets)
+}
 
 // reusable reports whether old answers for n in z as it is.
 func reusable(old *Dynamic, z *Zone, n Name) bool {
-	return old != nil && old.src == z.src && sameName(old.in, n)
+	return old != nil && old.src == z.src && old.builtFrom(&n)
 }
 
 // negTTL is the TTL of n's negative answers in z.
@@ -470,20 +501,12 @@ func (s *Snapshot) builtFrom(zones []*zone.Data, names []Name) bool {
 		if nd == nil || nd.di == 0 {
 			return false
 		}
-		if dy := s.dynOf(nd); dy.src != z.src || !sameName(dy.in, nm) {
+		if dy := s.dynOf(nd); dy.src != z.src || !dy.builtFrom(&nm) {
 			return false
 		}
 		n++
 	}
 	return n == s.dyn
-}
-
-// sameName reports whether two inputs build the same answers.
-func sameName(a, b Name) bool {
-	return a.FQDN == b.FQDN && a.TTL == b.TTL && a.Policy == b.Policy && a.MaxAnswers == b.MaxAnswers &&
-		a.Geo == b.Geo && a.StickyBits == b.StickyBits &&
-		a.MinHealthy == b.MinHealthy && a.Fallback == b.Fallback && slices.Equal(a.Fixed, b.Fixed) &&
-		slices.Equal(a.LastGood, b.LastGood) && slices.Equal(a.Targets, b.Targets)
 }
 
 func family(as []netip.Addr, is4 bool) []netip.Addr {
