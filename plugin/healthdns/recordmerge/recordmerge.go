@@ -329,7 +329,7 @@ func (m *Merger) apply(res map[string]merged, all, noOwners bool) {
 					res[fqdn] = merged{}
 				}
 			}
-			for fqdn := range d.Single {
+			for fqdn := range d.Single.All() {
 				if _, ok := res[fqdn]; !ok {
 					res[fqdn] = merged{}
 				}
@@ -446,7 +446,7 @@ func (m *Merger) Probes() ([]probe.Target, bool) {
 func (m *Merger) staticOf(fqdn string) []dns.RR {
 	for i, d := range m.zones {
 		if snapshot.InZone(d.Origin, fqdn) {
-			if rrs, ok := d.Single[fqdn]; ok {
+			if rrs, ok := d.Single.Lookup(fqdn); ok {
 				return rrs // the zone file has none at fqdn
 			}
 			return recordsRRs(d.Names[fqdn], m.cfg.Zones[i].Names[fqdn])
@@ -490,17 +490,14 @@ func (m *Merger) patchZones(changed map[string][]dns.RR) []*zone.Data {
 			if cp == nil {
 				// A map copy of every name: a few ms for 100,000 names, and
 				// what the snapshot's zone data is today.
-				cp = &zone.Data{Origin: d.Origin, SOA: d.SOA, Names: maps.Clone(d.Names), Single: maps.Clone(d.Single), Gen: zone.NextGen(), From: d.Gen}
-				if cp.Single == nil {
-					cp.Single = map[string][]dns.RR{}
-				}
+				cp = &zone.Data{Origin: d.Origin, SOA: d.SOA, Names: maps.Clone(d.Names), Single: d.Single.Clone(), Gen: zone.NextGen(), From: d.Gen}
 			}
 			cp.Changed = append(cp.Changed, n)
-			delete(cp.Single, n)
+			cp.Single.Delete(n)
 			if len(rrs) > 0 && file.Names[n] == nil && oneType(rrs) {
 				// Most records' names: a slice, not a map of one type.
 				delete(cp.Names, n)
-				cp.Single[n] = rrs
+				cp.Single.Set(n, rrs)
 				continue
 			}
 			if len(rrs) == 0 {

@@ -1,7 +1,6 @@
 package snapshot_test
 
 import (
-	"maps"
 	"testing"
 
 	"github.com/coredns/coredns/plugin/test"
@@ -18,13 +17,16 @@ import (
 // patched in (Rezone) answers its new records, a removed one NXDOMAIN.
 func TestSingleTypeOwners(t *testing.T) {
 	d := loadZone(t, exampleOrg, "example.org.")
-	d.Single = map[string][]dns.RR{
+	d.Single = zone.NewNameMap[[]dns.RR]()
+	for owner, rrs := range map[string][]dns.RR{
 		"a-app.example.org.":   {test.TXT(`a-app.example.org. 30 IN TXT "owner=east"`), test.TXT(`a-app.example.org. 30 IN TXT "owner=west"`)},
 		"alias.example.org.":   {test.CNAME("alias.example.org. 30 IN CNAME v4.example.org.")},
 		"*.txt.example.org.":   {test.TXT(`*.txt.example.org. 30 IN TXT "w"`)},
 		"a.deep.example.org.":  {test.TXT(`a.deep.example.org. 30 IN TXT "d"`)},
 		"gone.example.org.":    {test.TXT(`gone.example.org. 30 IN TXT "g"`)},
 		"changed.example.org.": {test.TXT(`changed.example.org. 30 IN TXT "v=1"`)},
+	} {
+		d.Single.Set(owner, rrs)
 	}
 	s := snapshot.Build(nil, []*zone.Data{d}, defaultNames())
 	cases := []test.Case{
@@ -47,9 +49,9 @@ func TestSingleTypeOwners(t *testing.T) {
 
 	nd := *d
 	nd.Gen, nd.From = zone.NextGen(), d.Gen
-	nd.Single = maps.Clone(d.Single)
-	nd.Single["changed.example.org."] = []dns.RR{test.TXT(`changed.example.org. 30 IN TXT "v=2"`)}
-	nd.Single["new.example.org."] = []dns.RR{test.TXT(`new.example.org. 30 IN TXT "n"`)}
+	nd.Single = d.Single.Clone()
+	nd.Single.Set("changed.example.org.", []dns.RR{test.TXT(`changed.example.org. 30 IN TXT "v=2"`)})
+	nd.Single.Set("new.example.org.", []dns.RR{test.TXT(`new.example.org. 30 IN TXT "n"`)})
 	nd.Changed = []string{"changed.example.org.", "new.example.org."}
 	s2, ok := snapshot.Rezone(s, []*zone.Data{&nd})
 	if !ok {
@@ -68,8 +70,8 @@ func TestSingleTypeOwners(t *testing.T) {
 
 	gone := nd
 	gone.Gen, gone.From = zone.NextGen(), nd.Gen
-	gone.Single = maps.Clone(nd.Single)
-	delete(gone.Single, "gone.example.org.")
+	gone.Single = nd.Single.Clone()
+	gone.Single.Delete("gone.example.org.")
 	gone.Changed = []string{"gone.example.org."}
 	if _, ok := snapshot.Rezone(s2, []*zone.Data{&gone}); ok {
 		t.Fatal("Rezone patched a removed owner; it must leave that to Build")

@@ -106,7 +106,7 @@ type Zone struct {
 	// negByTTL shares the negative SOAs of names with a shorter TTL:
 	// thousands of names from records have one TTL.
 	negByTTL  map[uint32]*dns.SOA
-	names     map[string]*node
+	names     *zone.NameMap[*node]
 	ents      map[string]bool // empty non-terminals
 	cuts      map[string]bool // delegation points below the apex
 	dnames    map[string]bool // DNAME owners (RFC 6672)
@@ -153,7 +153,7 @@ func nodeOf(d *zone.Data, owner string) (*node, bool) {
 	if types, ok := d.Names[owner]; ok {
 		return &node{rrs: types}, true
 	}
-	if rrs, ok := d.Single[owner]; ok && len(rrs) > 0 {
+	if rrs, ok := d.Single.Lookup(owner); ok && len(rrs) > 0 {
 		return &node{one: rrs}, true
 	}
 	return nil, false
@@ -256,7 +256,7 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		z := &Zone{
 			Origin: d.Origin,
 			src:    d.SOA,
-			names:  make(map[string]*node, len(d.Names)+len(d.Single)),
+			names:  zone.NewNameMap[*node](),
 			ents:   make(map[string]bool),
 			cuts:   make(map[string]bool),
 			dnames: make(map[string]bool),
@@ -265,7 +265,7 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		neg.Hdr.Ttl = min(d.SOA.Hdr.Ttl, d.SOA.Minttl)
 		z.negSOA = neg
 		add := func(owner string, nd *node) {
-			z.names[owner] = nd
+			z.names.Set(owner, nd)
 			if owner != d.Origin && len(nd.get(dns.TypeNS)) > 0 {
 				z.cuts[owner] = true
 			}
@@ -279,7 +279,7 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		for owner, types := range d.Names {
 			add(owner, &node{rrs: types})
 		}
-		for owner, rrs := range d.Single {
+		for owner, rrs := range d.Single.All() {
 			if len(rrs) > 0 {
 				add(owner, &node{one: rrs})
 			}
@@ -292,10 +292,10 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		if z == nil {
 			continue
 		}
-		nd := z.names[n.FQDN]
+		nd := z.names.Get(n.FQDN)
 		if nd == nil {
 			nd = &node{}
-			z.names[n.FQDN] = nd
+			z.names.Set(n.FQDN, nd)
 		}
 		if nd.di == 0 {
 			s.dyn++
@@ -311,9 +311,9 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		}
 	}
 	for _, z := range s.zones {
-		for owner := range z.names {
+		for owner := range z.names.All() {
 			for p := parent(owner); p != "" && len(p) > len(z.Origin); p = parent(p) {
-				if z.names[p] == nil {
+				if z.names.Get(p) == nil {
 					z.ents[p] = true
 				}
 			}
@@ -497,7 +497,7 @@ func (s *Snapshot) builtFrom(zones []*zone.Data, names []Name) bool {
 		if z == nil {
 			continue
 		}
-		nd := z.names[nm.FQDN]
+		nd := z.names.Get(nm.FQDN)
 		if nd == nil || nd.di == 0 {
 			return false
 		}
@@ -586,10 +586,14 @@ func InZone(origin, name string) bool {
 // Dynamic returns the built answer of a health-aware name, or nil.
 func (s *Snapshot) Dynamic(fqdn string) *Dynamic {
 	z := s.zoneOf(fqdn)
-	if z == nil || z.names[fqdn] == nil {
+	if z == nil {
 		return nil
 	}
-	return s.dynOf(z.names[fqdn])
+	nd := z.names.Get(fqdn)
+	if nd == nil {
+		return nil
+	}
+	return s.dynOf(nd)
 }
 
 // chunk is how many answers a chunk of dyns holds.
@@ -665,11 +669,11 @@ func Rezone(prev *Snapshot, zones []*zone.Data) (s *Snapshot, ok bool) {
 // rezone patches the changed names of d into a copy of z.
 func rezone(z *Zone, d *zone.Data) (*Zone, bool) {
 	nz := *z
-	nz.names = maps.Clone(z.names)
+	nz.names = z.names.Clone()
 	var ents map[string]bool
 	for _, owner := range d.Changed {
 		nd, ok := nodeOf(d, owner)
-		old := z.names[owner]
+		old := z.names.Get(owner)
 		if !ok || len(nd.get(dns.TypeNS)) > 0 || len(nd.get(dns.TypeDNAME)) > 0 || strings.Contains(owner, "*") ||
 			(old != nil && (len(old.get(dns.TypeNS)) > 0 || len(old.get(dns.TypeDNAME)) > 0)) {
 			return nil, false // removed, or a cut, DNAME or wildcard: Build
@@ -677,7 +681,7 @@ func rezone(z *Zone, d *zone.Data) (*Zone, bool) {
 		if old != nil {
 			nd.di = old.di
 		}
-		nz.names[owner] = nd
+		nz.names.Set(owner, nd)
 		if old != nil {
 			continue
 		}
@@ -688,7 +692,7 @@ func rezone(z *Zone, d *zone.Data) (*Zone, bool) {
 		}
 		delete(ents, owner)
 		for p := parent(owner); p != "" && len(p) > len(z.Origin); p = parent(p) {
-			if nz.names[p] == nil {
+			if nz.names.Get(p) == nil {
 				ents[p] = true
 			}
 		}
@@ -718,7 +722,7 @@ func Update(prev *Snapshot, names []Name) (s *Snapshot, ok bool) {
 		if z == nil {
 			continue
 		}
-		nd := z.names[n.FQDN]
+		nd := z.names.Get(n.FQDN)
 		if nd == nil || nd.di == 0 {
 			return prev, false
 		}

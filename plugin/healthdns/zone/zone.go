@@ -25,9 +25,11 @@ type Data struct {
 	// Single holds owners whose records are all of one type, apart
 	// from Names, for Data made of records (a webhook's TXT registry
 	// names, by the hundred thousand): a map of types costs some 300
-	// bytes a name, a slice 24. An owner is in Names or in Single, never
-	// both; Parse fills only Names.
-	Single map[string][]dns.RR
+	// bytes a name, a slice 24; and in shards, so that a Data made from
+	// another by changing a few of them copies only their shards. An
+	// owner is in Names or in Single, never both; Parse fills only
+	// Names.
+	Single *NameMap[[]dns.RR]
 
 	// Gen names this Data among those of the process (0: unnamed). A
 	// Data made from another by changing a few names says which (From,
@@ -48,7 +50,7 @@ func (d *Data) All() iter.Seq2[string, map[uint16][]dns.RR] {
 				return
 			}
 		}
-		for owner, rrs := range d.Single {
+		for owner, rrs := range d.Single.All() {
 			if len(rrs) > 0 && !yield(owner, map[uint16][]dns.RR{rrs[0].Header().Rrtype: rrs}) {
 				return
 			}
