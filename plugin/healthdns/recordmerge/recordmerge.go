@@ -37,10 +37,10 @@ import (
 type Name struct {
 	FQDN       string
 	TTL        uint32
+	Fallback   snapshot.FallbackKind // beside TTL: a Name of a size class smaller, by the hundred thousand
 	Policy     policy.Policy
 	MaxAnswers int
 	MinHealthy int
-	Fallback   snapshot.FallbackKind
 	Fixed      []netip.Addr
 	Quorum     health.Quorum
 	Targets    []Target

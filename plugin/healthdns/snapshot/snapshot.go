@@ -203,12 +203,13 @@ type Set struct {
 // Target is a health-aware target as the builder sees it.
 type Target struct {
 	Addr    netip.Addr
-	Healthy bool
 	Tier    int
 	Weight  int
 	Region  string // "" for none
+	Healthy bool
 	// Drained: an operator took it out of rotation (package override);
-	// answered only when no other target of its family may be.
+	// answered only when no other target of its family may be. (Beside
+	// Healthy: a Target of 64 bytes, not 72.)
 	Drained bool
 }
 
@@ -392,11 +393,6 @@ func reusable(old *Dynamic, z *Zone, n Name) bool {
 func negTTL(z *Zone, n Name) uint32 { return min(z.negSOA.Hdr.Ttl, n.TTL) }
 
 func buildSet(s *Set, prev *Set, n Name, is4 bool) {
-	if prev != nil && prev.rot != nil {
-		s.rot = prev.rot
-	} else {
-		s.rot = new(atomic.Uint64)
-	}
 	var ts []policy.Target
 	var drained []bool
 	for _, t := range n.Targets {
@@ -408,6 +404,11 @@ func buildSet(s *Set, prev *Set, n Name, is4 bool) {
 	if len(ts) == 0 {
 		s.Outcome = Static // the family has no targets: plain NODATA
 		return
+	}
+	if prev != nil && prev.rot != nil {
+		s.rot = prev.rot
+	} else {
+		s.rot = new(atomic.Uint64) // for a family with targets only
 	}
 	// The fallback first: a policy that has nothing for some clients (geo)
 	// answers it to them.
@@ -428,13 +429,16 @@ func buildSet(s *Set, prev *Set, n Name, is4 bool) {
 	for _, a := range fb {
 		fbTargets = append(fbTargets, policy.Target{RR: rrOf(ts, a, n), Addr: a, Healthy: true})
 	}
-	var fallback policy.Answer
-	if r := policy.NewRotation(fbTargets, n.MaxAnswers, s.rot); r != nil {
-		fallback = r
-	}
 	pol := n.Policy
 	if pol == nil {
 		pol = policy.Default()
+	}
+	// The fallback's answer is made only where it may be answered: a
+	// policy that answers some clients nothing (geo) gets it; the others
+	// answer it only when they have nothing at all.
+	var fallback policy.Answer
+	if policy.Tailors(pol) {
+		fallback = policy.Rotate(fbTargets, n.MaxAnswers, s.rot)
 	}
 	s.ans = buildDrained(pol, ts, drained, policy.Options{
 		MaxAnswers: n.MaxAnswers, MinHealthy: max(n.MinHealthy, 1), Rot: s.rot,
@@ -448,7 +452,7 @@ func buildSet(s *Set, prev *Set, n Name, is4 bool) {
 				s.RRs = append(s.RRs, t.RR)
 			}
 		}
-		if fallback != nil && len(s.Addrs) < len(ts) {
+		if len(fbTargets) > 0 && len(s.Addrs) < len(ts) {
 			// Some clients may get the fallback (geo): its records count.
 			for _, t := range fbTargets {
 				if !slices.Contains(s.Addrs, t.Addr) {
@@ -459,6 +463,9 @@ func buildSet(s *Set, prev *Set, n Name, is4 bool) {
 		return
 	}
 	s.Outcome = Fallback
+	if fallback == nil {
+		fallback = policy.Rotate(fbTargets, n.MaxAnswers, s.rot)
+	}
 	s.ans = fallback
 	s.Addrs = fb
 	for _, t := range fbTargets {
