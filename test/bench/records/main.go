@@ -45,7 +45,7 @@ var (
 	keep       = flag.Bool("keep", false, "keep the working directory")
 	verbose    = flag.Bool("v", false, "say more")
 	memLimit   = flag.String("gomemlimit", "", "GOMEMLIMIT of the servers, as a container's memory limit sets it (90% of it); empty for none")
-	heapProf   = flag.String("heapprofile", "", "write server 0's heap profile (after a GC) to this prefix: PREFIX-sync.pb.gz after the first sync, PREFIX-end.pb.gz at the end")
+	heapProf   = flag.String("heapprofile", "", "write server 0's heap profile (after a GC) to this prefix: PREFIX-sync.pb.gz after the first sync, PREFIX-storm.pb.gz when the changes are all acknowledged, PREFIX-end.pb.gz at the end")
 )
 
 const (
@@ -338,6 +338,7 @@ func main() {
 	}
 	wg.Wait()
 	posted := time.Since(t1)
+	heapProfile("storm")
 	if *verbose {
 		for range 5 {
 			for s := range nServers {
