@@ -57,7 +57,7 @@ type Target struct {
 	Owner        string // "" for targets of the Corefile
 	Tier, Weight int
 	Region       string // "" for none
-	Probe        probe.Target
+	Probe        *probe.Target // shared by the records' targets of one check and address (never written once made)
 	ID           gossip.TargetID // the target's name on the wire
 	// Key and VKey cache probe.Key and verdictKey for records' targets,
 	// of which there may be hundreds of thousands; "" to compute them.
@@ -404,7 +404,7 @@ func (m *Merger) countProbes(n *Name, d int) {
 		k := t.ProbeKey()
 		c := m.probes[k]
 		if c == nil {
-			c = &probeCount{t: t.Probe}
+			c = &probeCount{t: *t.Probe}
 			m.probes[k] = c
 			m.probeList, m.probesTaken = nil, false
 		}
@@ -669,7 +669,7 @@ type targetCacheKey struct {
 // cachedTarget is what a records' target costs to derive once: its check
 // parsed, its probe key, its group's key and its ID.
 type cachedTarget struct {
-	probe probe.Target
+	probe *probe.Target
 	key   string
 	vkey  string // sharedKey under the majority quorum of records' names
 	id    gossip.TargetID
@@ -691,10 +691,10 @@ func (m *Merger) recordTarget(spec string, addr netip.Addr) cachedTarget {
 	ch, err := records.CheckFor(spec, addr)
 	ct := cachedTarget{err: err}
 	if err == nil {
-		ct.probe = probe.Target{Addr: addr, Checks: []probe.Check{ch}, Interval: m.cfg.Timing.Interval, Timeout: m.cfg.Timing.Timeout, Rise: m.cfg.Timing.Rise, Fall: m.cfg.Timing.Fall}
+		ct.probe = &probe.Target{Addr: addr, Checks: []probe.Check{ch}, Interval: m.cfg.Timing.Interval, Timeout: m.cfg.Timing.Timeout, Rise: m.cfg.Timing.Rise, Fall: m.cfg.Timing.Fall}
 		ct.key = ct.probe.Key()
 		ct.vkey = sharedKey(health.Quorum{Kind: health.Majority}, ct.key)
-		ct.id = gossip.IDOf(ct.probe)
+		ct.id = gossip.IDOf(*ct.probe)
 	}
 	if m.targetCache == nil {
 		m.targetCache = map[targetCacheKey]cachedTarget{}
