@@ -56,8 +56,8 @@ type Name struct {
 type Target struct {
 	Owner        string // "" for targets of the Corefile
 	Tier, Weight int
-	Region       string // "" for none
-	Probe        *probe.Target // shared by the records' targets of one check and address (never written once made)
+	Region       string          // "" for none
+	Probe        *probe.Target   // shared by the records' targets of one check and address (never written once made)
 	ID           gossip.TargetID // the target's name on the wire
 	// Key and VKey cache probe.Key and verdictKey for records' targets,
 	// of which there may be hundreds of thousands; "" to compute them.
