@@ -464,38 +464,15 @@ func (n *Node) answerDigestRecords(dg *digest) {
 	for _, s := range dg.Sets {
 		theirs = append(theirs, records.OwnerHead{Owner: s.Owner, Head: records.Head{Version: s.Version, Digest: s.Digest}})
 	}
-	n.recMu.Lock()
-	last := n.rec.digested[dg.Sender]
-	now := make(map[string]records.Head, len(theirs))
-	var moving map[string]bool
-	for _, h := range theirs {
-		now[h.Owner] = h.Head
-		if was, ok := last[h.Owner]; ok && was != h.Head {
-			if moving == nil {
-				moving = map[string]bool{}
-			}
-			moving[h.Owner] = true
-		}
-	}
-	n.rec.digested[dg.Sender] = now
-	n.recMu.Unlock()
-	n.answerRecordsBut(dg.Sender, n.roleOf(dg.Sender) == RoleServer, theirs, moving)
+	n.answerRecords(dg.Sender, n.roleOf(dg.Sender) == RoleServer, theirs)
 }
 
-// answerRecords is answerRecordsBut sparing no owner.
+// answerRecords sends to what its heads show it lacks of the owners it
+// replicates (all of them, or those it lists): the changes since its
+// head when the log reaches back that far and they cost less than the
+// whole, else the owner's records whole. It also notes what to has that
+// this node lacks, for repairRecords.
 func (n *Node) answerRecords(to string, all bool, theirs []records.OwnerHead) {
-	n.answerRecordsBut(to, all, theirs, nil)
-}
-
-// answerRecordsBut sends to what its heads show it lacks of the owners
-// it replicates (all of them, or those it lists), but those of skip: the
-// changes since its head when the log reaches back that far and they
-// cost less than the whole, else the owner's records whole. It also
-// notes what to has that this node lacks, for repairRecords. (During a
-// burst of changes every digest shows its sender behind: answering each
-// sent the owners whole once the burst outran the log, hundreds of
-// megabytes that the changes already on their way made moot.)
-func (n *Node) answerRecordsBut(to string, all bool, theirs []records.OwnerHead, skip map[string]bool) {
 	if to == n.cfg.Name {
 		return
 	}
@@ -516,7 +493,7 @@ func (n *Node) answerRecordsBut(to string, all bool, theirs []records.OwnerHead,
 	}
 	for _, o := range st.Owners() {
 		th, ok := listed[o]
-		if !n.rec.replicates(o) || (!all && !ok) || skip[o] {
+		if !n.rec.replicates(o) || (!all && !ok) {
 			continue
 		}
 		if !st.Head(o).After(th) {
@@ -605,12 +582,6 @@ func (n *Node) mergeRecordState(b []byte) {
 func (n *Node) repairRecords(now time.Time) {
 	n.recMu.Lock()
 	if n.rec.store == nil {
-		n.recMu.Unlock()
-		return
-	}
-	if n.rec.inBytes.Load() > 0 {
-		// What seems missing may be in the queue still (a burst): ask
-		// once everything received is stored.
 		n.recMu.Unlock()
 		return
 	}

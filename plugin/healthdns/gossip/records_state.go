@@ -47,11 +47,6 @@ type recordState struct {
 	// source is, per owner, the member that last sent changes of it
 	// directly (its writer, mostly): the first to ask for what is missing.
 	source map[string]string
-	// digested is, per peer, the heads its last digest gave: a peer whose
-	// head of an owner moved since is catching up on its own (its
-	// changes are on their way, or in its queue), and is sent nothing of
-	// that owner for its digest; one whose head stood still is.
-	digested map[string]map[string]records.Head
 
 	// in queues record messages for the applier (applyRecords), which
 	// stores them, many with one fsync, off the receive loop; inBytes
@@ -116,7 +111,6 @@ func newRecordState(role Role) *recordState {
 		sent:     map[string]map[string]records.Head{},
 		gossiped: map[string]records.Head{},
 		source:   map[string]string{},
-		digested: map[string]map[string]records.Head{},
 		in:       make(chan recordWork, recordQueue),
 	}
 	if role == RoleServer {
