@@ -404,11 +404,20 @@ func heapProfile(when string) {
 	if *heapProf == "" {
 		return
 	}
-	resp, err := http.Get("http://" + serverIP(0) + ":6060/debug/pprof/heap?gc=1")
-	must(err)
+	// Not fatal: a server busy with a storm may not answer, and a fatal
+	// exit would leave the servers running.
+	c := &http.Client{Timeout: time.Minute}
+	resp, err := c.Get("http://" + serverIP(0) + ":6060/debug/pprof/heap?gc=1")
+	if err != nil {
+		log.Printf("heap profile of dns0 %s: %v", when, err)
+		return
+	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	must(err)
+	if err != nil {
+		log.Printf("heap profile of dns0 %s: %v", when, err)
+		return
+	}
 	p := *heapProf + "-" + when + ".pb.gz"
 	must(os.WriteFile(p, b, 0o644))
 	fmt.Printf("heap profile of dns0 %s: %s\n", when, p)
