@@ -76,7 +76,7 @@ func (b *backends) settled(pool *probe.Pool, hs ...*HealthDNS) {
 			for _, n := range h.names {
 				for _, tg := range n.Targets {
 					want := health.Down
-					if b.up(b.index(tg.Probe)) {
+					if b.up(b.index(*tg.Probe)) {
 						want = health.Up
 					}
 					if pool.Status(tg.ProbeKey()).State != want {

@@ -59,7 +59,7 @@ func TestCheckSameOnEveryPath(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: Corefile: %v", text, err)
 		}
-		fromCorefile := cfg.names[0].Targets[0].Probe
+		fromCorefile := *cfg.names[0].Targets[0].Probe
 		var def string
 		for _, p := range cfg.webhook.defaults {
 			if p.Name == records.PropCheck {

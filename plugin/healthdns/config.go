@@ -69,7 +69,7 @@ func (c *config) probeTargets() []probe.Target {
 		for _, t := range n.Targets {
 			if k := t.Probe.Key(); !seen[k] {
 				seen[k] = true
-				out = append(out, t.Probe)
+				out = append(out, *t.Probe)
 			}
 		}
 	}

@@ -383,7 +383,7 @@ func (h *HealthDNS) start() error {
 		var all []probe.Target
 		for _, n := range h.names {
 			for _, t := range n.Targets {
-				all = append(all, t.Probe)
+				all = append(all, *t.Probe)
 			}
 		}
 		h.mu.Unlock()

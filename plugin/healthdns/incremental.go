@@ -48,7 +48,6 @@ type incremental struct {
 	fresh []bool    // by view, then interval: its observations count
 	own   map[string]ownRead
 
-	built   []snapshot.Name
 	counts  [][3]int // by name: targets by verdict state
 	down    []int    // by name: targets down
 	byState [3]int
@@ -391,10 +390,7 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 				}
 			}
 			gone = append(gone, g...)
-			sn := h.nameInput(names[ni])
-			sn.Targets = make([]snapshot.Target, len(names[ni].Targets))
-			inc.built[ni] = sn
-			inc.again[ni] = true
+			inc.again[ni] = true // built below, from its new targets
 		}
 		h.judge.Forget(gone...)
 		// A question a change or a pending key made dirty may have died
@@ -438,16 +434,20 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 	}
 	clear(inc.again)
 	changed := make([]snapshot.Name, 0, len(touched))
+	builtOf := make(map[int]int, len(touched)) // name index to its index in changed
 	for ni := range touched {
 		n := names[ni]
 		sn := h.nameInput(n)
-		sn.Targets = inc.built[ni].Targets
+		// A fresh array: the snapshot keeps the inputs it built from
+		// (the last build's answers of untouched names say what they
+		// were built from, see inputs), never to be written.
+		sn.Targets = make([]snapshot.Target, len(n.Targets))
 		counts := h.judgeTargets(ovm, n, inc.tq[ni], sn.Targets, now)
 		for i := range counts {
 			inc.byState[i] += counts[i] - inc.counts[ni][i]
 		}
 		inc.counts[ni], inc.down[ni] = counts, counts[health.Down]
-		inc.built[ni] = sn
+		builtOf[ni] = len(changed)
 		changed = append(changed, sn)
 	}
 	h.endOverridesOf(now, overridden)
@@ -465,13 +465,13 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 		s, ok = snapshot.Update(s, changed)
 	}
 	if !ok {
-		s = snapshot.Build(prev, zones, inc.built)
+		s = snapshot.Build(prev, zones, h.inputs(prev, ovm, names, changed, builtOf, now))
 	}
 	until := h.fresh.until(now, h.evidenceOf(views, inc.probing, inc.own))
 	if len(touched) > 0 {
 		states := make(map[string]string, len(touched))
 		for ni := range touched {
-			sn := inc.built[ni]
+			sn := changed[builtOf[ni]]
 			states[sn.FQDN] = nameState(sn, s.Dynamic(sn.FQDN), inc.down[ni])
 			if names[ni].Fallback == snapshot.FallbackLastGood && h.noteLastGood(s.Dynamic(sn.FQDN)) {
 				inc.again[ni] = true
@@ -481,6 +481,30 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 	}
 	h.snap.Store(s.Until(until, prev))
 	return earliest(next, ovm.Next()), true
+}
+
+// inputs is the snapshot input of every name: changed's for the names
+// built again (builtOf: by name index), what prev's answer of a name was
+// built from for the others (the input the last rebuild gave it, or one
+// equal to it), judged again for a name prev has no answer of. So the
+// server keeps one copy of every name's input, the snapshot's.
+func (h *HealthDNS) inputs(prev *snapshot.Snapshot, ovm *override.Matcher, names []*nameConfig, changed []snapshot.Name, builtOf map[int]int, now time.Time) []snapshot.Name {
+	out := make([]snapshot.Name, len(names))
+	for ni, n := range names {
+		if i, ok := builtOf[ni]; ok {
+			out[ni] = changed[i]
+			continue
+		}
+		if d := prev.Dynamic(n.FQDN); d != nil {
+			out[ni] = d.Input()
+			continue
+		}
+		sn := h.nameInput(n) // in no zone of prev: Build ignores it unless zones moved
+		sn.Targets = make([]snapshot.Target, len(n.Targets))
+		h.judgeTargets(ovm, n, h.inc.tq[ni], sn.Targets, now)
+		out[ni] = sn
+	}
+	return out
 }
 
 // soonest is the earlier of next and t, counting t only if after now;

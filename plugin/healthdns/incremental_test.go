@@ -564,3 +564,62 @@ func TestRebuildSomeFollowsOwnProbes(t *testing.T) {
 		t.Errorf("a full round still holds %d questions for %d asked", len(h.inc.qlist), len(h.inc.qs))
 	}
 }
+
+// When a records' change cannot be patched into the snapshot (a TXT
+// record removed: its name leaves the zone), the rebuild builds every
+// name again from what the last snapshot says each untouched name was
+// built from, and from the new input of the names it touched: the
+// answers must be a full rebuild's, the changed address among them and
+// no untouched name's answer lost.
+func TestRebuildSomeBuildsFromTheSnapshotsInputs(t *testing.T) {
+	st := records.Memory(records.Options{})
+	h := scaleHandler(t, st)
+	a := func(name, addr int) records.Endpoint {
+		return records.Endpoint{DNSName: fmt.Sprintf("app%d.gslb.example.org", name), RecordType: "A", Targets: []string{fmt.Sprintf("192.0.2.%d", addr)},
+			ProviderSpecific: []records.Property{{Name: records.PropCheck, Value: "tcp {addr}:443"}}}
+	}
+	txt := func(name int) records.Endpoint {
+		return records.Endpoint{DNSName: fmt.Sprintf("a-app%d.gslb.example.org", name), RecordType: "TXT", Targets: []string{`"heritage=external-dns,external-dns/owner=east"`}}
+	}
+	var c records.Changes
+	for n := range 20 {
+		c.Create = append(c.Create, a(n, 1+n%4), txt(n))
+	}
+	if _, err := st.Apply("east", c); err != nil {
+		t.Fatal(err)
+	}
+	h.rebuild()
+	for step := range 10 {
+		addr := 1 + (11+step)%4 // another of the addresses the names have: the verdict groups stay
+		c := records.Changes{Delete: []records.Endpoint{txt(step)}, UpdateNew: []records.Endpoint{a(10+step, addr)}}
+		if _, err := st.Apply("east", c); err != nil {
+			t.Fatal(err)
+		}
+		r0 := h.judge.Rounds()
+		h.rebuild()
+		if h.judge.Rounds() != r0 {
+			t.Fatalf("step %d: a record change judged everything again", step)
+		}
+		got := h.snap.Load()
+		if g := dynOf(got, fmt.Sprintf("app%d.gslb.example.org.", 10+step)); !strings.Contains(g, fmt.Sprintf("[192.0.2.%d]", addr)) {
+			t.Fatalf("step %d: the changed name answers %s", step, g)
+		}
+		h.inc.ok = false
+		h.rebuild()
+		full := h.snap.Load()
+		for _, n := range h.names {
+			if g, w := dynOf(got, n.FQDN), dynOf(full, n.FQDN); g != w {
+				t.Fatalf("step %d: %s: the incremental rebuild answers %s, a full one %s", step, n.FQDN, g, w)
+			}
+		}
+		if len(h.names) != 20 {
+			t.Fatalf("step %d: %d names, want 20", step, len(h.names))
+		}
+		for n := range 20 {
+			name := fmt.Sprintf("a-app%d.gslb.example.org.", n)
+			if g, w := txtOf(got, name), txtOf(full, name); g != w || (n <= step) != (g == "[]") {
+				t.Fatalf("step %d: %s TXT: the incremental rebuild answers %s, a full one %s", step, name, g, w)
+			}
+		}
+	}
+}

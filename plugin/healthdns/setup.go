@@ -275,7 +275,7 @@ func parse(c *caddy.Controller) (*config, error) {
 			}
 			for _, r := range p.raw {
 				r.t.Probe.Interval, r.t.Probe.Timeout, r.t.Probe.Rise, r.t.Probe.Fall = p.t.interval, p.t.timeout, p.t.rise, p.t.fall
-				r.t.ID = gossip.IDOf(r.t.Probe)
+				r.t.ID = gossip.IDOf(*r.t.Probe)
 				p.n.Targets = append(p.n.Targets, r.t)
 			}
 			if p.t.timeout > p.t.interval {
@@ -470,7 +470,7 @@ func parseTarget(c *caddy.Controller) (targetConfig, error) {
 	if err != nil || ip.Zone() != "" {
 		return targetConfig{}, c.Errf("target %q: not an IPv4 or IPv6 address", args[0])
 	}
-	tc := targetConfig{Tier: 1, Weight: 1, Probe: probe.Target{Addr: ip.Unmap()}}
+	tc := targetConfig{Tier: 1, Weight: 1, Probe: &probe.Target{Addr: ip.Unmap()}}
 	for i := 1; i < len(args); i++ {
 		key := args[i]
 		next := func() (string, error) {

@@ -133,7 +133,6 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 		}
 		built = append(built, sn)
 	}
-	inc.built = built
 	h.endOverrideRound(now)
 	h.exportVerdictCounts()
 	prev := h.snap.Load()

@@ -37,10 +37,10 @@ import (
 type Name struct {
 	FQDN       string
 	TTL        uint32
+	Fallback   snapshot.FallbackKind // beside TTL: a Name of a size class smaller, by the hundred thousand
 	Policy     policy.Policy
 	MaxAnswers int
 	MinHealthy int
-	Fallback   snapshot.FallbackKind
 	Fixed      []netip.Addr
 	Quorum     health.Quorum
 	Targets    []Target
@@ -56,8 +56,8 @@ type Name struct {
 type Target struct {
 	Owner        string // "" for targets of the Corefile
 	Tier, Weight int
-	Region       string // "" for none
-	Probe        probe.Target
+	Region       string          // "" for none
+	Probe        *probe.Target   // shared by the records' targets of one check and address (never written once made)
 	ID           gossip.TargetID // the target's name on the wire
 	// Key and VKey cache probe.Key and verdictKey for records' targets,
 	// of which there may be hundreds of thousands; "" to compute them.
@@ -329,6 +329,11 @@ func (m *Merger) apply(res map[string]merged, all, noOwners bool) {
 					res[fqdn] = merged{}
 				}
 			}
+			for fqdn := range d.Single.All() {
+				if _, ok := res[fqdn]; !ok {
+					res[fqdn] = merged{}
+				}
+			}
 		}
 	}
 	var gone, added []*Name // names only records define
@@ -399,7 +404,7 @@ func (m *Merger) countProbes(n *Name, d int) {
 		k := t.ProbeKey()
 		c := m.probes[k]
 		if c == nil {
-			c = &probeCount{t: t.Probe}
+			c = &probeCount{t: *t.Probe}
 			m.probes[k] = c
 			m.probeList, m.probesTaken = nil, false
 		}
@@ -441,10 +446,23 @@ func (m *Merger) Probes() ([]probe.Target, bool) {
 func (m *Merger) staticOf(fqdn string) []dns.RR {
 	for i, d := range m.zones {
 		if snapshot.InZone(d.Origin, fqdn) {
+			if rrs, ok := d.Single.Lookup(fqdn); ok {
+				return rrs // the zone file has none at fqdn
+			}
 			return recordsRRs(d.Names[fqdn], m.cfg.Zones[i].Names[fqdn])
 		}
 	}
 	return nil
+}
+
+// oneType reports whether rrs are all of one type.
+func oneType(rrs []dns.RR) bool {
+	for _, rr := range rrs[1:] {
+		if rr.Header().Rrtype != rrs[0].Header().Rrtype {
+			return false
+		}
+	}
+	return true
 }
 
 // recordsRRs returns the RRs of types beyond those of file (the zone file's
@@ -472,9 +490,16 @@ func (m *Merger) patchZones(changed map[string][]dns.RR) []*zone.Data {
 			if cp == nil {
 				// A map copy of every name: a few ms for 100,000 names, and
 				// what the snapshot's zone data is today.
-				cp = &zone.Data{Origin: d.Origin, SOA: d.SOA, Names: maps.Clone(d.Names), Gen: zone.NextGen(), From: d.Gen}
+				cp = &zone.Data{Origin: d.Origin, SOA: d.SOA, Names: maps.Clone(d.Names), Single: d.Single.Clone(), Gen: zone.NextGen(), From: d.Gen}
 			}
 			cp.Changed = append(cp.Changed, n)
+			cp.Single.Delete(n)
+			if len(rrs) > 0 && file.Names[n] == nil && oneType(rrs) {
+				// Most records' names: a slice, not a map of one type.
+				delete(cp.Names, n)
+				cp.Single.Set(n, rrs)
+				continue
+			}
 			if len(rrs) == 0 {
 				if ts := file.Names[n]; ts != nil {
 					cp.Names[n] = ts
@@ -644,7 +669,7 @@ type targetCacheKey struct {
 // cachedTarget is what a records' target costs to derive once: its check
 // parsed, its probe key, its group's key and its ID.
 type cachedTarget struct {
-	probe probe.Target
+	probe *probe.Target
 	key   string
 	vkey  string // sharedKey under the majority quorum of records' names
 	id    gossip.TargetID
@@ -666,10 +691,10 @@ func (m *Merger) recordTarget(spec string, addr netip.Addr) cachedTarget {
 	ch, err := records.CheckFor(spec, addr)
 	ct := cachedTarget{err: err}
 	if err == nil {
-		ct.probe = probe.Target{Addr: addr, Checks: []probe.Check{ch}, Interval: m.cfg.Timing.Interval, Timeout: m.cfg.Timing.Timeout, Rise: m.cfg.Timing.Rise, Fall: m.cfg.Timing.Fall}
+		ct.probe = &probe.Target{Addr: addr, Checks: []probe.Check{ch}, Interval: m.cfg.Timing.Interval, Timeout: m.cfg.Timing.Timeout, Rise: m.cfg.Timing.Rise, Fall: m.cfg.Timing.Fall}
 		ct.key = ct.probe.Key()
 		ct.vkey = sharedKey(health.Quorum{Kind: health.Majority}, ct.key)
-		ct.id = gossip.IDOf(ct.probe)
+		ct.id = gossip.IDOf(*ct.probe)
 	}
 	if m.targetCache == nil {
 		m.targetCache = map[targetCacheKey]cachedTarget{}

@@ -80,7 +80,11 @@ func pivot(k Key) item { return item{enc: appendKey(nil, k)} }
 
 // itemOf encodes a canonical endpoint.
 func itemOf(e Endpoint) item {
-	enc := AppendEndpoint(nil, e)
+	// Encoded where it grows, then copied at its length: grown by append
+	// from nothing, a record's 130-odd bytes held a 256-byte array, and a
+	// store holds hundreds of thousands.
+	var buf [512]byte
+	enc := slices.Clone(AppendEndpoint(buf[:0], e))
 	return item{enc: enc, hash: hashEncoded(enc), size: e.size()}
 }
 

@@ -70,7 +70,7 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 			z, name = next, target
 			continue
 		}
-		nd := z.names[name]
+		nd := z.names.Get(name)
 		if nd == nil && z.ents[name] {
 			z.nodata(m, nil)
 			return static
@@ -89,7 +89,7 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 			m.Ns = append(m.Ns, z.negSOA)
 			return static
 		}
-		if cn := nd.rrs[dns.TypeCNAME]; len(cn) > 0 && qtype != dns.TypeCNAME && qtype != dns.TypeANY {
+		if cn := nd.get(dns.TypeCNAME); len(cn) > 0 && qtype != dns.TypeCNAME && qtype != dns.TypeANY {
 			m.Answer = append(m.Answer, cn...)
 			// Chase the target through every zone of this snapshot, as
 			// NSD and BIND do (RFC 1034 4.3.2 step 3a goes back to step 1,
@@ -152,7 +152,7 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 			}
 			return res
 		}
-		rrs := nd.rrs[t]
+		rrs := nd.get(t)
 		if len(rrs) == 0 {
 			z.nodata(m, negSOAOf(s.dynOf(nd)))
 			return static
@@ -170,7 +170,7 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 // returns the new name in lower case. A new name too long to exist is
 // YXDOMAIN (RFC 6672 2.2), and ok is false.
 func (z *Zone) synthesise(m *dns.Msg, name, owner string) (target string, ok bool) {
-	dn := z.names[owner].rrs[dns.TypeDNAME][0].(*dns.DNAME)
+	dn := z.names.Get(owner).get(dns.TypeDNAME)[0].(*dns.DNAME)
 	if !slices.Contains(m.Answer, dns.RR(dn)) {
 		m.Answer = append(m.Answer, dn)
 	}
@@ -249,12 +249,12 @@ func (n *node) anyType(dy *Dynamic) uint16 {
 		}
 	}
 	for _, t := range anyOrder {
-		if len(n.rrs[t]) > 0 {
+		if len(n.get(t)) > 0 {
 			return t
 		}
 	}
 	var lowest uint16
-	for t := range n.rrs {
+	for t := range n.types() {
 		if lowest == 0 || t < lowest {
 			lowest = t
 		}
@@ -280,7 +280,7 @@ func (z *Zone) nodata(m *dns.Msg, soa *dns.SOA) {
 }
 
 func (z *Zone) referral(m *dns.Msg, cut string) {
-	ns := z.names[cut].rrs[dns.TypeNS]
+	ns := z.names.Get(cut).get(dns.TypeNS)
 	m.Ns = append(m.Ns, ns...)
 	z.glue(m, ns)
 }
@@ -289,12 +289,12 @@ func (z *Zone) referral(m *dns.Msg, cut string) {
 func (z *Zone) glue(m *dns.Msg, ns []dns.RR) {
 	for _, rr := range ns {
 		host := strings.ToLower(rr.(*dns.NS).Ns)
-		nd := z.names[host]
+		nd := z.names.Get(host)
 		if nd == nil {
 			continue
 		}
-		m.Extra = append(m.Extra, nd.rrs[dns.TypeA]...)
-		m.Extra = append(m.Extra, nd.rrs[dns.TypeAAAA]...)
+		m.Extra = append(m.Extra, nd.get(dns.TypeA)...)
+		m.Extra = append(m.Extra, nd.get(dns.TypeAAAA)...)
 	}
 }
 
@@ -316,7 +316,7 @@ func (z *Zone) additional(s *Snapshot, m *dns.Msg, rrs []dns.RR, size int, c pol
 			if owner, _ := z.interrupt(host, t); owner != "" {
 				continue
 			}
-			nd := z.names[host]
+			nd := z.names.Get(host)
 			if nd == nil && !z.ents[host] {
 				nd, _ = z.wildcard(host)
 			}
@@ -327,7 +327,7 @@ func (z *Zone) additional(s *Snapshot, m *dns.Msg, rrs []dns.RR, size int, c pol
 			case s.dynOf(nd) != nil:
 				m.Extra, _ = s.dynOf(nd).AAAA.pick(m.Extra, c)
 			default:
-				m.Extra = append(m.Extra, nd.rrs[t]...)
+				m.Extra = append(m.Extra, nd.get(t)...)
 			}
 		}
 	}
@@ -375,15 +375,15 @@ func (z *Zone) wildcard(name string) (nd *node, ent bool) {
 		return nil, false
 	}
 	for p := parent(name); p != "" && InZone(z.Origin, p); p = parent(p) {
-		if z.names[p] == nil && !z.ents[p] && p != z.Origin {
+		if z.names.Get(p) == nil && !z.ents[p] && p != z.Origin {
 			continue
 		}
-		w := z.names["*."+p]
+		w := z.names.Get("*." + p)
 		if w == nil {
 			return nil, z.ents["*."+p]
 		}
-		syn := &node{rrs: make(map[uint16][]dns.RR, len(w.rrs)), di: w.di, wild: w.di != 0}
-		for t, rrs := range w.rrs {
+		syn := &node{rrs: make(map[uint16][]dns.RR, max(len(w.rrs), 1)), di: w.di, wild: w.di != 0}
+		for t, rrs := range w.types() {
 			for _, rr := range rrs {
 				c := dns.Copy(rr)
 				c.Header().Name = name

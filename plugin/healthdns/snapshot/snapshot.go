@@ -5,6 +5,7 @@
 package snapshot
 
 import (
+	"iter"
 	"maps"
 	"net/netip"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/zone"
@@ -104,7 +106,7 @@ type Zone struct {
 	// negByTTL shares the negative SOAs of names with a shorter TTL:
 	// thousands of names from records have one TTL.
 	negByTTL  map[uint32]*dns.SOA
-	names     map[string]*node
+	names     *zone.NameMap[*node]
 	ents      map[string]bool // empty non-terminals
 	cuts      map[string]bool // delegation points below the apex
 	dnames    map[string]bool // DNAME owners (RFC 6672)
@@ -113,10 +115,48 @@ type Zone struct {
 
 type node struct {
 	rrs map[uint16][]dns.RR
-	di  int32 // 1 + the index of its built answer in dyns; 0 for none
+	one []dns.RR // instead of rrs: the records of an owner of one type (zone.Data.Single)
+	di  int32    // 1 + the index of its built answer in dyns; 0 for none
 	// wild marks a node synthesised from a wildcard: its dynamic answers
 	// carry the wildcard's name and are renamed per query.
 	wild bool
+}
+
+// get is the node's records of type t.
+func (n *node) get(t uint16) []dns.RR {
+	if n.one != nil {
+		if n.one[0].Header().Rrtype == t {
+			return n.one
+		}
+		return nil
+	}
+	return n.rrs[t]
+}
+
+// types are the node's records by type.
+func (n *node) types() iter.Seq2[uint16, []dns.RR] {
+	return func(yield func(uint16, []dns.RR) bool) {
+		if n.one != nil {
+			yield(n.one[0].Header().Rrtype, n.one)
+			return
+		}
+		for t, rrs := range n.rrs {
+			if !yield(t, rrs) {
+				return
+			}
+		}
+	}
+}
+
+// nodeOf is the node of an owner of d: its records from Names or Single.
+func nodeOf(d *zone.Data, owner string) (*node, bool) {
+	if types, ok := d.Names[owner]; ok {
+		return &node{rrs: types}, true
+	}
+	if rrs, ok := d.Single.Lookup(owner); ok && len(rrs) > 0 {
+		return &node{one: rrs}, true
+	}
+	return nil, false
 }
 
 // Dynamic is the built answer of one health-aware name.
@@ -125,10 +165,30 @@ type Dynamic struct {
 	Policy  policy.Policy
 	A, AAAA Set
 	negSOA  *dns.SOA // shorter negative TTL for fallback none
-	// in and src are what it was built from: the next build reuses it
-	// when they are the same (most names, most rebuilds).
-	in  Name
-	src *dns.SOA
+	// opts, fixed, lastGood, targets (with Name) and src are what it was
+	// built from: the next build reuses it when they are the same (most
+	// names, most rebuilds). The options are one handle for every name
+	// with the same ones (a server's 100,000 records' names have a few).
+	opts            unique.Handle[options]
+	fixed, lastGood []netip.Addr
+	targets         []Target
+	src             *dns.SOA
+}
+
+// options are the scalar settings of a Name.
+type options struct {
+	ttl        uint32
+	policy     policy.Policy
+	maxAnswers int
+	minHealthy int
+	fallback   FallbackKind
+	geo        *policy.Geo
+	stickyBits [2]int
+}
+
+func optionsOf(n *Name) options {
+	return options{ttl: n.TTL, policy: n.Policy, maxAnswers: n.MaxAnswers, minHealthy: n.MinHealthy,
+		fallback: n.Fallback, geo: n.Geo, stickyBits: n.StickyBits}
 }
 
 // Set is the answer for one address family.
@@ -143,12 +203,13 @@ type Set struct {
 // Target is a health-aware target as the builder sees it.
 type Target struct {
 	Addr    netip.Addr
-	Healthy bool
 	Tier    int
 	Weight  int
 	Region  string // "" for none
+	Healthy bool
 	// Drained: an operator took it out of rotation (package override);
-	// answered only when no other target of its family may be.
+	// answered only when no other target of its family may be. (Beside
+	// Healthy: a Target of 64 bytes, not 72.)
 	Drained bool
 }
 
@@ -196,7 +257,7 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		z := &Zone{
 			Origin: d.Origin,
 			src:    d.SOA,
-			names:  make(map[string]*node, len(d.Names)),
+			names:  zone.NewNameMap[*node](),
 			ents:   make(map[string]bool),
 			cuts:   make(map[string]bool),
 			dnames: make(map[string]bool),
@@ -204,16 +265,24 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		neg := dns.Copy(d.SOA).(*dns.SOA)
 		neg.Hdr.Ttl = min(d.SOA.Hdr.Ttl, d.SOA.Minttl)
 		z.negSOA = neg
-		for owner, types := range d.Names {
-			z.names[owner] = &node{rrs: types}
-			if owner != d.Origin && len(types[dns.TypeNS]) > 0 {
+		add := func(owner string, nd *node) {
+			z.names.Set(owner, nd)
+			if owner != d.Origin && len(nd.get(dns.TypeNS)) > 0 {
 				z.cuts[owner] = true
 			}
-			if len(types[dns.TypeDNAME]) > 0 {
+			if len(nd.get(dns.TypeDNAME)) > 0 {
 				z.dnames[owner] = true
 			}
 			if strings.HasPrefix(owner, "*.") || strings.Contains(owner, ".*.") {
 				z.wildcards = true // a wildcard, perhaps only an empty non-terminal
+			}
+		}
+		for owner, types := range d.Names {
+			add(owner, &node{rrs: types})
+		}
+		for owner, rrs := range d.Single.All() {
+			if len(rrs) > 0 {
+				add(owner, &node{one: rrs})
 			}
 		}
 		s.zones = append(s.zones, z)
@@ -224,10 +293,10 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		if z == nil {
 			continue
 		}
-		nd := z.names[n.FQDN]
+		nd := z.names.Get(n.FQDN)
 		if nd == nil {
 			nd = &node{}
-			z.names[n.FQDN] = nd
+			z.names.Set(n.FQDN, nd)
 		}
 		if nd.di == 0 {
 			s.dyn++
@@ -243,9 +312,9 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		}
 	}
 	for _, z := range s.zones {
-		for owner := range z.names {
+		for owner := range z.names.All() {
 			for p := parent(owner); p != "" && len(p) > len(z.Origin); p = parent(p) {
-				if z.names[p] == nil {
+				if z.names.Get(p) == nil {
 					z.ents[p] = true
 				}
 			}
@@ -268,10 +337,10 @@ func rebuildDynamic(old *Dynamic, z *Zone, n Name) *Dynamic {
 	if reusable(old, z, n) {
 		return old // immutable: shared, rotation included
 	}
-	dy := &Dynamic{Name: n.FQDN, Policy: n.Policy, in: n, src: z.src}
+	dy := &Dynamic{Name: n.FQDN, Policy: n.Policy, opts: unique.Make(optionsOf(&n)), fixed: n.Fixed, lastGood: n.LastGood, src: z.src}
 	// Its own copy: the caller's array is one for all names, and a kept
 	// Dynamic must not keep it alive.
-	dy.in.Targets = slices.Clone(n.Targets)
+	dy.targets = slices.Clone(n.Targets)
 	ttl := negTTL(z, n)
 	neg := z.negByTTL[ttl]
 	if neg == nil { // z is unpublished (see Update)
@@ -300,20 +369,30 @@ func rebuildDynamic(old *Dynamic, z *Zone, n Name) *Dynamic {
 	return dy
 }
 
+// Input is what d was built from (or an input equal to it): read only,
+// its slices are the snapshot's. A caller that rebuilds some names needs
+// no copy of the others' inputs of its own.
+func (d *Dynamic) Input() Name {
+	o := d.opts.Value()
+	return Name{FQDN: d.Name, TTL: o.ttl, Policy: o.policy, MaxAnswers: o.maxAnswers, MinHealthy: o.minHealthy,
+		Fallback: o.fallback, Fixed: d.fixed, LastGood: d.lastGood, Targets: d.targets, Geo: o.geo, StickyBits: o.stickyBits}
+}
+
+// builtFrom reports whether d builds the same answers as n would.
+func (d *Dynamic) builtFrom(n *Name) bool {
+	return d.Name == n.FQDN && d.opts.Value() == optionsOf(n) && slices.Equal(d.fixed, n.Fixed) &&
+		slices.Equal(d.lastGood, n.LastGood) && slices.Equal(d.targets, n.Targets)
+}
+
 // reusable reports whether old answers for n in z as it is.
 func reusable(old *Dynamic, z *Zone, n Name) bool {
-	return old != nil && old.src == z.src && sameName(old.in, n)
+	return old != nil && old.src == z.src && old.builtFrom(&n)
 }
 
 // negTTL is the TTL of n's negative answers in z.
 func negTTL(z *Zone, n Name) uint32 { return min(z.negSOA.Hdr.Ttl, n.TTL) }
 
 func buildSet(s *Set, prev *Set, n Name, is4 bool) {
-	if prev != nil && prev.rot != nil {
-		s.rot = prev.rot
-	} else {
-		s.rot = new(atomic.Uint64)
-	}
 	var ts []policy.Target
 	var drained []bool
 	for _, t := range n.Targets {
@@ -325,6 +404,11 @@ func buildSet(s *Set, prev *Set, n Name, is4 bool) {
 	if len(ts) == 0 {
 		s.Outcome = Static // the family has no targets: plain NODATA
 		return
+	}
+	if prev != nil && prev.rot != nil {
+		s.rot = prev.rot
+	} else {
+		s.rot = new(atomic.Uint64) // for a family with targets only
 	}
 	// The fallback first: a policy that has nothing for some clients (geo)
 	// answers it to them.
@@ -345,13 +429,16 @@ func buildSet(s *Set, prev *Set, n Name, is4 bool) {
 	for _, a := range fb {
 		fbTargets = append(fbTargets, policy.Target{RR: rrOf(ts, a, n), Addr: a, Healthy: true})
 	}
-	var fallback policy.Answer
-	if r := policy.NewRotation(fbTargets, n.MaxAnswers, s.rot); r != nil {
-		fallback = r
-	}
 	pol := n.Policy
 	if pol == nil {
 		pol = policy.Default()
+	}
+	// The fallback's answer is made only where it may be answered: a
+	// policy that answers some clients nothing (geo) gets it; the others
+	// answer it only when they have nothing at all.
+	var fallback policy.Answer
+	if policy.Tailors(pol) {
+		fallback = policy.Rotate(fbTargets, n.MaxAnswers, s.rot)
 	}
 	s.ans = buildDrained(pol, ts, drained, policy.Options{
 		MaxAnswers: n.MaxAnswers, MinHealthy: max(n.MinHealthy, 1), Rot: s.rot,
@@ -365,7 +452,7 @@ func buildSet(s *Set, prev *Set, n Name, is4 bool) {
 				s.RRs = append(s.RRs, t.RR)
 			}
 		}
-		if fallback != nil && len(s.Addrs) < len(ts) {
+		if len(fbTargets) > 0 && len(s.Addrs) < len(ts) {
 			// Some clients may get the fallback (geo): its records count.
 			for _, t := range fbTargets {
 				if !slices.Contains(s.Addrs, t.Addr) {
@@ -376,6 +463,9 @@ func buildSet(s *Set, prev *Set, n Name, is4 bool) {
 		return
 	}
 	s.Outcome = Fallback
+	if fallback == nil {
+		fallback = policy.Rotate(fbTargets, n.MaxAnswers, s.rot)
+	}
 	s.ans = fallback
 	s.Addrs = fb
 	for _, t := range fbTargets {
@@ -414,24 +504,16 @@ func (s *Snapshot) builtFrom(zones []*zone.Data, names []Name) bool {
 		if z == nil {
 			continue
 		}
-		nd := z.names[nm.FQDN]
+		nd := z.names.Get(nm.FQDN)
 		if nd == nil || nd.di == 0 {
 			return false
 		}
-		if dy := s.dynOf(nd); dy.src != z.src || !sameName(dy.in, nm) {
+		if dy := s.dynOf(nd); dy.src != z.src || !dy.builtFrom(&nm) {
 			return false
 		}
 		n++
 	}
 	return n == s.dyn
-}
-
-// sameName reports whether two inputs build the same answers.
-func sameName(a, b Name) bool {
-	return a.FQDN == b.FQDN && a.TTL == b.TTL && a.Policy == b.Policy && a.MaxAnswers == b.MaxAnswers &&
-		a.Geo == b.Geo && a.StickyBits == b.StickyBits &&
-		a.MinHealthy == b.MinHealthy && a.Fallback == b.Fallback && slices.Equal(a.Fixed, b.Fixed) &&
-		slices.Equal(a.LastGood, b.LastGood) && slices.Equal(a.Targets, b.Targets)
 }
 
 func family(as []netip.Addr, is4 bool) []netip.Addr {
@@ -511,10 +593,14 @@ func InZone(origin, name string) bool {
 // Dynamic returns the built answer of a health-aware name, or nil.
 func (s *Snapshot) Dynamic(fqdn string) *Dynamic {
 	z := s.zoneOf(fqdn)
-	if z == nil || z.names[fqdn] == nil {
+	if z == nil {
 		return nil
 	}
-	return s.dynOf(z.names[fqdn])
+	nd := z.names.Get(fqdn)
+	if nd == nil {
+		return nil
+	}
+	return s.dynOf(nd)
 }
 
 // chunk is how many answers a chunk of dyns holds.
@@ -590,20 +676,19 @@ func Rezone(prev *Snapshot, zones []*zone.Data) (s *Snapshot, ok bool) {
 // rezone patches the changed names of d into a copy of z.
 func rezone(z *Zone, d *zone.Data) (*Zone, bool) {
 	nz := *z
-	nz.names = maps.Clone(z.names)
+	nz.names = z.names.Clone()
 	var ents map[string]bool
 	for _, owner := range d.Changed {
-		types, ok := d.Names[owner]
-		old := z.names[owner]
-		if !ok || len(types[dns.TypeNS]) > 0 || len(types[dns.TypeDNAME]) > 0 || strings.Contains(owner, "*") ||
-			(old != nil && (len(old.rrs[dns.TypeNS]) > 0 || len(old.rrs[dns.TypeDNAME]) > 0)) {
+		nd, ok := nodeOf(d, owner)
+		old := z.names.Get(owner)
+		if !ok || len(nd.get(dns.TypeNS)) > 0 || len(nd.get(dns.TypeDNAME)) > 0 || strings.Contains(owner, "*") ||
+			(old != nil && (len(old.get(dns.TypeNS)) > 0 || len(old.get(dns.TypeDNAME)) > 0)) {
 			return nil, false // removed, or a cut, DNAME or wildcard: Build
 		}
-		nd := &node{rrs: types}
 		if old != nil {
 			nd.di = old.di
 		}
-		nz.names[owner] = nd
+		nz.names.Set(owner, nd)
 		if old != nil {
 			continue
 		}
@@ -614,7 +699,7 @@ func rezone(z *Zone, d *zone.Data) (*Zone, bool) {
 		}
 		delete(ents, owner)
 		for p := parent(owner); p != "" && len(p) > len(z.Origin); p = parent(p) {
-			if nz.names[p] == nil {
+			if nz.names.Get(p) == nil {
 				ents[p] = true
 			}
 		}
@@ -644,7 +729,7 @@ func Update(prev *Snapshot, names []Name) (s *Snapshot, ok bool) {
 		if z == nil {
 			continue
 		}
-		nd := z.names[n.FQDN]
+		nd := z.names.Get(n.FQDN)
 		if nd == nil || nd.di == 0 {
 			return prev, false
 		}

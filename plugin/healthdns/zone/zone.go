@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -21,6 +22,14 @@ type Data struct {
 	Origin string // lower-case FQDN
 	SOA    *dns.SOA
 	Names  map[string]map[uint16][]dns.RR
+	// Single holds owners whose records are all of one type, apart
+	// from Names, for Data made of records (a webhook's TXT registry
+	// names, by the hundred thousand): a map of types costs some 300
+	// bytes a name, a slice 24; and in shards, so that a Data made from
+	// another by changing a few of them copies only their shards. An
+	// owner is in Names or in Single, never both; Parse fills only
+	// Names.
+	Single *NameMap[[]dns.RR]
 
 	// Gen names this Data among those of the process (0: unnamed). A
 	// Data made from another by changing a few names says which (From,
@@ -30,6 +39,23 @@ type Data struct {
 	Gen     uint64
 	From    uint64
 	Changed []string
+}
+
+// All is every owner of d with its records by type: Names', then
+// Single's, each in a map made for it. For readers that are not in a hurry.
+func (d *Data) All() iter.Seq2[string, map[uint16][]dns.RR] {
+	return func(yield func(string, map[uint16][]dns.RR) bool) {
+		for owner, types := range d.Names {
+			if !yield(owner, types) {
+				return
+			}
+		}
+		for owner, rrs := range d.Single.All() {
+			if len(rrs) > 0 && !yield(owner, map[uint16][]dns.RR{rrs[0].Header().Rrtype: rrs}) {
+				return
+			}
+		}
+	}
 }
 
 var gens atomic.Uint64

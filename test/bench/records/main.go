@@ -45,6 +45,7 @@ var (
 	keep       = flag.Bool("keep", false, "keep the working directory")
 	verbose    = flag.Bool("v", false, "say more")
 	memLimit   = flag.String("gomemlimit", "", "GOMEMLIMIT of the servers, as a container's memory limit sets it (90% of it); empty for none")
+	heapProf   = flag.String("heapprofile", "", "write server 0's heap profile (after a GC) to this prefix: PREFIX-sync.pb.gz after the first sync, PREFIX-storm.pb.gz when the changes are all acknowledged, PREFIX-end.pb.gz at the end")
 )
 
 const (
@@ -269,6 +270,7 @@ func main() {
 		return worst
 	}
 	report("after the first sync")
+	heapProfile("sync")
 
 	// One-record changes, each timed until every server answers it: a
 	// TXT record (the store and replication) and an A record's address
@@ -336,6 +338,7 @@ func main() {
 	}
 	wg.Wait()
 	posted := time.Since(t1)
+	heapProfile("storm")
 	if *verbose {
 		for range 5 {
 			for s := range nServers {
@@ -380,6 +383,7 @@ func main() {
 	}
 	fmt.Printf("data directories after the changes, against %.1f MB of records (GET /records' JSON): %s\n", float64(recordsSize)/1e6, strings.Join(parts, ", "))
 	worstRSS := report("at the end")
+	heapProfile("end")
 	var agentRSS []int
 	for _, p := range procs[nServers:] {
 		r, _ := rss(p.Process.Pid)
@@ -392,6 +396,31 @@ func main() {
 	fmt.Printf("records scale: change visible p50 %v max %v (A max %v); GET /records max %v; data dir max %.2fx records; RSS max %d MB\n",
 		txtLat[len(txtLat)/2].Round(time.Millisecond), txtLat[len(txtLat)-1].Round(time.Millisecond), aLat[len(aLat)-1].Round(time.Millisecond),
 		getLat[len(getLat)-1].Round(time.Millisecond), worstRatio, worstRSS)
+}
+
+// heapProfile saves server 0's heap profile, taken after a collection
+// (pprof's gc=1), so its inuse figures are the live heap.
+func heapProfile(when string) {
+	if *heapProf == "" {
+		return
+	}
+	// Not fatal: a server busy with a storm may not answer, and a fatal
+	// exit would leave the servers running.
+	c := &http.Client{Timeout: time.Minute}
+	resp, err := c.Get("http://" + serverIP(0) + ":6060/debug/pprof/heap?gc=1")
+	if err != nil {
+		log.Printf("heap profile of dns0 %s: %v", when, err)
+		return
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		log.Printf("heap profile of dns0 %s: %v", when, err)
+		return
+	}
+	p := *heapProf + "-" + when + ".pb.gz"
+	must(os.WriteFile(p, b, 0o644))
+	fmt.Printf("heap profile of dns0 %s: %s\n", when, p)
 }
 
 func hook(o int) string { return "http://" + agentIP(o) + ":8888" }
