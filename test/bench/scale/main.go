@@ -69,6 +69,7 @@ var (
 	cpuSeconds   = flag.Int("cpuseconds", 30, "length of the -cpuprofile profile, in seconds, from just before the burst")
 	memProfile   = flag.String("memprofile", "", "write dns1's heap profile at steady state to this file")
 	memLimit     = flag.String("gomemlimit", "", "GOMEMLIMIT of the servers, as a container's memory limit sets it (90% of it); empty for none")
+	keep         = flag.Bool("keep", false, "keep the working directory, with the servers' logs")
 	agentProfile = flag.String("agentprofile", "", "write a CPU profile of this process (the agents) over the burst to this file")
 	convProfile  = flag.String("convprofile", "", "write a CPU profile of the new server over its convergence (from its pprof's start, -cpuseconds long) to this file")
 )
@@ -86,7 +87,11 @@ func main() {
 	}
 	dir, err := os.MkdirTemp("", "healthdns-scale")
 	must(err)
-	defer os.RemoveAll(dir)
+	if *keep {
+		fmt.Printf("working directory (servers' logs): %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	bin := filepath.Join(dir, "healthdns")
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/healthdns").CombinedOutput(); err != nil {
 		log.Fatalf("build: %v\n%s", err, out)
