@@ -223,8 +223,17 @@ func splitState(fs *fullState, limit int) [][]byte {
 // (answer): first to the node whose data it lacks, which has it all, then
 // (that one may be unreachable from here, or gone) to any live member.
 func (n *Node) repair(now time.Time) {
+	after := n.repairAfter()
+	if n.directBytes.Load() > 0 {
+		// Direct messages received and not yet applied may hold what is
+		// lacking (a bulk change of 100,000 observations waits behind
+		// the one before it): asking now would bring each whole view
+		// again on top of them, more work for a node already behind.
+		// Wait longer, not for ever.
+		after *= 4
+	}
 	n.mu.Lock()
-	lags := n.st.lagging(now, n.repairAfter(), 2*n.repairAfter())
+	lags := n.st.lagging(now, after, 2*n.repairAfter())
 	n.mu.Unlock()
 	if len(lags) == 0 {
 		return
