@@ -204,7 +204,10 @@ func chartProcesses(t *testing.T, edge bool) {
 		}
 		views := 0
 		for _, v := range doc.Views {
-			if (v.Node == agent.name || v.Node == sidecar.name) && v.State == "alive" {
+			// Its location too: a member that joined through another
+			// server is known here by gossip before its heartbeat says
+			// where it is.
+			if (v.Node == agent.name || v.Node == sidecar.name) && v.State == "alive" && v.Location != "" {
 				views++
 			}
 		}
