@@ -1,6 +1,8 @@
 package healthdns
 
 import (
+	"github.com/healthdns/healthdns/plugin/healthdns/records"
+
 	"fmt"
 	"net"
 	"testing"
@@ -106,4 +108,11 @@ func acceptAndClose(ln net.Listener) {
 			c.Close()
 		}
 	}()
+}
+
+// recordA is an A record of webhook records with its own check, as the
+// incremental and shared-judge tests write them.
+func recordA(fqdn, check string, addrs ...string) records.Endpoint {
+	return records.Endpoint{DNSName: fqdn, RecordType: "A", Targets: addrs,
+		ProviderSpecific: []records.Property{{Name: records.PropCheck, Value: check}}}
 }

@@ -284,8 +284,7 @@ func TestRebuildSomeFollowsRecords(t *testing.T) {
 	st := records.Memory(records.Options{})
 	h := scaleHandler(t, st)
 	a := func(owner string, name, addr int) records.Endpoint {
-		return records.Endpoint{DNSName: fmt.Sprintf("app%d.gslb.example.org", name), RecordType: "A", Targets: []string{fmt.Sprintf("192.0.2.%d", addr)},
-			ProviderSpecific: []records.Property{{Name: records.PropCheck, Value: "tcp {addr}:443"}}}
+		return recordA(fmt.Sprintf("app%d.gslb.example.org", name), "tcp {addr}:443", fmt.Sprintf("192.0.2.%d", addr))
 	}
 	txt := func(owner string, name, v int) records.Endpoint {
 		return records.Endpoint{DNSName: fmt.Sprintf("a-app%d.gslb.example.org", name), RecordType: "TXT", Targets: []string{fmt.Sprintf(`"heritage=external-dns,external-dns/owner=%s,v=%d"`, owner, v)}}
@@ -400,8 +399,7 @@ func TestRebuildSomeFollowsOwnProbes(t *testing.T) {
 		for _, i := range addrs {
 			ts = append(ts, addrOf(i))
 		}
-		return records.Endpoint{DNSName: fmt.Sprintf("app%d.rb22.example.org", name), RecordType: "A", Targets: ts,
-			ProviderSpecific: []records.Property{{Name: records.PropCheck, Value: fmt.Sprintf("tcp {addr}:%d", port)}}}
+		return recordA(fmt.Sprintf("app%d.rb22.example.org", name), fmt.Sprintf("tcp {addr}:%d", port), ts...)
 	}
 	var c records.Changes
 	for n := range nNames {
@@ -575,8 +573,7 @@ func TestRebuildSomeBuildsFromTheSnapshotsInputs(t *testing.T) {
 	st := records.Memory(records.Options{})
 	h := scaleHandler(t, st)
 	a := func(name, addr int) records.Endpoint {
-		return records.Endpoint{DNSName: fmt.Sprintf("app%d.gslb.example.org", name), RecordType: "A", Targets: []string{fmt.Sprintf("192.0.2.%d", addr)},
-			ProviderSpecific: []records.Property{{Name: records.PropCheck, Value: "tcp {addr}:443"}}}
+		return recordA(fmt.Sprintf("app%d.gslb.example.org", name), "tcp {addr}:443", fmt.Sprintf("192.0.2.%d", addr))
 	}
 	txt := func(name int) records.Endpoint {
 		return records.Endpoint{DNSName: fmt.Sprintf("a-app%d.gslb.example.org", name), RecordType: "TXT", Targets: []string{`"heritage=external-dns,external-dns/owner=east"`}}

@@ -75,8 +75,7 @@ func TestSharedJudgeRebuildsAsFull(t *testing.T) {
 		for _, i := range addrs {
 			ts = append(ts, addrOf(i))
 		}
-		return records.Endpoint{DNSName: fmt.Sprintf("app%d.jd22.example.org", name), RecordType: "A", Targets: ts,
-			ProviderSpecific: []records.Property{{Name: records.PropCheck, Value: fmt.Sprintf("tcp {addr}:%d", port)}}}
+		return recordA(fmt.Sprintf("app%d.jd22.example.org", name), fmt.Sprintf("tcp {addr}:%d", port), ts...)
 	}
 	var c records.Changes
 	for n := range nNames {
