@@ -314,8 +314,8 @@ func timedServer(c *cluster, name string, i, join int, interval, timeout time.Du
 	c.startServer(s)
 }
 
-// round kills east and returns the time until unbound's answer no longer
-// holds it; then restarts east and waits until unbound gives it again.
+// round kills east and returns the time until unbound last gave it; then
+// restarts east and waits until unbound gives it again.
 func (f *unboundFailover) round(t *testing.T) time.Duration {
 	t.Helper()
 	answer := func() []string {
@@ -335,12 +335,17 @@ func (f *unboundFailover) round(t *testing.T) time.Duration {
 	poll(phase, 50*time.Millisecond, func() bool { answer(); return false })
 	start := time.Now()
 	f.east.stop()
+	// took is when the last query that got the dead address was sent:
+	// the last moment a client was given it, without the poll's step.
 	var took time.Duration
 	if _, ok := poll(20*time.Second, 20*time.Millisecond, func() bool {
+		sent := time.Since(start)
 		a := answer()
 		if a != nil && !slices.Contains(a, "192.0.2.10") {
-			took = time.Since(start)
 			return true
+		}
+		if slices.Contains(a, "192.0.2.10") {
+			took = sent
 		}
 		return false
 	}); !ok {
