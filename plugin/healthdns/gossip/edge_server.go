@@ -405,6 +405,8 @@ func (ss *edgeSession) handle(b []byte) error {
 		k.handle(n, m, b)
 		if m.Bulk { // direct: not relayed, so sent on to every member
 			n.sendDirect("", b, false)
+		} else {
+			n.tellServers(b)
 		}
 	case *heartbeat:
 		if m.Node != name || !m.Edge || m.Role != RoleAgent {

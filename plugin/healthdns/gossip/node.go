@@ -973,11 +973,47 @@ func obsName(node string, epoch, seq uint64) string {
 
 func (n *Node) queueObservations(msgs []*observations) {
 	for _, m := range msgs {
+		b := m.encode()
 		if m.Bulk {
-			n.sendDirect("", m.encode(), false)
+			n.sendDirect("", b, false)
 			continue
 		}
-		n.queue.QueueBroadcast(&broadcast{name: broadcastName(msgObservations, m), msg: m.encode()})
+		n.queue.QueueBroadcast(&broadcast{name: broadcastName(msgObservations, m), msg: b})
+		n.tellServers(b)
+	}
+}
+
+// tellServers sends a small change of observations at once to every live
+// server but self, one UDP packet each, besides gossiping it: servers are
+// what judge, and epidemic gossip thins exactly when a datacenter dies.
+// memberlist picks each round's fan-out among the members it has not yet
+// found dead, and sends a message only a few times in all, so with half
+// the members just killed a survivor missed the change that moves the
+// verdict about one round in six and waited for repair: datacenter-loss
+// rounds of 3.4-4.4 s against 1.8-2.4 s (test/bench/failover.sh). A packet
+// lost here is what gossip and repair still carry.
+func (n *Node) tellServers(msg []byte) {
+	n.mu.Lock()
+	servers := make(map[string]bool, 8)
+	for name, p := range n.st.peers {
+		if p.role == RoleServer && !p.edge && !p.leaving {
+			servers[name] = true
+		}
+	}
+	n.mu.Unlock()
+	if len(servers) == 0 {
+		return
+	}
+	for _, m := range n.ml.Members() {
+		if m.Name == n.cfg.Name || !servers[m.Name] {
+			continue
+		}
+		if err := n.ml.SendBestEffort(m, msg); err != nil {
+			n.stats.directFailed.Add(1)
+			continue
+		}
+		n.stats.sentMsgs.Add(1)
+		n.stats.sentBytes.Add(uint64(len(msg)))
 	}
 }
 
