@@ -17,6 +17,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -43,6 +44,7 @@ var (
 	fall     = flag.Int("fall", 2, "failures in a row to go down (rise is the same)")
 	gossipIv = flag.Duration("gossip", 200*time.Millisecond, "gossip interval")
 	verbose  = flag.Bool("v", false, "datacenter mode: print the survivors' last log lines after each loss")
+	slowLogs = flag.Duration("slow", 0, "datacenter mode: print every survivor's log since the kill for a round slower than this (0: never)")
 	bin      = flag.String("bin", "", "directory with healthdns and healthdns-agent (default: build them)")
 )
 
@@ -159,6 +161,7 @@ func main() {
 			if err := waitVoters(servers, 3, time.Minute); err != nil {
 				log.Fatalf("round %d: %v", i+1, err)
 			}
+			killed := time.Now()
 			for _, k := range eastProcs {
 				procs[k].Process.Kill()
 			}
@@ -171,6 +174,12 @@ func main() {
 				log.Fatalf("round %d: failover: %v", i+1, err)
 			}
 			down = append(down, d)
+			if *slowLogs > 0 && d > *slowLogs {
+				fmt.Printf("round %d took %.3fs; logs since the kill (seconds after it):\n", i+1, d.Seconds())
+				for _, n := range []string{"dns2", "dns3", "agent3"} {
+					printSince(filepath.Join(dir, n+".log"), n, killed)
+				}
+			}
 			if *verbose {
 				for _, n := range []string{"dns2", "dns3"} {
 					b, _ := os.ReadFile(filepath.Join(dir, n+".log"))
@@ -311,15 +320,48 @@ func backend(addr string) *http.Server {
 	return s
 }
 
-// start runs a process with its output appended to dir/label.log.
+// start runs a process with its output appended to dir/label.log, each
+// line prefixed with the wall-clock time it was read (Unix nanoseconds),
+// so that a slow round's logs can be laid out against the kill.
 func start(dir, label, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(context.Background(), name, args...)
 	cmd.Dir = dir
 	f, err := os.OpenFile(filepath.Join(dir, label+".log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	must(err)
-	cmd.Stdout, cmd.Stderr = f, f
+	r, w, err := os.Pipe()
+	must(err)
+	cmd.Stdout, cmd.Stderr = w, w
 	must(cmd.Start())
+	w.Close()
+	go func() {
+		defer f.Close()
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			fmt.Fprintf(f, "%d %s\n", time.Now().UnixNano(), sc.Text())
+		}
+	}()
 	return cmd
+}
+
+// printSince prints the lines of a log written by start after t, with
+// their time relative to t.
+func printSince(path, label string, t time.Time) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		ns, rest, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		var at int64
+		if _, err := fmt.Sscan(ns, &at); err != nil || at < t.UnixNano() {
+			continue
+		}
+		fmt.Printf("  %7.3f %-6s %s\n", float64(at-t.UnixNano())/1e9, label, rest)
+	}
 }
 
 func must(err error) {
