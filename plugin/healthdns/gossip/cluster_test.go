@@ -645,13 +645,13 @@ func TestPingVoters(t *testing.T) {
 	before := heardOf()
 	asked := time.Now()
 	ended := make(chan struct{})
-	s1.PingVoters(func() { close(ended) })
+	s1.PingVoters(func() { close(ended) }) // one voter: one ack
 	d := waitFor(t, time.Second, "s2's ack refreshes when s1 heard it", func() bool { return heardOf().After(asked) })
 	t.Logf("heard again %v after the ping (last heard %v before it)", d.Round(time.Millisecond), asked.Sub(before).Round(time.Millisecond))
 	select {
 	case <-ended:
 	case <-time.After(2 * time.Second):
-		t.Fatal("the ping round never said it ended")
+		t.Fatal("PingVoters never told of s2's ack")
 	}
 
 	cut.Block(s1.Addr())
@@ -661,5 +661,44 @@ func TestPingVoters(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if h := heardOf(); h.After(asked) {
 		t.Errorf("s1 heard s2 %v after a ping across the cut", h.Sub(asked))
+	}
+}
+
+// TestPingVotersDeadDoesNotHoldUp: a voter that just died (memberlist
+// still lists it) does not delay the news of the live voter's ack by its
+// ping timeout, and a ping already under way to the dead one (the quiet
+// voter pings of every heartbeat) does not stop a new call from pinging
+// the live one: the survivors of a datacenter confirm a verdict within a
+// round trip, not at the next heartbeat.
+func TestPingVotersDeadDoesNotHoldUp(t *testing.T) {
+	kf := keyFile(t, newKey(t))
+	cfg := func(name string) gossip.Config {
+		c := testConfig(t, name, name, gossip.RoleServer, kf, "test")
+		c.ProbeInterval = 5 * time.Second // a 500ms ping timeout, and no quick death
+		c.HeartbeatInterval = 5 * time.Second
+		return c
+	}
+	s1, s2, s3 := start(t, cfg("s1")), start(t, cfg("s2")), start(t, cfg("s3"))
+	join(t, s2, s1)
+	join(t, s3, s1)
+	waitFor(t, 5*time.Second, "3 members", func() bool { return s1.Stats().Members == 3 })
+	s3.Shutdown()
+	s1.PingVoters(nil) // a ping to s3 now under way, for its whole timeout
+	time.Sleep(50 * time.Millisecond)
+	for i := range 3 {
+		acked := make(chan struct{}, 3)
+		asked := time.Now()
+		s1.PingVoters(func() { acked <- struct{}{} })
+		select {
+		case <-acked:
+			d := time.Since(asked)
+			t.Logf("call %d: told of an ack after %v", i+1, d.Round(time.Millisecond))
+			if d > 250*time.Millisecond {
+				t.Errorf("call %d: told of s2's ack after %v: held up by the dead s3's ping timeout", i+1, d.Round(time.Millisecond))
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("call %d: never told of s2's ack", i+1)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -57,7 +57,10 @@ type Node struct {
 	resumeAt time.Time // guarded by mu
 	stalls   atomic.Uint64
 	joining  atomic.Bool // a reconnect to dead members is under way
-	pinging  atomic.Bool // a round of PingVoters is under way
+	// pingMu guards inflight: the voters being pinged, each with the
+	// callbacks waiting for its ack.
+	pingMu   sync.Mutex
+	inflight map[string][]func()
 
 	subsMu sync.Mutex
 	subs   map[chan struct{}]struct{}
@@ -565,11 +568,14 @@ func (n *Node) Voters() []VoterView {
 // labelled like the rest) and takes each ack as news from it: a server
 // waiting to confirm a verdict change hears a majority again within a
 // round trip instead of waiting for heartbeats, and across a cut no ack
-// comes. It returns at once; one round of pings runs at a time, each
-// bounded by memberlist's probe timeout. done, if not nil, is called when
-// the round this call started ends (not if one was under way already).
-func (n *Node) PingVoters(done func()) {
-	n.pingVoters(nil, done)
+// comes. It returns at once. A voter is pinged once at a time, each ping
+// bounded by memberlist's probe timeout; a call while one is under way
+// waits for that one. acked, if not nil, is called after each voter's ack
+// (so several times, from other goroutines), as soon as it comes: one
+// voter that does not answer (dead, not yet found so) must not hold up
+// the news that the others did.
+func (n *Node) PingVoters(acked func()) {
+	n.pingVoters(nil, acked)
 }
 
 // pingQuiet pings the voters that have not been heard for half their
@@ -602,9 +608,9 @@ func (n *Node) pingQuiet(now time.Time) {
 	}
 }
 
-// pingVoters pings the live voters (only those in only, if not nil) in
-// one round, unless a round is under way.
-func (n *Node) pingVoters(only map[string]bool, done func()) {
+// pingVoters pings the live voters (only those in only, if not nil) that
+// are not being pinged already, and has acked called after each ack.
+func (n *Node) pingVoters(only map[string]bool, acked func()) {
 	var targets []*memberlist.Node
 	for _, nd := range n.ml.Members() {
 		if nd.Name == n.cfg.Name || (only != nil && !only[nd.Name]) {
@@ -614,37 +620,44 @@ func (n *Node) pingVoters(only map[string]bool, done func()) {
 			targets = append(targets, nd)
 		}
 	}
-	if len(targets) == 0 || !n.pinging.CompareAndSwap(false, true) {
-		return
-	}
-	n.courMu.Lock() // Shutdown waits for n.wg only once closed is set under courMu
-	if n.closed.Load() {
+	for _, nd := range targets {
+		n.pingMu.Lock()
+		waiting, busy := n.inflight[nd.Name]
+		if acked != nil {
+			waiting = append(waiting, acked)
+		}
+		if n.inflight == nil {
+			n.inflight = map[string][]func(){}
+		}
+		n.inflight[nd.Name] = waiting
+		n.pingMu.Unlock()
+		if busy {
+			continue
+		}
+		n.courMu.Lock() // Shutdown waits for n.wg only once closed is set under courMu
+		if n.closed.Load() {
+			n.courMu.Unlock()
+			return
+		}
+		n.wg.Add(1)
 		n.courMu.Unlock()
-		n.pinging.Store(false)
-		return
-	}
-	n.wg.Add(1)
-	n.courMu.Unlock()
-	go func() {
-		defer n.wg.Done()
-		defer func() {
-			n.pinging.Store(false)
-			if done != nil {
-				done()
+		go func() {
+			defer n.wg.Done()
+			_, err := n.ml.Ping(nd.Name, &net.UDPAddr{IP: nd.Addr, Port: int(nd.Port)})
+			if err == nil {
+				n.acked(nd.Name)
+			}
+			n.pingMu.Lock()
+			waiting := n.inflight[nd.Name]
+			delete(n.inflight, nd.Name)
+			n.pingMu.Unlock()
+			if err == nil {
+				for _, f := range waiting {
+					f()
+				}
 			}
 		}()
-		var wg sync.WaitGroup
-		for _, nd := range targets {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if _, err := n.ml.Ping(nd.Name, &net.UDPAddr{IP: nd.Addr, Port: int(nd.Port)}); err == nil {
-					n.acked(nd.Name)
-				}
-			}()
-		}
-		wg.Wait()
-	}()
+	}
 }
 
 // acked records an ack from node as news from it.
