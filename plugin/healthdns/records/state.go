@@ -22,9 +22,13 @@ type ownerState struct {
 	size  int // as Set.Size counts
 
 	// log holds the latest changes, oldest first, the last one making
-	// head: what a peer a little behind needs (Since). It is bounded (see
-	// logLimit); a peer further behind gets the whole state.
-	log      []Change
+	// head: what a peer a little behind needs (Since). It is bounded in
+	// bytes (see appendLog); a peer further behind gets the whole state.
+	// They are kept encoded: a decoded one-record change with its labels
+	// map holds three times its encoding, and a log of thousands of them
+	// per owner is what keeps a peer that fell behind in a burst on
+	// changes rather than on whole states.
+	log      []recent
 	logBytes int
 	// logDead is the bytes of the changes dropped from log since it was
 	// last copied, which its array may still hold.
@@ -32,11 +36,39 @@ type ownerState struct {
 }
 
 const (
-	treeDegree    = 32
-	maxLogChanges = 1024
-	minLogBytes   = 64 << 10
-	maxLogBytes   = 4 << 20
+	treeDegree  = 32
+	minLogBytes = 64 << 10
+	maxLogBytes = 4 << 20
 )
+
+// recent is a change in the log of recent changes: its heads, to find where a replica
+// is, and its encoding (AppendChange), decoded when sent.
+type recent struct {
+	from, to Head
+	enc      []byte
+}
+
+func (e recent) size() int { return len(e.enc) }
+
+// change decodes the entry; the encoding is ours, checked when it came
+// in, and its strings share the encoding's bytes.
+func (e recent) change() Change {
+	d := Decoder{b: e.enc, share: true}
+	c := Change{Owner: d.Owner(), From: d.Head(), To: d.Head()}
+	if n := int(d.Uvarint()); n > 0 {
+		c.Put = make([]Endpoint, n)
+		for i := range c.Put {
+			c.Put[i] = d.endpoint(false)
+		}
+	}
+	if n := int(d.Uvarint()); n > 0 {
+		c.Remove = make([]Key, n)
+		for i := range c.Remove {
+			c.Remove[i] = d.key()
+		}
+	}
+	return c
+}
 
 // item is one record as a state keeps it: its encoding, which begins
 // with its key (so that the key costs no copy of its own), and what it
@@ -189,8 +221,9 @@ func (o *ownerState) plan(n normalized) (put []Endpoint, remove []Key, digest ui
 
 // apply returns the state that c (which chains onto o: c.From == o.head)
 // makes, or an error if what it makes is not c.To (a change that does not
-// fit this state, though its From says it does).
-func (o *ownerState) apply(c Change) (*ownerState, error) {
+// fit this state, though its From says it does). enc is c's encoding
+// (AppendChange), nil to make it.
+func (o *ownerState) apply(c Change, enc []byte) (*ownerState, error) {
 	t := o.tree.Clone()
 	digest, size := o.head.Digest, o.size
 	for _, k := range c.Remove {
@@ -217,23 +250,32 @@ func (o *ownerState) apply(c Change) (*ownerState, error) {
 	if size > MaxSetSize {
 		return nil, invalid("owner %s: the change leaves %d bytes of records, more than %d", c.Owner, size, MaxSetSize)
 	}
+	if enc == nil {
+		enc = AppendChange(nil, c)
+	}
+	if cap(enc) > len(enc)+len(enc)/8 {
+		enc = append(make([]byte, 0, len(enc)), enc...) // kept: no slack grown by append
+	}
 	n := &ownerState{owner: o.owner, head: c.To, tree: t, size: size}
-	n.log, n.logBytes, n.logDead = appendLog(o.log, o.logBytes, o.logDead, c, size)
+	n.log, n.logBytes, n.logDead = appendLog(o.log, o.logBytes, o.logDead, recent{c.From, c.To, enc}, size)
 	return n, nil
 }
 
-// appendLog adds c to a log, dropping the oldest changes past the limits:
-// at most maxLogChanges, and no more bytes than half the state (so that
-// catching up by changes costs less than the whole state) within
-// [minLogBytes, maxLogBytes]. dead is what the log's array holds of
-// changes dropped before (see ownerState.logDead).
-func appendLog(log []Change, bytes, dead int, c Change, stateSize int) ([]Change, int, int) {
+// appendLog adds c to a log, dropping the oldest changes past its limit:
+// no more bytes than half the state (so that catching up by changes costs
+// less than the whole state) within [minLogBytes, maxLogBytes]. There is
+// no bound on the number of changes: in a burst of one-record changes a
+// replica a few seconds behind must still get changes, not whole states
+// (which cost the owner's size on the wire, on disk and in memory each).
+// dead is what the log's array holds of changes dropped before (see
+// ownerState.logDead).
+func appendLog(log []recent, bytes, dead int, c recent, stateSize int) ([]recent, int, int) {
 	limit := min(maxLogBytes, max(minLogBytes, stateSize/2))
 	log = append(log, c)
-	bytes += c.Size()
+	bytes += c.size()
 	drop := 0
-	for drop < len(log) && (len(log)-drop > maxLogChanges || bytes > limit) {
-		n := log[drop].Size()
+	for drop < len(log) && bytes > limit {
+		n := log[drop].size()
 		bytes -= n
 		dead += n
 		drop++
@@ -242,7 +284,7 @@ func appendLog(log []Change, bytes, dead int, c Change, stateSize int) ([]Change
 	case drop == 0:
 	case drop == len(log) || dead > limit/2:
 		// Copy, so that the dropped changes can be collected.
-		log, dead = append([]Change(nil), log[drop:]...), 0
+		log, dead = append([]recent(nil), log[drop:]...), 0
 	default:
 		// Reslice: once the log is full every change drops one, and a
 		// copy each time cost O(log) a change (a fifth of a server's CPU
@@ -260,9 +302,13 @@ func (o *ownerState) since(from Head) ([]Change, bool) {
 	if from == o.head {
 		return nil, true
 	}
-	for i, c := range o.log {
-		if c.From == from {
-			return slices.Clip(o.log[i:]), true // the next state's log may grow into its array
+	for i, e := range o.log {
+		if e.from == from {
+			out := make([]Change, len(o.log)-i)
+			for j := range out {
+				out[j] = o.log[i+j].change()
+			}
+			return out, true
 		}
 	}
 	return nil, false

@@ -199,7 +199,7 @@ func (s *Store) recover() error {
 				return &CorruptError{Dir: s.dir, File: walName, Offset: e.off, Intact: -1,
 					Reason: fmt.Sprintf("a change of owner %s from %s, but the owner's state is at %s: an entry before it is missing", c.Owner, c.From, o.head)}
 			}
-			n, err := o.apply(c)
+			n, err := o.apply(c, nil)
 			if err != nil {
 				return &CorruptError{Dir: s.dir, File: walName, Offset: e.off, Intact: -1, Reason: err.Error()}
 			}
@@ -355,11 +355,12 @@ func (s *Store) ApplyBatch(owner string, b Batch) (Change, error) {
 		return Change{}, invalid("owner %s: the change leaves %d bytes of records, more than %d", owner, size, MaxSetSize)
 	}
 	ch := Change{Owner: owner, From: cur.head, To: Head{Version: s.nextVersion(cur.head.Version), Digest: digest}, Put: put, Remove: remove}
-	next, err := cur.apply(ch)
+	enc := AppendChange(nil, ch)
+	next, err := cur.apply(ch, enc)
 	if err != nil {
 		return Change{}, err
 	}
-	if err := s.appendFrames(frame(kindChange, AppendChange(nil, ch))); err != nil {
+	if err := s.appendFrames(frame(kindChange, enc)); err != nil {
 		return Change{}, err
 	}
 	if s.writes == nil {
@@ -421,12 +422,13 @@ func (s *Store) Merge(cs ...Change) (applied, ahead []Change, err error) {
 		case c.From != o.head:
 			ahead = append(ahead, c)
 		default:
-			n, err := o.apply(c)
+			enc := AppendChange(nil, c)
+			n, err := o.apply(c, enc)
 			if err != nil {
 				return nil, nil, err
 			}
 			next[c.Owner] = n
-			frames = append(frames, frame(kindChange, AppendChange(nil, c)))
+			frames = append(frames, frame(kindChange, enc))
 			applied = append(applied, c)
 		}
 	}
