@@ -30,6 +30,8 @@ var (
 		"Push/pull states, by result: merged, garbled (received, undecodable), too_large (own state over the limit, not sent).", "result")
 	descDirect = desc("gossip_direct_messages_total",
 		"Messages sent to one member over TCP (bulk changes, large catalogs and record sets, anti-entropy answers), by result: sent, failed, dropped (too many waiting).", "result")
+	descRecordsSent = desc("gossip_records_sent_total",
+		"Owners' records sent to a member that lacked some, by form: changes (what it lacked) or whole (further behind than the log of recent changes, or new). Whole sends in steady state mean the log is too short for the write rate.", "form")
 	descStalls      = desc("gossip_stalls_total", "Heartbeat ticks that came far too late: the process was paused or starved, and its observations counted as old until it observed again.")
 	descReconnects  = desc("gossip_reconnects_total", "Joins to members thought dead that succeeded: partitions healed.")
 	descQueue       = desc("gossip_broadcast_queue", "Gossip messages waiting to be sent.")
@@ -42,7 +44,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMembers, descMsgs, descSent, descBytes, descStates, descDirect, descStalls, descReconnects, descQueue, descObservers, descObservation, descLag, descEdgeClients, descEdgeRefused} {
+	for _, d := range []*prometheus.Desc{descMembers, descMsgs, descSent, descBytes, descStates, descDirect, descRecordsSent, descStalls, descReconnects, descQueue, descObservers, descObservation, descLag, descEdgeClients, descEdgeRefused} {
 		ch <- d
 	}
 }
@@ -74,6 +76,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descDirect, st.DirectSent, "sent")
 	counter(descDirect, st.DirectFailed, "failed")
 	counter(descDirect, st.DirectDropped, "dropped")
+	counter(descRecordsSent, st.RecordsSentChanges, "changes")
+	counter(descRecordsSent, st.RecordsSentWhole, "whole")
 	counter(descStalls, st.Stalls)
 	counter(descReconnects, st.Reconnects)
 	ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(st.Queued))

@@ -360,8 +360,10 @@ func (ss *edgeSession) sendRecords(head records.Head) {
 		var msgs [][]byte
 		if cs, ok := st.Since(owner, head); ok {
 			msgs = encodeRecordDeltas(n.cfg.Name, cs)
+			n.stats.recordChanges.Add(1)
 		} else {
 			msgs = encodeRecordParts(n.cfg.Name, st.Set(owner))
+			n.stats.recordWhole.Add(1)
 		}
 		for _, b := range msgs {
 			ss.send(b)

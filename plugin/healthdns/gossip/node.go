@@ -80,6 +80,7 @@ type Node struct {
 		stateSentBytes, stateRecvBytes               atomic.Uint64
 		directSent, directFailed, directDropped      atomic.Uint64
 		reconnects                                   atomic.Uint64
+		recordChanges, recordWhole                   atomic.Uint64
 	}
 
 	stop     chan struct{}
@@ -724,6 +725,11 @@ type Stats struct {
 	DirectDropped uint64 // not sent: too many waiting
 	Stalls        uint64 // heartbeat ticks that came far too late (the process was paused)
 	Reconnects    uint64 // joins to members thought dead that succeeded
+	// An owner's records sent to a member that lacks some of them: as the
+	// changes it lacks, or whole (it is further behind than the log of
+	// recent changes reaches, or new).
+	RecordsSentChanges uint64
+	RecordsSentWhole   uint64
 }
 
 // Stats returns the node's counters.
@@ -749,6 +755,9 @@ func (n *Node) Stats() Stats {
 		DirectDropped: n.stats.directDropped.Load(),
 		Stalls:        n.stalls.Load(),
 		Reconnects:    n.stats.reconnects.Load(),
+
+		RecordsSentChanges: n.stats.recordChanges.Load(),
+		RecordsSentWhole:   n.stats.recordWhole.Load(),
 	}
 	n.mu.Lock()
 	s.IDCollisions = uint64(len(n.st.collided))

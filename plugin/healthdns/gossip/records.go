@@ -182,10 +182,12 @@ func (n *Node) publishRecords() (pending bool) {
 			var msgs [][]byte
 			if cs, ok := st.Since(o, from); ok {
 				msgs = encodeRecordDeltas(n.cfg.Name, cs)
+				n.stats.recordChanges.Add(1)
 			} else {
 				// The log does not reach back that far (a change large
 				// enough to push the earlier ones out): whole.
 				msgs = encodeRecordParts(n.cfg.Name, st.Set(o))
+				n.stats.recordWhole.Add(1)
 			}
 			for _, b := range msgs {
 				n.sendDirect(to, b, false)
@@ -502,8 +504,10 @@ func (n *Node) answerRecords(to string, all bool, theirs []records.OwnerHead) {
 		var msgs [][]byte
 		if cs, ok := st.Since(o, th); ok && sizeOf(cs) < st.Size(o)/2 {
 			msgs = encodeRecordDeltas(n.cfg.Name, cs)
+			n.stats.recordChanges.Add(1)
 		} else {
 			msgs = encodeRecordParts(n.cfg.Name, st.Set(o))
+			n.stats.recordWhole.Add(1)
 		}
 		for _, b := range msgs {
 			n.sendDirect(to, b, true)

@@ -368,6 +368,12 @@ func main() {
 	})
 	fmt.Printf("%d one-record changes (%d writers at once) acknowledged in %.1fs (%.0f/s), on every server %.1fs after the first\n",
 		per**nOwners, *nOwners, posted.Seconds(), float64(per**nOwners)/posted.Seconds(), time.Since(t1).Seconds())
+	// Owners' records sent whole after the first sync mean a peer fell
+	// further behind than the log of recent changes reaches.
+	for s := range nServers {
+		fmt.Printf("  dns%d: %s\n", s, metrics(serverIP(s)+":9153", "gossip_records_sent_total"))
+	}
+	fmt.Printf("  agent0: %s\n", metrics(agentIP(0)+":8080", "gossip_records_sent_total"))
 	recordsSize = 0
 	for o := range *nOwners {
 		n, _ := getRecords(o)
