@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -241,4 +242,75 @@ func TestMergerMatchesMerge(t *testing.T) {
 func (m *Merger) groupsOf(st records.State) []Group {
 	m.Merge(st)
 	return m.Groups()
+}
+
+// A replica that gets an owner whole (it fell further behind than the
+// log of changes, in a burst) merges again only the names that differ:
+// the others stay the same *Name, and the answers are the pure Merge's.
+func TestMergerInstalledWholeKeepsWhatDidNotChange(t *testing.T) {
+	check := "check=tcp {addr}:443"
+	cfg := mergeConfig(t)
+	writer := records.Memory(records.Options{})
+	var c records.Changes
+	for i := range 5000 {
+		c.Create = append(c.Create, ep(fmt.Sprintf("app%d.example.org", i), "A", []string{fmt.Sprintf("192.0.2.%d", 10+i%5)}, check))
+	}
+	if _, err := writer.Apply("eu", c); err != nil {
+		t.Fatal(err)
+	}
+	replica := records.Memory(records.Options{})
+	if _, err := replica.Install(writer.Set("eu")); err != nil {
+		t.Fatal(err)
+	}
+	m := New(cfg)
+	names0, _ := m.Merge(replica.State())
+	before := map[string]*Name{}
+	for _, n := range names0 {
+		before[n.FQDN] = n
+	}
+	for _, ch := range []records.Changes{
+		{UpdateNew: []records.Endpoint{ep("app7.example.org", "A", []string{"192.0.2.99"}, check)}},
+		{Delete: []records.Endpoint{ep("app9.example.org", "A", []string{"192.0.2.14"}, check)}},
+	} {
+		if _, err := writer.Apply("eu", ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := replica.Install(writer.Set("eu")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := replica.State().Since("eu", m.prev.Head("eu")); ok {
+		t.Fatal("the replica's log reaches back: the test does not test an install")
+	}
+	full := allocated(func() { New(cfg).Merge(replica.State()) })
+	var names1 []*Name
+	inc := allocated(func() { names1, _ = m.Merge(replica.State()) })
+	if inc > full/4 {
+		t.Errorf("merging two changed names of 5,000 allocated %d bytes, a whole merge %d: it read every name again", inc, full)
+	}
+	for _, n := range names1 {
+		switch old := before[n.FQDN]; {
+		case n.FQDN == "app7.example.org.":
+			if n == old {
+				t.Errorf("%s changed but is the same *Name", n.FQDN)
+			}
+		case n.FQDN == "app9.example.org.":
+			t.Errorf("%s was removed but is still served", n.FQDN)
+		case n != old:
+			t.Errorf("%s did not change but is a new *Name", n.FQDN)
+		}
+	}
+	want, _ := Merge(cfg, replica.State())
+	if got, want := mergeSummary(names1, nil), mergeSummary(want, nil); !slices.Equal(got, want) {
+		t.Errorf("Merger:\n%s\nMerge:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// allocated is the bytes fn allocates.
+func allocated(fn func()) uint64 {
+	var a, b runtime.MemStats
+	runtime.ReadMemStats(&a)
+	fn()
+	runtime.ReadMemStats(&b)
+	return b.TotalAlloc - a.TotalAlloc
 }

@@ -245,13 +245,11 @@ func (m *Merger) touched(st records.State, owners []string) (map[string]bool, bo
 		}
 		cs, ok := st.Since(o, from)
 		if !ok {
-			// Further behind than the log: what it had, and what it has.
-			for _, s := range []records.State{m.prev, st} {
-				s.RangeKeys(o, func(k records.Key) bool {
-					names[k.Name] = true
-					return true
-				})
-			}
+			// Further behind than the log (the owner was installed whole,
+			// as a peer sent it in a burst): what differs between what
+			// it had and what it has, not every name it has, which made
+			// a storm of such installs a storm of whole merges.
+			st.ChangedNames(m.prev, o, func(name string) { names[name] = true })
 		}
 		for _, c := range cs {
 			for _, e := range c.Put {

@@ -126,3 +126,45 @@ func TestLogReachesBackByBytesNotCount(t *testing.T) {
 		t.Errorf("the log holds %d bytes, past half the state (%d)", o.logBytes, limit)
 	}
 }
+
+// ChangedNames finds what differs between two states of an owner that
+// no log links (the owner installed whole): the names of records put,
+// replaced and removed, and no other.
+func TestChangedNames(t *testing.T) {
+	a := func(name, addr string) Endpoint {
+		return Endpoint{DNSName: name, RecordType: TypeA, Targets: []string{addr}}
+	}
+	w := Memory(Options{})
+	var c Changes
+	for i := range 500 {
+		c.Create = append(c.Create, a(fmt.Sprintf("app%03d.example.org", i), "192.0.2.1"))
+	}
+	if _, err := w.Apply("eu", c); err != nil {
+		t.Fatal(err)
+	}
+	old := w.State()
+	if _, err := w.Apply("eu", Changes{
+		Create:    []Endpoint{a("new.example.org", "192.0.2.9"), a("app000.example.org", "192.0.2.9")}, // app000 has an A already: replaced
+		UpdateNew: []Endpoint{a("app250.example.org", "192.0.2.7")},
+		Delete:    []Endpoint{a("app499.example.org", "192.0.2.1"), a("app100.example.org", "192.0.2.1")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// As a peer sees it: installed whole, no log back to old.
+	r := Memory(Options{})
+	if _, err := r.Install(w.Set("eu")); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	r.State().ChangedNames(old, "eu", func(n string) { got = append(got, n) })
+	slices.Sort(got)
+	want := []string{"app000.example.org", "app100.example.org", "app250.example.org", "app499.example.org", "new.example.org"}
+	if !slices.Equal(got, want) {
+		t.Errorf("changed names %v, want %v", got, want)
+	}
+	got = nil
+	old.ChangedNames(State{}, "eu", func(n string) { got = append(got, n) })
+	if len(got) != 500 {
+		t.Errorf("against nothing: %d names, want every one of the 500", len(got))
+	}
+}

@@ -434,3 +434,46 @@ func (s State) Since(owner string, from Head) ([]Change, bool) {
 	}
 	return o.since(from)
 }
+
+// ChangedNames calls fn with the name of each of the owner's records that
+// differs between old and s (put, replaced or removed), in key order, a
+// name once for each record of it that differs: what a reader of old
+// must read again when the log of changes does not reach back to it (the
+// owner installed whole, as a peer sent it). It costs a walk of both
+// states and a key and hash per record of old, not a decode.
+func (s State) ChangedNames(old State, owner string, fn func(name string)) {
+	type keyHash struct {
+		k Key
+		h uint64
+	}
+	var prev []keyHash
+	if o := old.owners[owner]; o != nil {
+		prev = make([]keyHash, 0, o.tree.Len())
+		o.tree.Ascend(func(it item) bool {
+			prev = append(prev, keyHash{it.key(), it.hash})
+			return true
+		})
+	}
+	i := 0
+	if o := s.owners[owner]; o != nil {
+		o.tree.Ascend(func(it item) bool {
+			k := it.key()
+			for i < len(prev) && compareKeys(prev[i].k, k) < 0 {
+				fn(prev[i].k.Name)
+				i++
+			}
+			if i < len(prev) && compareKeys(prev[i].k, k) == 0 {
+				if prev[i].h != it.hash {
+					fn(k.Name)
+				}
+				i++
+			} else {
+				fn(k.Name)
+			}
+			return true
+		})
+	}
+	for ; i < len(prev); i++ {
+		fn(prev[i].k.Name)
+	}
+}
