@@ -471,8 +471,8 @@ func (n *Node) answerDigestRecords(dg *digest) {
 
 // answerRecords sends to what its heads show it lacks of the owners it
 // replicates (all of them, or those it lists): the changes since its
-// head when the log reaches back that far and they cost less than the
-// whole, else the owner's records whole. It also notes what to has that
+// head when the log reaches back that far, else the owner's records
+// whole. It also notes what to has that
 // this node lacks, for repairRecords.
 func (n *Node) answerRecords(to string, all bool, theirs []records.OwnerHead) {
 	if to == n.cfg.Name {
@@ -502,7 +502,9 @@ func (n *Node) answerRecords(to string, all bool, theirs []records.OwnerHead) {
 			continue
 		}
 		var msgs [][]byte
-		if cs, ok := st.Since(o, th); ok && sizeOf(cs) < st.Size(o)/2 {
+		// The log holds no more than half the owner's size (encoded), so
+		// what it reaches costs less than the whole.
+		if cs, ok := st.Since(o, th); ok {
 			msgs = encodeRecordDeltas(n.cfg.Name, cs)
 			n.stats.recordChanges.Add(1)
 		} else {
