@@ -258,6 +258,9 @@ func main() {
 		return true
 	})
 	fmt.Printf("every server answers every owner's A records %.1fs after the first sync began\n", time.Since(t0).Seconds())
+	for s := range nServers {
+		fmt.Printf("  dns%d: %s\n", s, metrics(serverIP(s)+":9153", "gossip_records_sent_total"))
+	}
 	report := func(what string) int {
 		worst := 0
 		var parts []string
@@ -326,6 +329,7 @@ func main() {
 	// TXT records, one POST each.
 	t1 := time.Now()
 	per := max(1, *nChanges / *nOwners)
+	stopPeak := watchPeak(procs[0].Process.Pid)
 	for o := range *nOwners {
 		wg.Add(1)
 		go func() {
@@ -366,6 +370,7 @@ func main() {
 		}
 		return true
 	})
+	stopPeak()
 	fmt.Printf("%d one-record changes (%d writers at once) acknowledged in %.1fs (%.0f/s), on every server %.1fs after the first\n",
 		per**nOwners, *nOwners, posted.Seconds(), float64(per**nOwners)/posted.Seconds(), time.Since(t1).Seconds())
 	// Owners' records sent whole after the first sync mean a peer fell
@@ -427,6 +432,40 @@ func heapProfile(when string) {
 	p := *heapProf + "-" + when + ".pb.gz"
 	must(os.WriteFile(p, b, 0o644))
 	fmt.Printf("heap profile of dns0 %s: %s\n", when, p)
+}
+
+// watchPeak samples server 0's RSS each second until stopped and, with
+// -heapprofile, saves its heap profile (PREFIX-peak.pb.gz) each time RSS
+// passes its highest yet by 32 MB: what is live when the storm peaks.
+func watchPeak(pid int) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		top := 0
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			r, _ := rss(pid)
+			if r < top+32 {
+				continue
+			}
+			top = r
+			if *verbose {
+				log.Printf("dns0 RSS %d MB", r)
+			}
+			if *heapProf != "" && r > 300 {
+				heapProfile("peak")
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }
 
 func hook(o int) string { return "http://" + agentIP(o) + ":8888" }
