@@ -97,3 +97,10 @@ func (t *cutTransport) DialAddressTimeout(a memberlist.Address, d time.Duration)
 // Skip moves the node's clock forward by d at once, as a process that was
 // paused for d sees it when it resumes.
 func (n *Node) Skip(d time.Duration) { n.skew.Add(int64(d)) }
+
+// HoldRecords takes the node's record lock, as its applier holds it across
+// a slow disk write, until release is called.
+func HoldRecords(n *Node) (release func()) {
+	n.recMu.Lock()
+	return n.recMu.Unlock
+}

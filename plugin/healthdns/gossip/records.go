@@ -233,32 +233,47 @@ func (n *Node) roleOf(name string) Role {
 	return 0
 }
 
-// handleRecordChange applies a gossiped change from the receive loop and
-// relays it when it is news.
+// handleRecordChange takes a gossiped change from the receive loop. The
+// loop must not wait for recMu, which the applier holds across a disk
+// write (an fsync, an owner installed whole): observations come through
+// the same loop, and in a storm of record changes it stalled until its
+// queue overflowed, dropping them with the rest. So when recMu is busy
+// the change goes to the applier, which decides there.
 func (n *Node) handleRecordChange(c records.Change, b []byte) {
-	n.recMu.Lock()
+	if !n.recMu.TryLock() {
+		n.queueRecords(recordWork{changes: []records.Change{c}, gossip: b, size: len(b)})
+		return
+	}
 	defer n.recMu.Unlock()
+	if n.takeRecordChange(c, b) {
+		n.queueRecords(recordWork{changes: []records.Change{c}, size: len(b)})
+	}
+}
+
+// takeRecordChange relays a gossiped change when it is news, and reports
+// whether this node should store it. recMu is held.
+func (n *Node) takeRecordChange(c records.Change, b []byte) bool {
 	if !n.rec.replicates(c.Owner) {
 		if !c.To.After(n.rec.relayed[c.Owner]) {
 			n.stats.stale.Add(1)
-			return
+			return false
 		}
 		n.rec.relayed[c.Owner] = c.To
 		n.queue.QueueBroadcast(&broadcast{name: recordChangeName(c), msg: b})
-		return
+		return false
 	}
 	if !c.To.After(n.rec.store.Head(c.Owner)) {
 		n.stats.stale.Add(1)
-		return
+		return false
 	}
 	for _, p := range n.rec.pending[c.Owner] {
 		if p.To == c.To && p.From == c.From {
 			n.stats.stale.Add(1)
-			return
+			return false
 		}
 	}
 	n.queue.QueueBroadcast(&broadcast{name: recordChangeName(c), msg: b})
-	n.queueRecords(recordWork{changes: []records.Change{c}, size: len(b)})
+	return true
 }
 
 // queueRecords hands record messages to the applier; it never blocks.
@@ -315,6 +330,9 @@ func (n *Node) applyRecordWork(batch []recordWork) {
 	}
 	for _, w := range batch {
 		n.rec.inBytes.Add(-int64(w.size))
+		if w.gossip != nil && !n.takeRecordChange(w.changes[0], w.gossip) {
+			continue // relayed only, or not news
+		}
 		if n.rec.store == nil {
 			continue
 		}

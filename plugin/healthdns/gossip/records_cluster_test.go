@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
+	"github.com/healthdns/healthdns/plugin/healthdns/health"
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
 )
 
@@ -292,4 +293,49 @@ func TestRecordsCostPerChange(t *testing.T) {
 	if got := servers[2].Records().Len("eu"); got != 20000-50 {
 		t.Errorf("s3 holds %d records", got)
 	}
+}
+
+// TestRecordsDoNotHoldUpObservations: a server whose record store is slow
+// (its applier holds the record lock across an fsync, or an owner
+// installed whole) still takes observations at once while gossiped record
+// changes keep coming: they share its receive loop, which waited for that
+// lock, and in a storm of record changes its queue overflowed and dropped
+// observations with them. The records follow once the store is free.
+func TestRecordsDoNotHoldUpObservations(t *testing.T) {
+	kf := keyFile(t, newKey(t))
+	s1 := start(t, testConfig(t, "s1", "dc1", gossip.RoleServer, kf, "test"))
+	s2 := start(t, testConfig(t, "s2", "dc2", gossip.RoleServer, kf, "test"))
+	a1 := start(t, testConfig(t, "a1", "eu", gossip.RoleAgent, kf, "test"))
+	join(t, s2, s1)
+	join(t, a1, s1)
+	waitFor(t, 5*time.Second, "3 members", func() bool { return s1.Stats().Members == 3 && s2.Stats().Members == 3 })
+	cat := []gossip.CatalogTarget{catalogTarget(t, "192.0.2.1", "http://192.0.2.1/healthz")}
+	if err := s1.PublishCatalog(cat); err != nil {
+		t.Fatal(err)
+	}
+	states := map[gossip.TargetID]health.State{cat[0].ID: health.Up}
+	a1.PublishObservations(states)
+	waitFor(t, 5*time.Second, "s2 has a1's observation", func() bool { return seesStates(s2, "a1", states) })
+
+	st := openStore(t, t.TempDir())
+	syncRecords(t, s1, st, "eu")
+	release := gossip.HoldRecords(s2)
+	held := true
+	defer func() {
+		if held {
+			release()
+		}
+	}()
+	var last records.Change
+	for i := range 5 {
+		last = apply(t, st, records.Changes{Create: []records.Endpoint{{DNSName: fmt.Sprintf("app%d.gslb.example.com", i), RecordType: "A", Targets: []string{"192.0.2.7"}}}})
+		time.Sleep(100 * time.Millisecond) // gossiped to s2 meanwhile
+	}
+	states[cat[0].ID] = health.Down
+	a1.PublishObservations(states)
+	d := waitFor(t, 3*time.Second, "s2 has a1's change while its record store is busy", func() bool { return seesStates(s2, "a1", states) })
+	t.Logf("observation reached s2 in %v with its record lock held", d.Round(time.Millisecond))
+	release()
+	held = false
+	waitFor(t, 5*time.Second, "s2 has the records once its store is free", func() bool { return hasHead(s2, "eu", last.To) })
 }

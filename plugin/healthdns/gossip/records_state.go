@@ -60,6 +60,7 @@ type recordWork struct {
 	changes []records.Change
 	from    string      // the direct sender, if known
 	part    *recordPart // or a part of an owner's records whole
+	gossip  []byte      // a gossiped change, to relay if news (see handleRecordChange)
 	size    int
 }
 
