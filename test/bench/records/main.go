@@ -261,6 +261,9 @@ func main() {
 	for s := range nServers {
 		fmt.Printf("  dns%d: %s\n", s, metrics(serverIP(s)+":9153", "gossip_records_sent_total"))
 	}
+	for o := range *nOwners {
+		fmt.Printf("  agent%d: %s\n", o, metrics(agentIP(o)+":8080", "gossip_records_sent_total"))
+	}
 	report := func(what string) int {
 		worst := 0
 		var parts []string
@@ -378,7 +381,9 @@ func main() {
 	for s := range nServers {
 		fmt.Printf("  dns%d: %s\n", s, metrics(serverIP(s)+":9153", "gossip_records_sent_total"))
 	}
-	fmt.Printf("  agent0: %s\n", metrics(agentIP(0)+":8080", "gossip_records_sent_total"))
+	for o := range *nOwners {
+		fmt.Printf("  agent%d: %s\n", o, metrics(agentIP(o)+":8080", "gossip_records_sent_total"))
+	}
 	recordsSize = 0
 	for o := range *nOwners {
 		n, _ := getRecords(o)
