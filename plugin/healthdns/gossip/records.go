@@ -520,7 +520,7 @@ func (n *Node) answerRecords(to string, all bool, theirs []records.OwnerHead) {
 			continue
 		}
 		var msgs [][]byte
-		// The log holds no more than a quarter of the owner's size, so
+		// The log holds no more than half the owner's size (encoded), so
 		// what it reaches costs less than the whole.
 		if cs, ok := st.Since(o, th); ok {
 			msgs = encodeRecordDeltas(n.cfg.Name, cs)

@@ -48,13 +48,6 @@ type recent struct {
 	enc      []byte
 }
 
-// logLimit bounds the bytes of an owner's log: a quarter of its state,
-// within [minLogBytes, maxLogBytes], so that catching up by changes costs
-// less than the whole and the logs add a quarter to the records' memory
-// at most. For 20,000 records of ExternalDNS's (3–5 MB) that is 5,000–
-// 8,000 one-record changes: half a minute of a storm of 170 a second.
-func logLimit(stateSize int) int { return min(maxLogBytes, max(minLogBytes, stateSize/4)) }
-
 func (e recent) size() int { return len(e.enc) }
 
 // change decodes the entry; the encoding is ours, checked when it came
@@ -268,14 +261,16 @@ func (o *ownerState) apply(c Change, enc []byte) (*ownerState, error) {
 	return n, nil
 }
 
-// appendLog adds c to a log, dropping the oldest changes past logLimit.
-// There is no bound on the number of changes: in a burst of one-record
-// changes a replica some seconds behind must still get changes, not whole
-// states (which cost the owner's size on the wire, on disk and in memory
-// each). dead is what the log's array holds of changes dropped before
-// (see ownerState.logDead).
+// appendLog adds c to a log, dropping the oldest changes past its limit:
+// no more bytes than half the state (so that catching up by changes costs
+// less than the whole state) within [minLogBytes, maxLogBytes]. There is
+// no bound on the number of changes: in a burst of one-record changes a
+// replica a few seconds behind must still get changes, not whole states
+// (which cost the owner's size on the wire, on disk and in memory each).
+// dead is what the log's array holds of changes dropped before (see
+// ownerState.logDead).
 func appendLog(log []recent, bytes, dead int, c recent, stateSize int) ([]recent, int, int) {
-	limit := logLimit(stateSize)
+	limit := min(maxLogBytes, max(minLogBytes, stateSize/2))
 	log = append(log, c)
 	bytes += c.size()
 	drop := 0

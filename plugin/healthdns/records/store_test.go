@@ -232,7 +232,7 @@ func TestStoreSince(t *testing.T) {
 		t.Error("the log reaches back past its bound")
 	}
 	o := st.owners["us"]
-	if o.logBytes > logLimit(o.size) {
+	if o.logBytes > max(minLogBytes, o.size/2) {
 		t.Errorf("log of %d changes, %d bytes, for a state of %d bytes", len(o.log), o.logBytes, o.size)
 	}
 	// An old State is unchanged by the changes after it (copy on write).
