@@ -294,12 +294,17 @@ func (h *HealthDNS) peerExpiry(views []gossip.ObserverView, voters health.Voters
 // this server's own probes.
 func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zone.Data, ovm *override.Matcher) (next time.Time, ok bool) {
 	inc := &h.inc
-	if !inc.ok || ovm != inc.ovm || h.judge.Rounds() != inc.rounds {
-		return time.Time{}, false
+	switch {
+	case !inc.ok:
+		return h.full("first")
+	case ovm != inc.ovm:
+		return h.full("overrides")
+	case h.judge.Rounds() != inc.rounds:
+		return h.full("judge_round")
 	}
 	renamed, ok := inc.replaced(names, h.merger.Groups())
 	if !ok {
-		return time.Time{}, false
+		return h.full("names")
 	}
 	dirty := map[*question]bool{}
 	var ids []gossip.TargetID
@@ -324,7 +329,7 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 		var all bool
 		ids, cursor, all = h.member.node.ChangesSince(inc.cursor)
 		if all {
-			return time.Time{}, false
+			return h.full("observations")
 		}
 		for q := range dirty {
 			ids = append(ids, q.id)
@@ -342,11 +347,11 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 		}
 		views = peerViews(h.member.node.ViewsOf(ids), inc.self)
 		if !slices.Equal(viewKeys(views), inc.views) {
-			return time.Time{}, false
+			return h.full("observers")
 		}
 		fresh := h.viewFreshness(make([]bool, 0, len(inc.fresh)), views, inc.intervals, now)
 		if !slices.Equal(fresh, inc.fresh) {
-			return time.Time{}, false
+			return h.full("freshness")
 		}
 		voters, vstates = h.member.voters(now)
 		for _, id := range ids {
@@ -480,7 +485,15 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 		h.exportSomeNameStates(states)
 	}
 	h.snap.Store(s.Until(until, prev))
+	rebuilds.WithLabelValues("incremental").Inc()
 	return earliest(next, ovm.Next()), true
+}
+
+// full counts a rebuild that has to judge every target, and why:
+// operators (and the benches) see what makes rebuilds cost everything.
+func (h *HealthDNS) full(reason string) (time.Time, bool) {
+	rebuilds.WithLabelValues(reason).Inc()
+	return time.Time{}, false
 }
 
 // inputs is the snapshot input of every name: changed's for the names

@@ -22,6 +22,7 @@ import (
 	"github.com/healthdns/healthdns/plugin/healthdns/snapshot"
 
 	"github.com/miekg/dns"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // The rebuilds that judge only what changed (rebuildSome) decide as a
@@ -302,6 +303,7 @@ func TestRebuildSomeFollowsRecords(t *testing.T) {
 	h.rebuild()
 	rng := rand.New(rand.NewPCG(3, 4))
 	fast := 0
+	inc0, first0 := rebuildCount("incremental"), rebuildCount("first")
 	for step := range 80 {
 		o := owners[rng.IntN(len(owners))]
 		var c records.Changes
@@ -339,6 +341,14 @@ func TestRebuildSomeFollowsRecords(t *testing.T) {
 	}
 	if fast < 40 {
 		t.Fatalf("only %d of 80 rebuilds after a record change were incremental", fast)
+	}
+	// The metric says what kind each rebuild was: the fast ones
+	// incremental, the forced full ones "first".
+	if got := rebuildCount("incremental") - inc0; int(got) != fast {
+		t.Errorf("rebuilds_total{kind=incremental} rose by %v, %d rebuilds were", got, fast)
+	}
+	if got := rebuildCount("first") - first0; got != 80 {
+		t.Errorf("rebuilds_total{kind=first} rose by %v for the 80 forced full rebuilds", got)
 	}
 }
 
@@ -619,4 +629,13 @@ func TestRebuildSomeBuildsFromTheSnapshotsInputs(t *testing.T) {
 			}
 		}
 	}
+}
+
+// rebuildCount reads rebuilds_total{kind}.
+func rebuildCount(kind string) float64 {
+	var m dto.Metric
+	if err := rebuilds.WithLabelValues(kind).Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
 }

@@ -41,6 +41,12 @@ var (
 		Help:      "Health check runs that failed for want of this process's resources (emfile, enfile, enobufs, enomem, eaddrnotavail) or because it was stopping (shutdown); they count as unknown, never down.",
 	}, []string{"reason"})
 
+	rebuilds = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "healthdns",
+		Name:      "rebuilds_total",
+		Help:      "Rebuilds of the verdicts and answers, by kind: incremental (only what changed), or the reason one judged every target: first, overrides, judge_round, names (records changed a name's targets in a way not followed), observations (too many changed), observers (one came or went), freshness (a view turned stale or fresh).",
+	}, []string{"kind"})
 	transitions = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "healthdns",
