@@ -259,7 +259,7 @@ func main() {
 	})
 	fmt.Printf("every server answers every owner's A records %.1fs after the first sync began\n", time.Since(t0).Seconds())
 	for s := range nServers {
-		fmt.Printf("  dns%d: %s\n", s, metrics(serverIP(s)+":9153", "gossip_records_sent_total"))
+		fmt.Printf("  dns%d: %s\n", s, metrics(serverIP(s)+":9153", "gossip_records_sent_total", "rebuilds_total"))
 	}
 	for o := range *nOwners {
 		fmt.Printf("  agent%d: %s\n", o, metrics(agentIP(o)+":8080", "gossip_records_sent_total"))
@@ -379,7 +379,7 @@ func main() {
 	// Owners' records sent whole after the first sync mean a peer fell
 	// further behind than the log of recent changes reaches.
 	for s := range nServers {
-		fmt.Printf("  dns%d: %s\n", s, metrics(serverIP(s)+":9153", "gossip_records_sent_total"))
+		fmt.Printf("  dns%d: %s\n", s, metrics(serverIP(s)+":9153", "gossip_records_sent_total", "rebuilds_total"))
 	}
 	for o := range *nOwners {
 		fmt.Printf("  agent%d: %s\n", o, metrics(agentIP(o)+":8080", "gossip_records_sent_total"))
