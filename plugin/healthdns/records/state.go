@@ -41,8 +41,8 @@ const (
 	maxLogBytes = 4 << 20
 )
 
-// recent is a change in the log of recent changes: its heads, to find where a replica
-// is, and its encoding (AppendChange), decoded when sent.
+// recent is a change in the log of recent changes: its heads, to find
+// where a replica is, and its encoding (AppendChange), decoded when sent.
 type recent struct {
 	from, to Head
 	enc      []byte
