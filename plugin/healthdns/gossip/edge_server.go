@@ -357,15 +357,7 @@ func (ss *edgeSession) sendRecords(head records.Head) {
 	st := n.rec.store.State()
 	n.recMu.Unlock()
 	if mine := st.Head(owner); mine.After(head) {
-		var msgs [][]byte
-		if cs, ok := st.Since(owner, head); ok {
-			msgs = encodeRecordDeltas(n.cfg.Name, cs)
-			n.stats.recordChanges.Add(1)
-		} else {
-			msgs = encodeRecordParts(n.cfg.Name, st.Set(owner))
-			n.stats.recordWhole.Add(1)
-		}
-		for _, b := range msgs {
+		for _, b := range n.encodeRecordsSince(st, owner, head) {
 			ss.send(b)
 		}
 	}

@@ -179,17 +179,7 @@ func (n *Node) publishRecords() (pending bool) {
 				continue
 			}
 			sent[o] = head
-			var msgs [][]byte
-			if cs, ok := st.Since(o, from); ok {
-				msgs = encodeRecordDeltas(n.cfg.Name, cs)
-				n.stats.recordChanges.Add(1)
-			} else {
-				// The log does not reach back that far (a change large
-				// enough to push the earlier ones out): whole.
-				msgs = encodeRecordParts(n.cfg.Name, st.Set(o))
-				n.stats.recordWhole.Add(1)
-			}
-			for _, b := range msgs {
+			for _, b := range n.encodeRecordsSince(st, o, from) {
 				n.sendDirect(to, b, false)
 			}
 		}
@@ -197,6 +187,20 @@ func (n *Node) publishRecords() (pending bool) {
 	// A server that is away keeps its entry: when it comes back it is sent
 	// what followed, from the log, not the owner whole.
 	return pending
+}
+
+// encodeRecordsSince encodes what a member at head from lacks of owner's
+// records: the changes since, when the log reaches back that far (it
+// holds no more than half the owner's size, so they cost less than the
+// whole), else the records whole (a change large enough to push the
+// earlier ones out, or a member far behind). It counts which it was.
+func (n *Node) encodeRecordsSince(st records.State, owner string, from records.Head) [][]byte {
+	if cs, ok := st.Since(owner, from); ok {
+		n.stats.recordChanges.Add(1)
+		return encodeRecordDeltas(n.cfg.Name, cs)
+	}
+	n.stats.recordWhole.Add(1)
+	return encodeRecordParts(n.cfg.Name, st.Set(owner))
 }
 
 // courierBusy reports whether messages wait to be sent to the member.
@@ -519,17 +523,7 @@ func (n *Node) answerRecords(to string, all bool, theirs []records.OwnerHead) {
 		if !st.Head(o).After(th) {
 			continue
 		}
-		var msgs [][]byte
-		// The log holds no more than half the owner's size (encoded), so
-		// what it reaches costs less than the whole.
-		if cs, ok := st.Since(o, th); ok {
-			msgs = encodeRecordDeltas(n.cfg.Name, cs)
-			n.stats.recordChanges.Add(1)
-		} else {
-			msgs = encodeRecordParts(n.cfg.Name, st.Set(o))
-			n.stats.recordWhole.Add(1)
-		}
-		for _, b := range msgs {
+		for _, b := range n.encodeRecordsSince(st, o, th) {
 			n.sendDirect(to, b, true)
 		}
 	}
