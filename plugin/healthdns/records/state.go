@@ -54,20 +54,7 @@ func (e recent) size() int { return len(e.enc) }
 // in, and its strings share the encoding's bytes.
 func (e recent) change() Change {
 	d := Decoder{b: e.enc, share: true}
-	c := Change{Owner: d.Owner(), From: d.Head(), To: d.Head()}
-	if n := int(d.Uvarint()); n > 0 {
-		c.Put = make([]Endpoint, n)
-		for i := range c.Put {
-			c.Put[i] = d.endpoint(false)
-		}
-	}
-	if n := int(d.Uvarint()); n > 0 {
-		c.Remove = make([]Key, n)
-		for i := range c.Remove {
-			c.Remove[i] = d.key()
-		}
-	}
-	return c
+	return d.change(false)
 }
 
 // item is one record as a state keeps it: its encoding, which begins
