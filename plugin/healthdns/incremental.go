@@ -296,15 +296,15 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 	inc := &h.inc
 	switch {
 	case !inc.ok:
-		return h.full("first")
+		return fullRebuild("first")
 	case ovm != inc.ovm:
-		return h.full("overrides")
+		return fullRebuild("overrides")
 	case h.judge.Rounds() != inc.rounds:
-		return h.full("judge_round")
+		return fullRebuild("judge_round")
 	}
 	renamed, ok := inc.replaced(names, h.merger.Groups())
 	if !ok {
-		return h.full("names")
+		return fullRebuild("names")
 	}
 	dirty := map[*question]bool{}
 	var ids []gossip.TargetID
@@ -329,7 +329,7 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 		var all bool
 		ids, cursor, all = h.member.node.ChangesSince(inc.cursor)
 		if all {
-			return h.full("observations")
+			return fullRebuild("observations")
 		}
 		for q := range dirty {
 			ids = append(ids, q.id)
@@ -347,11 +347,11 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 		}
 		views = peerViews(h.member.node.ViewsOf(ids), inc.self)
 		if !slices.Equal(viewKeys(views), inc.views) {
-			return h.full("observers")
+			return fullRebuild("observers")
 		}
 		fresh := h.viewFreshness(make([]bool, 0, len(inc.fresh)), views, inc.intervals, now)
 		if !slices.Equal(fresh, inc.fresh) {
-			return h.full("freshness")
+			return fullRebuild("freshness")
 		}
 		voters, vstates = h.member.voters(now)
 		for _, id := range ids {
@@ -489,9 +489,9 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 	return earliest(next, ovm.Next()), true
 }
 
-// full counts a rebuild that has to judge every target, and why:
+// fullRebuild counts a rebuild that has to judge every target, and why:
 // operators (and the benches) see what makes rebuilds cost everything.
-func (h *HealthDNS) full(reason string) (time.Time, bool) {
+func fullRebuild(reason string) (time.Time, bool) {
 	rebuilds.WithLabelValues(reason).Inc()
 	return time.Time{}, false
 }
