@@ -305,31 +305,24 @@ func (d *Decoder) key() Key {
 // Change reads a change and checks it (see Change.validate); whether it
 // applies is the Store's to say.
 func (d *Decoder) Change() Change {
-	c := d.change(true)
-	if d.err != nil {
-		return Change{}
-	}
-	if err := c.validate(true); err != nil {
-		d.fail(err)
-		return Change{}
-	}
-	return c
-}
-
-// change reads a change's fields; check checks each endpoint as it is
-// read (Endpoint), off for a store's own encodings (see recent.change).
-func (d *Decoder) change(check bool) Change {
 	c := Change{Owner: d.Owner(), From: d.Head(), To: d.Head()}
 	n := d.Count(minEndpoint, "endpoints")
 	if n > 0 && d.err == nil {
 		c.Put = make([]Endpoint, 0, n)
 	}
 	for i := 0; i < n && d.err == nil; i++ {
-		c.Put = append(c.Put, d.endpoint(check))
+		c.Put = append(c.Put, d.endpoint(true))
 	}
 	n = d.Count(minKey, "removed keys")
 	for i := 0; i < n && d.err == nil; i++ {
 		c.Remove = append(c.Remove, d.key())
+	}
+	if d.err != nil {
+		return Change{}
+	}
+	if err := c.validate(true); err != nil {
+		d.fail(err)
+		return Change{}
 	}
 	return c
 }

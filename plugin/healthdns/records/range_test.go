@@ -2,6 +2,7 @@ package records
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -166,5 +167,77 @@ func TestChangedNames(t *testing.T) {
 	old.ChangedNames(State{}, "eu", func(n string) { got = append(got, n) })
 	if len(got) != 500 {
 		t.Errorf("against nothing: %d names, want every one of the 500", len(got))
+	}
+}
+
+// The log of recent changes shares each record it put with the state's
+// tree: 10,000 one-record changes to a 20,000-record owner grow the heap
+// by about 280 bytes a change (the log's entry about 90, the tree's
+// copied nodes the rest), not by a copy of each record too (530 before:
+// 28 MB across a server's 10 owners after a storm), and Since still
+// gives back every change as it was made, removals too.
+func TestLogSharesRecordsWithTheTree(t *testing.T) {
+	rec := func(i, v int) Endpoint {
+		return Endpoint{DNSName: fmt.Sprintf("a-app%d.c1.example.org", i), RecordType: TypeTXT,
+			Targets: []string{fmt.Sprintf(`"heritage=external-dns,external-dns/owner=cluster1,external-dns/resource=ingress/default/app%d,v=%d"`, i, v)},
+			Labels:  map[string]string{"owner": "cluster1", "resource": fmt.Sprintf("ingress/default/app%d", i)}}
+	}
+	st := Memory(Options{})
+	var c Changes
+	for i := range 20000 {
+		c.Create = append(c.Create, rec(i, 0))
+	}
+	if _, err := st.Apply("cluster1", c); err != nil {
+		t.Fatal(err)
+	}
+	from := st.Head("cluster1")
+	at := st.State().Set("cluster1")
+	const changes = 10000
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	for i := range changes {
+		if _, err := st.Apply("cluster1", Changes{UpdateNew: []Endpoint{rec(i, 1)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grew := int64(heap()) - int64(before)
+	if per := grew / changes; per > 400 {
+		t.Errorf("%d one-record changes grew the heap by %d bytes, %d a change; want the log to share the records it put", changes, grew, per)
+	}
+	gone := Endpoint{DNSName: "a-app19999.c1.example.org", RecordType: TypeTXT}
+	if _, err := st.Apply("cluster1", Changes{Delete: []Endpoint{gone}}); err != nil {
+		t.Fatal(err)
+	}
+	cs, ok := st.State().Since("cluster1", from)
+	if !ok || len(cs) != changes+1 {
+		t.Fatalf("Since: %d changes, %v; want %d", len(cs), ok, changes+1)
+	}
+	for i, c := range cs[:changes] {
+		want, err := Normalize(rec(i, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.Put) != 1 || !c.Put[0].equal(want) || len(c.Remove) != 0 {
+			t.Fatalf("change %d: %+v, want the put of %s", i, c, rec(i, 1).DNSName)
+		}
+	}
+	last := cs[changes]
+	if len(last.Put) != 0 || len(last.Remove) != 1 || last.Remove[0] != gone.Key() || last.To != st.Head("cluster1") {
+		t.Errorf("the removal: %+v", last)
+	}
+	// A replica at from that applies them ends where the writer is.
+	r := Memory(Options{})
+	if _, err := r.Install(at); err != nil {
+		t.Fatal(err)
+	}
+	applied, ahead, err := r.Merge(cs...)
+	if err != nil || len(applied) != len(cs) || len(ahead) != 0 || r.Head("cluster1") != st.Head("cluster1") {
+		t.Errorf("a replica applied %d of %d (%d ahead, %v), head %s, want %s", len(applied), len(cs), len(ahead), err, r.Head("cluster1"), st.Head("cluster1"))
 	}
 }

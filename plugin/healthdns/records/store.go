@@ -199,7 +199,7 @@ func (s *Store) recover() error {
 				return &CorruptError{Dir: s.dir, File: walName, Offset: e.off, Intact: -1,
 					Reason: fmt.Sprintf("a change of owner %s from %s, but the owner's state is at %s: an entry before it is missing", c.Owner, c.From, o.head)}
 			}
-			n, err := o.apply(c, nil)
+			n, err := o.apply(c)
 			if err != nil {
 				return &CorruptError{Dir: s.dir, File: walName, Offset: e.off, Intact: -1, Reason: err.Error()}
 			}
@@ -356,7 +356,7 @@ func (s *Store) ApplyBatch(owner string, b Batch) (Change, error) {
 	}
 	ch := Change{Owner: owner, From: cur.head, To: Head{Version: s.nextVersion(cur.head.Version), Digest: digest}, Put: put, Remove: remove}
 	enc := AppendChange(nil, ch)
-	next, err := cur.apply(ch, enc)
+	next, err := cur.apply(ch)
 	if err != nil {
 		return Change{}, err
 	}
@@ -422,13 +422,12 @@ func (s *Store) Merge(cs ...Change) (applied, ahead []Change, err error) {
 		case c.From != o.head:
 			ahead = append(ahead, c)
 		default:
-			enc := AppendChange(nil, c)
-			n, err := o.apply(c, enc)
+			n, err := o.apply(c)
 			if err != nil {
 				return nil, nil, err
 			}
 			next[c.Owner] = n
-			frames = append(frames, frame(kindChange, enc))
+			frames = append(frames, frame(kindChange, AppendChange(nil, c)))
 			applied = append(applied, c)
 		}
 	}

@@ -441,14 +441,15 @@ func heapProfile(when string) {
 
 // watchPeak samples server 0's RSS each second until stopped and, with
 // -heapprofile, saves its heap profile (PREFIX-peak.pb.gz) each time RSS
-// passes its highest yet by 32 MB: what is live when the storm peaks.
+// passes its highest yet by 32 MB (PREFIX-peak1.pb.gz, -peak2, ...): what
+// is live as the storm peaks.
 func watchPeak(pid int) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		top := 0
+		top, n := 0, 0
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		for {
@@ -466,7 +467,8 @@ func watchPeak(pid int) (stop func()) {
 				log.Printf("dns0 RSS %d MB", r)
 			}
 			if *heapProf != "" && r > 300 {
-				heapProfile("peak")
+				n++
+				heapProfile(fmt.Sprintf("peak%d", n))
 			}
 		}
 	}()
