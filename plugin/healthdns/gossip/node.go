@@ -833,6 +833,10 @@ func (n *Node) receive() {
 // handle decodes a message from memberlist and hands it to its kind's
 // handler (kinds.go).
 func (n *Node) handle(b []byte) {
+	if len(b) > 0 && b[0] == msgRecordDelta {
+		n.queueRecords(recordWork{raw: b, size: len(b)}) // decoded by the applier
+		return
+	}
 	m, err := decodeMessage(b)
 	var k *kind
 	if len(b) > 0 {

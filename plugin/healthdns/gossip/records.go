@@ -318,7 +318,29 @@ func (n *Node) applyRecords() {
 				break more
 			}
 		}
+		n.decodeRecordWork(batch)
 		n.applyRecordWork(batch)
+	}
+}
+
+// decodeRecordWork decodes the record deltas of a batch as they came,
+// before the applier takes recMu; a garbled one is dropped (counted).
+func (n *Node) decodeRecordWork(batch []recordWork) {
+	for i := range batch {
+		w := &batch[i]
+		if w.raw == nil {
+			continue
+		}
+		m, err := decodeMessage(w.raw)
+		w.raw = nil
+		d, ok := m.(*recordDelta)
+		if err != nil || !ok {
+			n.stats.stateGarbled.Add(1)
+			n.logger.Printf("[WARN] healthdns gossip: dropped a state: record delta: %v", err)
+			continue
+		}
+		n.stats.merged.Add(1)
+		w.changes, w.from = d.Changes, d.Sender
 	}
 }
 

@@ -61,7 +61,12 @@ type recordWork struct {
 	from    string      // the direct sender, if known
 	part    *recordPart // or a part of an owner's records whole
 	gossip  []byte      // a gossiped change, to relay if news (see handleRecordChange)
-	size    int
+	// raw is a record delta as it came, decoded by the applier: a decoded
+	// change holds about three times its encoding, and a storm's queue
+	// held 23 MB of them; decoding there also keeps it off the receive
+	// loop, which observations share.
+	raw  []byte
+	size int
 }
 
 type partKey struct {
