@@ -13,10 +13,25 @@ import (
 // BenchmarkScrapeRecords: a scrape of the state collector (gathered and
 // encoded as /metrics does) with the records bench's 200,000 records
 // (100,000 health-aware names), the series it sends, and the longest a
-// rebuild would have waited for h.mu meanwhile.
+// rebuild would have waited for h.mu meanwhile: with the default
+// record-series limit (the records' names have no per-name series), and
+// with a limit above them (every name has).
 func BenchmarkScrapeRecords(b *testing.B) {
-	h := scaleHandler(b, benchStore(b, 10, 20000))
-	h.rebuild()
+	st := benchStore(b, 10, 20000)
+	for _, c := range []struct {
+		name  string
+		limit int
+	}{{"default", defaultRecordSeries}, {"all", 1 << 20}} {
+		b.Run(c.name, func(b *testing.B) {
+			h := scaleHandler(b, st)
+			h.cfg.recordSeries = c.limit
+			h.rebuild()
+			benchScrape(b, h)
+		})
+	}
+}
+
+func benchScrape(b *testing.B, h *HealthDNS) {
 	running.Lock()
 	running.hs[h] = true
 	running.Unlock()

@@ -28,6 +28,7 @@ func (h *HealthDNS) rebuildAt(now time.Time) time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	names, zones := h.merger.Merge(h.recordState())
+	h.noteRecordSeries(names)
 	ovm := h.matcherFor(now) // operators' overrides, on top of the verdicts
 	if next, ok := h.rebuildSome(now, names, zones, ovm); ok {
 		return next
