@@ -6,6 +6,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/plugin/healthdns/status"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -21,7 +22,13 @@ var (
 	nameStateDesc = prometheus.BuildFQName(plugin.Namespace, "healthdns", "name_state")
 	nameStateHelp = "1 for a health-aware name's current state: healthy, degraded (targets down), standby (not answering its preferred targets), fallback or none (NODATA); one series per name."
 	nameStateD    = prometheus.NewDesc(nameStateDesc, nameStateHelp, []string{"name", "state"}, nil)
-	limitedDesc   = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "healthdns", "record_series_limited"),
+	// names and verdicts count every name, whatever record-series says,
+	// summed over the server blocks.
+	namesDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "healthdns", "names"),
+		"Health-aware names by state: healthy, degraded, standby, fallback, none.", []string{"state"}, nil)
+	verdictsDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "healthdns", "verdicts"),
+		"Targets of health-aware names by verdict (up, down, unknown): one a name and target.", []string{"state"}, nil)
+	limitedDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "healthdns", "record_series_limited"),
 		"1 while a server block has more names that only records define than its record-series limit: none of them has target_healthy or name_state series (the Corefile's names keep theirs; names and verdicts count every name).",
 		nil, nil)
 )
@@ -40,11 +47,17 @@ type stateCollector struct{}
 func (stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- targetHealthyDesc
 	ch <- nameStateD
+	ch <- namesDesc
+	ch <- verdictsDesc
 	ch <- limitedDesc
 }
 
+// stateOrder is the states names counts, in its order.
+var stateOrder = [...]string{status.NameHealthy, status.NameDegraded, status.NameStandby, status.NameFallback, status.NameNone}
+
 // Collect sends each running instance's series; a name served by two
-// instances (a reload under way) is sent once.
+// instances (a reload under way) is sent once, and so are the counts of
+// a server block's.
 func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 	running.Lock()
 	hs := make([]*HealthDNS, 0, len(running.hs))
@@ -55,11 +68,23 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 	seen := map[nameAddr]bool{}
 	seenName := map[string]bool{}
 	limited := false
+	blocks := map[*verdictState]bool{}
+	var names [len(stateOrder)]int
+	var byState [3]int
 	for _, h := range hs {
 		ss := h.stateSeries()
 		limited = limited || ss.off
+		if !blocks[h.vs] {
+			blocks[h.vs] = true
+			for i := range names {
+				names[i] += ss.names[i]
+			}
+			for i := range byState {
+				byState[i] += ss.byState[i]
+			}
+		}
 		i := 0
-		for ni, n := range ss.names {
+		for ni, n := range ss.series {
 			for _, t := range n.Targets {
 				up := ss.up[i]
 				i++
@@ -75,17 +100,26 @@ func (stateCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 	}
+	for i, st := range stateOrder {
+		ch <- prometheus.MustNewConstMetric(namesDesc, prometheus.GaugeValue, float64(names[i]), st)
+	}
+	for _, st := range []health.State{health.Up, health.Down, health.Unknown} {
+		ch <- prometheus.MustNewConstMetric(verdictsDesc, prometheus.GaugeValue, float64(byState[st]), st.String())
+	}
 	ch <- prometheus.MustNewConstMetric(limitedDesc, prometheus.GaugeValue, b2f(limited))
 }
 
 // stateSeries is what an instance's series say: its names that have
 // series (never written: a Merge makes new ones), whether each of their
-// targets' verdict is up (in the names' order) and each name's state.
+// targets' verdict is up (in the names' order) and each name's state;
+// and its names by state and targets by verdict, every one.
 type stateSeries struct {
-	names  []*nameConfig
-	up     []bool
-	states []string
-	off    bool // the names only records define have none
+	series  []*nameConfig
+	up      []bool
+	states  []string
+	off     bool // the names only records define have none
+	names   [len(stateOrder)]int
+	byState [3]int
 }
 
 // stateSeries copies, under h.mu, what changes in place (the judge's
@@ -101,7 +135,10 @@ func (h *HealthDNS) stateSeries() stateSeries {
 	for _, n := range names {
 		total += len(n.Targets)
 	}
-	ss := stateSeries{names: names, up: make([]bool, 0, total), states: make([]string, len(names)), off: off}
+	ss := stateSeries{series: names, up: make([]bool, 0, total), states: make([]string, len(names)), off: off, byState: inc.byState}
+	for i, st := range stateOrder {
+		ss.names[i] = h.vs.nameCounts[st]
+	}
 	for ni, n := range names {
 		for i := range n.Targets {
 			ss.up = append(ss.up, h.judge.Verdict(inc.tq[ni][i].key).State == health.Up)

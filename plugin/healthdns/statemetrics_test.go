@@ -185,3 +185,49 @@ func TestStateMetricsRecordSeries(t *testing.T) {
 	apply(records.Changes{Delete: []records.Endpoint{record("r3", "192.0.2.13")}})
 	check([]string{"app", "r0", "r1", "r2"}, 0, 4)
 }
+
+// names and verdicts add up the server blocks, and count a block once
+// while a reload runs two instances of it.
+func TestStateMetricsCountBlocks(t *testing.T) {
+	dir := t.TempDir()
+	block := func(zone string, names int) *HealthDNS {
+		zf := filepath.Join(dir, zone)
+		if err := os.WriteFile(zf, []byte("$ORIGIN "+zone+".\n@ 300 IN SOA ns1 h 1 3600 600 604800 30\n@ 300 IN NS ns1\nns1 300 IN A 127.0.12.1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		body := ""
+		for i := range names {
+			body += fmt.Sprintf("name n%d {\ntarget 192.0.2.%d check tcp 192.0.2.%d:1\n}\n", i, i+1, i+1)
+		}
+		cfg, err := parse(caddy.NewTestController("dns", fmt.Sprintf("healthdns %s {\nzonefile %s\n%s}", zone, zf, body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := newHandler(cfg, probe.NewPool())
+		running.Lock()
+		running.hs[h] = true
+		running.Unlock()
+		t.Cleanup(func() {
+			running.Lock()
+			delete(running.hs, h)
+			running.Unlock()
+		})
+		return h
+	}
+	block("one.example", 1)
+	block("two.example", 2)
+	block("two.example", 2) // a reload of two.example
+	fams, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sums := map[string]float64{}
+	for _, f := range fams {
+		for _, m := range f.GetMetric() {
+			sums[f.GetName()] += m.GetGauge().GetValue()
+		}
+	}
+	if sums["coredns_healthdns_names"] != 3 || sums["coredns_healthdns_verdicts"] != 3 {
+		t.Errorf("names %v, verdicts %v; want 3, 3", sums["coredns_healthdns_names"], sums["coredns_healthdns_verdicts"])
+	}
+}
