@@ -14,15 +14,20 @@ import (
 // encoded as /metrics does) with the records bench's 200,000 records
 // (100,000 health-aware names), the series it sends, and the longest a
 // rebuild would have waited for h.mu meanwhile: with the default
-// record-series limit (the records' names have no per-name series), and
-// with a limit above them (every name has).
+// record-series limit (the records' names have no per-name series), with
+// a limit above them (every name has), and at the default limit (10,000
+// names, every one has).
 func BenchmarkScrapeRecords(b *testing.B) {
-	st := benchStore(b, 10, 20000)
+	st, atLimit := benchStore(b, 10, 20000), benchStore(b, 10, 2*defaultRecordSeries/10)
 	for _, c := range []struct {
 		name  string
 		limit int
-	}{{"default", defaultRecordSeries}, {"all", 1 << 20}} {
+	}{{"default", defaultRecordSeries}, {"all", 1 << 20}, {"at-limit", defaultRecordSeries}} {
 		b.Run(c.name, func(b *testing.B) {
+			st := st
+			if c.name == "at-limit" {
+				st = atLimit
+			}
 			h := scaleHandler(b, st)
 			h.cfg.recordSeries = c.limit
 			h.rebuild()
