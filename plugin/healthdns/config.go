@@ -17,6 +17,10 @@ const (
 	defaultRise     = 2
 	defaultFall     = 2
 	defaultTTL      = 30
+	// Names only records define get per-name series (target_healthy,
+	// name_state) while they are at most this many: 100,000 of them made
+	// a scrape outlast CoreDNS's write timeout.
+	defaultRecordSeries = 10000
 )
 
 // config is a validated healthdns block.
@@ -45,6 +49,11 @@ type config struct {
 	where   policy.Locator
 	geo     *policy.Geo
 	ecsOff  bool // ignore EDNS Client Subnet: the source address decides
+
+	// recordSeries: the names only records define have per-name series
+	// while they are at most this many, none of them has any otherwise
+	// (0: never); the Corefile's names always have theirs.
+	recordSeries int
 }
 
 // defaultMatrixNets: the matrix reveals topology, so by default only the

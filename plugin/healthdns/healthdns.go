@@ -66,6 +66,7 @@ type HealthDNS struct {
 	merger      *recordmerge.Merger // the records merged into cfg
 	regionCtrs  regionCounters      // region_answers_total's series
 	inc         incremental         // guarded by mu: what rebuildSome needs
+	seriesOff   bool                // guarded by mu: records' names have no per-name series (logged)
 
 	done chan struct{}
 	wg   sync.WaitGroup

@@ -456,7 +456,6 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 		changed = append(changed, sn)
 	}
 	h.endOverridesOf(now, overridden)
-	h.exportVerdictCounts()
 	prev := h.snap.Load()
 	var s *snapshot.Snapshot
 	s, ok = prev, true

@@ -54,13 +54,6 @@ var (
 		Help:      "Target state changes seen by this observer, by target and new state.",
 	}, []string{"target", "to"})
 
-	verdicts = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: "healthdns",
-		Name:      "verdicts",
-		Help:      "Targets of health-aware names by verdict (up, down, unknown).",
-	}, []string{"state"})
-
 	partitioned = promauto.NewGauge(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "healthdns",
@@ -102,13 +95,6 @@ var (
 		Name:      "verdicts_pending",
 		Help:      "Verdict changes the evidence wants that wait until a majority of voters is heard after them.",
 	})
-
-	namesByState = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: "healthdns",
-		Name:      "names",
-		Help:      "Health-aware names by state: healthy, degraded, standby, fallback, none.",
-	}, []string{"state"})
 
 	regionAnswers = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,

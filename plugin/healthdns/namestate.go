@@ -66,10 +66,10 @@ func standby(n snapshot.Name, s snapshot.Set, is4 bool) bool {
 	return len(preferred) > 0
 }
 
-// exportNameStates keeps each name's state for name_state (which the
-// state collector reads at scrape time) and sets names (how many names
-// are in each state). Called from rebuild with h.mu held; states is
-// what it computed, for every name.
+// exportNameStates keeps each name's state for name_state and how many
+// names are in each state for names (which the state collector reads at
+// scrape time). Called from rebuild with h.mu held; states is what it
+// computed, for every name.
 func (h *HealthDNS) exportNameStates(states map[string]string) {
 	counts := map[string]int{}
 	for _, st := range states {
@@ -87,13 +87,11 @@ func (h *HealthDNS) exportNameStates(states map[string]string) {
 	forgetAnswers(gone)
 	h.vs.nameStates = states
 	h.vs.nameCounts = counts
-	h.exportNameCounts()
 }
 
 // exportSomeNameStates is exportNameStates for some names, all of which
 // exportNameStates had.
 func (h *HealthDNS) exportSomeNameStates(states map[string]string) {
-	moved := false
 	for fqdn, st := range states {
 		old, ok := h.vs.nameStates[fqdn]
 		if ok && old == st {
@@ -104,16 +102,5 @@ func (h *HealthDNS) exportSomeNameStates(states map[string]string) {
 		}
 		h.vs.nameStates[fqdn] = st
 		h.vs.nameCounts[st]++
-		moved = true
-	}
-	if moved {
-		h.exportNameCounts()
-	}
-}
-
-func (h *HealthDNS) exportNameCounts() {
-	counts := h.vs.nameCounts
-	for _, st := range []string{status.NameHealthy, status.NameDegraded, status.NameStandby, status.NameFallback, status.NameNone} {
-		namesByState.WithLabelValues(st).Set(float64(counts[st]))
 	}
 }

@@ -71,7 +71,7 @@ func setup(c *caddy.Controller) error {
 
 // parse reads a healthdns block. Every error names the Corefile line.
 func parse(c *caddy.Controller) (*config, error) {
-	cfg := &config{matrixNets: defaultMatrixNets}
+	cfg := &config{matrixNets: defaultMatrixNets, recordSeries: defaultRecordSeries}
 	root := dnsserver.GetConfig(c).Root
 	blocks := 0
 	for c.Next() {
@@ -211,6 +211,16 @@ func parse(c *caddy.Controller) (*config, error) {
 					}
 					cfg.matrixNets = append(cfg.matrixNets, p.Masked())
 				}
+			case "record-series":
+				v, err := oneArg(c)
+				if err != nil {
+					return nil, err
+				}
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 {
+					return nil, c.Errf("record-series %q: want how many names only records define may have per-name series, 0 for none", v)
+				}
+				cfg.recordSeries = n
 			case "cluster":
 				if cfg.cluster != nil {
 					return nil, c.Err("cluster: only one cluster block")

@@ -101,6 +101,20 @@ func TestSetupParses(t *testing.T) {
 	}
 }
 
+// record-series: 10,000 unless set; 0 (none) is a value.
+func TestSetupRecordSeries(t *testing.T) {
+	zf := writeZone(t, testZone)
+	for body, want := range map[string]int{"": 10000, "record-series 0": 0, "record-series 250000": 250000} {
+		cfg, err := parse(caddy.NewTestController("dns", "healthdns example.org {\nzonefile "+zf+"\n"+body+"\n}"))
+		if err != nil {
+			t.Fatalf("%q: %v", body, err)
+		}
+		if cfg.recordSeries != want {
+			t.Errorf("%q: record-series %d, want %d", body, cfg.recordSeries, want)
+		}
+	}
+}
+
 func TestSetupWebhookCheckNetworks(t *testing.T) {
 	zf := writeZone(t, testZone)
 	c := caddy.NewTestController("dns", "healthdns example.org {\nzonefile "+zf+"\ndata "+t.TempDir()+"\nwebhook {\nowner eu\ncheck tcp {addr}:443\ncheck-networks 10.0.0.0/8 192.0.2.7\ncheck-networks 2001:db8::/32\n}\n}")
@@ -171,6 +185,9 @@ func TestSetupErrors(t *testing.T) {
 		{"bad target region", "zonefile ZF\nname app {\ntarget 192.0.2.1 region Mars! check tcp 192.0.2.1:80\n}", ":4", `region "Mars!"`},
 		{"sticky-prefix too long", "zonefile ZF\nname app {\npolicy sticky\nsticky-prefix 33\n}", ":5", `sticky-prefix "33"`},
 		{"bad ecs", "zonefile ZF\necs maybe", ":3", `ecs "maybe": want on or off`},
+		{"negative record-series", "zonefile ZF\nrecord-series -1", ":3", `record-series "-1": want how many names`},
+		{"record-series not a number", "zonefile ZF\nrecord-series all", ":3", `record-series "all"`},
+		{"record-series without a value", "zonefile ZF\nrecord-series", ":3", "Wrong argument count"},
 		{"bad quorum", "zonefile ZF\nname app {\nquorum most\n}", ":4", `quorum "most"`},
 		{"name outside zone", "zonefile ZF\nname app.example.com. {\ntarget 192.0.2.1 check tcp 192.0.2.1:80\n}", ":3", "outside the zones"},
 		{"missing zone file", "zonefile /nonexistent/zone.db", ":2", "no such file"},

@@ -28,6 +28,7 @@ func (h *HealthDNS) rebuildAt(now time.Time) time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	names, zones := h.merger.Merge(h.recordState())
+	h.noteRecordSeries(names)
 	ovm := h.matcherFor(now) // operators' overrides, on top of the verdicts
 	if next, ok := h.rebuildSome(now, names, zones, ovm); ok {
 		return next
@@ -134,7 +135,6 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 		built = append(built, sn)
 	}
 	h.endOverrideRound(now)
-	h.exportVerdictCounts()
 	prev := h.snap.Load()
 	s := snapshot.Build(prev, zones, built)
 	until := h.fresh.until(now, h.evidenceOf(views, probing, inc.own))
@@ -203,12 +203,6 @@ func (h *HealthDNS) afterRound(now time.Time, changes []health.Change, partition
 				log.Infof("verdict %s %s: %s -> %s: %s", name, addr, c.From.State, c.To.State, c.To.Reason)
 			}
 		}
-	}
-}
-
-func (h *HealthDNS) exportVerdictCounts() {
-	for _, st := range []health.State{health.Up, health.Down, health.Unknown} {
-		verdicts.WithLabelValues(st.String()).Set(float64(h.inc.byState[st]))
 	}
 }
 
