@@ -52,6 +52,7 @@ func TestAlertRules(t *testing.T) {
 
 	want := map[string]struct{ expr, for_ string }{
 		"HealthDNSTargetDown":        {"coredns_healthdns_target_healthy == 0", "1m"},
+		"HealthDNSRecordTargetsDown": {`coredns_healthdns_record_series_limited == 1`, "1m"},
 		"HealthDNSPartitioned":       {"coredns_healthdns_partitioned == 1", "30s"},
 		"HealthDNSVoterSilent":       {"coredns_healthdns_voter_heard == 0", "1m"},
 		"HealthDNSObserverSilent":    {"coredns_healthdns_observer_lag_seconds > 30", "1m"},
