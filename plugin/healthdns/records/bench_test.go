@@ -45,3 +45,45 @@ func BenchmarkStoreApply(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMergeRun measures a replica storing a run of 500 one-record
+// changes to a 20,000-record owner in one Merge, as a server's applier
+// does when a writer's burst arrives; per change.
+func BenchmarkMergeRun(b *testing.B) {
+	rec := func(i, v int) Endpoint {
+		return Endpoint{DNSName: fmt.Sprintf("a-app%d.c1.example.org", i), RecordType: TypeTXT,
+			Targets: []string{fmt.Sprintf(`"heritage=external-dns,external-dns/owner=cluster1,external-dns/resource=ingress/default/app%d,v=%d"`, i, v)},
+			Labels:  map[string]string{"owner": "cluster1", "resource": fmt.Sprintf("ingress/default/app%d", i)}}
+	}
+	w := Memory(Options{})
+	var c Changes
+	for i := range 20000 {
+		c.Create = append(c.Create, rec(i, 0))
+	}
+	if _, err := w.Apply("cluster1", c); err != nil {
+		b.Fatal(err)
+	}
+	base := w.State().Set("cluster1")
+	const run = 500
+	var cs []Change
+	for i := range run {
+		ch, err := w.Apply("cluster1", Changes{UpdateNew: []Endpoint{rec((i*7919)%20000, 1)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cs = append(cs, ch)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		r := Memory(Options{})
+		if _, err := r.Install(base); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if applied, _, err := r.Merge(cs...); err != nil || len(applied) != run {
+			b.Fatal(len(applied), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*run), "ns/change")
+}

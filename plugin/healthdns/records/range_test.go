@@ -241,3 +241,59 @@ func TestLogSharesRecordsWithTheTree(t *testing.T) {
 		t.Errorf("a replica applied %d of %d (%d ahead, %v), head %s, want %s", len(applied), len(cs), len(ahead), err, r.Head("cluster1"), st.Head("cluster1"))
 	}
 }
+
+// A run of changes stored in one Merge writes one copy of the owner's
+// tree, not one a change: a reader's state from before is untouched, and
+// a run that fails part way leaves the store as it was.
+func TestMergeRunLeavesReadersAlone(t *testing.T) {
+	rec := func(i, v int) Endpoint {
+		return Endpoint{DNSName: fmt.Sprintf("app%d.example.org", i), RecordType: TypeA, Targets: []string{fmt.Sprintf("192.0.2.%d", v)}}
+	}
+	w := Memory(Options{})
+	var c Changes
+	for i := range 1000 {
+		c.Create = append(c.Create, rec(i, 1))
+	}
+	if _, err := w.Apply("eu", c); err != nil {
+		t.Fatal(err)
+	}
+	r := Memory(Options{})
+	if _, err := r.Install(w.State().Set("eu")); err != nil {
+		t.Fatal(err)
+	}
+	var run []Change
+	for i := range 300 {
+		ch, err := w.Apply("eu", Changes{UpdateNew: []Endpoint{rec((i*37)%1000, 2)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run = append(run, ch)
+	}
+	before := r.State()
+	head := before.Head("eu")
+
+	bad := slices.Clone(run)
+	bad[200].To.Digest++ // a change that does not make what it says
+	if _, _, err := r.Merge(bad...); err == nil {
+		t.Fatal("a run with a bad change was stored")
+	}
+	if got := r.Head("eu"); got != head {
+		t.Fatalf("after a failed run the head is %s, want %s", got, head)
+	}
+	if _, _, err := r.Merge(run...); err != nil {
+		t.Fatal(err)
+	}
+	if r.Head("eu") != w.Head("eu") {
+		t.Fatalf("after the run the head is %s, want %s", r.Head("eu"), w.Head("eu"))
+	}
+	for i := range 1000 {
+		e, ok := before.Lookup("eu", rec(i, 1).Key())
+		if !ok || e.Targets[0] != "192.0.2.1" {
+			t.Fatalf("the state read before the run changed under its reader: %s is %+v", rec(i, 1).DNSName, e)
+		}
+	}
+	want, got := w.State().Set("eu").Endpoints, r.State().Set("eu").Endpoints
+	if len(want) != len(got) || Digest(want) != Digest(got) {
+		t.Errorf("the replica holds %d records (digest %x), the writer %d (%x)", len(got), Digest(got), len(want), Digest(want))
+	}
+}

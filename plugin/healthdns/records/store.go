@@ -182,6 +182,7 @@ func (s *Store) recover() error {
 	if err != nil {
 		return err
 	}
+	mine := map[string]bool{} // owners whose state replay made: written in place
 	for _, e := range entries {
 		switch e.kind {
 		case kindEpoch:
@@ -199,15 +200,17 @@ func (s *Store) recover() error {
 				return &CorruptError{Dir: s.dir, File: walName, Offset: e.off, Intact: -1,
 					Reason: fmt.Sprintf("a change of owner %s from %s, but the owner's state is at %s: an entry before it is missing", c.Owner, c.From, o.head)}
 			}
-			n, err := o.apply(c)
+			n, err := o.apply(c, mine[c.Owner])
 			if err != nil {
 				return &CorruptError{Dir: s.dir, File: walName, Offset: e.off, Intact: -1, Reason: err.Error()}
 			}
 			owners[c.Owner] = n
+			mine[c.Owner] = true
 			maxEpoch = max(maxEpoch, c.To.Version.Epoch)
 		case kindInstall:
 			if o := owners[e.set.Owner]; o == nil || e.set.Head.After(o.head) {
 				owners[e.set.Owner] = stateOf(e.set)
+				mine[e.set.Owner] = true
 			}
 			maxEpoch = max(maxEpoch, e.set.Head.Version.Epoch)
 		}
@@ -356,7 +359,7 @@ func (s *Store) ApplyBatch(owner string, b Batch) (Change, error) {
 	}
 	ch := Change{Owner: owner, From: cur.head, To: Head{Version: s.nextVersion(cur.head.Version), Digest: digest}, Put: put, Remove: remove}
 	enc := AppendChange(nil, ch)
-	next, err := cur.apply(ch)
+	next, err := cur.apply(ch, false)
 	if err != nil {
 		return Change{}, err
 	}
@@ -410,9 +413,9 @@ func (s *Store) Merge(cs ...Change) (applied, ahead []Change, err error) {
 	next := map[string]*ownerState{}
 	var frames [][]byte
 	for _, c := range cs {
-		o := next[c.Owner]
+		o, mine := next[c.Owner], true // next's states are this batch's own
 		if o == nil {
-			o = st.owners[c.Owner]
+			o, mine = st.owners[c.Owner], false
 		}
 		if o == nil {
 			o = newOwnerState(c.Owner)
@@ -422,7 +425,7 @@ func (s *Store) Merge(cs ...Change) (applied, ahead []Change, err error) {
 		case c.From != o.head:
 			ahead = append(ahead, c)
 		default:
-			n, err := o.apply(c)
+			n, err := o.apply(c, mine)
 			if err != nil {
 				return nil, nil, err
 			}
