@@ -335,11 +335,13 @@ func (n *Node) applyRecords() {
 		case w := <-n.rec.in:
 			batch = append(batch, w)
 		}
+		size := batch[0].size
 	more:
-		for len(batch) < applyBatch {
+		for len(batch) < applyBatch && size < applyBatchBytes {
 			select {
 			case w := <-n.rec.in:
 				batch = append(batch, w)
+				size += w.size
 			default:
 				break more
 			}

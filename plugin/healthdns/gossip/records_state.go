@@ -87,8 +87,11 @@ const (
 	// repaired like lost ones.
 	recordQueue      = 4096
 	recordQueueBytes = 64 << 20
-	// applyBatch is the most messages the applier stores at once.
-	applyBatch = 512
+	// applyBatch and applyBatchBytes bound the messages the applier
+	// stores at once: a batch is decoded whole before it is stored, and
+	// 512 deltas of a server behind held 30 MB decoded.
+	applyBatch      = 512
+	applyBatchBytes = 1 << 20
 
 	maxPendingPerOwner = 256
 	maxPendingBytes    = 8 << 20
