@@ -21,20 +21,26 @@ type ownerState struct {
 	tree  *btree.BTreeG[item]
 	size  int // as Set.Size counts
 
-	// log holds the latest changes, oldest first, the last one making
-	// head: what a peer a little behind needs (Since). It is bounded in
-	// bytes of the changes' encodings (see appendLog); a peer further
-	// behind gets the whole state. An entry shares the encoding of each
-	// record it put with the tree's item: a log of thousands of changes
-	// per owner (what keeps a peer that fell behind in a burst on changes
-	// rather than on whole states) costs about 90 bytes a change while
-	// the records it put are still the owner's, not a copy of each (28 MB
-	// across 10 owners of 20,000 records after a storm).
-	log      []recent
-	logBytes int
-	// logDead is the bytes of the changes dropped from log since it was
-	// last copied, which its array may still hold.
-	logDead int
+	// log holds the latest changes: what a peer a little behind needs
+	// (Since).
+	log changeLog
+}
+
+// changeLog is an owner's latest changes, oldest first, the last one
+// making its head. It is bounded in bytes of the changes' encodings (see
+// add); a peer further behind gets the whole state. An entry shares the
+// encoding of each record it put with the tree's item: a log of
+// thousands of changes per owner (what keeps a peer that fell behind in
+// a burst on changes rather than on whole states) costs about 60 bytes a
+// change while the records it put are still the owner's, not a copy of
+// each (28 MB across 10 owners of 20,000 records after a storm).
+type changeLog struct {
+	entries []recent
+	from    Head // the head the first entry applies to; each other's is the one before's to
+	bytes   int
+	// dead is the bytes of the entries dropped since entries was last
+	// copied, which its array may still hold.
+	dead int
 }
 
 const (
@@ -43,16 +49,17 @@ const (
 	maxLogBytes = 4 << 20
 )
 
-// recent is a change in the log of recent changes: its heads, to find
-// where a replica is, and what it put and removed, decoded when sent.
+// recent is a change in the log of recent changes: the head it makes,
+// to find where a replica is, and what it put and removed, decoded when
+// sent.
 type recent struct {
-	from, to Head
-	// put is the encoding of the first record put (nil for none), the
-	// very bytes of the item the change made; rest holds the others of a
+	to Head
+	// put is the encoding of the first record put ("" for none), the very
+	// bytes of the item the change made; rest holds the others of a
 	// change of more than one put or of any removal.
-	put  []byte
+	put  string
 	rest *recentRest
-	size int // its encoding's bytes (AppendChange), about
+	size int32 // its encoding's bytes (AppendChange), about
 }
 
 type recentRest struct {
@@ -62,11 +69,12 @@ type recentRest struct {
 
 // recentOf is the log entry of c, whose puts were encoded as items.
 func recentOf(c Change, puts []item) recent {
-	e := recent{from: c.From, to: c.To, size: 40 + len(c.Owner)}
+	size := 40 + len(c.Owner)
+	e := recent{to: c.To}
 	for i, it := range puts {
-		e.size += len(it.enc)
+		size += len(it.enc)
 		if i == 0 {
-			e.put = it.enc
+			e.put = shared(it.enc)
 			continue
 		}
 		if e.rest == nil {
@@ -80,22 +88,23 @@ func recentOf(c Change, puts []item) recent {
 		}
 		e.rest.remove = slices.Clone(c.Remove)
 		for _, k := range c.Remove {
-			e.size += 4 + len(k.Name) + len(k.Type) + len(k.SetIdentifier)
+			size += 4 + len(k.Name) + len(k.Type) + len(k.SetIdentifier)
 		}
 	}
+	e.size = int32(size)
 	return e
 }
 
 // change decodes the entry, its strings sharing the items' encodings.
-func (e recent) change(owner string) Change {
-	c := Change{Owner: owner, From: e.from, To: e.to}
-	if e.put != nil {
+func (e recent) change(owner string, from Head) Change {
+	c := Change{Owner: owner, From: from, To: e.to}
+	if e.put != "" {
 		n := 1
 		if e.rest != nil {
 			n += len(e.rest.put)
 		}
 		c.Put = make([]Endpoint, 0, n)
-		c.Put = append(c.Put, item{enc: e.put}.endpoint())
+		c.Put = append(c.Put, item{enc: unsafe.Slice(unsafe.StringData(e.put), len(e.put))}.endpoint())
 	}
 	if e.rest != nil {
 		for _, enc := range e.rest.put {
@@ -295,43 +304,47 @@ func (o *ownerState) apply(c Change, inPlace bool) (*ownerState, error) {
 		return nil, invalid("owner %s: the change leaves %d bytes of records, more than %d", c.Owner, size, MaxSetSize)
 	}
 	n := &ownerState{owner: o.owner, head: c.To, tree: t, size: size}
-	n.log, n.logBytes, n.logDead = appendLog(o.log, o.logBytes, o.logDead, recentOf(c, puts), size)
+	n.log = o.log.add(c.From, recentOf(c, puts), size)
 	return n, nil
 }
 
-// appendLog adds c to a log, dropping the oldest changes past its limit:
-// no more bytes than half the state (so that catching up by changes costs
-// less than the whole state) within [minLogBytes, maxLogBytes]. There is
-// no bound on the number of changes: in a burst of one-record changes a
-// replica a few seconds behind must still get changes, not whole states
-// (which cost the owner's size on the wire, on disk and in memory each).
-// dead is what the log's array holds of changes dropped before (see
-// ownerState.logDead).
-func appendLog(log []recent, bytes, dead int, c recent, stateSize int) ([]recent, int, int) {
+// add returns the log with c, which applies to from, dropping the oldest
+// changes past its limit: no more bytes than half the state (so that
+// catching up by changes costs less than the whole state) within
+// [minLogBytes, maxLogBytes]. There is no bound on the number of
+// changes: in a burst of one-record changes a replica a few seconds
+// behind must still get changes, not whole states (which cost the
+// owner's size on the wire, on disk and in memory each).
+func (l changeLog) add(from Head, c recent, stateSize int) changeLog {
+	if len(l.entries) == 0 || l.entries[len(l.entries)-1].to != from {
+		l = changeLog{from: from} // a new chain (none broke it so far)
+	}
 	limit := min(maxLogBytes, max(minLogBytes, stateSize/2))
-	log = append(log, c)
-	bytes += c.size
+	l.entries = append(l.entries, c)
+	l.bytes += int(c.size)
 	drop := 0
-	for drop < len(log) && bytes > limit {
-		n := log[drop].size
-		bytes -= n
-		dead += n
+	for drop < len(l.entries) && l.bytes > limit {
+		n := int(l.entries[drop].size)
+		l.bytes -= n
+		l.dead += n
 		drop++
 	}
-	switch {
-	case drop == 0:
-	case drop == len(log) || dead > limit/2:
+	if drop == 0 {
+		return l
+	}
+	l.from = l.entries[drop-1].to
+	if drop == len(l.entries) || l.dead > limit/2 {
 		// Copy, so that the dropped changes can be collected.
-		log, dead = append([]recent(nil), log[drop:]...), 0
-	default:
+		l.entries, l.dead = append([]recent(nil), l.entries[drop:]...), 0
+	} else {
 		// Reslice: once the log is full every change drops one, and a
 		// copy each time cost O(log) a change (a fifth of a server's CPU
 		// in a burst of one-record changes). The array goes, with what it
 		// holds of dropped changes, when append outgrows it or when they
 		// add up to half the limit.
-		log = log[drop:]
+		l.entries = l.entries[drop:]
 	}
-	return log, bytes, dead
+	return l
 }
 
 // since returns the changes that bring a replica at from up to o.head, if
@@ -340,14 +353,17 @@ func (o *ownerState) since(from Head) ([]Change, bool) {
 	if from == o.head {
 		return nil, true
 	}
-	for i, e := range o.log {
-		if e.from == from {
-			out := make([]Change, len(o.log)-i)
-			for j := range out {
-				out[j] = o.log[i+j].change(o.owner)
+	at := o.log.from
+	for i, e := range o.log.entries {
+		if at == from {
+			out := make([]Change, 0, len(o.log.entries)-i)
+			for _, e := range o.log.entries[i:] {
+				out = append(out, e.change(o.owner, at))
+				at = e.to
 			}
 			return out, true
 		}
+		at = e.to
 	}
 	return nil, false
 }

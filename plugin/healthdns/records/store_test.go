@@ -232,8 +232,8 @@ func TestStoreSince(t *testing.T) {
 		t.Error("the log reaches back past its bound")
 	}
 	o := st.owners["us"]
-	if o.logBytes > max(minLogBytes, o.size/2) {
-		t.Errorf("log of %d changes, %d bytes, for a state of %d bytes", len(o.log), o.logBytes, o.size)
+	if o.log.bytes > max(minLogBytes, o.size/2) {
+		t.Errorf("log of %d changes, %d bytes, for a state of %d bytes", len(o.log.entries), o.log.bytes, o.size)
 	}
 	// An old State is unchanged by the changes after it (copy on write).
 	if old := st.Len("us"); w.State().Len("us") != old {
