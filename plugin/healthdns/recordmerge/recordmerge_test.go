@@ -271,3 +271,35 @@ func TestMergerFollowsChanges(t *testing.T) {
 		}
 	}
 }
+
+// sameRRs decides whether a name's static records changed, and so
+// whether its answers are built again: a TTL, a TXT string or a name's
+// case that differs is a change; the same records made again are not.
+func TestSameRRs(t *testing.T) {
+	rr := func(s string) dns.RR {
+		r, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	base := []dns.RR{rr(`a.example.org. 30 IN TXT "v=1"`), rr(`a.example.org. 30 IN A 192.0.2.1`)}
+	for _, c := range []struct {
+		other []dns.RR
+		same  bool
+	}{
+		{[]dns.RR{rr(`a.example.org. 30 IN TXT "v=1"`), rr(`a.example.org. 30 IN A 192.0.2.1`)}, true},
+		{[]dns.RR{rr(`a.example.org. 60 IN TXT "v=1"`), rr(`a.example.org. 30 IN A 192.0.2.1`)}, false},
+		{[]dns.RR{rr(`a.example.org. 30 IN TXT "v=2"`), rr(`a.example.org. 30 IN A 192.0.2.1`)}, false},
+		{[]dns.RR{rr(`a.example.org. 30 IN TXT "v=1"`), rr(`a.example.org. 30 IN A 192.0.2.2`)}, false},
+		{[]dns.RR{rr(`A.example.org. 30 IN TXT "v=1"`), rr(`a.example.org. 30 IN A 192.0.2.1`)}, false},
+		{[]dns.RR{rr(`a.example.org. 30 IN TXT "v=1"`)}, false},
+	} {
+		if got := sameRRs(base, c.other); got != c.same {
+			t.Errorf("sameRRs(%v, %v) = %v, want %v", base, c.other, got, c.same)
+		}
+	}
+	if !sameRRs(base, base) {
+		t.Error("the very same records differ")
+	}
+}
