@@ -25,6 +25,11 @@ type Change struct {
 	To     Head
 	Put    []Endpoint // canonical, sorted by key, one per key
 	Remove []Key      // sorted, none of them in Put
+
+	// checked: Decoder.Change checked that Put is canonical, so Merge
+	// need not normalize every endpoint again (half the garbage of
+	// storing a replicated change).
+	checked bool
 }
 
 // Len is the number of records the change touches.

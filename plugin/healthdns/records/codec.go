@@ -324,6 +324,7 @@ func (d *Decoder) Change() Change {
 		d.fail(err)
 		return Change{}
 	}
+	c.checked = true
 	return c
 }
 

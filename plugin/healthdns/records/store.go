@@ -400,7 +400,7 @@ func (s *Store) nextVersion(v Version) Version {
 // or fetch the owner whole). applied lists what was applied.
 func (s *Store) Merge(cs ...Change) (applied, ahead []Change, err error) {
 	for _, c := range cs {
-		if err := c.validate(false); err != nil {
+		if err := c.validate(c.checked); err != nil {
 			return nil, nil, err
 		}
 	}
