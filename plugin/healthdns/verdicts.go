@@ -220,10 +220,10 @@ func (h *HealthDNS) noteLastGood(d *snapshot.Dynamic) bool {
 	}
 	var good []netip.Addr
 	if d.A.Outcome == snapshot.Healthy {
-		good = d.A.Addrs
+		good = d.A.Addrs()
 	}
 	if d.AAAA.Outcome == snapshot.Healthy {
-		good = append(good[:len(good):len(good)], d.AAAA.Addrs...)
+		good = append(good[:len(good):len(good)], d.AAAA.Addrs()...)
 	}
 	if len(good) > 0 && !slices.Equal(h.lastGood[d.Name], good) {
 		h.lastGood[d.Name] = slices.Clone(good)

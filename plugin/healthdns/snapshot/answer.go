@@ -113,7 +113,7 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 		if dy := s.dynOf(nd); dy != nil && (t == dns.TypeA || t == dns.TypeAAAA) {
 			set := &dy.A
 			if t == dns.TypeAAAA {
-				set = &dy.AAAA
+				set = dy.AAAA
 			}
 			if len(set.RRs) == 0 {
 				// The name's own short negative TTL, whatever the reason:
@@ -121,7 +121,7 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 				// at any time.
 				z.nodata(m, dy.negSOA)
 				if set.Outcome == Empty {
-					return Result{Outcome: Empty, Name: dy.Name, Policy: dy.Policy, Choice: policy.Choice{Region: -1}}
+					return Result{Outcome: Empty, Name: dy.Name, Policy: dy.Policy(), Choice: policy.Choice{Region: -1}}
 				}
 				return static
 			}
@@ -131,7 +131,7 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 			start := len(m.Answer)
 			var ch policy.Choice
 			m.Answer, ch = set.pick(m.Answer, c)
-			res := Result{Outcome: set.Outcome, Name: dy.Name, Policy: dy.Policy, Choice: ch}
+			res := Result{Outcome: set.Outcome, Name: dy.Name, Policy: dy.Policy(), Choice: ch}
 			if ch.Fell && res.Outcome == Healthy {
 				res.Outcome = Fallback
 			}

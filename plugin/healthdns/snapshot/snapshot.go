@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unique"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/zone"
@@ -159,21 +158,52 @@ func nodeOf(d *zone.Data, owner string) (*node, bool) {
 	return nil, false
 }
 
-// Dynamic is the built answer of one health-aware name.
+// Dynamic is the built answer of one health-aware name. A server may
+// hold hundreds of thousands: what every name of a kind has alike is
+// shared (see inputs), and an empty family costs no Set of its own.
 type Dynamic struct {
-	Name    string
-	Policy  policy.Policy
-	A, AAAA Set
-	negSOA  *dns.SOA // shorter negative TTL for fallback none
-	// opts, fixed, lastGood, targets (with Name) and src are what it was
-	// built from: the next build reuses it when they are the same (most
-	// names, most rebuilds). The options are one handle for every name
-	// with the same ones (a server's 100,000 records' names have a few).
-	opts            unique.Handle[options]
-	fixed, lastGood []netip.Addr
-	targets         []Target
-	src             *dns.SOA
+	Name string
+	A    Set
+	// AAAA is never nil: noSet for a name with no IPv6 target (most).
+	AAAA   *Set
+	negSOA *dns.SOA // shorter negative TTL for fallback none
+	// in, fallbacks and targets (with Name) are what it was built from:
+	// the next build reuses it when they are the same (most names, most
+	// rebuilds).
+	in        *inputs
+	fallbacks *fallbacks // nil: neither (most names)
+	targets   []Target
 }
+
+// noSet is the answer of a family without targets, shared.
+var noSet = &Set{}
+
+// inputs are a Dynamic's settings and zone: one for every name with the
+// same ones (a server's 100,000 records' names have a few).
+type inputs struct {
+	options
+	src *dns.SOA
+}
+
+type fallbacks struct{ fixed, lastGood []netip.Addr }
+
+// interned hands out one *inputs for equal ones, within a build.
+type interned map[inputs]*inputs
+
+func (m interned) of(old *Dynamic, in inputs) *inputs {
+	if old != nil && *old.in == in {
+		return old.in
+	}
+	p := m[in]
+	if p == nil {
+		p = &in
+		m[in] = p
+	}
+	return p
+}
+
+// Policy is the policy the name answers with (nil: round-robin).
+func (d *Dynamic) Policy() policy.Policy { return d.in.policy }
 
 // options are the scalar settings of a Name.
 type options struct {
@@ -193,11 +223,18 @@ func optionsOf(n *Name) options {
 
 // Set is the answer for one address family.
 type Set struct {
-	RRs     []dns.RR     // every record a query may get
-	Addrs   []netip.Addr // the addresses answered: the healthy ones, or the fallback's
-	Outcome Outcome
+	RRs     []dns.RR      // every record a query may get
 	ans     policy.Answer // nil: no records
 	rot     *atomic.Uint64
+	Outcome Outcome
+}
+
+// Addrs are the addresses answered: the healthy ones, or the fallback's.
+func (s *Set) Addrs() []netip.Addr {
+	if s.ans == nil {
+		return nil
+	}
+	return s.ans.Addrs()
 }
 
 // Target is a health-aware target as the builder sees it.
@@ -288,6 +325,7 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		s.zones = append(s.zones, z)
 	}
 	sort.Slice(s.zones, func(i, j int) bool { return len(s.zones[i].Origin) > len(s.zones[j].Origin) })
+	in := interned{}
 	for _, n := range names {
 		z := s.zoneOf(n.FQDN)
 		if z == nil {
@@ -300,10 +338,10 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		}
 		if nd.di == 0 {
 			s.dyn++
-		} else if policy.Tailors(s.dynOf(nd).Policy) {
+		} else if policy.Tailors(s.dynOf(nd).Policy()) {
 			s.tailoring-- // the same name twice: the last one counts
 		}
-		s.setDyn(nd, buildDynamic(prev, z, n))
+		s.setDyn(nd, buildDynamic(prev, z, n, in))
 		if policy.Tailors(n.Policy) {
 			s.tailoring++
 		}
@@ -323,21 +361,24 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 	return s
 }
 
-func buildDynamic(prev *Snapshot, z *Zone, n Name) *Dynamic {
+func buildDynamic(prev *Snapshot, z *Zone, n Name, in interned) *Dynamic {
 	var old *Dynamic
 	if prev != nil {
 		old = prev.Dynamic(n.FQDN)
 	}
-	return rebuildDynamic(old, z, n)
+	return rebuildDynamic(old, z, n, in)
 }
 
 // rebuildDynamic builds the answer of n, taking old's rotation on; old
 // itself when it was built from the same input.
-func rebuildDynamic(old *Dynamic, z *Zone, n Name) *Dynamic {
+func rebuildDynamic(old *Dynamic, z *Zone, n Name, in interned) *Dynamic {
 	if reusable(old, z, n) {
 		return old // immutable: shared, rotation included
 	}
-	dy := &Dynamic{Name: n.FQDN, Policy: n.Policy, opts: unique.Make(optionsOf(&n)), fixed: n.Fixed, lastGood: n.LastGood, src: z.src}
+	dy := &Dynamic{Name: n.FQDN, in: in.of(old, inputs{optionsOf(&n), z.src})}
+	if len(n.Fixed) > 0 || len(n.LastGood) > 0 {
+		dy.fallbacks = &fallbacks{n.Fixed, n.LastGood}
+	}
 	// Its own copy: the caller's array is one for all names, and a kept
 	// Dynamic must not keep it alive.
 	dy.targets = slices.Clone(n.Targets)
@@ -352,19 +393,15 @@ func rebuildDynamic(old *Dynamic, z *Zone, n Name) *Dynamic {
 		z.negByTTL[ttl] = neg
 	}
 	dy.negSOA = neg
-	for _, fam := range []struct {
-		set  *Set
-		is4  bool
-		prev *Set
-	}{{&dy.A, true, nil}, {&dy.AAAA, false, nil}} {
-		if old != nil {
-			if fam.is4 {
-				fam.prev = &old.A
-			} else {
-				fam.prev = &old.AAAA
-			}
-		}
-		buildSet(fam.set, fam.prev, n, fam.is4)
+	var prevA, prevAAAA *Set
+	if old != nil {
+		prevA, prevAAAA = &old.A, old.AAAA
+	}
+	buildSet(&dy.A, prevA, n, true)
+	dy.AAAA = noSet
+	var aaaa Set
+	if buildSet(&aaaa, prevAAAA, n, false) {
+		dy.AAAA = &aaaa
 	}
 	return dy
 }
@@ -373,26 +410,36 @@ func rebuildDynamic(old *Dynamic, z *Zone, n Name) *Dynamic {
 // its slices are the snapshot's. A caller that rebuilds some names needs
 // no copy of the others' inputs of its own.
 func (d *Dynamic) Input() Name {
-	o := d.opts.Value()
-	return Name{FQDN: d.Name, TTL: o.ttl, Policy: o.policy, MaxAnswers: o.maxAnswers, MinHealthy: o.minHealthy,
-		Fallback: o.fallback, Fixed: d.fixed, LastGood: d.lastGood, Targets: d.targets, Geo: o.geo, StickyBits: o.stickyBits}
+	o := d.in.options
+	n := Name{FQDN: d.Name, TTL: o.ttl, Policy: o.policy, MaxAnswers: o.maxAnswers, MinHealthy: o.minHealthy,
+		Fallback: o.fallback, Targets: d.targets, Geo: o.geo, StickyBits: o.stickyBits}
+	if f := d.fallbacks; f != nil {
+		n.Fixed, n.LastGood = f.fixed, f.lastGood
+	}
+	return n
 }
 
 // builtFrom reports whether d builds the same answers as n would.
 func (d *Dynamic) builtFrom(n *Name) bool {
-	return d.Name == n.FQDN && d.opts.Value() == optionsOf(n) && slices.Equal(d.fixed, n.Fixed) &&
-		slices.Equal(d.lastGood, n.LastGood) && slices.Equal(d.targets, n.Targets)
+	var fixed, lastGood []netip.Addr
+	if f := d.fallbacks; f != nil {
+		fixed, lastGood = f.fixed, f.lastGood
+	}
+	return d.Name == n.FQDN && d.in.options == optionsOf(n) && slices.Equal(fixed, n.Fixed) &&
+		slices.Equal(lastGood, n.LastGood) && slices.Equal(d.targets, n.Targets)
 }
 
 // reusable reports whether old answers for n in z as it is.
 func reusable(old *Dynamic, z *Zone, n Name) bool {
-	return old != nil && old.src == z.src && old.builtFrom(&n)
+	return old != nil && old.in.src == z.src && old.builtFrom(&n)
 }
 
 // negTTL is the TTL of n's negative answers in z.
 func negTTL(z *Zone, n Name) uint32 { return min(z.negSOA.Hdr.Ttl, n.TTL) }
 
-func buildSet(s *Set, prev *Set, n Name, is4 bool) {
+// buildSet builds the answer of one family of n into s, and reports
+// whether the family has targets (else s is empty).
+func buildSet(s *Set, prev *Set, n Name, is4 bool) bool {
 	var ts []policy.Target
 	var drained []bool
 	for _, t := range n.Targets {
@@ -403,7 +450,7 @@ func buildSet(s *Set, prev *Set, n Name, is4 bool) {
 	}
 	if len(ts) == 0 {
 		s.Outcome = Static // the family has no targets: plain NODATA
-		return
+		return false
 	}
 	if prev != nil && prev.rot != nil {
 		s.rot = prev.rot
@@ -446,34 +493,34 @@ func buildSet(s *Set, prev *Set, n Name, is4 bool) {
 	})
 	if s.ans != nil {
 		s.Outcome = Healthy
-		s.Addrs = s.ans.Addrs()
+		answered := s.ans.Addrs()
 		for _, t := range ts {
-			if slices.Contains(s.Addrs, t.Addr) {
+			if slices.Contains(answered, t.Addr) {
 				s.RRs = append(s.RRs, t.RR)
 			}
 		}
-		if len(fbTargets) > 0 && len(s.Addrs) < len(ts) {
+		if len(fbTargets) > 0 && len(answered) < len(ts) {
 			// Some clients may get the fallback (geo): its records count.
 			for _, t := range fbTargets {
-				if !slices.Contains(s.Addrs, t.Addr) {
+				if !slices.Contains(answered, t.Addr) {
 					s.RRs = append(s.RRs, t.RR)
 				}
 			}
 		}
-		return
+		return true
 	}
 	s.Outcome = Fallback
 	if fallback == nil {
 		fallback = policy.Rotate(fbTargets, n.MaxAnswers, s.rot)
 	}
-	s.ans = fallback
-	s.Addrs = fb
+	s.ans = fallback // its addresses are fb's (Addrs)
 	for _, t := range fbTargets {
 		s.RRs = append(s.RRs, t.RR)
 	}
 	if len(fb) == 0 {
 		s.Outcome = Empty
 	}
+	return true
 }
 
 // rrOf is the record of address a: a target's own when a is one, else new.
@@ -508,7 +555,7 @@ func (s *Snapshot) builtFrom(zones []*zone.Data, names []Name) bool {
 		if nd == nil || nd.di == 0 {
 			return false
 		}
-		if dy := s.dynOf(nd); dy.src != z.src || !dy.builtFrom(&nm) {
+		if dy := s.dynOf(nd); dy.in.src != z.src || !dy.builtFrom(&nm) {
 			return false
 		}
 		n++
@@ -723,6 +770,7 @@ func rezone(z *Zone, d *zone.Data) (*Zone, bool) {
 func Update(prev *Snapshot, names []Name) (s *Snapshot, ok bool) {
 	s = prev
 	copied := map[int]bool{}
+	in := interned{}
 	var own map[*Zone]bool // the zones this Update copied
 	for _, n := range names {
 		z := s.zoneOf(n.FQDN)
@@ -754,14 +802,14 @@ func Update(prev *Snapshot, names []Name) (s *Snapshot, ok bool) {
 			z = &nz
 			own[z] = true
 		}
-		d := rebuildDynamic(old, z, n)
+		d := rebuildDynamic(old, z, n, in)
 		i := int(nd.di - 1)
 		if !copied[i/chunk] {
 			s.dyns[i/chunk] = slices.Clone(s.dyns[i/chunk])
 			copied[i/chunk] = true
 		}
 		s.dyns[i/chunk][i%chunk] = d
-		if old != nil && policy.Tailors(old.Policy) {
+		if old != nil && policy.Tailors(old.Policy()) {
 			s.tailoring--
 		}
 		if policy.Tailors(n.Policy) {
