@@ -58,6 +58,7 @@ type timing struct {
 
 type (
 	nameConfig   = recordmerge.Name
+	nameSettings = recordmerge.Settings
 	targetConfig = recordmerge.Target
 )
 

@@ -230,7 +230,7 @@ func parse(c *caddy.Controller) (*config, error) {
 				if err != nil {
 					return nil, c.Err(err.Error())
 				}
-				p := pendingName{line: line, n: &nameConfig{FQDN: fqdn}, t: &timing{}}
+				p := pendingName{line: line, n: &nameConfig{FQDN: fqdn, Settings: &nameSettings{}}, t: &timing{}}
 				*p.t = def
 				p.n.TTL = ttl
 				raw, err := parseName(c, p.n, p.t)

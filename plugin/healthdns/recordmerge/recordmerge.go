@@ -35,15 +35,23 @@ import (
 // Name is a health-aware name: one of the Corefile, or one that records
 // define, or one of the Corefile with records' targets merged in.
 type Name struct {
-	FQDN       string
+	FQDN    string
+	Targets []Target
+	// Settings are the rest: one for every name that records define
+	// alike (100,000 records' names have a few), never written once the
+	// name is merged.
+	*Settings
+}
+
+// Settings are a Name's settings, but its targets.
+type Settings struct {
 	TTL        uint32
-	Fallback   snapshot.FallbackKind // beside TTL: a Name of a size class smaller, by the hundred thousand
+	Fallback   snapshot.FallbackKind
 	Policy     policy.Policy
 	MaxAnswers int
 	MinHealthy int
 	Fixed      []netip.Addr
 	Quorum     health.Quorum
-	Targets    []Target
 	// Order is the name's own order (geo), as written: one chain for
 	// every client region, and chains for some; Geo is it built.
 	Order      []string
@@ -112,6 +120,7 @@ type Merger struct {
 	cutsOnce    map[string]bool                 // the zones' delegation points
 	corefile    map[string]*Name                // the Corefile's names by FQDN
 	targetCache map[targetCacheKey]cachedTarget // records' probe targets by check and address
+	settings    map[settingsKey]*Settings       // records' names' settings
 
 	ok     bool
 	prev   records.State // what the last Merge merged
@@ -624,22 +633,30 @@ func sameName(a, b *Name) bool {
 	if a == nil || b == nil {
 		return false
 	}
-	if a.FQDN != b.FQDN || a.TTL != b.TTL || a.Policy != b.Policy || a.MaxAnswers != b.MaxAnswers ||
-		a.MinHealthy != b.MinHealthy || a.Fallback != b.Fallback || !slices.Equal(a.Fixed, b.Fixed) ||
-		a.Quorum != b.Quorum || a.Geo != b.Geo || a.StickyBits != b.StickyBits ||
-		!slices.Equal(a.Order, b.Order) || len(a.OrderFor) != len(b.OrderFor) || len(a.Targets) != len(b.Targets) {
+	if a.FQDN != b.FQDN || a.Settings != b.Settings && !sameSettings(a.Settings, b.Settings) || len(a.Targets) != len(b.Targets) {
 		return false
-	}
-	for k, v := range a.OrderFor {
-		if !slices.Equal(v, b.OrderFor[k]) {
-			return false
-		}
 	}
 	for i := range a.Targets {
 		x, y := &a.Targets[i], &b.Targets[i]
 		if x.Owner != y.Owner || x.Tier != y.Tier || x.Weight != y.Weight || x.Region != y.Region ||
 			x.ID != y.ID || x.VKey != y.VKey || x.Shared != y.Shared || x.Probe.Addr != y.Probe.Addr ||
 			x.Key != y.Key || x.ProbeKey() != y.ProbeKey() {
+			return false
+		}
+	}
+	return true
+}
+
+// sameSettings reports whether a and b answer alike.
+func sameSettings(a, b *Settings) bool {
+	if a.TTL != b.TTL || a.Policy != b.Policy || a.MaxAnswers != b.MaxAnswers ||
+		a.MinHealthy != b.MinHealthy || a.Fallback != b.Fallback || !slices.Equal(a.Fixed, b.Fixed) ||
+		a.Quorum != b.Quorum || a.Geo != b.Geo || a.StickyBits != b.StickyBits ||
+		!slices.Equal(a.Order, b.Order) || len(a.OrderFor) != len(b.OrderFor) {
+		return false
+	}
+	for k, v := range a.OrderFor {
+		if !slices.Equal(v, b.OrderFor[k]) {
 			return false
 		}
 	}
@@ -702,6 +719,30 @@ func (m *Merger) recordTarget(spec string, addr netip.Addr) cachedTarget {
 }
 
 const maxTargetCache = 1 << 16
+
+type settingsKey struct {
+	ttl    uint32
+	policy string
+}
+
+// recordSettings are the settings of a records' name of the given TTL
+// and policy (as the record names it): one for all such names.
+func (m *Merger) recordSettings(ttl uint32, pol string) *Settings {
+	k := settingsKey{ttl, pol}
+	if s := m.settings[k]; s != nil {
+		return s
+	}
+	if m.settings == nil || len(m.settings) >= maxTargetCache {
+		m.settings = map[settingsKey]*Settings{}
+	}
+	s := &Settings{TTL: ttl, Quorum: health.Quorum{Kind: health.Majority}, Policy: policy.Default(), Geo: m.cfg.Geo}
+	if p, err := policy.Lookup(pol); err == nil {
+		s.Policy = p
+	}
+	s.MaxAnswers = policy.DefaultMaxAnswers(s.Policy)
+	m.settings[k] = s
+	return s
+}
 
 // nameBuilder merges the records of one name, fed owner by owner (sorted)
 // and each owner's records in key order, as the answers have it: each
@@ -767,12 +808,7 @@ func (b *nameBuilder) add(owner string, e records.Endpoint) {
 		props := e.Properties()
 		nc := b.part
 		if nc == nil {
-			nc = &Name{FQDN: name, TTL: ttl, Quorum: health.Quorum{Kind: health.Majority}}
-			nc.Policy, nc.Geo = policy.Default(), m.cfg.Geo
-			if k, err := policy.Lookup(props.Policy); err == nil {
-				nc.Policy = k
-			}
-			nc.MaxAnswers = policy.DefaultMaxAnswers(nc.Policy)
+			nc = &Name{FQDN: name, Settings: m.recordSettings(ttl, props.Policy)}
 			b.part = nc
 		}
 		for _, a := range e.Targets {
