@@ -70,7 +70,11 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 			z, name = next, target
 			continue
 		}
-		nd := z.names.Get(name)
+		own, ok := z.lookup(name)
+		nd := &own
+		if !ok {
+			nd = nil
+		}
 		if nd == nil && z.ents[name] {
 			z.nodata(m, nil)
 			return static
@@ -170,7 +174,8 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 // returns the new name in lower case. A new name too long to exist is
 // YXDOMAIN (RFC 6672 2.2), and ok is false.
 func (z *Zone) synthesise(m *dns.Msg, name, owner string) (target string, ok bool) {
-	dn := z.names.Get(owner).get(dns.TypeDNAME)[0].(*dns.DNAME)
+	nd, _ := z.lookup(owner)
+	dn := nd.get(dns.TypeDNAME)[0].(*dns.DNAME)
 	if !slices.Contains(m.Answer, dns.RR(dn)) {
 		m.Answer = append(m.Answer, dn)
 	}
@@ -280,7 +285,8 @@ func (z *Zone) nodata(m *dns.Msg, soa *dns.SOA) {
 }
 
 func (z *Zone) referral(m *dns.Msg, cut string) {
-	ns := z.names.Get(cut).get(dns.TypeNS)
+	nd, _ := z.lookup(cut)
+	ns := nd.get(dns.TypeNS)
 	m.Ns = append(m.Ns, ns...)
 	z.glue(m, ns)
 }
@@ -289,8 +295,8 @@ func (z *Zone) referral(m *dns.Msg, cut string) {
 func (z *Zone) glue(m *dns.Msg, ns []dns.RR) {
 	for _, rr := range ns {
 		host := strings.ToLower(rr.(*dns.NS).Ns)
-		nd := z.names.Get(host)
-		if nd == nil {
+		nd, ok := z.lookup(host)
+		if !ok {
 			continue
 		}
 		m.Extra = append(m.Extra, nd.get(dns.TypeA)...)
@@ -316,7 +322,11 @@ func (z *Zone) additional(s *Snapshot, m *dns.Msg, rrs []dns.RR, size int, c pol
 			if owner, _ := z.interrupt(host, t); owner != "" {
 				continue
 			}
-			nd := z.names.Get(host)
+			own, ok := z.lookup(host)
+			nd := &own
+			if !ok {
+				nd = nil
+			}
 			if nd == nil && !z.ents[host] {
 				nd, _ = z.wildcard(host)
 			}
@@ -375,11 +385,11 @@ func (z *Zone) wildcard(name string) (nd *node, ent bool) {
 		return nil, false
 	}
 	for p := parent(name); p != "" && InZone(z.Origin, p); p = parent(p) {
-		if z.names.Get(p) == nil && !z.ents[p] && p != z.Origin {
+		if !z.has(p) && !z.ents[p] && p != z.Origin {
 			continue
 		}
-		w := z.names.Get("*." + p)
-		if w == nil {
+		w, ok := z.lookup("*." + p)
+		if !ok {
 			return nil, z.ents["*."+p]
 		}
 		syn := &node{rrs: make(map[uint16][]dns.RR, max(len(w.rrs), 1)), di: w.di, wild: w.di != 0}

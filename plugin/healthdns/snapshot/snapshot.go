@@ -104,12 +104,34 @@ type Zone struct {
 	negSOA *dns.SOA // SOA with the RFC 2308 negative TTL
 	// negByTTL shares the negative SOAs of names with a shorter TTL:
 	// thousands of names from records have one TTL.
-	negByTTL  map[uint32]*dns.SOA
+	negByTTL map[uint32]*dns.SOA
+	// names are the nodes of the zone's owners, but those of single
+	// (the zone data's owners of one type, a records' TXT name by the
+	// hundred thousand), which it reads where they are; a health-aware
+	// name is in names.
 	names     *zone.NameMap[*node]
+	single    *zone.NameMap[[]dns.RR]
 	ents      map[string]bool // empty non-terminals
 	cuts      map[string]bool // delegation points below the apex
 	dnames    map[string]bool // DNAME owners (RFC 6672)
 	wildcards bool
+}
+
+// lookup is the node of name, and whether it has one.
+func (z *Zone) lookup(name string) (node, bool) {
+	if nd := z.names.Get(name); nd != nil {
+		return *nd, true
+	}
+	if rrs, ok := z.single.Lookup(name); ok && len(rrs) > 0 {
+		return node{one: rrs}, true
+	}
+	return node{}, false
+}
+
+// has reports whether name is an owner of the zone.
+func (z *Zone) has(name string) bool {
+	_, ok := z.lookup(name)
+	return ok
 }
 
 type node struct {
@@ -295,6 +317,7 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 			Origin: d.Origin,
 			src:    d.SOA,
 			names:  zone.NewNameMap[*node](),
+			single: d.Single,
 			ents:   make(map[string]bool),
 			cuts:   make(map[string]bool),
 			dnames: make(map[string]bool),
@@ -302,8 +325,7 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		neg := dns.Copy(d.SOA).(*dns.SOA)
 		neg.Hdr.Ttl = min(d.SOA.Hdr.Ttl, d.SOA.Minttl)
 		z.negSOA = neg
-		add := func(owner string, nd *node) {
-			z.names.Set(owner, nd)
+		add := func(owner string, nd node) {
 			if owner != d.Origin && len(nd.get(dns.TypeNS)) > 0 {
 				z.cuts[owner] = true
 			}
@@ -315,11 +337,12 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 			}
 		}
 		for owner, types := range d.Names {
-			add(owner, &node{rrs: types})
+			z.names.Set(owner, &node{rrs: types})
+			add(owner, node{rrs: types})
 		}
 		for owner, rrs := range d.Single.All() {
 			if len(rrs) > 0 {
-				add(owner, &node{one: rrs})
+				add(owner, node{one: rrs}) // looked up in z.single
 			}
 		}
 		s.zones = append(s.zones, z)
@@ -334,6 +357,9 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		nd := z.names.Get(n.FQDN)
 		if nd == nil {
 			nd = &node{}
+			if rrs, ok := z.single.Lookup(n.FQDN); ok && len(rrs) > 0 {
+				nd.one = rrs
+			}
 			z.names.Set(n.FQDN, nd)
 		}
 		if nd.di == 0 {
@@ -351,14 +377,25 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 	}
 	for _, z := range s.zones {
 		for owner := range z.names.All() {
-			for p := parent(owner); p != "" && len(p) > len(z.Origin); p = parent(p) {
-				if z.names.Get(p) == nil {
-					z.ents[p] = true
-				}
+			z.entsOf(owner)
+		}
+		for owner, rrs := range z.single.All() {
+			if len(rrs) > 0 {
+				z.entsOf(owner)
 			}
 		}
 	}
 	return s
+}
+
+// entsOf marks the ancestors of owner that are no owners as empty
+// non-terminals.
+func (z *Zone) entsOf(owner string) {
+	for p := parent(owner); p != "" && len(p) > len(z.Origin); p = parent(p) {
+		if !z.has(p) {
+			z.ents[p] = true
+		}
+	}
 }
 
 func buildDynamic(prev *Snapshot, z *Zone, n Name, in interned) *Dynamic {
@@ -724,19 +761,23 @@ func Rezone(prev *Snapshot, zones []*zone.Data) (s *Snapshot, ok bool) {
 func rezone(z *Zone, d *zone.Data) (*Zone, bool) {
 	nz := *z
 	nz.names = z.names.Clone()
+	nz.single = d.Single
 	var ents map[string]bool
 	for _, owner := range d.Changed {
 		nd, ok := nodeOf(d, owner)
-		old := z.names.Get(owner)
+		old, existed := z.lookup(owner)
 		if !ok || len(nd.get(dns.TypeNS)) > 0 || len(nd.get(dns.TypeDNAME)) > 0 || strings.Contains(owner, "*") ||
-			(old != nil && (len(old.get(dns.TypeNS)) > 0 || len(old.get(dns.TypeDNAME)) > 0)) {
+			(existed && (len(old.get(dns.TypeNS)) > 0 || len(old.get(dns.TypeDNAME)) > 0)) {
 			return nil, false // removed, or a cut, DNAME or wildcard: Build
 		}
-		if old != nil {
-			nd.di = old.di
+		nd.di = old.di
+		switch {
+		case nd.one == nil || nd.di != 0:
+			nz.names.Set(owner, nd)
+		case z.names.Get(owner) != nil:
+			nz.names.Delete(owner) // single now: nz.single has it
 		}
-		nz.names.Set(owner, nd)
-		if old != nil {
+		if existed {
 			continue
 		}
 		// A new owner: it is no longer an empty non-terminal, and its
@@ -746,7 +787,7 @@ func rezone(z *Zone, d *zone.Data) (*Zone, bool) {
 		}
 		delete(ents, owner)
 		for p := parent(owner); p != "" && len(p) > len(z.Origin); p = parent(p) {
-			if nz.names.Get(p) == nil {
+			if !nz.has(p) {
 				ents[p] = true
 			}
 		}
