@@ -60,6 +60,7 @@ type (
 	nameConfig   = recordmerge.Name
 	nameSettings = recordmerge.Settings
 	targetConfig = recordmerge.Target
+	targetSpec   = recordmerge.TargetSpec
 )
 
 // probeTargets lists every target of the config once.

@@ -470,7 +470,7 @@ func parseTarget(c *caddy.Controller) (targetConfig, error) {
 	if err != nil || ip.Zone() != "" {
 		return targetConfig{}, c.Errf("target %q: not an IPv4 or IPv6 address", args[0])
 	}
-	tc := targetConfig{Tier: 1, Weight: 1, Probe: &probe.Target{Addr: ip.Unmap()}}
+	tc := targetConfig{TargetSpec: &targetSpec{Tier: 1, Weight: 1, Probe: &probe.Target{Addr: ip.Unmap()}}}
 	for i := 1; i < len(args); i++ {
 		key := args[i]
 		next := func() (string, error) {

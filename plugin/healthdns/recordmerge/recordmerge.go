@@ -60,8 +60,14 @@ type Settings struct {
 	StickyBits [2]int
 }
 
-// Target is one address of a Name with its health check.
-type Target struct {
+// Target is one address of a Name with its health check: its spec,
+// which the records' targets alike share (100,000 records' names have a
+// few owners, addresses and checks), never written once the name is
+// merged.
+type Target struct{ *TargetSpec }
+
+// TargetSpec is what a Target is.
+type TargetSpec struct {
 	Owner        string // "" for targets of the Corefile
 	Tier, Weight int
 	Region       string          // "" for none
@@ -120,6 +126,7 @@ type Merger struct {
 	cutsOnce    map[string]bool                 // the zones' delegation points
 	corefile    map[string]*Name                // the Corefile's names by FQDN
 	targetCache map[targetCacheKey]cachedTarget // records' probe targets by check and address
+	specs       map[specKey]*TargetSpec         // records' targets
 	settings    map[settingsKey]*Settings       // records' names' settings
 
 	ok     bool
@@ -637,10 +644,10 @@ func sameName(a, b *Name) bool {
 		return false
 	}
 	for i := range a.Targets {
-		x, y := &a.Targets[i], &b.Targets[i]
-		if x.Owner != y.Owner || x.Tier != y.Tier || x.Weight != y.Weight || x.Region != y.Region ||
+		x, y := a.Targets[i].TargetSpec, b.Targets[i].TargetSpec
+		if x != y && (x.Owner != y.Owner || x.Tier != y.Tier || x.Weight != y.Weight || x.Region != y.Region ||
 			x.ID != y.ID || x.VKey != y.VKey || x.Shared != y.Shared || x.Probe.Addr != y.Probe.Addr ||
-			x.Key != y.Key || x.ProbeKey() != y.ProbeKey() {
+			x.Key != y.Key || a.Targets[i].ProbeKey() != b.Targets[i].ProbeKey()) {
 			return false
 		}
 	}
@@ -719,6 +726,38 @@ func (m *Merger) recordTarget(spec string, addr netip.Addr) cachedTarget {
 }
 
 const maxTargetCache = 1 << 16
+
+type specKey struct {
+	owner, check, region string
+	addr                 netip.Addr
+	tier, weight         int
+	hasWeight            bool
+}
+
+// recordSpec returns the spec of owner's target at addr with the
+// record's properties, made once and then shared by every such target.
+func (m *Merger) recordSpec(owner string, props records.Properties, addr netip.Addr) (*TargetSpec, error) {
+	k := specKey{owner: owner, check: props.Check, region: props.Region, addr: addr, tier: props.Tier, weight: props.Weight, hasWeight: props.HasWeight}
+	if sp := m.specs[k]; sp != nil {
+		return sp, nil
+	}
+	ct := m.recordTarget(props.Check, addr)
+	if ct.err != nil {
+		return nil, ct.err
+	}
+	sp := &TargetSpec{Tier: 1, Weight: 1, Probe: ct.probe, ID: ct.id, Owner: owner, Key: ct.key, Shared: true, VKey: ct.vkey, Region: props.Region}
+	if props.Tier > 0 {
+		sp.Tier = props.Tier
+	}
+	if props.HasWeight {
+		sp.Weight = props.Weight
+	}
+	if m.specs == nil || len(m.specs) >= maxTargetCache {
+		m.specs = map[specKey]*TargetSpec{}
+	}
+	m.specs[k] = sp
+	return sp, nil
+}
 
 type settingsKey struct {
 	ttl    uint32
@@ -824,20 +863,12 @@ func (b *nameBuilder) add(owner string, e records.Endpoint) {
 				m.warnOnce(owner+" "+name+" check", "owner %s: %s %s has no health check (webhook/check or the owner's default): not served", owner, name, addr)
 				continue
 			}
-			ct := m.recordTarget(props.Check, addr)
-			if ct.err != nil {
-				m.warnOnce(owner+" "+name+" "+props.Check, "owner %s: %s: check %q: %v", owner, name, props.Check, ct.err)
+			spec, err := m.recordSpec(owner, props, addr)
+			if err != nil {
+				m.warnOnce(owner+" "+name+" "+props.Check, "owner %s: %s: check %q: %v", owner, name, props.Check, err)
 				continue
 			}
-			tc := Target{Tier: 1, Weight: 1, Probe: ct.probe, ID: ct.id, Owner: owner, Key: ct.key, Shared: true, VKey: ct.vkey}
-			if props.Tier > 0 {
-				tc.Tier = props.Tier
-			}
-			if props.HasWeight {
-				tc.Weight = props.Weight
-			}
-			tc.Region = props.Region
-			nc.Targets = append(nc.Targets, tc)
+			nc.Targets = append(nc.Targets, Target{TargetSpec: spec})
 		}
 	case records.TypeTXT:
 		rrs := make([]dns.RR, 0, len(e.Targets))
@@ -872,8 +903,11 @@ func (b *nameBuilder) flush() {
 					continue // the first owner's target of a name and address wins
 				}
 				if b.corefile != nil {
-					// A Corefile name's verdicts are its own (its quorum).
-					t.Shared, t.VKey = false, name+" "+t.Key
+					// A Corefile name's verdicts are its own (its quorum):
+					// a spec of its own.
+					own := *t.TargetSpec
+					own.Shared, own.VKey = false, name+" "+t.Key
+					t.TargetSpec = &own
 				}
 				b.out.Targets = append(b.out.Targets, t)
 			}

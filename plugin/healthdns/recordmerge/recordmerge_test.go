@@ -37,7 +37,7 @@ func corefileName(fqdn string, p policy.Policy, maxAnswers int, addrs ...string)
 	for _, a := range addrs {
 		addr := netip.MustParseAddr(a)
 		pt := probe.Target{Addr: addr, Checks: []probe.Check{{Kind: probe.TCP, Addr: netip.AddrPortFrom(addr, 80).String()}}, Interval: 5 * time.Second, Timeout: 2 * time.Second, Rise: 2, Fall: 2}
-		n.Targets = append(n.Targets, Target{Tier: 1, Weight: 1, Probe: &pt, ID: gossip.IDOf(pt)})
+		n.Targets = append(n.Targets, Target{TargetSpec: &TargetSpec{Tier: 1, Weight: 1, Probe: &pt, ID: gossip.IDOf(pt)}})
 	}
 	return n
 }
