@@ -209,19 +209,41 @@ type inputs struct {
 
 type fallbacks struct{ fixed, lastGood []netip.Addr }
 
-// interned hands out one *inputs for equal ones, within a build.
-type interned map[inputs]*inputs
+// interned hands out one *inputs for equal ones, and one slice for
+// equal targets of one target (most names), within a build.
+type interned struct {
+	in  map[inputs]*inputs
+	one map[Target][]Target
+}
+
+func newInterned() interned {
+	return interned{in: map[inputs]*inputs{}, one: map[Target][]Target{}}
+}
 
 func (m interned) of(old *Dynamic, in inputs) *inputs {
 	if old != nil && *old.in == in {
 		return old.in
 	}
-	p := m[in]
+	p := m.in[in]
 	if p == nil {
 		p = &in
-		m[in] = p
+		m.in[in] = p
 	}
 	return p
+}
+
+// targets is a copy of ts: its own, since the caller's array is one for
+// all names and a kept Dynamic must not keep it alive.
+func (m interned) targets(ts []Target) []Target {
+	if len(ts) != 1 {
+		return slices.Clone(ts)
+	}
+	c := m.one[ts[0]]
+	if c == nil {
+		c = slices.Clone(ts)
+		m.one[ts[0]] = c
+	}
+	return c
 }
 
 // Policy is the policy the name answers with (nil: round-robin).
@@ -348,7 +370,7 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		s.zones = append(s.zones, z)
 	}
 	sort.Slice(s.zones, func(i, j int) bool { return len(s.zones[i].Origin) > len(s.zones[j].Origin) })
-	in := interned{}
+	in := newInterned()
 	for _, n := range names {
 		z := s.zoneOf(n.FQDN)
 		if z == nil {
@@ -416,9 +438,7 @@ func rebuildDynamic(old *Dynamic, z *Zone, n Name, in interned) *Dynamic {
 	if len(n.Fixed) > 0 || len(n.LastGood) > 0 {
 		dy.fallbacks = &fallbacks{n.Fixed, n.LastGood}
 	}
-	// Its own copy: the caller's array is one for all names, and a kept
-	// Dynamic must not keep it alive.
-	dy.targets = slices.Clone(n.Targets)
+	dy.targets = in.targets(n.Targets)
 	ttl := negTTL(z, n)
 	neg := z.negByTTL[ttl]
 	if neg == nil { // z is unpublished (see Update)
@@ -811,7 +831,7 @@ func rezone(z *Zone, d *zone.Data) (*Zone, bool) {
 func Update(prev *Snapshot, names []Name) (s *Snapshot, ok bool) {
 	s = prev
 	copied := map[int]bool{}
-	in := interned{}
+	in := newInterned()
 	var own map[*Zone]bool // the zones this Update copied
 	for _, n := range names {
 		z := s.zoneOf(n.FQDN)
