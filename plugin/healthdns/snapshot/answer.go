@@ -49,6 +49,7 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 	m.Authoritative = true
 	static := Result{Outcome: Static, Choice: policy.Choice{Region: -1}}
 	name := qname
+	var buf node // a node of z.single's, for lookup
 	for chain := 0; ; chain++ {
 		if owner, dname := z.interrupt(name, qtype); owner != "" {
 			if !dname {
@@ -70,10 +71,9 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 			z, name = next, target
 			continue
 		}
-		own, ok := z.lookup(name)
-		nd := &own
-		if !ok {
-			nd = nil
+		nd := z.names.Get(name) // z.lookup, its first half inlined
+		if nd == nil {
+			nd = z.lookupSingle(name, &buf)
 		}
 		if nd == nil && z.ents[name] {
 			z.nodata(m, nil)
@@ -174,8 +174,8 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 // returns the new name in lower case. A new name too long to exist is
 // YXDOMAIN (RFC 6672 2.2), and ok is false.
 func (z *Zone) synthesise(m *dns.Msg, name, owner string) (target string, ok bool) {
-	nd, _ := z.lookup(owner)
-	dn := nd.get(dns.TypeDNAME)[0].(*dns.DNAME)
+	var buf node
+	dn := z.lookup(owner, &buf).get(dns.TypeDNAME)[0].(*dns.DNAME)
 	if !slices.Contains(m.Answer, dns.RR(dn)) {
 		m.Answer = append(m.Answer, dn)
 	}
@@ -285,8 +285,8 @@ func (z *Zone) nodata(m *dns.Msg, soa *dns.SOA) {
 }
 
 func (z *Zone) referral(m *dns.Msg, cut string) {
-	nd, _ := z.lookup(cut)
-	ns := nd.get(dns.TypeNS)
+	var buf node
+	ns := z.lookup(cut, &buf).get(dns.TypeNS)
 	m.Ns = append(m.Ns, ns...)
 	z.glue(m, ns)
 }
@@ -295,8 +295,9 @@ func (z *Zone) referral(m *dns.Msg, cut string) {
 func (z *Zone) glue(m *dns.Msg, ns []dns.RR) {
 	for _, rr := range ns {
 		host := strings.ToLower(rr.(*dns.NS).Ns)
-		nd, ok := z.lookup(host)
-		if !ok {
+		var buf node
+		nd := z.lookup(host, &buf)
+		if nd == nil {
 			continue
 		}
 		m.Extra = append(m.Extra, nd.get(dns.TypeA)...)
@@ -322,11 +323,8 @@ func (z *Zone) additional(s *Snapshot, m *dns.Msg, rrs []dns.RR, size int, c pol
 			if owner, _ := z.interrupt(host, t); owner != "" {
 				continue
 			}
-			own, ok := z.lookup(host)
-			nd := &own
-			if !ok {
-				nd = nil
-			}
+			var buf node
+			nd := z.lookup(host, &buf)
 			if nd == nil && !z.ents[host] {
 				nd, _ = z.wildcard(host)
 			}
@@ -385,12 +383,17 @@ func (z *Zone) wildcard(name string) (nd *node, ent bool) {
 		return nil, false
 	}
 	for p := parent(name); p != "" && InZone(z.Origin, p); p = parent(p) {
-		if !z.has(p) && !z.ents[p] && p != z.Origin {
+		if z.names.Get(p) == nil && !z.ents[p] && p != z.Origin && !z.has(p) {
 			continue
 		}
-		w, ok := z.lookup("*." + p)
-		if !ok {
-			return nil, z.ents["*."+p]
+		var buf node
+		wn := "*." + p
+		w := z.names.Get(wn)
+		if w == nil {
+			w = z.lookupSingle(wn, &buf)
+		}
+		if w == nil {
+			return nil, z.ents[wn]
 		}
 		syn := &node{rrs: make(map[uint16][]dns.RR, max(len(w.rrs), 1)), di: w.di, wild: w.di != 0}
 		for t, rrs := range w.types() {

@@ -117,21 +117,33 @@ type Zone struct {
 	wildcards bool
 }
 
-// lookup is the node of name, and whether it has one.
-func (z *Zone) lookup(name string) (node, bool) {
+// lookup is the node of name, nil for none: its own, or one of single
+// made in buf (the caller's, on its stack: the query path allocates
+// nothing for it).
+func (z *Zone) lookup(name string, buf *node) *node {
 	if nd := z.names.Get(name); nd != nil {
-		return *nd, true
+		return nd
+	}
+	return z.lookupSingle(name, buf)
+}
+
+// lookupSingle is lookup's second half, for the query path to inline
+// the first.
+func (z *Zone) lookupSingle(name string, buf *node) *node {
+	if z.single.Len() == 0 {
+		return nil // a zone file's zone: no second hash of the name
 	}
 	if rrs, ok := z.single.Lookup(name); ok && len(rrs) > 0 {
-		return node{one: rrs}, true
+		*buf = node{one: rrs}
+		return buf
 	}
-	return node{}, false
+	return nil
 }
 
 // has reports whether name is an owner of the zone.
 func (z *Zone) has(name string) bool {
-	_, ok := z.lookup(name)
-	return ok
+	var buf node
+	return z.lookup(name, &buf) != nil
 }
 
 type node struct {
@@ -785,12 +797,16 @@ func rezone(z *Zone, d *zone.Data) (*Zone, bool) {
 	var ents map[string]bool
 	for _, owner := range d.Changed {
 		nd, ok := nodeOf(d, owner)
-		old, existed := z.lookup(owner)
+		var buf node
+		old := z.lookup(owner, &buf)
+		existed := old != nil
 		if !ok || len(nd.get(dns.TypeNS)) > 0 || len(nd.get(dns.TypeDNAME)) > 0 || strings.Contains(owner, "*") ||
 			(existed && (len(old.get(dns.TypeNS)) > 0 || len(old.get(dns.TypeDNAME)) > 0)) {
 			return nil, false // removed, or a cut, DNAME or wildcard: Build
 		}
-		nd.di = old.di
+		if existed {
+			nd.di = old.di
+		}
 		switch {
 		case nd.one == nil || nd.di != 0:
 			nz.names.Set(owner, nd)
