@@ -119,11 +119,11 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 			if t == dns.TypeAAAA {
 				set = dy.AAAA
 			}
-			if len(set.RRs) == 0 {
+			if !set.records {
 				// The name's own short negative TTL, whatever the reason:
 				// a target of the missing family may come (or come back)
 				// at any time.
-				z.nodata(m, dy.negSOA)
+				z.nodata(m, dy.in.negSOA)
 				if set.Outcome == Empty {
 					return Result{Outcome: Empty, Name: dy.Name, Policy: dy.Policy(), Choice: policy.Choice{Region: -1}}
 				}
@@ -141,7 +141,7 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 			}
 			if len(m.Answer) == start {
 				// Nothing for this client (geo, fallback none).
-				z.nodata(m, dy.negSOA)
+				z.nodata(m, dy.in.negSOA)
 				res.Outcome = Empty
 				return res
 			}
@@ -246,10 +246,10 @@ func inAnswer(ans []dns.RR, name string) bool {
 
 func (n *node) anyType(dy *Dynamic) uint16 {
 	if dy != nil {
-		if len(dy.A.RRs) > 0 {
+		if dy.A.records {
 			return dns.TypeA
 		}
-		if len(dy.AAAA.RRs) > 0 {
+		if dy.AAAA.records {
 			return dns.TypeAAAA
 		}
 	}
@@ -272,7 +272,7 @@ func (n *node) anyType(dy *Dynamic) uint16 {
 // zone's).
 func negSOAOf(dy *Dynamic) *dns.SOA {
 	if dy != nil {
-		return dy.negSOA
+		return dy.in.negSOA
 	}
 	return nil
 }

@@ -199,8 +199,7 @@ type Dynamic struct {
 	Name string
 	A    Set
 	// AAAA is never nil: noSet for a name with no IPv6 target (most).
-	AAAA   *Set
-	negSOA *dns.SOA // shorter negative TTL for fallback none
+	AAAA *Set
 	// in, fallbacks and targets (with Name) are what it was built from:
 	// the next build reuses it when they are the same (most names, most
 	// rebuilds).
@@ -216,7 +215,8 @@ var noSet = &Set{}
 // same ones (a server's 100,000 records' names have a few).
 type inputs struct {
 	options
-	src *dns.SOA
+	src    *dns.SOA
+	negSOA *dns.SOA // shorter negative TTL for fallback none
 }
 
 type fallbacks struct{ fixed, lastGood []netip.Addr }
@@ -279,10 +279,10 @@ func optionsOf(n *Name) options {
 
 // Set is the answer for one address family.
 type Set struct {
-	RRs     []dns.RR      // every record a query may get
 	ans     policy.Answer // nil: no records
 	rot     *atomic.Uint64
 	Outcome Outcome
+	records bool // a query may get records (else NODATA)
 }
 
 // Addrs are the addresses answered: the healthy ones, or the fallback's.
@@ -446,11 +446,6 @@ func rebuildDynamic(old *Dynamic, z *Zone, n Name, in interned) *Dynamic {
 	if reusable(old, z, n) {
 		return old // immutable: shared, rotation included
 	}
-	dy := &Dynamic{Name: n.FQDN, in: in.of(old, inputs{optionsOf(&n), z.src})}
-	if len(n.Fixed) > 0 || len(n.LastGood) > 0 {
-		dy.fallbacks = &fallbacks{n.Fixed, n.LastGood}
-	}
-	dy.targets = in.targets(n.Targets)
 	ttl := negTTL(z, n)
 	neg := z.negByTTL[ttl]
 	if neg == nil { // z is unpublished (see Update)
@@ -461,7 +456,10 @@ func rebuildDynamic(old *Dynamic, z *Zone, n Name, in interned) *Dynamic {
 		}
 		z.negByTTL[ttl] = neg
 	}
-	dy.negSOA = neg
+	dy := &Dynamic{Name: n.FQDN, in: in.of(old, inputs{optionsOf(&n), z.src, neg}), targets: in.targets(n.Targets)}
+	if len(n.Fixed) > 0 || len(n.LastGood) > 0 {
+		dy.fallbacks = &fallbacks{n.Fixed, n.LastGood}
+	}
 	var prevA, prevAAAA *Set
 	if old != nil {
 		prevA, prevAAAA = &old.A, old.AAAA
@@ -564,16 +562,12 @@ func buildSet(s *Set, prev *Set, n Name, is4 bool) bool {
 		s.Outcome = Healthy
 		answered := s.ans.Addrs()
 		for _, t := range ts {
-			if slices.Contains(answered, t.Addr) {
-				s.RRs = append(s.RRs, t.RR)
-			}
+			s.records = s.records || slices.Contains(answered, t.Addr)
 		}
 		if len(fbTargets) > 0 && len(answered) < len(ts) {
 			// Some clients may get the fallback (geo): its records count.
 			for _, t := range fbTargets {
-				if !slices.Contains(answered, t.Addr) {
-					s.RRs = append(s.RRs, t.RR)
-				}
+				s.records = s.records || !slices.Contains(answered, t.Addr)
 			}
 		}
 		return true
@@ -583,9 +577,7 @@ func buildSet(s *Set, prev *Set, n Name, is4 bool) bool {
 		fallback = policy.Rotate(fbTargets, n.MaxAnswers, s.rot)
 	}
 	s.ans = fallback // its addresses are fb's (Addrs)
-	for _, t := range fbTargets {
-		s.RRs = append(s.RRs, t.RR)
-	}
+	s.records = len(fbTargets) > 0
 	if len(fb) == 0 {
 		s.Outcome = Empty
 	}
