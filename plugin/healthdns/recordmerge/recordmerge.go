@@ -537,6 +537,12 @@ func (m *Merger) patchZones(changed map[string][]dns.RR) []*zone.Data {
 		}
 		if cp != nil {
 			slices.Sort(cp.Changed)
+			if 2*len(cp.Changed) > len(cp.Names)+cp.Single.Len() {
+				// Most names changed (the first Merge): a Data made whole,
+				// which a build costs no more than a patch, and no list of
+				// them all kept with it.
+				cp.From, cp.Changed = 0, nil
+			}
 			zones[i] = cp
 		}
 	}
