@@ -67,7 +67,9 @@ type timing struct {
 
 type (
 	nameConfig   = recordmerge.Name
+	nameSettings = recordmerge.Settings
 	targetConfig = recordmerge.Target
+	targetSpec   = recordmerge.TargetSpec
 )
 
 // probeTargets lists every target of the config once.

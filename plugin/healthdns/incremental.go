@@ -48,8 +48,7 @@ type incremental struct {
 	fresh []bool    // by view, then interval: its observations count
 	own   map[string]ownRead
 
-	counts  [][3]int // by name: targets by verdict state
-	down    []int    // by name: targets down
+	counts  [][3]int32 // by name: targets by verdict state
 	byState [3]int
 	again   map[int]bool // names to build again next time (last good moved)
 }
@@ -449,9 +448,9 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 		sn.Targets = make([]snapshot.Target, len(n.Targets))
 		counts := h.judgeTargets(ovm, n, inc.tq[ni], sn.Targets, now)
 		for i := range counts {
-			inc.byState[i] += counts[i] - inc.counts[ni][i]
+			inc.byState[i] += int(counts[i] - inc.counts[ni][i])
 		}
-		inc.counts[ni], inc.down[ni] = counts, counts[health.Down]
+		inc.counts[ni] = counts
 		builtOf[ni] = len(changed)
 		changed = append(changed, sn)
 	}
@@ -476,7 +475,7 @@ func (h *HealthDNS) rebuildSome(now time.Time, names []*nameConfig, zones []*zon
 		states := make(map[string]string, len(touched))
 		for ni := range touched {
 			sn := changed[builtOf[ni]]
-			states[sn.FQDN] = nameState(sn, s.Dynamic(sn.FQDN), inc.down[ni])
+			states[sn.FQDN] = nameState(sn, s.Dynamic(sn.FQDN), int(inc.counts[ni][health.Down]))
 			if names[ni].Fallback == snapshot.FallbackLastGood && h.noteLastGood(s.Dynamic(sn.FQDN)) {
 				inc.again[ni] = true
 			}

@@ -275,7 +275,7 @@ func dynOf(s *snapshot.Snapshot, fqdn string) string {
 	if d == nil {
 		return "none"
 	}
-	return fmt.Sprintf("A %v %v AAAA %v %v", d.A.Addrs, d.A.Outcome, d.AAAA.Addrs, d.AAAA.Outcome)
+	return fmt.Sprintf("A %v %v AAAA %v %v", d.A.Addrs(), d.A.Outcome, d.AAAA.Addrs(), d.AAAA.Outcome)
 }
 
 // Records that change in place (another address for a name, a TXT

@@ -19,13 +19,13 @@ func nameState(n snapshot.Name, d *snapshot.Dynamic, down int) string {
 	if d == nil {
 		return ""
 	}
-	switch worstOutcome(d.A, d.AAAA) {
+	switch worstOutcome(&d.A, d.AAAA) {
 	case status.OutcomeNone:
 		return status.NameNone
 	case status.OutcomeFallback:
 		return status.NameFallback
 	}
-	if standby(n, d.A, true) || standby(n, d.AAAA, false) {
+	if standby(n, &d.A, true) || standby(n, d.AAAA, false) {
 		return status.NameStandby
 	}
 	if down > 0 {
@@ -39,7 +39,7 @@ func nameState(n snapshot.Name, d *snapshot.Dynamic, down int) string {
 // Round-robin prefers every target, so it is never on standby; nor is a
 // policy whose answer depends on the client (geo, sticky): what it
 // prefers differs per client.
-func standby(n snapshot.Name, s snapshot.Set, is4 bool) bool {
+func standby(n snapshot.Name, s *snapshot.Set, is4 bool) bool {
 	pol := n.Policy
 	if pol == nil {
 		pol = policy.Default()
@@ -59,7 +59,7 @@ func standby(n snapshot.Name, s snapshot.Set, is4 bool) bool {
 	}
 	preferred := all.Addrs()
 	for _, a := range preferred {
-		if slices.Contains(s.Addrs, a) {
+		if slices.Contains(s.Addrs(), a) {
 			return false
 		}
 	}

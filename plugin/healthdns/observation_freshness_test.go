@@ -15,8 +15,8 @@ import (
 // is unknown at once.
 func TestPeerObservation(t *testing.T) {
 	now := time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC)
-	fast := targetConfig{ID: 1, Probe: &probe.Target{Interval: time.Second, Timeout: 500 * time.Millisecond}}
-	slow := targetConfig{ID: 2, Probe: &probe.Target{Interval: time.Minute, Timeout: 2 * time.Second}}
+	fast := targetConfig{TargetSpec: &targetSpec{ID: 1, Probe: &probe.Target{Interval: time.Second, Timeout: 500 * time.Millisecond}}}
+	slow := targetConfig{TargetSpec: &targetSpec{ID: 2, Probe: &probe.Target{Interval: time.Minute, Timeout: 2 * time.Second}}}
 	view := func(lastHeard, heard time.Duration, alive bool) gossip.ObserverView {
 		return gossip.ObserverView{
 			Node: "a1", Alive: alive, LastHeard: now.Add(-lastHeard), Heard: now.Add(-heard), Silence: 1600 * time.Millisecond,

@@ -240,7 +240,7 @@ func parse(c *caddy.Controller) (*config, error) {
 				if err != nil {
 					return nil, c.Err(err.Error())
 				}
-				p := pendingName{line: line, n: &nameConfig{FQDN: fqdn}, t: &timing{}}
+				p := pendingName{line: line, n: &nameConfig{FQDN: fqdn, Settings: &nameSettings{}}, t: &timing{}}
 				*p.t = def
 				p.n.TTL = ttl
 				raw, err := parseName(c, p.n, p.t)
@@ -480,7 +480,7 @@ func parseTarget(c *caddy.Controller) (targetConfig, error) {
 	if err != nil || ip.Zone() != "" {
 		return targetConfig{}, c.Errf("target %q: not an IPv4 or IPv6 address", args[0])
 	}
-	tc := targetConfig{Tier: 1, Weight: 1, Probe: &probe.Target{Addr: ip.Unmap()}}
+	tc := targetConfig{TargetSpec: &targetSpec{Tier: 1, Weight: 1, Probe: &probe.Target{Addr: ip.Unmap()}}}
 	for i := 1; i < len(args); i++ {
 		key := args[i]
 		next := func() (string, error) {

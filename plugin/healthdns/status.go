@@ -90,8 +90,8 @@ func (h *HealthDNS) document(only string) *status.Document {
 			AnswerA: []string{}, AnswerAAAA: []string{}, Targets: []status.Target{},
 		}
 		if d := snap.Dynamic(n.FQDN); d != nil {
-			sn.AnswerA, sn.AnswerAAAA = addrStrings(d.A.Addrs), addrStrings(d.AAAA.Addrs)
-			sn.Outcome = worstOutcome(d.A, d.AAAA)
+			sn.AnswerA, sn.AnswerAAAA = addrStrings(d.A.Addrs()), addrStrings(d.AAAA.Addrs())
+			sn.Outcome = worstOutcome(&d.A, d.AAAA)
 		}
 		sn.State = h.vs.nameStates[n.FQDN]
 		for _, t := range n.Targets {
@@ -192,7 +192,7 @@ func addrStrings(as []netip.Addr) []string {
 }
 
 // worstOutcome is the status of a name: the worse of its two families.
-func worstOutcome(a, aaaa snapshot.Set) string {
+func worstOutcome(a, aaaa *snapshot.Set) string {
 	rank := func(o snapshot.Outcome) int {
 		switch o {
 		case snapshot.Empty:

@@ -118,7 +118,6 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 	h.judge.SetNext(next)
 	h.afterRound(now, changes, partitionMoved)
 	inc.byState = [3]int{}
-	inc.down = slices.Grow(inc.down[:0], len(names))[:len(names)]
 	inc.counts = slices.Grow(inc.counts[:0], len(names))[:len(names)]
 	built := make([]snapshot.Name, 0, len(names))
 	targets := make([]snapshot.Target, 0, total) // one backing array for all
@@ -128,9 +127,8 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 		sn := h.nameInput(n)
 		sn.Targets = targets[start:len(targets):len(targets)]
 		inc.counts[ni] = h.judgeTargets(ovm, n, inc.tq[ni], sn.Targets, now)
-		inc.down[ni] = inc.counts[ni][health.Down]
 		for i, c := range inc.counts[ni] {
-			inc.byState[i] += c
+			inc.byState[i] += int(c)
 		}
 		built = append(built, sn)
 	}
@@ -140,7 +138,7 @@ func (h *HealthDNS) rebuildAll(now time.Time, names []*nameConfig, zones []*zone
 	until := h.fresh.until(now, h.evidenceOf(views, probing, inc.own))
 	states := make(map[string]string, len(built))
 	for i, sn := range built {
-		states[sn.FQDN] = nameState(sn, s.Dynamic(sn.FQDN), inc.down[i])
+		states[sn.FQDN] = nameState(sn, s.Dynamic(sn.FQDN), int(inc.counts[i][health.Down]))
 	}
 	h.exportNameStates(states)
 	clear(inc.again)
@@ -169,7 +167,7 @@ func (h *HealthDNS) nameInput(n *nameConfig) snapshot.Name {
 
 // judgeTargets fills out (one per target of n) from the verdicts and the
 // overrides, and counts them by verdict.
-func (h *HealthDNS) judgeTargets(ovm *override.Matcher, n *nameConfig, qs []*question, out []snapshot.Target, now time.Time) (counts [3]int) {
+func (h *HealthDNS) judgeTargets(ovm *override.Matcher, n *nameConfig, qs []*question, out []snapshot.Target, now time.Time) (counts [3]int32) {
 	for i := range n.Targets {
 		t := &n.Targets[i]
 		v := h.judge.Verdict(qs[i].key).State
@@ -214,10 +212,10 @@ func (h *HealthDNS) noteLastGood(d *snapshot.Dynamic) bool {
 	}
 	var good []netip.Addr
 	if d.A.Outcome == snapshot.Healthy {
-		good = d.A.Addrs
+		good = d.A.Addrs()
 	}
 	if d.AAAA.Outcome == snapshot.Healthy {
-		good = append(good[:len(good):len(good)], d.AAAA.Addrs...)
+		good = append(good[:len(good):len(good)], d.AAAA.Addrs()...)
 	}
 	if len(good) > 0 && !slices.Equal(h.lastGood[d.Name], good) {
 		h.lastGood[d.Name] = slices.Clone(good)

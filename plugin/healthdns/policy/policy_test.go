@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -119,5 +120,26 @@ func TestLookup(t *testing.T) {
 	}
 	if _, err := Lookup("random"); err == nil || !strings.Contains(err.Error(), "geo, priority, roundrobin, sticky, weighted") {
 		t.Errorf("Lookup(random): %v, want an error that lists the policies", err)
+	}
+}
+
+// A one-target answer says its target's address, whether its record
+// holds it as 4 bytes or, as net.ParseIP makes it, 16; and answers the
+// record.
+func TestRotateOneAddrs(t *testing.T) {
+	for _, ip := range []string{"192.0.2.1", "2001:db8::1"} {
+		addr := netip.MustParseAddr(ip)
+		for _, rr := range []dns.RR{
+			&dns.A{Hdr: dns.RR_Header{Name: "a.example.", Rrtype: dns.TypeA, Class: dns.ClassINET}, A: addr.AsSlice()},
+			&dns.A{Hdr: dns.RR_Header{Name: "a.example.", Rrtype: dns.TypeA, Class: dns.ClassINET}, A: net.ParseIP(ip)},
+		} {
+			a := Rotate([]Target{{RR: rr, Addr: addr, Healthy: true}}, 0, nil)
+			if got := a.Addrs(); !slices.Equal(got, []netip.Addr{addr}) {
+				t.Errorf("%s as %d bytes: Addrs %v, want [%s]", ip, len(rr.(*dns.A).A), got, addr)
+			}
+			if got, _ := a.Pick(nil, Client{}); len(got) != 1 || got[0] != rr {
+				t.Errorf("%s: Pick %v, want its record", ip, got)
+			}
+		}
 	}
 }

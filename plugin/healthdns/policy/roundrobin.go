@@ -33,24 +33,49 @@ func Rotate(ts []Target, max int, rot *atomic.Uint64) Answer {
 	case 0:
 		return nil
 	case 1:
-		return &single{rr: ts[0].RR, addrs: [1]netip.Addr{ts[0].Addr}}
+		if a, ok := addrOf(ts[0].RR); ok && a == ts[0].Addr {
+			return &single{rr: ts[0].RR}
+		}
+		return &singleAddr{single{rr: ts[0].RR}, [1]netip.Addr{ts[0].Addr}}
 	}
 	return NewRotation(ts, max, rot)
 }
 
-// single answers one target: a rotation of one.
-type single struct {
-	rr    dns.RR
-	addrs [1]netip.Addr
-}
+// single answers one target: a rotation of one. Its address is its
+// record's, made again for Addrs (status, last good: not the query
+// path), which keeps it 16 bytes.
+type single struct{ rr dns.RR }
 
 func (s *single) Pick(ans []dns.RR, _ Client) ([]dns.RR, Choice) {
 	return append(ans, s.rr), Choice{Region: -1}
 }
 
-func (s *single) Addrs() []netip.Addr { return s.addrs[:] }
+func (s *single) Addrs() []netip.Addr {
+	a, _ := addrOf(s.rr)
+	return []netip.Addr{a}
+}
 
 func (s *single) Len() int { return 1 }
+
+// singleAddr is single with a target whose address its record does not
+// say as it is.
+type singleAddr struct {
+	single
+	addrs [1]netip.Addr
+}
+
+func (s *singleAddr) Addrs() []netip.Addr { return s.addrs[:] }
+
+// addrOf is the address of an A or AAAA record.
+func addrOf(rr dns.RR) (netip.Addr, bool) {
+	switch rr := rr.(type) {
+	case *dns.A:
+		return netip.AddrFromSlice(rr.A)
+	case *dns.AAAA:
+		return netip.AddrFromSlice(rr.AAAA)
+	}
+	return netip.Addr{}, false
+}
 
 // healthy returns the healthy targets, in order.
 func healthy(ts []Target) []Target {

@@ -35,15 +35,23 @@ import (
 // Name is a health-aware name: one of the Corefile, or one that records
 // define, or one of the Corefile with records' targets merged in.
 type Name struct {
-	FQDN       string
+	FQDN    string
+	Targets []Target
+	// Settings are the rest: one for every name that records define
+	// alike (100,000 records' names have a few), never written once the
+	// name is merged.
+	*Settings
+}
+
+// Settings are a Name's settings, but its targets.
+type Settings struct {
 	TTL        uint32
-	Fallback   snapshot.FallbackKind // beside TTL: a Name of a size class smaller, by the hundred thousand
+	Fallback   snapshot.FallbackKind
 	Policy     policy.Policy
 	MaxAnswers int
 	MinHealthy int
 	Fixed      []netip.Addr
 	Quorum     health.Quorum
-	Targets    []Target
 	// Order is the name's own order (geo), as written: one chain for
 	// every client region, and chains for some; Geo is it built.
 	Order      []string
@@ -52,8 +60,14 @@ type Name struct {
 	StickyBits [2]int
 }
 
-// Target is one address of a Name with its health check.
-type Target struct {
+// Target is one address of a Name with its health check: its spec,
+// which the records' targets alike share (100,000 records' names have a
+// few owners, addresses and checks), never written once the name is
+// merged.
+type Target struct{ *TargetSpec }
+
+// TargetSpec is what a Target is.
+type TargetSpec struct {
 	Owner        string // "" for targets of the Corefile
 	Tier, Weight int
 	Region       string          // "" for none
@@ -112,6 +126,8 @@ type Merger struct {
 	cutsOnce    map[string]bool                 // the zones' delegation points
 	corefile    map[string]*Name                // the Corefile's names by FQDN
 	targetCache map[targetCacheKey]cachedTarget // records' probe targets by check and address
+	specs       map[specKey]*TargetSpec         // records' targets
+	settings    map[settingsKey]*Settings       // records' names' settings
 
 	ok     bool
 	prev   records.State // what the last Merge merged
@@ -521,6 +537,12 @@ func (m *Merger) patchZones(changed map[string][]dns.RR) []*zone.Data {
 		}
 		if cp != nil {
 			slices.Sort(cp.Changed)
+			if 2*len(cp.Changed) > len(cp.Names)+cp.Single.Len() {
+				// Most names changed (the first Merge): a Data made whole,
+				// which a build costs no more than a patch, and no list of
+				// them all kept with it.
+				cp.From, cp.Changed = 0, nil
+			}
 			zones[i] = cp
 		}
 	}
@@ -624,22 +646,30 @@ func sameName(a, b *Name) bool {
 	if a == nil || b == nil {
 		return false
 	}
-	if a.FQDN != b.FQDN || a.TTL != b.TTL || a.Policy != b.Policy || a.MaxAnswers != b.MaxAnswers ||
+	if a.FQDN != b.FQDN || a.Settings != b.Settings && !sameSettings(a.Settings, b.Settings) || len(a.Targets) != len(b.Targets) {
+		return false
+	}
+	for i := range a.Targets {
+		x, y := a.Targets[i].TargetSpec, b.Targets[i].TargetSpec
+		if x != y && (x.Owner != y.Owner || x.Tier != y.Tier || x.Weight != y.Weight || x.Region != y.Region ||
+			x.ID != y.ID || x.VKey != y.VKey || x.Shared != y.Shared || x.Probe.Addr != y.Probe.Addr ||
+			x.Key != y.Key || a.Targets[i].ProbeKey() != b.Targets[i].ProbeKey()) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameSettings reports whether a and b answer alike.
+func sameSettings(a, b *Settings) bool {
+	if a.TTL != b.TTL || a.Policy != b.Policy || a.MaxAnswers != b.MaxAnswers ||
 		a.MinHealthy != b.MinHealthy || a.Fallback != b.Fallback || !slices.Equal(a.Fixed, b.Fixed) ||
 		a.Quorum != b.Quorum || a.Geo != b.Geo || a.StickyBits != b.StickyBits ||
-		!slices.Equal(a.Order, b.Order) || len(a.OrderFor) != len(b.OrderFor) || len(a.Targets) != len(b.Targets) {
+		!slices.Equal(a.Order, b.Order) || len(a.OrderFor) != len(b.OrderFor) {
 		return false
 	}
 	for k, v := range a.OrderFor {
 		if !slices.Equal(v, b.OrderFor[k]) {
-			return false
-		}
-	}
-	for i := range a.Targets {
-		x, y := &a.Targets[i], &b.Targets[i]
-		if x.Owner != y.Owner || x.Tier != y.Tier || x.Weight != y.Weight || x.Region != y.Region ||
-			x.ID != y.ID || x.VKey != y.VKey || x.Shared != y.Shared || x.Probe.Addr != y.Probe.Addr ||
-			x.Key != y.Key || x.ProbeKey() != y.ProbeKey() {
 			return false
 		}
 	}
@@ -709,6 +739,62 @@ func (m *Merger) recordTarget(spec string, addr netip.Addr) cachedTarget {
 
 const maxTargetCache = 1 << 16
 
+type specKey struct {
+	owner, check, region string
+	addr                 netip.Addr
+	tier, weight         int
+	hasWeight            bool
+}
+
+// recordSpec returns the spec of owner's target at addr with the
+// record's properties, made once and then shared by every such target.
+func (m *Merger) recordSpec(owner string, props records.Properties, addr netip.Addr) (*TargetSpec, error) {
+	k := specKey{owner: owner, check: props.Check, region: props.Region, addr: addr, tier: props.Tier, weight: props.Weight, hasWeight: props.HasWeight}
+	if sp := m.specs[k]; sp != nil {
+		return sp, nil
+	}
+	ct := m.recordTarget(props.Check, addr)
+	if ct.err != nil {
+		return nil, ct.err
+	}
+	sp := &TargetSpec{Tier: 1, Weight: 1, Probe: ct.probe, ID: ct.id, Owner: owner, Key: ct.key, Shared: true, VKey: ct.vkey, Region: props.Region}
+	if props.Tier > 0 {
+		sp.Tier = props.Tier
+	}
+	if props.HasWeight {
+		sp.Weight = props.Weight
+	}
+	if m.specs == nil || len(m.specs) >= maxTargetCache {
+		m.specs = map[specKey]*TargetSpec{}
+	}
+	m.specs[k] = sp
+	return sp, nil
+}
+
+type settingsKey struct {
+	ttl    uint32
+	policy string
+}
+
+// recordSettings are the settings of a records' name of the given TTL
+// and policy (as the record names it): one for all such names.
+func (m *Merger) recordSettings(ttl uint32, pol string) *Settings {
+	k := settingsKey{ttl, pol}
+	if s := m.settings[k]; s != nil {
+		return s
+	}
+	if m.settings == nil || len(m.settings) >= maxTargetCache {
+		m.settings = map[settingsKey]*Settings{}
+	}
+	s := &Settings{TTL: ttl, Quorum: health.Quorum{Kind: health.Majority}, Policy: policy.Default(), Geo: m.cfg.Geo}
+	if p, err := policy.Lookup(pol); err == nil {
+		s.Policy = p
+	}
+	s.MaxAnswers = policy.DefaultMaxAnswers(s.Policy)
+	m.settings[k] = s
+	return s
+}
+
 // nameBuilder merges the records of one name, fed owner by owner (sorted)
 // and each owner's records in key order, as the answers have it: each
 // owner's A and AAAA records make its part of the name (its first record
@@ -773,12 +859,7 @@ func (b *nameBuilder) add(owner string, e records.Endpoint) {
 		props := e.Properties()
 		nc := b.part
 		if nc == nil {
-			nc = &Name{FQDN: name, TTL: ttl, Quorum: health.Quorum{Kind: health.Majority}}
-			nc.Policy, nc.Geo = policy.Default(), m.cfg.Geo
-			if k, err := policy.Lookup(props.Policy); err == nil {
-				nc.Policy = k
-			}
-			nc.MaxAnswers = policy.DefaultMaxAnswers(nc.Policy)
+			nc = &Name{FQDN: name, Settings: m.recordSettings(ttl, props.Policy)}
 			b.part = nc
 		}
 		for _, a := range e.Targets {
@@ -794,20 +875,12 @@ func (b *nameBuilder) add(owner string, e records.Endpoint) {
 				m.warnOnce(owner+" "+name+" check", "owner %s: %s %s has no health check (webhook/check or the owner's default): not served", owner, name, addr)
 				continue
 			}
-			ct := m.recordTarget(props.Check, addr)
-			if ct.err != nil {
-				m.warnOnce(owner+" "+name+" "+props.Check, "owner %s: %s: check %q: %v", owner, name, props.Check, ct.err)
+			spec, err := m.recordSpec(owner, props, addr)
+			if err != nil {
+				m.warnOnce(owner+" "+name+" "+props.Check, "owner %s: %s: check %q: %v", owner, name, props.Check, err)
 				continue
 			}
-			tc := Target{Tier: 1, Weight: 1, Probe: ct.probe, ID: ct.id, Owner: owner, Key: ct.key, Shared: true, VKey: ct.vkey}
-			if props.Tier > 0 {
-				tc.Tier = props.Tier
-			}
-			if props.HasWeight {
-				tc.Weight = props.Weight
-			}
-			tc.Region = props.Region
-			nc.Targets = append(nc.Targets, tc)
+			nc.Targets = append(nc.Targets, Target{TargetSpec: spec})
 		}
 	case records.TypeTXT:
 		rrs := make([]dns.RR, 0, len(e.Targets))
@@ -842,8 +915,11 @@ func (b *nameBuilder) flush() {
 					continue // the first owner's target of a name and address wins
 				}
 				if b.corefile != nil {
-					// A Corefile name's verdicts are its own (its quorum).
-					t.Shared, t.VKey = false, name+" "+t.Key
+					// A Corefile name's verdicts are its own (its quorum):
+					// a spec of its own.
+					own := *t.TargetSpec
+					own.Shared, own.VKey = false, name+" "+t.Key
+					t.TargetSpec = &own
 				}
 				b.out.Targets = append(b.out.Targets, t)
 			}

@@ -33,11 +33,11 @@ alias 300  IN CNAME fixed
 // corefileName is a name block of the Corefile with one tcp:80 target
 // per address, as setup makes it.
 func corefileName(fqdn string, p policy.Policy, maxAnswers int, addrs ...string) *Name {
-	n := &Name{FQDN: fqdn, TTL: 30, Policy: p, MaxAnswers: maxAnswers, Quorum: health.Quorum{Kind: health.Majority}}
+	n := &Name{FQDN: fqdn, Settings: &Settings{TTL: 30, Policy: p, MaxAnswers: maxAnswers, Quorum: health.Quorum{Kind: health.Majority}}}
 	for _, a := range addrs {
 		addr := netip.MustParseAddr(a)
 		pt := probe.Target{Addr: addr, Checks: []probe.Check{{Kind: probe.TCP, Addr: netip.AddrPortFrom(addr, 80).String()}}, Interval: 5 * time.Second, Timeout: 2 * time.Second, Rise: 2, Fall: 2}
-		n.Targets = append(n.Targets, Target{Tier: 1, Weight: 1, Probe: &pt, ID: gossip.IDOf(pt)})
+		n.Targets = append(n.Targets, Target{TargetSpec: &TargetSpec{Tier: 1, Weight: 1, Probe: &pt, ID: gossip.IDOf(pt)}})
 	}
 	return n
 }

@@ -49,6 +49,7 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 	m.Authoritative = true
 	static := Result{Outcome: Static, Choice: policy.Choice{Region: -1}}
 	name := qname
+	var buf node // a node of z.single's, for lookup
 	for chain := 0; ; chain++ {
 		if owner, dname := z.interrupt(name, qtype); owner != "" {
 			if !dname {
@@ -70,7 +71,10 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 			z, name = next, target
 			continue
 		}
-		nd := z.names.Get(name)
+		nd := z.names.Get(name) // z.lookup, its first half inlined
+		if nd == nil {
+			nd = z.lookupSingle(name, &buf)
+		}
 		if nd == nil && z.ents[name] {
 			z.nodata(m, nil)
 			return static
@@ -113,15 +117,15 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 		if dy := s.dynOf(nd); dy != nil && (t == dns.TypeA || t == dns.TypeAAAA) {
 			set := &dy.A
 			if t == dns.TypeAAAA {
-				set = &dy.AAAA
+				set = dy.AAAA
 			}
-			if len(set.RRs) == 0 {
+			if !set.records {
 				// The name's own short negative TTL, whatever the reason:
 				// a target of the missing family may come (or come back)
 				// at any time.
-				z.nodata(m, dy.negSOA)
+				z.nodata(m, dy.in.negSOA)
 				if set.Outcome == Empty {
-					return Result{Outcome: Empty, Name: dy.Name, Policy: dy.Policy, Choice: policy.Choice{Region: -1}}
+					return Result{Outcome: Empty, Name: dy.Name, Policy: dy.Policy(), Choice: policy.Choice{Region: -1}}
 				}
 				return static
 			}
@@ -131,13 +135,13 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 			start := len(m.Answer)
 			var ch policy.Choice
 			m.Answer, ch = set.pick(m.Answer, c)
-			res := Result{Outcome: set.Outcome, Name: dy.Name, Policy: dy.Policy, Choice: ch}
+			res := Result{Outcome: set.Outcome, Name: dy.Name, Policy: dy.Policy(), Choice: ch}
 			if ch.Fell && res.Outcome == Healthy {
 				res.Outcome = Fallback
 			}
 			if len(m.Answer) == start {
 				// Nothing for this client (geo, fallback none).
-				z.nodata(m, dy.negSOA)
+				z.nodata(m, dy.in.negSOA)
 				res.Outcome = Empty
 				return res
 			}
@@ -170,7 +174,8 @@ func (s *Snapshot) Answer(m *dns.Msg, qname string, qtype uint16, size int, c po
 // returns the new name in lower case. A new name too long to exist is
 // YXDOMAIN (RFC 6672 2.2), and ok is false.
 func (z *Zone) synthesise(m *dns.Msg, name, owner string) (target string, ok bool) {
-	dn := z.names.Get(owner).get(dns.TypeDNAME)[0].(*dns.DNAME)
+	var buf node
+	dn := z.lookup(owner, &buf).get(dns.TypeDNAME)[0].(*dns.DNAME)
 	if !slices.Contains(m.Answer, dns.RR(dn)) {
 		m.Answer = append(m.Answer, dn)
 	}
@@ -241,10 +246,10 @@ func inAnswer(ans []dns.RR, name string) bool {
 
 func (n *node) anyType(dy *Dynamic) uint16 {
 	if dy != nil {
-		if len(dy.A.RRs) > 0 {
+		if dy.A.records {
 			return dns.TypeA
 		}
-		if len(dy.AAAA.RRs) > 0 {
+		if dy.AAAA.records {
 			return dns.TypeAAAA
 		}
 	}
@@ -267,7 +272,7 @@ func (n *node) anyType(dy *Dynamic) uint16 {
 // zone's).
 func negSOAOf(dy *Dynamic) *dns.SOA {
 	if dy != nil {
-		return dy.negSOA
+		return dy.in.negSOA
 	}
 	return nil
 }
@@ -280,7 +285,8 @@ func (z *Zone) nodata(m *dns.Msg, soa *dns.SOA) {
 }
 
 func (z *Zone) referral(m *dns.Msg, cut string) {
-	ns := z.names.Get(cut).get(dns.TypeNS)
+	var buf node
+	ns := z.lookup(cut, &buf).get(dns.TypeNS)
 	m.Ns = append(m.Ns, ns...)
 	z.glue(m, ns)
 }
@@ -289,7 +295,8 @@ func (z *Zone) referral(m *dns.Msg, cut string) {
 func (z *Zone) glue(m *dns.Msg, ns []dns.RR) {
 	for _, rr := range ns {
 		host := strings.ToLower(rr.(*dns.NS).Ns)
-		nd := z.names.Get(host)
+		var buf node
+		nd := z.lookup(host, &buf)
 		if nd == nil {
 			continue
 		}
@@ -316,7 +323,8 @@ func (z *Zone) additional(s *Snapshot, m *dns.Msg, rrs []dns.RR, size int, c pol
 			if owner, _ := z.interrupt(host, t); owner != "" {
 				continue
 			}
-			nd := z.names.Get(host)
+			var buf node
+			nd := z.lookup(host, &buf)
 			if nd == nil && !z.ents[host] {
 				nd, _ = z.wildcard(host)
 			}
@@ -375,12 +383,17 @@ func (z *Zone) wildcard(name string) (nd *node, ent bool) {
 		return nil, false
 	}
 	for p := parent(name); p != "" && InZone(z.Origin, p); p = parent(p) {
-		if z.names.Get(p) == nil && !z.ents[p] && p != z.Origin {
+		if z.names.Get(p) == nil && !z.ents[p] && p != z.Origin && !z.has(p) {
 			continue
 		}
-		w := z.names.Get("*." + p)
+		var buf node
+		wn := "*." + p
+		w := z.names.Get(wn)
 		if w == nil {
-			return nil, z.ents["*."+p]
+			w = z.lookupSingle(wn, &buf)
+		}
+		if w == nil {
+			return nil, z.ents[wn]
 		}
 		syn := &node{rrs: make(map[uint16][]dns.RR, max(len(w.rrs), 1)), di: w.di, wild: w.di != 0}
 		for t, rrs := range w.types() {

@@ -1,6 +1,7 @@
 package snapshot_test
 
 import (
+	"maps"
 	"testing"
 
 	"github.com/coredns/coredns/plugin/test"
@@ -81,3 +82,47 @@ func TestSingleTypeOwners(t *testing.T) {
 }
 
 func msgOf(m *dns.Msg, _ snapshot.Outcome) *dns.Msg { return m }
+
+// An owner of one type beside a health-aware name answers both, before
+// and after a patch; an owner that moves from Names to Single answers
+// its new records, and a new owner's new parent is an empty non-terminal.
+func TestSingleTypeOwnersPatched(t *testing.T) {
+	d := loadZone(t, exampleOrg, "example.org.")
+	d.Names = maps.Clone(d.Names)
+	d.Names["moved.example.org."] = map[uint16][]dns.RR{dns.TypeTXT: {test.TXT(`moved.example.org. 30 IN TXT "names"`)}}
+	d.Single = zone.NewNameMap[[]dns.RR]()
+	d.Single.Set("v4.example.org.", []dns.RR{test.TXT(`v4.example.org. 30 IN TXT "v=1"`)})
+	s := snapshot.Build(nil, []*zone.Data{d}, defaultNames())
+	a := test.Case{Qname: "v4.example.org.", Qtype: dns.TypeA, Authoritative: true, Answer: []dns.RR{test.A("v4.example.org. 30 IN A 192.0.2.20")}}
+	for _, tc := range []test.Case{a,
+		{Qname: "v4.example.org.", Qtype: dns.TypeTXT, Authoritative: true, Answer: []dns.RR{test.TXT(`v4.example.org. 30 IN TXT "v=1"`)}},
+		{Qname: "moved.example.org.", Qtype: dns.TypeTXT, Authoritative: true, Answer: []dns.RR{test.TXT(`moved.example.org. 30 IN TXT "names"`)}},
+		{Qname: "fresh.example.org.", Qtype: dns.TypeTXT, Authoritative: true, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa(negTTL)}},
+	} {
+		m, _ := ask(s, tc.Qname, tc.Qtype)
+		check(t, m, tc)
+	}
+
+	nd := *d
+	nd.Gen, nd.From = zone.NextGen(), d.Gen
+	nd.Names = maps.Clone(d.Names)
+	delete(nd.Names, "moved.example.org.")
+	nd.Single = d.Single.Clone()
+	nd.Single.Set("v4.example.org.", []dns.RR{test.TXT(`v4.example.org. 30 IN TXT "v=2"`)})
+	nd.Single.Set("moved.example.org.", []dns.RR{test.TXT(`moved.example.org. 30 IN TXT "single"`)})
+	nd.Single.Set("x.fresh.example.org.", []dns.RR{test.TXT(`x.fresh.example.org. 30 IN TXT "x"`)})
+	nd.Changed = []string{"moved.example.org.", "v4.example.org.", "x.fresh.example.org."}
+	s2, ok := snapshot.Rezone(s, []*zone.Data{&nd})
+	if !ok {
+		t.Fatal("Rezone could not patch owners of one type")
+	}
+	for _, tc := range []test.Case{a,
+		{Qname: "v4.example.org.", Qtype: dns.TypeTXT, Authoritative: true, Answer: []dns.RR{test.TXT(`v4.example.org. 30 IN TXT "v=2"`)}},
+		{Qname: "moved.example.org.", Qtype: dns.TypeTXT, Authoritative: true, Answer: []dns.RR{test.TXT(`moved.example.org. 30 IN TXT "single"`)}},
+		{Qname: "x.fresh.example.org.", Qtype: dns.TypeTXT, Authoritative: true, Answer: []dns.RR{test.TXT(`x.fresh.example.org. 30 IN TXT "x"`)}},
+		{Qname: "fresh.example.org.", Qtype: dns.TypeTXT, Authoritative: true, Ns: []dns.RR{soa(negTTL)}},
+	} {
+		m, _ := ask(s2, tc.Qname, tc.Qtype)
+		check(t, m, tc)
+	}
+}

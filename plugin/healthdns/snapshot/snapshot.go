@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unique"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/policy"
 	"github.com/healthdns/healthdns/plugin/healthdns/zone"
@@ -105,12 +104,46 @@ type Zone struct {
 	negSOA *dns.SOA // SOA with the RFC 2308 negative TTL
 	// negByTTL shares the negative SOAs of names with a shorter TTL:
 	// thousands of names from records have one TTL.
-	negByTTL  map[uint32]*dns.SOA
+	negByTTL map[uint32]*dns.SOA
+	// names are the nodes of the zone's owners, but those of single
+	// (the zone data's owners of one type, a records' TXT name by the
+	// hundred thousand), which it reads where they are; a health-aware
+	// name is in names.
 	names     *zone.NameMap[*node]
+	single    *zone.NameMap[[]dns.RR]
 	ents      map[string]bool // empty non-terminals
 	cuts      map[string]bool // delegation points below the apex
 	dnames    map[string]bool // DNAME owners (RFC 6672)
 	wildcards bool
+}
+
+// lookup is the node of name, nil for none: its own, or one of single
+// made in buf (the caller's, on its stack: the query path allocates
+// nothing for it).
+func (z *Zone) lookup(name string, buf *node) *node {
+	if nd := z.names.Get(name); nd != nil {
+		return nd
+	}
+	return z.lookupSingle(name, buf)
+}
+
+// lookupSingle is lookup's second half, for the query path to inline
+// the first.
+func (z *Zone) lookupSingle(name string, buf *node) *node {
+	if z.single.Len() == 0 {
+		return nil // a zone file's zone: no second hash of the name
+	}
+	if rrs, ok := z.single.Lookup(name); ok && len(rrs) > 0 {
+		*buf = node{one: rrs}
+		return buf
+	}
+	return nil
+}
+
+// has reports whether name is an owner of the zone.
+func (z *Zone) has(name string) bool {
+	var buf node
+	return z.lookup(name, &buf) != nil
 }
 
 type node struct {
@@ -159,21 +192,74 @@ func nodeOf(d *zone.Data, owner string) (*node, bool) {
 	return nil, false
 }
 
-// Dynamic is the built answer of one health-aware name.
+// Dynamic is the built answer of one health-aware name. A server may
+// hold hundreds of thousands: what every name of a kind has alike is
+// shared (see inputs), and an empty family costs no Set of its own.
 type Dynamic struct {
-	Name    string
-	Policy  policy.Policy
-	A, AAAA Set
-	negSOA  *dns.SOA // shorter negative TTL for fallback none
-	// opts, fixed, lastGood, targets (with Name) and src are what it was
-	// built from: the next build reuses it when they are the same (most
-	// names, most rebuilds). The options are one handle for every name
-	// with the same ones (a server's 100,000 records' names have a few).
-	opts            unique.Handle[options]
-	fixed, lastGood []netip.Addr
-	targets         []Target
-	src             *dns.SOA
+	Name string
+	A    Set
+	// AAAA is never nil: noSet for a name with no IPv6 target (most).
+	AAAA *Set
+	// in, fallbacks and targets (with Name) are what it was built from:
+	// the next build reuses it when they are the same (most names, most
+	// rebuilds).
+	in        *inputs
+	fallbacks *fallbacks // nil: neither (most names)
+	targets   []Target
 }
+
+// noSet is the answer of a family without targets, shared.
+var noSet = &Set{}
+
+// inputs are a Dynamic's settings and zone: one for every name with the
+// same ones (a server's 100,000 records' names have a few).
+type inputs struct {
+	options
+	src    *dns.SOA
+	negSOA *dns.SOA // shorter negative TTL for fallback none
+}
+
+type fallbacks struct{ fixed, lastGood []netip.Addr }
+
+// interned hands out one *inputs for equal ones, and one slice for
+// equal targets of one target (most names), within a build.
+type interned struct {
+	in  map[inputs]*inputs
+	one map[Target][]Target
+}
+
+func newInterned() interned {
+	return interned{in: map[inputs]*inputs{}, one: map[Target][]Target{}}
+}
+
+func (m interned) of(old *Dynamic, in inputs) *inputs {
+	if old != nil && *old.in == in {
+		return old.in
+	}
+	p := m.in[in]
+	if p == nil {
+		p = &in
+		m.in[in] = p
+	}
+	return p
+}
+
+// targets is a copy of ts: its own, since the caller's array is one for
+// all names and a kept Dynamic must not keep it alive.
+func (m interned) targets(ts []Target) []Target {
+	if len(ts) != 1 {
+		return slices.Clone(ts)
+	}
+	c := m.one[ts[0]]
+	if c == nil {
+		c = slices.Clone(ts)
+		m.one[ts[0]] = c
+	}
+	return c
+}
+
+// Policy is the policy the name answers with (nil: round-robin).
+func (d *Dynamic) Policy() policy.Policy { return d.in.policy }
 
 // options are the scalar settings of a Name.
 type options struct {
@@ -193,11 +279,18 @@ func optionsOf(n *Name) options {
 
 // Set is the answer for one address family.
 type Set struct {
-	RRs     []dns.RR     // every record a query may get
-	Addrs   []netip.Addr // the addresses answered: the healthy ones, or the fallback's
-	Outcome Outcome
 	ans     policy.Answer // nil: no records
 	rot     *atomic.Uint64
+	Outcome Outcome
+	records bool // a query may get records (else NODATA)
+}
+
+// Addrs are the addresses answered: the healthy ones, or the fallback's.
+func (s *Set) Addrs() []netip.Addr {
+	if s.ans == nil {
+		return nil
+	}
+	return s.ans.Addrs()
 }
 
 // Target is a health-aware target as the builder sees it.
@@ -258,6 +351,7 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 			Origin: d.Origin,
 			src:    d.SOA,
 			names:  zone.NewNameMap[*node](),
+			single: d.Single,
 			ents:   make(map[string]bool),
 			cuts:   make(map[string]bool),
 			dnames: make(map[string]bool),
@@ -265,8 +359,7 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		neg := dns.Copy(d.SOA).(*dns.SOA)
 		neg.Hdr.Ttl = min(d.SOA.Hdr.Ttl, d.SOA.Minttl)
 		z.negSOA = neg
-		add := func(owner string, nd *node) {
-			z.names.Set(owner, nd)
+		add := func(owner string, nd node) {
 			if owner != d.Origin && len(nd.get(dns.TypeNS)) > 0 {
 				z.cuts[owner] = true
 			}
@@ -278,16 +371,18 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 			}
 		}
 		for owner, types := range d.Names {
-			add(owner, &node{rrs: types})
+			z.names.Set(owner, &node{rrs: types})
+			add(owner, node{rrs: types})
 		}
 		for owner, rrs := range d.Single.All() {
 			if len(rrs) > 0 {
-				add(owner, &node{one: rrs})
+				add(owner, node{one: rrs}) // looked up in z.single
 			}
 		}
 		s.zones = append(s.zones, z)
 	}
 	sort.Slice(s.zones, func(i, j int) bool { return len(s.zones[i].Origin) > len(s.zones[j].Origin) })
+	in := newInterned()
 	for _, n := range names {
 		z := s.zoneOf(n.FQDN)
 		if z == nil {
@@ -296,14 +391,17 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 		nd := z.names.Get(n.FQDN)
 		if nd == nil {
 			nd = &node{}
+			if rrs, ok := z.single.Lookup(n.FQDN); ok && len(rrs) > 0 {
+				nd.one = rrs
+			}
 			z.names.Set(n.FQDN, nd)
 		}
 		if nd.di == 0 {
 			s.dyn++
-		} else if policy.Tailors(s.dynOf(nd).Policy) {
+		} else if policy.Tailors(s.dynOf(nd).Policy()) {
 			s.tailoring-- // the same name twice: the last one counts
 		}
-		s.setDyn(nd, buildDynamic(prev, z, n))
+		s.setDyn(nd, buildDynamic(prev, z, n, in))
 		if policy.Tailors(n.Policy) {
 			s.tailoring++
 		}
@@ -313,34 +411,41 @@ func Build(prev *Snapshot, zones []*zone.Data, names []Name) *Snapshot {
 	}
 	for _, z := range s.zones {
 		for owner := range z.names.All() {
-			for p := parent(owner); p != "" && len(p) > len(z.Origin); p = parent(p) {
-				if z.names.Get(p) == nil {
-					z.ents[p] = true
-				}
+			z.entsOf(owner)
+		}
+		for owner, rrs := range z.single.All() {
+			if len(rrs) > 0 {
+				z.entsOf(owner)
 			}
 		}
 	}
 	return s
 }
 
-func buildDynamic(prev *Snapshot, z *Zone, n Name) *Dynamic {
+// entsOf marks the ancestors of owner that are no owners as empty
+// non-terminals.
+func (z *Zone) entsOf(owner string) {
+	for p := parent(owner); p != "" && len(p) > len(z.Origin); p = parent(p) {
+		if !z.has(p) {
+			z.ents[p] = true
+		}
+	}
+}
+
+func buildDynamic(prev *Snapshot, z *Zone, n Name, in interned) *Dynamic {
 	var old *Dynamic
 	if prev != nil {
 		old = prev.Dynamic(n.FQDN)
 	}
-	return rebuildDynamic(old, z, n)
+	return rebuildDynamic(old, z, n, in)
 }
 
 // rebuildDynamic builds the answer of n, taking old's rotation on; old
 // itself when it was built from the same input.
-func rebuildDynamic(old *Dynamic, z *Zone, n Name) *Dynamic {
+func rebuildDynamic(old *Dynamic, z *Zone, n Name, in interned) *Dynamic {
 	if reusable(old, z, n) {
 		return old // immutable: shared, rotation included
 	}
-	dy := &Dynamic{Name: n.FQDN, Policy: n.Policy, opts: unique.Make(optionsOf(&n)), fixed: n.Fixed, lastGood: n.LastGood, src: z.src}
-	// Its own copy: the caller's array is one for all names, and a kept
-	// Dynamic must not keep it alive.
-	dy.targets = slices.Clone(n.Targets)
 	ttl := negTTL(z, n)
 	neg := z.negByTTL[ttl]
 	if neg == nil { // z is unpublished (see Update)
@@ -351,20 +456,19 @@ func rebuildDynamic(old *Dynamic, z *Zone, n Name) *Dynamic {
 		}
 		z.negByTTL[ttl] = neg
 	}
-	dy.negSOA = neg
-	for _, fam := range []struct {
-		set  *Set
-		is4  bool
-		prev *Set
-	}{{&dy.A, true, nil}, {&dy.AAAA, false, nil}} {
-		if old != nil {
-			if fam.is4 {
-				fam.prev = &old.A
-			} else {
-				fam.prev = &old.AAAA
-			}
-		}
-		buildSet(fam.set, fam.prev, n, fam.is4)
+	dy := &Dynamic{Name: n.FQDN, in: in.of(old, inputs{optionsOf(&n), z.src, neg}), targets: in.targets(n.Targets)}
+	if len(n.Fixed) > 0 || len(n.LastGood) > 0 {
+		dy.fallbacks = &fallbacks{n.Fixed, n.LastGood}
+	}
+	var prevA, prevAAAA *Set
+	if old != nil {
+		prevA, prevAAAA = &old.A, old.AAAA
+	}
+	buildSet(&dy.A, prevA, n, true)
+	dy.AAAA = noSet
+	var aaaa Set
+	if buildSet(&aaaa, prevAAAA, n, false) {
+		dy.AAAA = &aaaa
 	}
 	return dy
 }
@@ -373,26 +477,36 @@ func rebuildDynamic(old *Dynamic, z *Zone, n Name) *Dynamic {
 // its slices are the snapshot's. A caller that rebuilds some names needs
 // no copy of the others' inputs of its own.
 func (d *Dynamic) Input() Name {
-	o := d.opts.Value()
-	return Name{FQDN: d.Name, TTL: o.ttl, Policy: o.policy, MaxAnswers: o.maxAnswers, MinHealthy: o.minHealthy,
-		Fallback: o.fallback, Fixed: d.fixed, LastGood: d.lastGood, Targets: d.targets, Geo: o.geo, StickyBits: o.stickyBits}
+	o := d.in.options
+	n := Name{FQDN: d.Name, TTL: o.ttl, Policy: o.policy, MaxAnswers: o.maxAnswers, MinHealthy: o.minHealthy,
+		Fallback: o.fallback, Targets: d.targets, Geo: o.geo, StickyBits: o.stickyBits}
+	if f := d.fallbacks; f != nil {
+		n.Fixed, n.LastGood = f.fixed, f.lastGood
+	}
+	return n
 }
 
 // builtFrom reports whether d builds the same answers as n would.
 func (d *Dynamic) builtFrom(n *Name) bool {
-	return d.Name == n.FQDN && d.opts.Value() == optionsOf(n) && slices.Equal(d.fixed, n.Fixed) &&
-		slices.Equal(d.lastGood, n.LastGood) && slices.Equal(d.targets, n.Targets)
+	var fixed, lastGood []netip.Addr
+	if f := d.fallbacks; f != nil {
+		fixed, lastGood = f.fixed, f.lastGood
+	}
+	return d.Name == n.FQDN && d.in.options == optionsOf(n) && slices.Equal(fixed, n.Fixed) &&
+		slices.Equal(lastGood, n.LastGood) && slices.Equal(d.targets, n.Targets)
 }
 
 // reusable reports whether old answers for n in z as it is.
 func reusable(old *Dynamic, z *Zone, n Name) bool {
-	return old != nil && old.src == z.src && old.builtFrom(&n)
+	return old != nil && old.in.src == z.src && old.builtFrom(&n)
 }
 
 // negTTL is the TTL of n's negative answers in z.
 func negTTL(z *Zone, n Name) uint32 { return min(z.negSOA.Hdr.Ttl, n.TTL) }
 
-func buildSet(s *Set, prev *Set, n Name, is4 bool) {
+// buildSet builds the answer of one family of n into s, and reports
+// whether the family has targets (else s is empty).
+func buildSet(s *Set, prev *Set, n Name, is4 bool) bool {
 	var ts []policy.Target
 	var drained []bool
 	for _, t := range n.Targets {
@@ -403,7 +517,7 @@ func buildSet(s *Set, prev *Set, n Name, is4 bool) {
 	}
 	if len(ts) == 0 {
 		s.Outcome = Static // the family has no targets: plain NODATA
-		return
+		return false
 	}
 	if prev != nil && prev.rot != nil {
 		s.rot = prev.rot
@@ -446,34 +560,28 @@ func buildSet(s *Set, prev *Set, n Name, is4 bool) {
 	})
 	if s.ans != nil {
 		s.Outcome = Healthy
-		s.Addrs = s.ans.Addrs()
+		answered := s.ans.Addrs()
 		for _, t := range ts {
-			if slices.Contains(s.Addrs, t.Addr) {
-				s.RRs = append(s.RRs, t.RR)
-			}
+			s.records = s.records || slices.Contains(answered, t.Addr)
 		}
-		if len(fbTargets) > 0 && len(s.Addrs) < len(ts) {
+		if len(fbTargets) > 0 && len(answered) < len(ts) {
 			// Some clients may get the fallback (geo): its records count.
 			for _, t := range fbTargets {
-				if !slices.Contains(s.Addrs, t.Addr) {
-					s.RRs = append(s.RRs, t.RR)
-				}
+				s.records = s.records || !slices.Contains(answered, t.Addr)
 			}
 		}
-		return
+		return true
 	}
 	s.Outcome = Fallback
 	if fallback == nil {
 		fallback = policy.Rotate(fbTargets, n.MaxAnswers, s.rot)
 	}
-	s.ans = fallback
-	s.Addrs = fb
-	for _, t := range fbTargets {
-		s.RRs = append(s.RRs, t.RR)
-	}
+	s.ans = fallback // its addresses are fb's (Addrs)
+	s.records = len(fbTargets) > 0
 	if len(fb) == 0 {
 		s.Outcome = Empty
 	}
+	return true
 }
 
 // rrOf is the record of address a: a target's own when a is one, else new.
@@ -508,7 +616,7 @@ func (s *Snapshot) builtFrom(zones []*zone.Data, names []Name) bool {
 		if nd == nil || nd.di == 0 {
 			return false
 		}
-		if dy := s.dynOf(nd); dy.src != z.src || !dy.builtFrom(&nm) {
+		if dy := s.dynOf(nd); dy.in.src != z.src || !dy.builtFrom(&nm) {
 			return false
 		}
 		n++
@@ -677,19 +785,27 @@ func Rezone(prev *Snapshot, zones []*zone.Data) (s *Snapshot, ok bool) {
 func rezone(z *Zone, d *zone.Data) (*Zone, bool) {
 	nz := *z
 	nz.names = z.names.Clone()
+	nz.single = d.Single
 	var ents map[string]bool
 	for _, owner := range d.Changed {
 		nd, ok := nodeOf(d, owner)
-		old := z.names.Get(owner)
+		var buf node
+		old := z.lookup(owner, &buf)
+		existed := old != nil
 		if !ok || len(nd.get(dns.TypeNS)) > 0 || len(nd.get(dns.TypeDNAME)) > 0 || strings.Contains(owner, "*") ||
-			(old != nil && (len(old.get(dns.TypeNS)) > 0 || len(old.get(dns.TypeDNAME)) > 0)) {
+			(existed && (len(old.get(dns.TypeNS)) > 0 || len(old.get(dns.TypeDNAME)) > 0)) {
 			return nil, false // removed, or a cut, DNAME or wildcard: Build
 		}
-		if old != nil {
+		if existed {
 			nd.di = old.di
 		}
-		nz.names.Set(owner, nd)
-		if old != nil {
+		switch {
+		case nd.one == nil || nd.di != 0:
+			nz.names.Set(owner, nd)
+		case z.names.Get(owner) != nil:
+			nz.names.Delete(owner) // single now: nz.single has it
+		}
+		if existed {
 			continue
 		}
 		// A new owner: it is no longer an empty non-terminal, and its
@@ -699,7 +815,7 @@ func rezone(z *Zone, d *zone.Data) (*Zone, bool) {
 		}
 		delete(ents, owner)
 		for p := parent(owner); p != "" && len(p) > len(z.Origin); p = parent(p) {
-			if nz.names.Get(p) == nil {
+			if !nz.has(p) {
 				ents[p] = true
 			}
 		}
@@ -723,6 +839,7 @@ func rezone(z *Zone, d *zone.Data) (*Zone, bool) {
 func Update(prev *Snapshot, names []Name) (s *Snapshot, ok bool) {
 	s = prev
 	copied := map[int]bool{}
+	in := newInterned()
 	var own map[*Zone]bool // the zones this Update copied
 	for _, n := range names {
 		z := s.zoneOf(n.FQDN)
@@ -754,14 +871,14 @@ func Update(prev *Snapshot, names []Name) (s *Snapshot, ok bool) {
 			z = &nz
 			own[z] = true
 		}
-		d := rebuildDynamic(old, z, n)
+		d := rebuildDynamic(old, z, n, in)
 		i := int(nd.di - 1)
 		if !copied[i/chunk] {
 			s.dyns[i/chunk] = slices.Clone(s.dyns[i/chunk])
 			copied[i/chunk] = true
 		}
 		s.dyns[i/chunk][i%chunk] = d
-		if old != nil && policy.Tailors(old.Policy) {
+		if old != nil && policy.Tailors(old.Policy()) {
 			s.tailoring--
 		}
 		if policy.Tailors(n.Policy) {
