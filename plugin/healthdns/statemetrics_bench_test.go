@@ -37,14 +37,7 @@ func BenchmarkScrapeRecords(b *testing.B) {
 }
 
 func benchScrape(b *testing.B, h *HealthDNS) {
-	running.Lock()
-	running.hs[h] = true
-	running.Unlock()
-	defer func() {
-		running.Lock()
-		delete(running.hs, h)
-		running.Unlock()
-	}()
+	collected(b, h)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(stateCollector{})
 	var maxWait atomic.Int64

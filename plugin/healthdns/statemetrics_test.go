@@ -113,14 +113,7 @@ func TestStateMetricsRecordSeries(t *testing.T) {
 	h := newHandler(cfg, probe.NewPool())
 	st := records.Memory(records.Options{})
 	h.storeRef = &storeRef{store: st}
-	running.Lock()
-	running.hs[h] = true
-	running.Unlock()
-	t.Cleanup(func() {
-		running.Lock()
-		delete(running.hs, h)
-		running.Unlock()
-	})
+	collected(t, h)
 	record := func(name, addr string) records.Endpoint {
 		return records.Endpoint{DNSName: name + ".series.example", RecordType: "A", Targets: []string{addr},
 			ProviderSpecific: []records.Property{{Name: records.PropCheck, Value: "tcp {addr}:1"}}}
@@ -204,14 +197,7 @@ func TestStateMetricsCountBlocks(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := newHandler(cfg, probe.NewPool())
-		running.Lock()
-		running.hs[h] = true
-		running.Unlock()
-		t.Cleanup(func() {
-			running.Lock()
-			delete(running.hs, h)
-			running.Unlock()
-		})
+		collected(t, h)
 		return h
 	}
 	block("one.example", 1)
@@ -230,4 +216,17 @@ func TestStateMetricsCountBlocks(t *testing.T) {
 	if sums["coredns_healthdns_names"] != 3 || sums["coredns_healthdns_verdicts"] != 3 {
 		t.Errorf("names %v, verdicts %v; want 3, 3", sums["coredns_healthdns_names"], sums["coredns_healthdns_verdicts"])
 	}
+}
+
+// collected makes the state collector read h, as it does a running
+// instance's, until the test ends.
+func collected(tb testing.TB, h *HealthDNS) {
+	running.Lock()
+	running.hs[h] = true
+	running.Unlock()
+	tb.Cleanup(func() {
+		running.Lock()
+		delete(running.hs, h)
+		running.Unlock()
+	})
 }

@@ -50,19 +50,8 @@ func BenchmarkStoreApply(b *testing.B) {
 // changes to a 20,000-record owner in one Merge, as a server's applier
 // does when a writer's burst arrives; per change.
 func BenchmarkMergeRun(b *testing.B) {
-	rec := func(i, v int) Endpoint {
-		return Endpoint{DNSName: fmt.Sprintf("a-app%d.c1.example.org", i), RecordType: TypeTXT,
-			Targets: []string{fmt.Sprintf(`"heritage=external-dns,external-dns/owner=cluster1,external-dns/resource=ingress/default/app%d,v=%d"`, i, v)},
-			Labels:  map[string]string{"owner": "cluster1", "resource": fmt.Sprintf("ingress/default/app%d", i)}}
-	}
-	w := Memory(Options{})
-	var c Changes
-	for i := range 20000 {
-		c.Create = append(c.Create, rec(i, 0))
-	}
-	if _, err := w.Apply("cluster1", c); err != nil {
-		b.Fatal(err)
-	}
+	rec := registryTXT
+	w := withRecords(b, "cluster1", 20000, func(i int) Endpoint { return rec(i, 0) })
 	base := w.State().Set("cluster1")
 	const run = 500
 	var cs []Change

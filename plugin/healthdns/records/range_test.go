@@ -177,19 +177,8 @@ func TestChangedNames(t *testing.T) {
 // 28 MB across a server's 10 owners after a storm), and Since still
 // gives back every change as it was made, removals too.
 func TestLogSharesRecordsWithTheTree(t *testing.T) {
-	rec := func(i, v int) Endpoint {
-		return Endpoint{DNSName: fmt.Sprintf("a-app%d.c1.example.org", i), RecordType: TypeTXT,
-			Targets: []string{fmt.Sprintf(`"heritage=external-dns,external-dns/owner=cluster1,external-dns/resource=ingress/default/app%d,v=%d"`, i, v)},
-			Labels:  map[string]string{"owner": "cluster1", "resource": fmt.Sprintf("ingress/default/app%d", i)}}
-	}
-	st := Memory(Options{})
-	var c Changes
-	for i := range 20000 {
-		c.Create = append(c.Create, rec(i, 0))
-	}
-	if _, err := st.Apply("cluster1", c); err != nil {
-		t.Fatal(err)
-	}
+	rec := registryTXT
+	st := withRecords(t, "cluster1", 20000, func(i int) Endpoint { return rec(i, 0) })
 	from := st.Head("cluster1")
 	at := st.State().Set("cluster1")
 	const changes = 10000
@@ -250,14 +239,7 @@ func TestMergeRunLeavesReadersAlone(t *testing.T) {
 	rec := func(i, v int) Endpoint {
 		return Endpoint{DNSName: fmt.Sprintf("app%d.example.org", i), RecordType: TypeA, Targets: []string{fmt.Sprintf("192.0.2.%d", v)}}
 	}
-	w := Memory(Options{})
-	var c Changes
-	for i := range 1000 {
-		c.Create = append(c.Create, rec(i, 1))
-	}
-	if _, err := w.Apply("eu", c); err != nil {
-		t.Fatal(err)
-	}
+	w := withRecords(t, "eu", 1000, func(i int) Endpoint { return rec(i, 1) })
 	r := Memory(Options{})
 	if _, err := r.Install(w.State().Set("eu")); err != nil {
 		t.Fatal(err)
@@ -297,4 +279,26 @@ func TestMergeRunLeavesReadersAlone(t *testing.T) {
 	if len(want) != len(got) || Digest(want) != Digest(got) {
 		t.Errorf("the replica holds %d records (digest %x), the writer %d (%x)", len(got), Digest(got), len(want), Digest(want))
 	}
+}
+
+// registryTXT is an owner's ExternalDNS TXT registry record i, version v.
+func registryTXT(i, v int) Endpoint {
+	return Endpoint{DNSName: fmt.Sprintf("a-app%d.c1.example.org", i), RecordType: TypeTXT,
+		Targets: []string{fmt.Sprintf(`"heritage=external-dns,external-dns/owner=cluster1,external-dns/resource=ingress/default/app%d,v=%d"`, i, v)},
+		Labels:  map[string]string{"owner": "cluster1", "resource": fmt.Sprintf("ingress/default/app%d", i)}}
+}
+
+// withRecords is a store whose owner holds n records, record(0) to
+// record(n-1).
+func withRecords(tb testing.TB, owner string, n int, record func(int) Endpoint) *Store {
+	tb.Helper()
+	st := Memory(Options{})
+	var c Changes
+	for i := range n {
+		c.Create = append(c.Create, record(i))
+	}
+	if _, err := st.Apply(owner, c); err != nil {
+		tb.Fatal(err)
+	}
+	return st
 }
