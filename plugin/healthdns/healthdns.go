@@ -67,6 +67,10 @@ type HealthDNS struct {
 	regionCtrs  regionCounters      // region_answers_total's series
 	inc         incremental         // guarded by mu: what rebuildSome needs
 	seriesOff   bool                // guarded by mu: records' names have no per-name series (logged)
+	// answerNames, while seriesOff, is the names answers_total counts by
+	// name (the Corefile's); the others count as name "". Read by the
+	// query path, so swapped whole.
+	answerNames atomic.Pointer[map[string]bool]
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -159,16 +163,20 @@ func (h *HealthDNS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	res := s.Answer(m, qname, qtype, size, c)
 	if res.Outcome != snapshot.Static {
 		server := metrics.WithServer(ctx)
+		name := res.Name
+		if only := h.answerNames.Load(); only != nil && !(*only)[name] {
+			name = "" // a records' name past record-series
+		}
 		if s.Expired() {
 			// Paused past the deadline: our view may be long dead.
-			countAnswer(server, res.Name, res.Policy, snapshot.Stale)
+			countAnswer(server, name, res.Policy, snapshot.Stale)
 			m = new(dns.Msg)
 			m.SetRcode(r, dns.RcodeServerFailure)
 			state.SizeAndDo(m)
 			w.WriteMsg(m)
 			return dns.RcodeSuccess, nil
 		}
-		countAnswer(server, res.Name, res.Policy, res.Outcome)
+		countAnswer(server, name, res.Policy, res.Outcome)
 		if res.Tailored {
 			h.regionCtrs.counter(server, h.cfg.regions, res.Policy, res.Region).Inc()
 		}

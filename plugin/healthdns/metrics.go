@@ -133,7 +133,7 @@ var answerOutcomes = []snapshot.Outcome{snapshot.Healthy, snapshot.Fallback, sna
 // drops those of a name that is gone.
 var (
 	answersDesc = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, "healthdns", "answers_total"),
-		"Health-aware answers by name (the configured or record name, never the query's), policy and outcome: healthy (healthy targets), fallback (nothing healthy, fallback answered), none (nothing healthy, NODATA) or stale (SERVFAIL: the server was paused and has not heard fresh observations yet). Zone-file answers (static) and queries outside the zones (refused) are not counted.",
+		"Health-aware answers by name (the configured or record name, never the query's; \"\" for the names only records define, together, while they are more than record-series), policy and outcome: healthy (healthy targets), fallback (nothing healthy, fallback answered), none (nothing healthy, NODATA) or stale (SERVFAIL: the server was paused and has not heard fresh observations yet). Zone-file answers (static) and queries outside the zones (refused) are not counted.",
 		[]string{"server", "name", "policy", "outcome"}, nil)
 	answerCounts sync.Map // answerKey -> *answerCount
 )
@@ -165,6 +165,18 @@ func forgetAnswers(gone map[string]bool) {
 	}
 	answerCounts.Range(func(k, _ any) bool {
 		if gone[k.(answerKey).name] {
+			answerCounts.Delete(k)
+		}
+		return true
+	})
+}
+
+// forgetAnswersBut drops the answers_total series of every name but
+// those of keep: past record-series the records' names count together,
+// as name "".
+func forgetAnswersBut(keep map[string]bool) {
+	answerCounts.Range(func(k, _ any) bool {
+		if n := k.(answerKey).name; n != "" && !keep[n] {
 			answerCounts.Delete(k)
 		}
 		return true

@@ -173,6 +173,17 @@ func (h *HealthDNS) noteRecordSeries(names []*nameConfig) {
 		return
 	}
 	h.seriesOff = off
+	if off {
+		only := make(map[string]bool, len(kept))
+		for _, n := range kept {
+			only[n.FQDN] = true
+		}
+		h.answerNames.Store(&only)
+		forgetAnswersBut(only)
+	} else {
+		h.answerNames.Store(nil)
+		forgetAnswers(map[string]bool{"": true})
+	}
 	switch n := len(names) - len(kept); {
 	case !off && h.cfg.recordSeries == 0: // no records' names left: nothing came back
 	case !off:

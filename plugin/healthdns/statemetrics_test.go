@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/healthdns/healthdns/plugin/healthdns/probe"
 	"github.com/healthdns/healthdns/plugin/healthdns/records"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -170,13 +172,35 @@ func TestStateMetricsRecordSeries(t *testing.T) {
 			t.Errorf("names %v, targets %v; want %v, %v", names, targets, wantCount, wantCount+1)
 		}
 	}
+	// answers_total follows the same rule: past the limit the records'
+	// names count together, as name "".
+	answers := func(wantR0, wantTogether bool) {
+		t.Helper()
+		for _, n := range []string{"app", "r0"} {
+			r := new(dns.Msg)
+			r.SetQuestion(n+".series.example.", dns.TypeA)
+			serve(t, h, &test.ResponseWriter{}, r)
+		}
+		if got := seriesWithName(t, "app.series.example.") > 0; !got {
+			t.Error("answers_total has no series for app, a Corefile name")
+		}
+		if got := seriesWithName(t, "r0.series.example.") > 0; got != wantR0 {
+			t.Errorf("answers_total has a series for r0: %v, want %v", got, wantR0)
+		}
+		if got := seriesWithName(t, "") > 0; got != wantTogether {
+			t.Errorf("answers_total has the records' names together: %v, want %v", got, wantTogether)
+		}
+	}
 	// app has a record target too: still the Corefile's name.
 	apply(records.Changes{Create: []records.Endpoint{record("app", "192.0.2.9"), record("r0", "192.0.2.10"), record("r1", "192.0.2.11"), record("r2", "192.0.2.12")}})
 	check([]string{"app", "r0", "r1", "r2"}, 0, 4)
+	answers(true, false)
 	apply(records.Changes{Create: []records.Endpoint{record("r3", "192.0.2.13")}})
 	check([]string{"app"}, 1, 5)
+	answers(false, true)
 	apply(records.Changes{Delete: []records.Endpoint{record("r3", "192.0.2.13")}})
 	check([]string{"app", "r0", "r1", "r2"}, 0, 4)
+	answers(true, false)
 }
 
 // names and verdicts add up the server blocks, and count a block once
