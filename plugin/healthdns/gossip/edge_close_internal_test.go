@@ -176,7 +176,12 @@ func TestEdgeCloseDuringConnect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The keepalives must not outlive the test: others set the timeouts
+	// they read.
+	done := make(chan struct{})
+	t.Cleanup(func() { c.Close(); <-done })
 	go func() { // keepalives, as a server sends them
+		defer close(done)
 		for range 100 {
 			if sc.write((&edgeStored{}).encode()) != nil {
 				return

@@ -52,7 +52,10 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 // oversized frame, one that never finishes its handshake, and more
 // clients than the limit are cut off; the server goes on serving.
 func TestEdgeHostileClients(t *testing.T) {
-	defer func(w, h, i time.Duration) { edgeWriteTimeout, handshakeTimeout, edgeIdleMin = w, h, i }(edgeWriteTimeout, handshakeTimeout, edgeIdleMin)
+	// Restored after the server's own cleanup has stopped it (cleanups
+	// run last first): its goroutines read them until then.
+	w, h, i := edgeWriteTimeout, handshakeTimeout, edgeIdleMin
+	t.Cleanup(func() { edgeWriteTimeout, handshakeTimeout, edgeIdleMin = w, h, i })
 	// Short write and handshake deadlines; a long idle one, so that only
 	// those cut clients off here.
 	edgeWriteTimeout, handshakeTimeout, edgeIdleMin = 300*time.Millisecond, 300*time.Millisecond, time.Minute

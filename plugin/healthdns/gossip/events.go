@@ -103,6 +103,19 @@ func (e *events) set(nd *memberlist.Node, st MemberState) {
 	n.notify()
 }
 
+// liveRole returns the role of a member as its events last said, and
+// whether it is alive; memberlist's own *Node may not be read for it
+// (see Members).
+func (n *Node) liveRole(name string) (Role, bool) {
+	n.memMu.Lock()
+	defer n.memMu.Unlock()
+	m := n.members[name]
+	if m == nil || m.State != MemberAlive {
+		return 0, false
+	}
+	return m.Role, true
+}
+
 // Members returns every member this node knows of, live or not, sorted
 // by name.
 func (n *Node) Members() []Member {
@@ -115,12 +128,13 @@ func (n *Node) Members() []Member {
 	out := make([]Member, 0, len(n.members))
 	seen := map[string]bool{}
 	for _, nd := range live {
+		// Only the name: memberlist writes its nodes' other fields under
+		// its lock, which Members does not hold; what the events said of
+		// them (under that lock) is in n.members.
 		seen[nd.Name] = true
-		m := Member{Name: nd.Name, Addr: nd.Address(), State: memberState(nd.State)}
+		m := Member{Name: nd.Name, State: MemberAlive}
 		if cur := n.members[nd.Name]; cur != nil {
-			m.Role, m.Observer, m.Since = cur.Role, cur.Observer, cur.Since
-		} else if md, err := decodeMeta(nd.Meta); err == nil {
-			m.Role, m.Observer = md.Role, md.Observer
+			m.Addr, m.Role, m.Observer, m.Since = cur.Addr, cur.Role, cur.Observer, cur.Since
 		}
 		out = append(out, m)
 	}

@@ -213,9 +213,13 @@ func (n *Node) joinFirst(addrs []string) (int, error) {
 		return 0, errors.Join(errs...)
 	}
 	known := map[string]bool{}
-	for _, m := range n.ml.Members() {
-		known[m.Address()] = true
+	n.memMu.Lock()
+	for _, m := range n.members {
+		if m.State == MemberAlive {
+			known[m.Addr] = true
+		}
 	}
+	n.memMu.Unlock()
 	for _, c := range cands[first+1:] {
 		if known[c] {
 			continue
@@ -617,7 +621,7 @@ func (n *Node) pingVoters(only map[string]bool, acked func()) {
 		if nd.Name == n.cfg.Name || (only != nil && !only[nd.Name]) {
 			continue
 		}
-		if m, err := decodeMeta(nd.Meta); err == nil && m.Role.Votes() {
+		if r, ok := n.liveRole(nd.Name); ok && r.Votes() {
 			targets = append(targets, nd)
 		}
 	}
@@ -974,13 +978,17 @@ func (n *Node) deadAddrs(k int) []string {
 	n.mu.Lock()
 	leaving := n.st.leaving()
 	n.mu.Unlock()
-	taken := map[string]bool{}
-	for _, m := range n.ml.Members() {
-		taken[m.Address()] = true
-	}
 	now := time.Now()
 	var out []string
 	n.memMu.Lock()
+	// Addresses from the events, not memberlist's nodes, which it
+	// writes under its own lock (an alive message rewrites Addr).
+	taken := map[string]bool{}
+	for _, m := range n.members {
+		if m.State == MemberAlive {
+			taken[m.Addr] = true
+		}
+	}
 	for name, m := range n.members {
 		if m.State == MemberDead && !leaving[name] && name != n.cfg.Name && m.Addr != "" && !taken[m.Addr] && now.Sub(m.Since) <= n.cfg.Retention {
 			out = append(out, m.Addr)

@@ -246,7 +246,7 @@ func recordChangeName(c records.Change) string {
 func (n *Node) recordServers() []string {
 	var out []string
 	for _, m := range n.recipients("") {
-		if md, err := decodeMeta(m.Meta); err == nil && md.Role == RoleServer {
+		if r, ok := n.liveRole(m.Name); ok && r == RoleServer {
 			out = append(out, m.Name)
 		}
 	}
@@ -255,12 +255,11 @@ func (n *Node) recordServers() []string {
 
 // roleOf returns a live member's role, 0 if it is not one.
 func (n *Node) roleOf(name string) Role {
-	for _, m := range n.recipients(name) {
-		if md, err := decodeMeta(m.Meta); err == nil {
-			return md.Role
-		}
+	if name == n.cfg.Name || !n.live(name) {
+		return 0
 	}
-	return 0
+	r, _ := n.liveRole(name)
+	return r
 }
 
 // handleRecordChange takes a gossiped change from the receive loop. The
