@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/healthdns/healthdns/test/bench/internal/cleanup"
 )
 
 var (
@@ -66,17 +68,18 @@ const (
 func main() {
 	flag.Parse()
 	log.SetFlags(0)
+	defer cleanup.Run()
 	dir, err := os.MkdirTemp("", "healthdns-failover")
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
+	cleanup.Add(func() { os.RemoveAll(dir) })
 	if *bin == "" {
 		*bin = dir
 		for _, c := range []string{"healthdns", "healthdns-agent"} {
 			out, err := exec.Command("go", "build", "-o", filepath.Join(dir, c), "./cmd/"+c).CombinedOutput()
 			if err != nil {
-				log.Fatalf("build %s: %v\n%s", c, err, out)
+				cleanup.Fatalf("build %s: %v\n%s", c, err, out)
 			}
 		}
 	}
@@ -94,7 +97,7 @@ func main() {
 		agentJoin = []string{"127.0.0.151:7946,127.0.0.152:7946", "127.0.0.151:7946,127.0.0.153:7946", "127.0.0.152:7946,127.0.0.153:7946"}
 		port, westPort = "127.0.0.1:9151", "127.0.0.1:9152"
 	} else if *mode != "backend" {
-		log.Fatalf("-mode %q: want backend or datacenter", *mode)
+		cleanup.Fatalf("-mode %q: want backend or datacenter", *mode)
 	}
 
 	westSrv := backend(westPort)
@@ -102,12 +105,12 @@ func main() {
 	eastSrv := backend(port)
 
 	var procs []*exec.Cmd
-	defer func() {
+	cleanup.Add(func() {
 		for _, p := range procs {
 			p.Process.Kill()
 			p.Wait()
 		}
-	}()
+	})
 	join := strings.Join([]string{servers[0] + ":7946", servers[1] + ":7946", servers[2] + ":7946"}, " ")
 	serverArgs := make([][]string, len(servers))
 	for i, ip := range servers {
@@ -150,7 +153,7 @@ func main() {
 		procs = append(procs, start(dir, fmt.Sprintf("agent%d", i+1), filepath.Join(*bin, "healthdns-agent"), agentArgs[i]...))
 	}
 	if _, err := waitAll(servers, east, time.Minute); err != nil {
-		log.Fatalf("cluster never answered %s: %v", east, err)
+		cleanup.Fatalf("cluster never answered %s: %v", east, err)
 	}
 	if datacenter {
 		// dns1 is procs[0]; agent1 and agent2 come after the servers.
@@ -159,7 +162,7 @@ func main() {
 		var down, up []time.Duration
 		for i := 0; i < *rounds; i++ {
 			if err := waitVoters(servers, 3, time.Minute); err != nil {
-				log.Fatalf("round %d: %v", i+1, err)
+				cleanup.Fatalf("round %d: %v", i+1, err)
 			}
 			killed := time.Now()
 			for _, k := range eastProcs {
@@ -171,7 +174,7 @@ func main() {
 			}
 			d, err := waitAll(survivors, west, 30*time.Second)
 			if err != nil {
-				log.Fatalf("round %d: failover: %v", i+1, err)
+				cleanup.Fatalf("round %d: failover: %v", i+1, err)
 			}
 			down = append(down, d)
 			if *slowLogs > 0 && d > *slowLogs {
@@ -193,12 +196,12 @@ func main() {
 			procs[len(servers)+1] = start(dir, "agent2", filepath.Join(*bin, "healthdns-agent"), agentArgs[1]...)
 			u, err := waitAll(survivors, east, 30*time.Second)
 			if err != nil {
-				log.Fatalf("round %d: recovery: %v", i+1, err)
+				cleanup.Fatalf("round %d: recovery: %v", i+1, err)
 			}
 			up = append(up, u)
 			fmt.Printf("round %2d: datacenter loss %6.3fs  recovery %6.3fs\n", i+1, d.Seconds(), u.Seconds())
 			if _, err := waitAll(servers, east, 30*time.Second); err != nil {
-				log.Fatalf("round %d: dns1 after its restart: %v", i+1, err)
+				cleanup.Fatalf("round %d: dns1 after its restart: %v", i+1, err)
 			}
 			// Let the rise/fall counters settle before the next kill.
 			time.Sleep(time.Duration(*fall) * *interval)
@@ -217,13 +220,13 @@ func main() {
 		eastSrv.Close()
 		d, err := waitAll(servers, west, 30*time.Second)
 		if err != nil {
-			log.Fatalf("round %d: failover: %v", i+1, err)
+			cleanup.Fatalf("round %d: failover: %v", i+1, err)
 		}
 		down = append(down, d)
 		eastSrv = backend(port)
 		u, err := waitAll(servers, east, 30*time.Second)
 		if err != nil {
-			log.Fatalf("round %d: recovery: %v", i+1, err)
+			cleanup.Fatalf("round %d: recovery: %v", i+1, err)
 		}
 		up = append(up, u)
 		fmt.Printf("round %2d: failover %6.3fs  recovery %6.3fs\n", i+1, d.Seconds(), u.Seconds())
@@ -313,7 +316,7 @@ func backend(addr string) *http.Server {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if err != nil {
-		log.Fatal(err)
+		cleanup.Fatalf("%v", err)
 	}
 	s := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) })}
 	go s.Serve(ln)
@@ -366,6 +369,6 @@ func printSince(path, label string, t time.Time) {
 
 func must(err error) {
 	if err != nil {
-		log.Fatal(err)
+		cleanup.Fatalf("%v", err)
 	}
 }

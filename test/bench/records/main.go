@@ -35,6 +35,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/healthdns/healthdns/test/bench/internal/cleanup"
 )
 
 var (
@@ -92,16 +94,17 @@ func txtRecord(o, i, v int) endpoint {
 func main() {
 	flag.Parse()
 	log.SetFlags(0)
-	dir, err := os.MkdirTemp("", "wt12-records-bench")
+	defer cleanup.Run()
+	dir, err := os.MkdirTemp("", "healthdns-records-bench")
 	must(err)
 	if *keep {
 		log.Printf("working directory %s", dir)
 	} else {
-		defer os.RemoveAll(dir)
+		cleanup.Add(func() { os.RemoveAll(dir) })
 	}
 	for _, b := range []string{"healthdns", "healthdns-agent"} {
 		if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, b), "./cmd/"+b).CombinedOutput(); err != nil {
-			log.Fatalf("build %s: %v\n%s", b, err, out)
+			cleanup.Fatalf("build %s: %v\n%s", b, err, out)
 		}
 	}
 	key := make([]byte, 32)
@@ -125,12 +128,12 @@ func main() {
 	}()
 
 	var procs []*exec.Cmd
-	defer func() {
+	cleanup.Add(func() {
 		for _, p := range procs {
 			p.Process.Kill()
 			p.Wait()
 		}
-	}()
+	})
 	start := func(name string, args ...string) *exec.Cmd {
 		f, err := os.Create(filepath.Join(dir, name+".log"))
 		must(err)
@@ -323,7 +326,7 @@ func main() {
 		getLat = append(getLat, time.Since(t))
 		recordsSize += int64(n)
 		if count != *nEndpoints {
-			log.Fatalf("GET /records of %s: %d endpoints", owner(o), count)
+			cleanup.Fatalf("GET /records of %s: %d endpoints", owner(o), count)
 		}
 	}
 	fmt.Printf("GET /records of one owner (%d endpoints): %s\n", *nEndpoints, stats(getLat))
@@ -420,8 +423,8 @@ func heapProfile(when string) {
 	if *heapProf == "" {
 		return
 	}
-	// Not fatal: a server busy with a storm may not answer, and a fatal
-	// exit would leave the servers running.
+	// Not fatal: a server busy with a storm may not answer, and a
+	// missing profile is not worth the run.
 	c := &http.Client{Timeout: time.Minute}
 	resp, err := c.Get("http://" + serverIP(0) + ":6060/debug/pprof/heap?gc=1")
 	if err != nil {
@@ -489,7 +492,7 @@ func post(o int, c changes) int {
 		req.Header.Set("Content-Type", media)
 		resp, err := client.Do(req)
 		if err != nil {
-			log.Fatalf("POST to %s: %v", owner(o), err)
+			cleanup.Fatalf("POST to %s: %v", owner(o), err)
 		}
 		msg, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -499,7 +502,7 @@ func post(o int, c changes) int {
 		case resp.StatusCode == http.StatusServiceUnavailable && try < 20:
 			time.Sleep(time.Second)
 		default:
-			log.Fatalf("POST to %s: %d %s", owner(o), resp.StatusCode, msg)
+			cleanup.Fatalf("POST to %s: %d %s", owner(o), resp.StatusCode, msg)
 		}
 	}
 }
@@ -582,7 +585,7 @@ func waitFor(d time.Duration, what string, cond func() bool) {
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			log.Fatalf("after %v: %s", d, what)
+			cleanup.Fatalf("after %v: %s", d, what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -630,6 +633,6 @@ func stats(ds []time.Duration) string {
 
 func must(err error) {
 	if err != nil {
-		log.Fatal(err)
+		cleanup.Fatalf("%v", err)
 	}
 }

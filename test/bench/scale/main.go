@@ -50,6 +50,7 @@ import (
 
 	"github.com/healthdns/healthdns/plugin/healthdns/gossip"
 	"github.com/healthdns/healthdns/plugin/healthdns/health"
+	"github.com/healthdns/healthdns/test/bench/internal/cleanup"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -82,19 +83,20 @@ func agentIP(i int) string  { return fmt.Sprintf("127.0.0.%d", 71+i) }
 func main() {
 	flag.Parse()
 	log.SetFlags(0)
+	defer cleanup.Run()
 	if *burst > *nTargets {
-		log.Fatalf("burst %d over %d targets", *burst, *nTargets)
+		cleanup.Fatalf("burst %d over %d targets", *burst, *nTargets)
 	}
 	dir, err := os.MkdirTemp("", "healthdns-scale")
 	must(err)
 	if *keep {
 		fmt.Printf("working directory (servers' logs): %s\n", dir)
 	} else {
-		defer os.RemoveAll(dir)
+		cleanup.Add(func() { os.RemoveAll(dir) })
 	}
 	bin := filepath.Join(dir, "healthdns")
 	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/healthdns").CombinedOutput(); err != nil {
-		log.Fatalf("build: %v\n%s", err, out)
+		cleanup.Fatalf("build: %v\n%s", err, out)
 	}
 	key := make([]byte, 32)
 	rand.Read(key)
@@ -121,12 +123,12 @@ func main() {
 		join = append(join, serverIP(i)+":7946")
 	}
 	var procs []*exec.Cmd
-	defer func() {
+	cleanup.Add(func() {
 		for _, p := range procs {
 			p.Process.Kill()
 			p.Wait()
 		}
-	}()
+	})
 	startServer := func(i int) *exec.Cmd {
 		ip := serverIP(i)
 		pprof := ""
@@ -191,7 +193,7 @@ func main() {
 		must(err)
 		defer n.Shutdown()
 		if _, err := n.Join(join...); err != nil {
-			log.Fatalf("agent %d join: %v", i+1, err)
+			cleanup.Fatalf("agent %d join: %v", i+1, err)
 		}
 		nodes = append(nodes, n)
 	}
@@ -202,7 +204,7 @@ func main() {
 		cat = nodes[0].Catalog()
 	}
 	if len(cat) < *nTargets {
-		log.Fatalf("agents learned %d of %d targets", len(cat), *nTargets)
+		cleanup.Fatalf("agents learned %d of %d targets", len(cat), *nTargets)
 	}
 	byIndex := make([]gossip.TargetID, *nTargets) // target index (address) -> ID
 	for _, c := range cat {
@@ -262,10 +264,10 @@ func main() {
 	if *agentProfile != "" {
 		f, err := os.Create(*agentProfile)
 		if err != nil {
-			log.Fatal(err)
+			cleanup.Fatalf("%v", err)
 		}
 		if err := pprof.StartCPUProfile(f); err != nil {
-			log.Fatal(err)
+			cleanup.Fatalf("%v", err)
 		}
 	}
 	t3 := time.Now()
@@ -553,7 +555,7 @@ func waitAll1(ip string, want map[int]int, start time.Time, limit time.Duration)
 			return res
 		}
 		if time.Now().After(deadline) {
-			log.Fatalf("%s: %d names not answering as expected within %s (e.g. n%d, want %d A records)", ip, len(pending), limit, pending[0], want[pending[0]])
+			cleanup.Fatalf("%s: %d names not answering as expected within %s (e.g. n%d, want %d A records)", ip, len(pending), limit, pending[0], want[pending[0]])
 		}
 		time.Sleep(*poll)
 	}
@@ -673,6 +675,6 @@ func rssMB(pid int) float64 {
 
 func must(err error) {
 	if err != nil {
-		log.Fatal(err)
+		cleanup.Fatalf("%v", err)
 	}
 }
