@@ -47,6 +47,7 @@ var (
 		Name:      "rebuilds_total",
 		Help:      "Rebuilds of the verdicts and answers, by kind: incremental (only what changed), or the reason one judged every target: first, overrides, judge_round, names (records changed a name's targets in a way not followed), observations (too many changed), observers (one came or went), freshness (a view turned stale or fresh).",
 	}, []string{"kind"})
+
 	transitions = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "healthdns",

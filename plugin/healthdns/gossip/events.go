@@ -116,6 +116,19 @@ func (n *Node) liveRole(name string) (Role, bool) {
 	return m.Role, true
 }
 
+// aliveAddrs returns the addresses of the live members, as the events
+// said them: memberlist rewrites its nodes' under its own lock (an alive
+// message does). memMu is held.
+func (n *Node) aliveAddrs() map[string]bool {
+	out := map[string]bool{}
+	for _, m := range n.members {
+		if m.State == MemberAlive {
+			out[m.Addr] = true
+		}
+	}
+	return out
+}
+
 // Members returns every member this node knows of, live or not, sorted
 // by name.
 func (n *Node) Members() []Member {

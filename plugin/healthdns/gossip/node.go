@@ -212,13 +212,8 @@ func (n *Node) joinFirst(addrs []string) (int, error) {
 	if first < 0 {
 		return 0, errors.Join(errs...)
 	}
-	known := map[string]bool{}
 	n.memMu.Lock()
-	for _, m := range n.members {
-		if m.State == MemberAlive {
-			known[m.Addr] = true
-		}
-	}
+	known := n.aliveAddrs()
 	n.memMu.Unlock()
 	for _, c := range cands[first+1:] {
 		if known[c] {
@@ -981,14 +976,7 @@ func (n *Node) deadAddrs(k int) []string {
 	now := time.Now()
 	var out []string
 	n.memMu.Lock()
-	// Addresses from the events, not memberlist's nodes, which it
-	// writes under its own lock (an alive message rewrites Addr).
-	taken := map[string]bool{}
-	for _, m := range n.members {
-		if m.State == MemberAlive {
-			taken[m.Addr] = true
-		}
-	}
+	taken := n.aliveAddrs()
 	for name, m := range n.members {
 		if m.State == MemberDead && !leaving[name] && name != n.cfg.Name && m.Addr != "" && !taken[m.Addr] && now.Sub(m.Since) <= n.cfg.Retention {
 			out = append(out, m.Addr)

@@ -245,9 +245,11 @@ func recordChangeName(c records.Change) string {
 // replicate every owner.
 func (n *Node) recordServers() []string {
 	var out []string
-	for _, m := range n.recipients("") {
-		if r, ok := n.liveRole(m.Name); ok && r == RoleServer {
-			out = append(out, m.Name)
+	n.memMu.Lock()
+	defer n.memMu.Unlock()
+	for name, m := range n.members {
+		if name != n.cfg.Name && m.State == MemberAlive && m.Role == RoleServer {
+			out = append(out, name)
 		}
 	}
 	return out
@@ -255,7 +257,7 @@ func (n *Node) recordServers() []string {
 
 // roleOf returns a live member's role, 0 if it is not one.
 func (n *Node) roleOf(name string) Role {
-	if name == n.cfg.Name || !n.live(name) {
+	if name == n.cfg.Name {
 		return 0
 	}
 	r, _ := n.liveRole(name)

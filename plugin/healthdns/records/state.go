@@ -317,7 +317,7 @@ func (o *ownerState) apply(c Change, inPlace bool) (*ownerState, error) {
 // owner's size on the wire, on disk and in memory each).
 func (l changeLog) add(from Head, c recent, stateSize int) changeLog {
 	if len(l.entries) == 0 || l.entries[len(l.entries)-1].to != from {
-		l = changeLog{from: from} // a new chain (none broke it so far)
+		l = changeLog{from: from} // the first entry, or a new chain (every change chains today)
 	}
 	limit := min(maxLogBytes, max(minLogBytes, stateSize/2))
 	l.entries = append(l.entries, c)
